@@ -1,0 +1,68 @@
+"""The ``hepgen`` command line.
+
+Each command lives in its own module of this package and is registered in :data:`COMMANDS`; heavy
+libraries (torch, h5py, matplotlib) are imported inside the commands, so ``hepgen --help`` is fast.
+Bad input raises :class:`hepgen.errors.InputError`, which :func:`main` prints as one line with exit
+code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from hepgen import __version__
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="hepgen",
+    help="Generative surrogates of detector simulation: simulate reference showers and jets, train "
+    "generators, sample fast, judge fidelity, measure amplification, export to ONNX. Energies in MeV.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# (module in hepgen.cli, function name, command name); one line per command.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("info", "info", "info"),
+    ("info", "geometries", "geometries"),
+    ("convert", "convert", "convert"),
+    ("demo", "demo", "demo"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hepgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status messages."),
+) -> None:
+    from hepgen.progress import set_quiet
+
+    set_quiet(quiet)
+
+
+for _module, _func, _name in COMMANDS:
+    app.command(_name)(getattr(importlib.import_module(f"hepgen.cli.{_module}"), _func))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; bad input gives one line on stderr and exit code 2."""
+    from hepgen.errors import InputError
+
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="hepgen", standalone_mode=True)
+    except InputError as exc:
+        print(f"hepgen: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,63 @@
+"""File conversion between formats, streamed in chunks (``hepgen convert``).
+
+>>> import numpy as np, tempfile, pathlib
+>>> from hepgen.data import ShowerData, write_showers, read_points
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> write_showers(d / "a.h5", ShowerData([1e4], np.eye(1, 25, 3) * 5.0, "belle2-ecl-5x5"))
+>>> convert_file(d / "a.h5", d / "a_points.h5", to="points")
+1
+>>> read_points(d / "a_points.h5").indices.tolist()
+[[0, 0, 3]]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hepgen.errors import InputError
+
+__all__ = ["convert_file", "FORMATS"]
+
+FORMATS = ("calochallenge", "ild", "points", "jetnet")
+
+
+def convert_file(source: str | Path, target: str | Path, to: str = "calochallenge", geometry: str | None = None,
+                 compression: str = "gzip", chunk_size: int = 10_000, overwrite: bool = False) -> int:
+    """Convert ``source`` into ``target`` in format ``to``; returns the number of showers or jets."""
+    from hepgen.data.hdf5 import ShowerFile, ShowerWriter, open_hdf5
+    from hepgen.data.jetnet import read_jets, write_jets
+    from hepgen.data.pointfile import PointWriter
+    from hepgen.data.pointcloud import voxels_to_points
+    from hepgen.progress import track
+
+    if to not in FORMATS:
+        raise InputError(f"unknown output format '{to}': expected one of {', '.join(FORMATS)}")
+    source, target = Path(source), Path(target)
+    if source.resolve() == target.resolve():
+        raise InputError("input and output are the same file", file=str(target))
+    is_jets = source.suffix in (".npy", ".npz")
+    if not is_jets:
+        with open_hdf5(source) as h5:
+            is_jets = "particle_features" in h5
+    if is_jets:
+        if to != "jetnet":
+            raise InputError(f"a jet file converts only to jetnet (.h5/.npz/.npy), not '{to}'", file=str(source))
+        jets = read_jets(source)
+        write_jets(target, jets, overwrite=overwrite, compression=compression)
+        return len(jets)
+    if to == "jetnet":
+        raise InputError("a shower file cannot be written as JetNet jets; use --to points for a point cloud",
+                         file=str(source))
+    f = ShowerFile(source, geometry)
+    n_chunks = -(-len(f) // chunk_size)
+    chunks = track(f.chunks(chunk_size), total=n_chunks, description="converting")
+    if to == "points":
+        with PointWriter(target, f.geometry, overwrite=overwrite, compression=compression) as w:
+            for chunk in chunks:
+                w.append(voxels_to_points(chunk))
+    else:
+        with ShowerWriter(target, f.geometry, layout=to, compression=compression, overwrite=overwrite,
+                          labels=tuple(f.label_names), metadata={"converted_from": source.name}) as w:
+            for chunk in chunks:
+                w.append(chunk)
+    return len(f)

@@ -1,0 +1,82 @@
+"""Named detector geometries.
+
+==========================  =============================================================  ========
+name                        detector                                                        voxels
+==========================  =============================================================  ========
+calochallenge-1-photons     CaloChallenge dataset 1 photons (ATLAS-like, irregular)          368
+calochallenge-1-pions       CaloChallenge dataset 1 pions (ATLAS-like, irregular)            533
+calochallenge-2             CaloChallenge dataset 2: 45 x 16 alpha x 9 r, Si-W                6480
+calochallenge-3             CaloChallenge dataset 3: 45 x 50 alpha x 18 r, Si-W              40500
+ild-ecal                    ILD Si-W ECAL, 30 x 30 cells of 5 mm, 30 layers                  27000
+ild-ahcal                   ILD AHCAL, 25 x 25 tiles of 30 mm, 48 steel/scintillator layers  30000
+belle2-ecl-5x5              Belle II-like CsI(Tl) array, 5 x 5 crystals of 6 cm, 30 cm deep     25
+belle2-ecl-10x10            ... 10 x 10 crystals of 3 cm                                        100
+belle2-ecl-30x30            ... 30 x 30 crystals of 1 cm                                        900
+==========================  =============================================================  ========
+
+The CaloChallenge datasets 2/3 detector has 90 physical layers of 1.4 mm W + 0.3 mm Si, read out in
+pairs (45 readout layers), inner radius 80 cm (arXiv:2410.21611). ILD: 20 x 2.1 mm then 10 x 4.2 mm W,
+each followed by 0.525 mm Si (seed 000 Sec. 2.6); AHCAL: 17.2 mm steel + 3 mm scintillator.
+
+>>> from hepgen.geometry import get_geometry
+>>> get_geometry("calochallenge-2").layer_stack[0]
+(Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True), Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True))
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Callable
+
+from hepgen.geometry.base import Geometry, Slab
+from hepgen.geometry.cartesian import CartesianGeometry
+from hepgen.geometry.cylindrical import CylindricalGeometry, read_binning_xml
+
+__all__ = ["PRESETS", "preset_names"]
+
+
+def _xml(name: str) -> str:
+    return str(files("hepgen.geometry") / "data" / name)
+
+
+def _calochallenge(geo_name: str, xml_name: str, stack: bool) -> CylindricalGeometry:
+    particle, r_edges, n_alpha = read_binning_xml(_xml(xml_name))
+    layer_stack = None
+    if stack:
+        pair = (Slab("W", 1.4), Slab("Si", 0.3, True))
+        layer_stack = tuple(pair * 2 for _ in r_edges)
+    return CylindricalGeometry(geo_name, r_edges, n_alpha, layer_stack=layer_stack,
+                               inner_radius_mm=800.0 if stack else None, particle=particle)
+
+
+def _ild_ecal() -> CartesianGeometry:
+    stack = tuple((Slab("W", 2.1 if i < 20 else 4.2), Slab("Si", 0.525, True)) for i in range(30))
+    return CartesianGeometry("ild-ecal", 30, 30, 30, (5.0, 5.0), layer_stack=stack)
+
+
+def _ild_ahcal() -> CartesianGeometry:
+    stack = tuple((Slab("Fe", 17.2), Slab("Scintillator", 3.0, True)) for _ in range(48))
+    return CartesianGeometry("ild-ahcal", 25, 25, 48, (30.0, 30.0), layer_stack=stack)
+
+
+def _belle2(n: int, size_mm: float) -> CartesianGeometry:
+    return CartesianGeometry(f"belle2-ecl-{n}x{n}", n, n, 1, (size_mm, size_mm),
+                             layer_stack=((Slab("CsI", 300.0, True),),))
+
+
+PRESETS: dict[str, Callable[[], Geometry]] = {
+    "calochallenge-1-photons": lambda: _calochallenge("calochallenge-1-photons", "binning_dataset_1_photons.xml", False),
+    "calochallenge-1-pions": lambda: _calochallenge("calochallenge-1-pions", "binning_dataset_1_pions.xml", False),
+    "calochallenge-2": lambda: _calochallenge("calochallenge-2", "binning_dataset_2.xml", True),
+    "calochallenge-3": lambda: _calochallenge("calochallenge-3", "binning_dataset_3.xml", True),
+    "ild-ecal": _ild_ecal,
+    "ild-ahcal": _ild_ahcal,
+    "belle2-ecl-5x5": lambda: _belle2(5, 60.0),
+    "belle2-ecl-10x10": lambda: _belle2(10, 30.0),
+    "belle2-ecl-30x30": lambda: _belle2(30, 10.0),
+}
+
+
+def preset_names() -> list[str]:
+    """Short names of the built-in geometries."""
+    return list(PRESETS)

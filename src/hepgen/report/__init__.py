@@ -1,0 +1,1 @@
+"""Human-facing summaries: file summaries, HTML reports and figures."""
