@@ -31,7 +31,7 @@ def read_binning_xml(path: str | Path, particle: str | None = None) -> tuple[str
 
     >>> from importlib.resources import files
     >>> name, r, a = read_binning_xml(files("hepgen.geometry") / "data" / "binning_dataset_2.xml")
-    >>> name, len(r), r[0][-1], a[0]
+    >>> name, len(r), float(r[0][-1]), a[0]
     ('electron', 45, 41.85, 16)
     """
     try:
