@@ -63,6 +63,23 @@ class Detector:
     sampling_term: float | None  # c_s in sqrt(GeV), for the spot number
     threshold_mev: float
 
+    @property
+    def response_groups(self) -> list[tuple[CrossingResponse, np.ndarray | slice]]:
+        """(response, voxel columns) for each distinct active-layer response."""
+        if not hasattr(self, "_groups"):
+            by: dict[int, tuple] = {}
+            for l, r in enumerate(self.layer_response):
+                if r is not None:
+                    by.setdefault(id(r), (r, []))[1].append(np.arange(*self.geometry.layer_slice(l).indices(
+                        self.geometry.n_voxels)))
+            groups = []
+            for r, cols in by.values():
+                c = np.concatenate(cols)
+                contiguous = len(c) and np.array_equal(c, np.arange(c[0], c[0] + len(c)))
+                groups.append((r, slice(int(c[0]), int(c[0]) + len(c)) if contiguous else c))
+            self._groups = groups
+        return self._groups
+
 
 @lru_cache(maxsize=32)
 def _response(material: str, thickness: float) -> CrossingResponse:
@@ -171,11 +188,8 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
         _deposit_cylinder_multinomial(det, out, visible, n_step, rc * rm, rt * rm, p, rng)
     else:
         _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, incidence_angle)
-    for l, resp in enumerate(det.layer_response):
-        if resp is not None:
-            sl = geo.layer_slice(l)
-            if sl.stop > sl.start:
-                out[:, sl] = resp.apply(out[:, sl], rng)
+    for resp, cols in det.response_groups:
+        out[:, cols] = resp.apply(out[:, cols], rng)
     if det.threshold_mev > 0:
         out[out < det.threshold_mev] = 0.0
     return out.astype(np.float32)
@@ -218,19 +232,20 @@ def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float) -> N
         b, s, k = bi[start:stop], si[start:stop], n[start:stop]
         owner = np.repeat(np.arange(len(k)), k)
         m = len(owner)
-        core = rng.random(m) < p[b, s][owner]
-        radius = np.where(core, rc[b, s][owner], rt[b, s][owner])
-        u = rng.random(m)
-        r = radius * np.sqrt(u / (1.0 - u))
-        phi = rng.uniform(-np.pi, np.pi, m)
-        x = r * np.cos(phi) * np.cos(angle) + det.step_z_mm[s][owner] * np.tan(angle)
-        y = r * np.sin(phi)
-        w = (visible[b, s] / k)[owner]
-        lay = det.step_layer[s][owner]
-        vox = _voxel_of(geo, lay, x, y)
+        f32 = np.float32
+        u = rng.random(m, dtype=f32)
+        core = rng.random(m, dtype=f32) < p[b, s].astype(f32)[owner]
+        radius = np.where(core, rc[b, s].astype(f32)[owner], rt[b, s].astype(f32)[owner])
+        r = radius * np.sqrt(u / (f32(1.0) - u))
+        phi = rng.random(m, dtype=f32) * f32(2 * np.pi)
+        x, y = r * np.cos(phi), r * np.sin(phi)
+        if angle:
+            x = x * f32(np.cos(angle)) + (det.step_z_mm[s] * np.tan(angle)).astype(f32)[owner]
+        lay = det.step_layer[s]
+        vox = _voxel_of(geo, lay[owner], x, y)
         ok = vox >= 0
-        idx = b[owner][ok] * geo.n_voxels + vox[ok]
-        out.reshape(-1)[:] += np.bincount(idx, weights=w[ok], minlength=out.size)
+        idx = (b * geo.n_voxels)[owner][ok] + vox[ok]
+        out.reshape(-1)[:] += np.bincount(idx, weights=(visible[b, s] / k)[owner][ok], minlength=out.size)
         start = stop
 
 
@@ -238,10 +253,11 @@ def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) ->
     """Flat voxel index of points (x, y) in mm on readout layers ``layer``; -1 outside the readout."""
     if isinstance(geo, CartesianGeometry):
         ex, ey = geo.cell_edges_mm()
-        ix = np.floor((x - ex[0]) / geo.cell_size_mm[0]).astype(np.int64)
-        iy = np.floor((y - ey[0]) / geo.cell_size_mm[1]).astype(np.int64)
-        ok = (ix >= 0) & (ix < geo.nx) & (iy >= 0) & (iy < geo.ny)
-        return np.where(ok, (layer * geo.ny + iy) * geo.nx + ix, -1)
+        fx = (x - np.float32(ex[0])) * np.float32(1.0 / geo.cell_size_mm[0])
+        fy = (y - np.float32(ey[0])) * np.float32(1.0 / geo.cell_size_mm[1])
+        ok = (fx >= 0) & (fx < geo.nx) & (fy >= 0) & (fy < geo.ny)
+        ix, iy = fx.astype(np.int32), fy.astype(np.int32)
+        return np.where(ok, (layer * geo.ny + iy) * geo.nx + ix, -1).astype(np.int64)
     r = np.hypot(x, y)
     alpha = np.arctan2(y, x)
     vox = np.full(len(x), -1, dtype=np.int64)

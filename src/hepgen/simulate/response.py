@@ -55,20 +55,24 @@ class CrossingResponse:
 
     def __init__(self, material: Material, thickness_mm: float) -> None:
         self.material, self.thickness_mm = material, float(thickness_mm)
-        self.mpv_mev = float(landau_mpv(material, thickness_mm)[0])
+        mpv0, xi0 = landau_mpv(material, thickness_mm)
+        self.mpv_mev = float(mpv0)
+        from scipy.stats import landau  # tabulated inverse CDF of the truncated standard Landau
+
+        lam_max = _LAMBDA_MPV + (TRUNCATION - 1.0) * float(mpv0 / xi0)
+        self._lam = np.concatenate([np.linspace(-3.5, 5.0, 2048), np.geomspace(5.0, lam_max, 2049)[1:]])
+        self._u = landau.cdf(self._lam)
+        self._u = (self._u - self._u[0]) / (self._u[-1] - self._u[0])
         # mean and variance of one crossing's deposit, from a fixed reference sample
         ref = self._deposits(200_000, np.random.default_rng(12345))
         self.mean_mev, self.var_mev2 = float(ref.mean()), float(ref.var())
 
     def _deposits(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Landau energy losses (MeV) of ``n`` crossings, truncated at ``TRUNCATION`` x the most probable loss."""
-        from scipy.stats import landau
-
         cos = rng.uniform(COS_MIN, 1.0, n)
         mpv, xi = landau_mpv(self.material, self.thickness_mm / cos)
-        lam_max = _LAMBDA_MPV + (TRUNCATION - 1.0) * mpv / xi
-        u = rng.random(n) * landau.cdf(lam_max)
-        return mpv + xi * (landau.ppf(u) - _LAMBDA_MPV)
+        lam = np.interp(rng.random(n), self._u, self._lam)
+        return mpv + xi * (lam - _LAMBDA_MPV)
 
     def apply(self, visible_mev: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Fluctuated cell energies (MeV) for expected visible energies ``visible_mev`` (any shape).
