@@ -36,7 +36,7 @@ from hepgen.geometry import CartesianGeometry, CylindricalGeometry, Geometry, ge
 from hepgen.geometry.materials import SamplingStructure, get_material, sampling_structure
 from hepgen.simulate.parameterisation import (SPOT_HOM, SPOT_SAM, longitudinal_parameters, n_spots,
                                               radial_cdf, radial_parameters, sample_profiles)
-from hepgen.simulate.response import CrossingResponse
+from hepgen.simulate.response import CrossingResponse, mean_crossing_cos
 
 __all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "BLOCK", "PARTICLES",
            "READOUT_THRESHOLD_MEV"]
@@ -82,8 +82,8 @@ class Detector:
 
 
 @lru_cache(maxsize=32)
-def _response(material: str, thickness: float) -> CrossingResponse:
-    return CrossingResponse(get_material(material), thickness)
+def _response(material: str, thickness: float, absorber: str) -> CrossingResponse:
+    return CrossingResponse(get_material(material), thickness, mean_crossing_cos(get_material(absorber)))
 
 
 def detector_model(geometry: str | Geometry) -> Detector:
@@ -120,7 +120,8 @@ def detector_model(geometry: str | Geometry) -> Detector:
                 layer.append(l), t_rng.append((pending_t0, t + dt)), z_mm.append(z + slab.thickness_mm / 2)
                 vis.append(cell.visible_fraction)
                 if responses[l] is None:
-                    responses[l] = _response(slab.material, slab.thickness_mm)
+                    heaviest = max(pending, key=lambda p: p.thickness_mm * get_material(p.material).density_g_cm3)
+                    responses[l] = _response(slab.material, slab.thickness_mm, heaviest.material)
                 pending = []
             else:  # homogeneous active block: steps of at most 0.5 X0
                 n = max(1, int(np.ceil(dt / 0.5)))
