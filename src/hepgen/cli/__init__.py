@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("convert", "convert", "convert"),
     ("demo", "demo", "demo"),
     ("merge", "merge", "merge"),
+    ("simulate", "simulate", "simulate"),
 ]
 
 

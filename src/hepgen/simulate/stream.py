@@ -1,0 +1,97 @@
+"""Streaming simulation into a shower file: chunked, resumable, identical for a seed whatever the chunking.
+
+Block k of :data:`~hepgen.simulate.gflash.BLOCK` showers draws its incident energies from
+``SeedSequence(seed, spawn_key=(k, 0))`` and its showers from ``(k, 1)``; chunks are whole blocks, so a
+run interrupted after any chunk continues from the ``.partial`` file (:class:`hepgen.data.ShowerWriter`
+with ``resume=True``) and produces the same file as an uninterrupted run.
+
+>>> import tempfile, pathlib
+>>> from hepgen.data import read_showers
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "b.h5"
+>>> simulate_to_file(path, "belle2-ecl-5x5", "uniform:1GeV:2GeV", 40, seed=7, quiet=True)
+40
+>>> s = read_showers(path)
+>>> len(s), bool(s.incident_energy.min() >= 1e3)
+(40, True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hepgen.geometry import Geometry
+from hepgen.progress import ProgressBar, set_quiet, is_quiet
+from hepgen.errors import InputError
+from hepgen.units import EnergySpec, parse_energy
+from hepgen.simulate.gflash import BLOCK, PARTICLES, block_rng, detector_model, simulate_block
+
+__all__ = ["simulate_to_file", "block_energies"]
+
+
+def block_energies(spec: EnergySpec, entropy: int, block: int) -> np.ndarray:
+    """The BLOCK incident energies (MeV) of block ``block`` of a run.
+
+    >>> e = block_energies(parse_energy("50GeV"), 1, 0)
+    >>> e.shape, float(e[0])
+    ((32,), 50000.0)
+    """
+    return spec.sample(BLOCK, block_rng(entropy, block, 0))
+
+
+def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | EnergySpec, n: int,
+                     particle: str = "photon", seed: int | None = None, incidence_angle: float = 0.0,
+                     layout: str = "calochallenge", chunk_size: int = 1000, overwrite: bool = False,
+                     compression: str = "gzip", quiet: bool | None = None) -> int:
+    """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
+
+    Re-running with the same arguments after an interruption continues the ``.partial`` file. Returns
+    the number of showers in the finished file.
+    """
+    from hepgen.data import ShowerData, ShowerWriter
+
+    if n < 1:
+        raise InputError(f"number of showers must be >= 1, got {n}")
+    if particle not in PARTICLES:
+        raise InputError(f"particle '{particle}': the GFlash simulator handles {', '.join(PARTICLES)}")
+    spec = parse_energy(energy) if isinstance(energy, str) else energy
+    if min(spec.values) <= 0:
+        raise InputError(f"incident energies must be positive, got {spec}")
+    det = detector_model(geometry)
+    resumable = seed is not None
+    entropy = int(np.random.SeedSequence(seed).entropy)
+    chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
+    meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": entropy,
+            "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
+            "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK}
+    old_quiet = is_quiet()
+    if quiet is not None:
+        set_quiet(quiet)
+    try:
+        with ShowerWriter(path, det.geometry, layout=layout, compression=compression, overwrite=overwrite,
+                          resume=resumable, metadata=meta) as writer:
+            done = writer.n_written
+            if done > n:
+                raise InputError(f"the partial file holds {done} showers, more than the {n} asked for",
+                                 file=str(writer.partial))
+            with ProgressBar(total=n, description=f"simulating {particle}s in {det.geometry.name}",
+                             completed=done) as bar:
+                block = done // BLOCK
+                skip = done - block * BLOCK
+                n_blocks = -(-n // BLOCK)
+                while block < n_blocks:
+                    stop = min(block + chunk_blocks, n_blocks)
+                    energies, showers = [], []
+                    for k in range(block, stop):
+                        e = block_energies(spec, entropy, k)[: n - k * BLOCK]
+                        showers.append(simulate_block(det, e, block_rng(entropy, k, 1), particle, incidence_angle))
+                        energies.append(e)
+                    chunk = ShowerData(np.concatenate(energies)[skip:], np.concatenate(showers)[skip:], det.geometry)
+                    writer.append(chunk)
+                    bar.advance(len(chunk))
+                    skip, block = 0, stop
+            total = writer.n_written
+    finally:
+        set_quiet(old_quiet)
+    return total
