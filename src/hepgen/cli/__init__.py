@@ -33,6 +33,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("info", "geometries", "geometries"),
     ("convert", "convert", "convert"),
     ("demo", "demo", "demo"),
+    ("train", "train", "train"),
+    ("generate", "generate", "generate"),
 ]
 
 

@@ -85,6 +85,24 @@ def fallback_metrics(reference, generated) -> dict[str, float]:
     }
 
 
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffles with seed (seed, epoch): a resumed run sees the same order as an uninterrupted one
+    (Lightning calls :meth:`set_epoch`)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class LitWrapper(L.LightningModule):
     """Lightning module that lets a :class:`GenerativeModel` do its own (manual) optimisation."""
 
@@ -116,6 +134,22 @@ class LitWrapper(L.LightningModule):
             if not torch.isfinite(p).all():
                 raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}; training stopped, "
                                        "the last good checkpoint is kept")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint["hepgen_rng"] = {"torch": torch.get_rng_state(),
+                                    "numpy": [name, torch.as_tensor(keys.astype(np.int64)), int(pos), int(has_gauss),
+                                              float(gauss)]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._rng_to_restore = checkpoint.get("hepgen_rng")
+
+    def on_train_start(self) -> None:
+        rng = getattr(self, "_rng_to_restore", None)
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            name, keys, pos, has_gauss, gauss = rng["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
     def on_train_epoch_end(self) -> None:
         decay = self.model.lr_decay()
@@ -224,7 +258,8 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
     cond = torch.as_tensor(train_arrays["cond"])
     batch_size = min(int(tcfg["batch_size"]), len(x))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, cond), batch_size=batch_size,
-                                         shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed))
+                                         sampler=EpochSampler(len(x), seed), drop_last=True,
+                                         generator=torch.Generator().manual_seed(seed))
     wrapper = LitWrapper(model)
     ckpt = run.checkpoint if run.checkpoint.is_file() else None
     done_epochs = 0
