@@ -35,6 +35,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "demo", "demo"),
     ("merge", "merge", "merge"),
     ("simulate", "simulate", "simulate"),
+    ("train", "train", "train"),
+    ("generate", "generate", "generate"),
 ]
 
 

@@ -1,0 +1,26 @@
+"""``hepgen generate``: sample showers from a trained run directory, streamed to an HDF5 file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def generate(
+    run_dir: Path = typer.Argument(..., help="Run directory written by 'hepgen train'."),
+    n: int = typer.Option(..., "-n", "--number", help="Number of showers."),
+    energies: str = typer.Option(..., "--energies", "-e", help="Incident energies: like:reference.h5, 50GeV, "
+                                 "uniform:10GeV:100GeV or log-uniform:1GeV:1TeV."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output HDF5 (CaloChallenge layout)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Showers per chunk written."),
+    compression: str = typer.Option("gzip", "--compression", help="gzip, lzf or none."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Generate showers chunk by chunk; an interrupted run continues its .partial file when rerun."""
+    from hepgen.training import generate as run_generate
+
+    path = run_generate(run_dir, n, energies, output, seed=seed, batch_size=batch_size, compression=compression,
+                        overwrite=overwrite)
+    typer.echo(f"wrote {n} showers to {path}")

@@ -1,0 +1,43 @@
+"""``hepgen train``: train a registered model on a shower file into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def train(
+    data: Path = typer.Option(..., "--data", "-d", help="Training showers (CaloChallenge or ILD HDF5)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Run directory (created; an existing run is resumed)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name, e.g. wgan or bibae "
+                                        "(or 'model:' in the config)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config: model/params/training/"
+                                          "preprocessing/labels sections; defaults per model."),
+    max_time: Optional[str] = typer.Option(None, "--max-time", help="Training budget over all resumes, e.g. 30m, 2h."),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Number of epochs (default from config)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (CPU runs are reproducible)."),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Refuse an existing run instead of resuming it."),
+    list_models: bool = typer.Option(False, "--list-models", help="Print the registered models and exit."),
+) -> None:
+    """Train a generator; progress bar and per-epoch validation metrics (separation powers) on stderr.
+
+    Killed runs resume from their last checkpoint when the same command is run again. A NaN/inf
+    loss stops training with one line (exit code 3) and keeps the last good checkpoint.
+    """
+    from hepgen.training import TrainingDiverged
+    from hepgen.training import train as run_training
+
+    if list_models:
+        from hepgen.models import list_models as names
+
+        typer.echo("\n".join(names()))
+        raise typer.Exit()
+    try:
+        run = run_training(model, data, output, config, max_time=max_time, max_epochs=max_epochs, seed=seed,
+                           resume=not no_resume)
+    except TrainingDiverged as exc:
+        typer.echo(f"hepgen: training stopped: {exc}", err=True)
+        raise typer.Exit(3)
+    typer.echo(f"trained; run directory {run}")

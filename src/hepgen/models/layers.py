@@ -1,0 +1,233 @@
+"""Geometry-aware building blocks: circular padding along alpha, and convolutional trunks whose
+sizes are derived from the geometry's dense shape (no hard-coded 30x30x30).
+
+A cylindrical geometry (axes ``layer, alpha, radius``) is periodic in alpha, so its convolutions
+pad that axis circularly (the first and last angular bins are neighbours) and the others with
+zeros. :class:`UpTrunk` maps a vector to a grid of the geometry's shape through nearest-neighbour
+upsampling + convolution stages of sizes ``ceil(shape / 2**k)``; :class:`DownTrunk` is the mirror
+image (used by critics and encoders). Geometries without a dense shape use plain MLPs.
+
+>>> import torch
+>>> conv = GeoConv3d(1, 1, kernel_size=3, circular_dim=1)
+>>> conv(torch.zeros(2, 1, 5, 8, 3)).shape
+torch.Size([2, 1, 5, 8, 3])
+>>> stage_shapes((45, 16, 9))
+[(3, 1, 1), (6, 2, 2), (12, 4, 3), (23, 8, 5), (45, 16, 9)]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["GeoConv3d", "circular_dim", "stage_shapes", "UpTrunk", "DownTrunk", "mlp"]
+
+
+def circular_dim(geometry) -> int | None:
+    """Index (0-2) of the periodic axis among the geometry's three axes, or ``None``.
+
+    >>> from hepgen.geometry import get_geometry
+    >>> circular_dim(get_geometry("calochallenge-2")), circular_dim(get_geometry("ild-ecal"))
+    (1, None)
+    """
+    if geometry is None or "alpha" not in tuple(getattr(geometry, "axes", ())):
+        return None
+    return tuple(geometry.axes).index("alpha")
+
+
+class GeoConv3d(nn.Module):
+    """3D convolution with 'same' output size: circular padding along ``circular_dim`` (0-2 over
+    the spatial axes), zero padding elsewhere.
+
+    >>> import torch
+    >>> x = torch.zeros(1, 1, 1, 4, 1); x[0, 0, 0, 0, 0] = 1.0
+    >>> conv = GeoConv3d(1, 1, 3, circular_dim=1, bias=False)
+    >>> _ = torch.nn.init.ones_(conv.conv.weight)
+    >>> conv(x)[0, 0, 0, :, 0].tolist()     # the hit at alpha bin 0 reaches bin 3 (wraps around)
+    [1.0, 1.0, 0.0, 1.0]
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, circular_dim: int | None = None,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.pad = kernel_size // 2
+        self.circular_dim = circular_dim
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, padding=0, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.pad
+        if p:
+            # F.pad order: (W_left, W_right, H_left, H_right, D_left, D_right)
+            if self.circular_dim is not None:
+                pads = [0] * 6
+                k = 2 * (2 - self.circular_dim)
+                pads[k] = pads[k + 1] = p
+                reps = x.shape[2 + self.circular_dim]
+                if p <= reps:
+                    x = F.pad(x, pads, mode="circular")
+                else:  # fewer bins than padding: tile the periodic axis first
+                    x = torch.cat([x] * (2 * math.ceil(p / reps) + 1), dim=2 + self.circular_dim)
+                    start = (x.shape[2 + self.circular_dim] - reps) // 2 - p
+                    x = x.narrow(2 + self.circular_dim, start, reps + 2 * p)
+                zero = [0 if i in (k, k + 1) else p for i in range(6)]
+            else:
+                zero = [p] * 6
+            x = F.pad(x, zero)
+        return self.conv(x)
+
+
+def stage_shapes(shape: Sequence[int], coarsest: int = 4) -> list[tuple[int, ...]]:
+    """Grid sizes from coarse to fine: ``ceil(shape / 2**k)`` for k = K..0, with K chosen so that
+    the largest coarse side is at most ``coarsest``."""
+    n = max(0, math.ceil(math.log2(max(shape) / coarsest))) if max(shape) > coarsest else 0
+    return [tuple(math.ceil(s / 2 ** k) for s in shape) for k in range(n, -1, -1)]
+
+
+def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.LeakyReLU, final_act: nn.Module | None = None,
+        norm: bool = False) -> nn.Sequential:
+    """Fully connected layers ``sizes[0] -> ... -> sizes[-1]`` with activations between them.
+
+    >>> mlp([3, 8, 1])(__import__("torch").zeros(2, 3)).shape
+    torch.Size([2, 1])
+    """
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            if norm:
+                layers.append(nn.LayerNorm(sizes[i + 1]))
+            layers.append(act(0.2) if act is nn.LeakyReLU else act())
+    if final_act is not None:
+        layers.append(final_act)
+    return nn.Sequential(*layers)
+
+
+def _width(base: int, level: int) -> int:
+    return max(4, base // 2 ** level)
+
+
+class UpTrunk(nn.Module):
+    """Vector (B, in_features) -> grid (B, out_channels, *shape) by upsampling stages.
+
+    >>> import torch
+    >>> UpTrunk(5, (45, 16, 9), width=8, circular_dim=1)(torch.zeros(2, 5)).shape
+    torch.Size([2, 1, 45, 16, 9])
+    """
+
+    def __init__(self, in_features: int, shape: Sequence[int], width: int = 32, out_channels: int = 1,
+                 circular_dim: int | None = None) -> None:
+        super().__init__()
+        self.shapes = stage_shapes(shape)
+        c0 = _width(width, 0)
+        self.c0 = c0
+        self.fc = nn.Sequential(nn.Linear(in_features, c0 * math.prod(self.shapes[0])), nn.LeakyReLU(0.2))
+        blocks = []
+        for j in range(1, len(self.shapes) + 1):
+            cin, cout = _width(width, j - 1), _width(width, j)
+            blocks.append(nn.ModuleList([GeoConv3d(cin, cout, 3, circular_dim), nn.GroupNorm(1, cout),
+                                         nn.LeakyReLU(0.2)]))
+        self.blocks = nn.ModuleList(blocks)
+        self.out = GeoConv3d(_width(width, len(self.shapes)), out_channels, 3, circular_dim)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        x = self.fc(v).reshape((v.shape[0], self.c0) + self.shapes[0])
+        for j, (conv, norm, act) in enumerate(self.blocks):
+            if j > 0:
+                x = F.interpolate(x, size=self.shapes[j], mode="nearest")
+            x = act(norm(conv(x)))
+        return self.out(x)
+
+
+class DownTrunk(nn.Module):
+    """Grid (B, in_channels, *shape) -> features (B, out_features) by convolution + pooling stages.
+    ``residual=True`` with ``norm="instance"`` gives the ResNet-style critic of the pion WGAN.
+
+    >>> import torch
+    >>> t = DownTrunk((30, 30, 30), width=8)
+    >>> t(torch.zeros(2, 1, 30, 30, 30)).shape == (2, t.out_features)
+    True
+    """
+
+    def __init__(self, shape: Sequence[int], width: int = 32, in_channels: int = 1,
+                 circular_dim: int | None = None, norm: str = "layer", residual: bool = False) -> None:
+        super().__init__()
+        self.shapes = stage_shapes(shape)[::-1]   # fine to coarse
+        self.residual = residual
+        levels = len(self.shapes)
+        widths = [_width(width, levels - 1 - j) for j in range(levels)]
+        self.stem = GeoConv3d(in_channels, widths[0], 3, circular_dim)
+        blocks = []
+        for j in range(levels):
+            c = widths[j]
+            cout = widths[min(j + 1, levels - 1)]
+            norm_layer = nn.GroupNorm(c, c) if norm == "instance" else nn.GroupNorm(1, c)
+            blocks.append(nn.ModuleList([norm_layer, GeoConv3d(c, c, 3, circular_dim), nn.Conv3d(c, cout, 1)]))
+        self.blocks = nn.ModuleList(blocks)
+        self.act = nn.LeakyReLU(0.2)
+        self.out_features = widths[-1] * math.prod(self.shapes[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for j, (norm, conv, proj) in enumerate(self.blocks):
+            h = conv(self.act(norm(x)))
+            x = x + h if self.residual else h
+            x = proj(self.act(x))
+            if j + 1 < len(self.shapes):
+                x = F.adaptive_avg_pool3d(x, self.shapes[j + 1])
+        return x.flatten(1)
+
+
+class GridDecoder(nn.Module):
+    """Vector -> one example of ``data_shape``: :class:`UpTrunk` for dense 3D shapes, an MLP for
+    flat (irregular) geometries. No output activation.
+
+    >>> import torch
+    >>> GridDecoder(4, (25,), width=16)(torch.zeros(3, 4)).shape
+    torch.Size([3, 25])
+    """
+
+    def __init__(self, in_features: int, data_shape: Sequence[int], width: int = 32,
+                 circular_dim: int | None = None) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        if len(self.data_shape) == 3:
+            self.net = UpTrunk(in_features, self.data_shape, width, 1, circular_dim)
+        else:
+            n = math.prod(self.data_shape)
+            self.net = mlp([in_features, 8 * width, 8 * width, n])
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return self.net(v).reshape((v.shape[0],) + self.data_shape)
+
+
+class GridEncoder(nn.Module):
+    """Examples of ``data_shape`` (B, *shape) or with channels (B, C, *shape) -> features
+    (B, out_features): :class:`DownTrunk` for dense 3D shapes, an MLP otherwise.
+
+    >>> import torch
+    >>> enc = GridEncoder((1, 10, 10), width=8)
+    >>> enc(torch.zeros(3, 1, 10, 10)).shape == (3, enc.out_features)
+    True
+    """
+
+    def __init__(self, data_shape: Sequence[int], width: int = 32, in_channels: int = 1,
+                 circular_dim: int | None = None, norm: str = "layer", residual: bool = False) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.in_channels = in_channels
+        if len(self.data_shape) == 3:
+            self.net = DownTrunk(self.data_shape, width, in_channels, circular_dim, norm, residual)
+            self.out_features = self.net.out_features
+        else:
+            n = math.prod(self.data_shape) * in_channels
+            self.out_features = 4 * width
+            self.net = nn.Sequential(nn.Flatten(1), mlp([n, 8 * width, 4 * width]), nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == len(self.data_shape) + 1:
+            x = x.unsqueeze(1)
+        return self.net(x)

@@ -1,0 +1,366 @@
+"""The one training loop: a Lightning module around any registered model, with manual optimisation.
+
+The model performs its own updates (critic:generator ratios, several optimisers) in
+:meth:`~hepgen.models.registry.GenerativeModel.training_step`; this wrapper adds what every model
+needs: per-epoch learning-rate decay, a NaN/inf guard (training stops with
+:class:`TrainingDiverged` and the last good checkpoint stays), atomic checkpoints every
+``checkpoint_every_s`` seconds and at each epoch end (resume continues from there), a time and
+epoch budget, periodic validation metrics, a progress bar and a JSON-lines log.
+
+Validation uses ``hepgen.evaluate.quick_metrics(reference, generated)`` when that module exists,
+otherwise the separation power of the visible energy and of the number of hits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from hepgen.training.run import RunDir
+
+__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "separation_power",
+           "fallback_metrics"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or weight became NaN/inf; the run directory keeps the last good checkpoint."""
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """Seconds from ``90``, ``'90s'``, ``'30m'``, ``'1.5h'``, ``'1d'`` or ``'DD:HH:MM:SS'``.
+
+    >>> parse_duration("30m"), parse_duration("00:01:00:00"), parse_duration(None)
+    (1800.0, 3600.0, None)
+    """
+    from hepgen.errors import InputError
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip().lower()
+    if ":" in text:
+        parts = [float(p) for p in text.split(":")]
+        return sum(p * m for p, m in zip(reversed(parts), (1, 60, 3600, 86400)))
+    units = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                break
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"cannot read duration '{value}': expected e.g. 90s, 30m, 2h or DD:HH:MM:SS") from None
+
+
+def separation_power(a: np.ndarray, b: np.ndarray, bins: int = 30) -> float:
+    """Triangular discrimination ½ Σ (p − q)² / (p + q) of two samples' histograms (0: same, 1: disjoint).
+
+    >>> separation_power(np.zeros(10), np.ones(10))
+    1.0
+    """
+    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    p = np.histogram(a, edges)[0] / max(len(a), 1)
+    q = np.histogram(b, edges)[0] / max(len(b), 1)
+    s = p + q
+    return float(0.5 * np.sum(np.divide((p - q) ** 2, s, out=np.zeros_like(s), where=s > 0)))
+
+
+def fallback_metrics(reference, generated) -> dict[str, float]:
+    """Separation powers of E_vis / E_inc and of n_hits (used when hepgen.evaluate is absent)."""
+    return {
+        "sep_visible_fraction": separation_power(reference.visible_energy / reference.incident_energy,
+                                                 generated.visible_energy / generated.incident_energy),
+        "sep_n_hits": separation_power(reference.n_hits(), generated.n_hits()),
+    }
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffles with seed (seed, epoch): a resumed run sees the same order as an uninterrupted one
+    (Lightning calls :meth:`set_epoch`)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class LitWrapper(L.LightningModule):
+    """Lightning module that lets a :class:`GenerativeModel` do its own (manual) optimisation."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.model = model
+        self.opt_names: list[str] = []
+        self.epoch_losses: dict[str, list[float]] = {}
+
+    def configure_optimizers(self):
+        opts = self.model.configure_optimizers()
+        self.opt_names = list(opts)
+        return list(opts.values())
+
+    def training_step(self, batch, batch_idx):
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        named = dict(zip(self.opt_names, opts))
+        x, cond = batch
+        losses = self.model.training_step({"x": x, "cond": cond}, named, int(self.global_step), int(self.current_epoch))
+        for k, v in losses.items():
+            value = float(v)
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"loss '{k}' became {value} at epoch {self.current_epoch}, batch {batch_idx}; "
+                                       "training stopped, the last good checkpoint is kept (try a lower learning rate)")
+            self.epoch_losses.setdefault(k, []).append(value)
+        for name, p in self.model.named_parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}; training stopped, "
+                                       "the last good checkpoint is kept")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint["hepgen_rng"] = {"torch": torch.get_rng_state(),
+                                    "numpy": [name, torch.as_tensor(keys.astype(np.int64)), int(pos), int(has_gauss),
+                                              float(gauss)]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._rng_to_restore = checkpoint.get("hepgen_rng")
+
+    def on_train_start(self) -> None:
+        rng = getattr(self, "_rng_to_restore", None)
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            name, keys, pos, has_gauss, gauss = rng["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+
+    def on_train_epoch_end(self) -> None:
+        decay = self.model.lr_decay()
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        for name, opt in zip(self.opt_names, opts):
+            for group in opt.optimizer.param_groups if hasattr(opt, "optimizer") else opt.param_groups:
+                group["lr"] *= decay.get(name, 1.0)
+        self.model.on_train_epoch_end(int(self.current_epoch))
+
+
+class RunCheckpoint(L.Callback):
+    """Save ``checkpoints/last.ckpt`` atomically every ``every_s`` seconds, at epoch ends and at the end."""
+
+    def __init__(self, run: RunDir, every_s: float) -> None:
+        self.run, self.every_s = run, every_s
+        self.last = time.monotonic()
+
+    def save(self, trainer: L.Trainer) -> None:
+        path = self.run.checkpoint
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, path)
+        self.last = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if time.monotonic() - self.last > self.every_s:
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.save(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.save(trainer)
+
+
+class Validation(L.Callback):
+    """Every ``every`` epochs: generate for the validation conditions, compare, log and print."""
+
+    def __init__(self, run: RunDir, adapter, reference, every: int = 1, seed: int = 0) -> None:
+        self.run, self.adapter, self.reference, self.every, self.seed = run, adapter, reference, every, seed
+        self.t0 = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        from hepgen.progress import status
+
+        epoch = int(trainer.current_epoch)
+        record: dict[str, Any] = {"epoch": epoch, "step": int(trainer.global_step),
+                                  "wall_s": round(time.monotonic() - self.t0, 2)}
+        record.update({k: float(np.mean(v)) for k, v in pl_module.epoch_losses.items()})
+        pl_module.epoch_losses.clear()
+        if self.reference is not None and len(self.reference) and (epoch + 1) % self.every == 0:
+            record.update(self.metrics(pl_module.model))
+        self.run.log(record)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "step", "wall_s"))
+        status(f"epoch {epoch}: {shown}")
+
+    def metrics(self, model) -> dict[str, float]:
+        ref = self.reference
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            cond = torch.as_tensor(self.adapter.encode_cond(ref.incident_energy, self.adapter._labels_of(ref)))
+            x = model.sample(cond, torch.Generator().manual_seed(self.seed)).numpy()
+        model.train(was_training)
+        gen = self.adapter.decode(x, ref.incident_energy, ref.labels)
+        try:
+            from hepgen.evaluate import quick_metrics
+        except ImportError:
+            return fallback_metrics(ref, gen)
+        return {k: float(v) for k, v in dict(quick_metrics(ref, gen)).items()}
+
+
+class ProgressCallback(L.Callback):
+    """hepgen.progress bar over all batches of the epoch budget (silent with --quiet)."""
+
+    def __init__(self, total: float | None, done: float = 0) -> None:
+        from hepgen.progress import ProgressBar
+
+        self.bar = ProgressBar(total=total, description="training", completed=done)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.bar.__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.bar.advance(1)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
+        max_epochs: int, max_time_s: float | None, seed: int) -> None:
+    """Train ``model`` on ``train_arrays`` until the budget is spent; resume from the run's checkpoint."""
+    import warnings
+    from datetime import timedelta
+
+    tcfg = cfg["training"]
+    if tcfg.get("num_threads"):
+        torch.set_num_threads(int(tcfg["num_threads"]))
+    L.seed_everything(seed, verbose=False)
+    x = torch.as_tensor(train_arrays["x"])
+    cond = torch.as_tensor(train_arrays["cond"])
+    batch_size = min(int(tcfg["batch_size"]), len(x))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, cond), batch_size=batch_size,
+                                         sampler=EpochSampler(len(x), seed), drop_last=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    wrapper = LitWrapper(model)
+    ckpt = run.checkpoint if run.checkpoint.is_file() else None
+    done_epochs = 0
+    if ckpt is not None:
+        done_epochs = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("epoch", 0))
+    callbacks = [RunCheckpoint(run, float(tcfg["checkpoint_every_s"])),
+                 Validation(run, adapter, reference, int(tcfg["val_every_epochs"]), seed),
+                 ProgressCallback(len(loader) * max_epochs, len(loader) * done_epochs)]
+    import logging
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    trainer = L.Trainer(
+        max_epochs=max_epochs, max_time=None if max_time_s is None else timedelta(seconds=max_time_s),
+        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=callbacks,
+        default_root_dir=str(run.path), deterministic=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*(does not have many workers|resuming from a checkpoint that ended"
+                                          "|LightningModule.configure_optimizers|GPU available|isinstance.treespec).*")
+        trainer.fit(wrapper, loader, ckpt_path=str(ckpt) if ckpt else None)
+
+
+def train(model: str | None, data, run_dir: str | Path, config: dict | str | Path | None = None,
+          max_time: str | float | None = None, max_epochs: int | None = None, seed: int = 0,
+          resume: bool = True) -> Path:
+    """Train a registered model on showers and return the run directory (enough to generate from).
+
+    ``data`` is a :class:`~hepgen.data.ShowerData` or a shower file. A run directory that already
+    holds a run is resumed from its last checkpoint (its saved config is used; ``max_time`` /
+    ``max_epochs`` may extend the budget); with ``resume=False`` it is refused.
+    ``max_time`` is a total over all resumes (e.g. ``'30m'``). NaN/inf in a loss raises
+    :class:`TrainingDiverged`.
+
+    >>> import numpy as np, tempfile
+    >>> from hepgen.data import ShowerData
+    >>> from hepgen.progress import set_quiet; set_quiet(True)
+    >>> rng = np.random.default_rng(0)
+    >>> s = ShowerData(rng.uniform(1e3, 1e4, 64), rng.exponential(1, (64, 25)), "belle2-ecl-5x5")
+    >>> cfg = {"params": {"width": 4, "noise_dim": 4, "constrainer_steps": 2}, "training": {"batch_size": 16}}
+    >>> run = train("wgan", s, tempfile.mkdtemp() + "/run", cfg, max_epochs=1)
+    >>> (run / "checkpoints" / "last.ckpt").is_file()
+    True
+    """
+    from hepgen.data import ShowerData, read_showers
+    from hepgen.errors import InputError
+    from hepgen.models.registry import get_model_class
+    from hepgen.training.adapters import adapter_for, adapter_from_state
+    from hepgen.training.config import load_yaml, resolve_config, save_yaml
+
+    run = RunDir(run_dir)
+    showers = data if isinstance(data, ShowerData) else read_showers(data)
+    if run.exists():
+        if not resume:
+            raise InputError("run directory already holds a run; resume it or choose another directory",
+                             file=str(run.path))
+        cfg = load_yaml(run.config)
+        if model and model != cfg["model"]:
+            raise InputError(f"run directory holds a '{cfg['model']}' run, not '{model}'", file=str(run.path))
+        adapter = adapter_from_state(run.read_json(run.preprocessing))
+        if adapter.geometry != showers.geometry:
+            raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'")
+    else:
+        if run.path.exists() and any(run.path.iterdir()):
+            raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
+        cfg = resolve_config(model, config)
+        adapter = None
+    tcfg = cfg["training"]
+    train_set, val_set = showers.split(1.0 - float(tcfg["val_fraction"]), seed=seed) if len(showers) > 10 \
+        else (showers, showers[:0])
+    val_set = val_set[: int(tcfg["val_max"])]
+    if len(train_set) < 2:
+        raise InputError(f"need at least 2 training showers, got {len(train_set)}")
+    cls = get_model_class(cfg["model"])
+    if adapter is None:
+        adapter = adapter_for(cls.data_kind).fit(train_set, cfg["preprocessing"], cfg["labels"])
+        run.create()
+        run.write_json(run.preprocessing, adapter.state())
+        save_yaml(run.config, cfg)
+    L.seed_everything(seed, verbose=False)
+    net = cls(adapter.data_shape, adapter.n_cond, cfg["params"], adapter.geometry)
+    if hasattr(net, "to_physical"):
+        net.to_physical = adapter.torch_physical
+    epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
+    seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
+    arrays = adapter.encode(train_set)
+    run.set_state(status="running", max_epochs=epochs, max_time_s=seconds, seed=seed)
+    try:
+        fit(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed)
+    except TrainingDiverged as exc:
+        run.set_state(status="diverged", message=str(exc))
+        raise
+    except KeyboardInterrupt:
+        run.set_state(status="interrupted")
+        raise
+    net.eval()
+    extra = net.after_training({k: torch.as_tensor(v) for k, v in arrays.items()})
+    if extra:
+        tmp = run.extra.with_name(f".extra.tmp{os.getpid()}.npz")
+        np.savez(tmp, **{k: np.asarray(v) for k, v in extra.items()})
+        os.replace(tmp, run.extra)
+    run.set_state(status="finished", n_parameters=net.n_parameters())
+    return run.path

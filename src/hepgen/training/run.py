@@ -1,0 +1,100 @@
+"""A run directory: everything needed to resume training and to generate.
+
+::
+
+    run_dir/
+      config.yaml          resolved config (model, params, training, preprocessing, labels)
+      preprocessing.json   fitted adapter state (geometry, transforms, conditioning)
+      checkpoints/last.ckpt  Lightning checkpoint (weights, optimisers, counters), written atomically
+      extra.npz            what the model stores after training (e.g. the latent KDE sample)
+      logs/metrics.jsonl   one JSON line per epoch: mean losses, validation metrics, wall time
+      state.json           {"status": "running" | "finished" | "diverged", ...}
+
+>>> import tempfile
+>>> r = RunDir(tempfile.mkdtemp())
+>>> r.checkpoint.name, r.exists()
+('last.ckpt', False)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hepgen.errors import InputError
+
+__all__ = ["RunDir", "load_run_model"]
+
+
+class RunDir:
+    """Paths and small files of a run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.preprocessing = self.path / "preprocessing.json"
+        self.checkpoint = self.path / "checkpoints" / "last.ckpt"
+        self.extra = self.path / "extra.npz"
+        self.metrics = self.path / "logs" / "metrics.jsonl"
+        self.state_file = self.path / "state.json"
+
+    def exists(self) -> bool:
+        return self.config.is_file() and self.preprocessing.is_file()
+
+    def create(self) -> None:
+        (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (self.path / "logs").mkdir(parents=True, exist_ok=True)
+
+    def write_json(self, path: Path, data: Any) -> None:
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+
+    def read_json(self, path: Path) -> Any:
+        if not path.is_file():
+            raise InputError("missing; not a complete hepgen run directory", file=str(path))
+        return json.loads(path.read_text())
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.metrics.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def set_state(self, **state: Any) -> None:
+        old = self.read_json(self.state_file) if self.state_file.is_file() else {}
+        old.update(state)
+        self.write_json(self.state_file, old)
+
+    def state(self) -> dict[str, Any]:
+        return self.read_json(self.state_file) if self.state_file.is_file() else {}
+
+
+def load_run_model(run_dir: str | Path):
+    """(model in eval mode, adapter, config) from a run directory's last checkpoint."""
+    import numpy as np
+    import torch
+
+    from hepgen.models.registry import get_model_class
+    from hepgen.training.adapters import adapter_from_state
+    from hepgen.training.config import load_yaml
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise InputError("not a hepgen run directory (no config.yaml / preprocessing.json)", file=str(run.path))
+    if not run.checkpoint.is_file():
+        raise InputError("run has no checkpoint yet; train it first", file=str(run.checkpoint))
+    config = load_yaml(run.config)
+    adapter = adapter_from_state(run.read_json(run.preprocessing))
+    model = get_model_class(config["model"])(adapter.data_shape, adapter.n_cond, config["params"], adapter.geometry)
+    ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    if hasattr(model, "to_physical"):
+        model.to_physical = adapter.torch_physical
+    if run.extra.is_file():
+        with np.load(run.extra) as f:
+            model.load_extra({k: f[k] for k in f.files})
+    model.eval()
+    return model, adapter, config

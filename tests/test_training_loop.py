@@ -1,0 +1,156 @@
+"""Shared training loop: resume equals uninterrupted training, kill + resume, NaN guard, budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hepgen.data import ShowerData
+from hepgen.models.registry import GenerativeModel, register_model
+from hepgen.progress import set_quiet
+from hepgen.training import TrainingDiverged, load_generator, train
+from hepgen.training.loop import parse_duration
+from hepgen.training.run import RunDir
+
+set_quiet(True)
+torch.set_num_threads(1)
+TINY_WGAN = {"params": {"width": 4, "noise_dim": 4, "constrainer_steps": 3, "n_critic": 2},
+             "training": {"batch_size": 25, "val_max": 50}}
+
+
+def toy_showers(n: int = 200, seed: int = 0, geometry: str = "belle2-ecl-5x5") -> ShowerData:
+    """Showers whose visible energy is ~ 0.9 E_inc spread over a Gaussian blob."""
+    rng = np.random.default_rng(seed)
+    e = np.exp(rng.uniform(np.log(1e3), np.log(1e4), n))
+    profile = np.exp(-0.5 * ((np.arange(25) - 12) / 4.0) ** 2)
+    energy = rng.gamma(2.0, 1.0, (n, 25)) * profile
+    energy *= (0.9 * e / energy.sum(axis=1))[:, None]
+    return ShowerData(e, energy, geometry)
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(RunDir(run).checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    data = toy_showers()
+    straight = train("wgan", data, tmp_path / "a", TINY_WGAN, max_epochs=2, seed=3)
+    part = train("wgan", data, tmp_path / "b", TINY_WGAN, max_epochs=1, seed=3)
+    assert json.loads((part / "state.json").read_text())["status"] == "finished"
+    resumed = train("wgan", data, tmp_path / "b", max_epochs=2, seed=3)
+    wa, wb = weights(straight), weights(resumed)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    epochs = [json.loads(line)["epoch"] for line in RunDir(resumed).metrics.read_text().splitlines()]
+    assert epochs == [0, 1]
+
+
+def test_same_seed_reproduces_and_other_seed_differs(tmp_path):
+    data = toy_showers(100)
+    runs = [train("wgan", data, tmp_path / f"r{i}", TINY_WGAN, max_epochs=1, seed=s) for i, s in enumerate((1, 1, 2))]
+    e = np.full(4, 5e3)
+    a, b, c = (load_generator(r).sample(e, seed=0).energy for r in runs)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    data_file = tmp_path / "train.h5"
+    from hepgen.data import write_showers
+
+    write_showers(data_file, toy_showers(200))
+    run = tmp_path / "run"
+    cfg = dict(TINY_WGAN, training={**TINY_WGAN["training"], "checkpoint_every_s": 0.0})
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    code = ("import json,sys; from hepgen.progress import set_quiet; set_quiet(True); "
+            "from hepgen.training import train; "
+            f"train('wgan', {str(data_file)!r}, {str(run)!r}, json.load(open({str(tmp_path / 'cfg.json')!r})), "
+            "max_epochs=10000)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    ckpt = RunDir(run).checkpoint
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (RunDir(run).metrics.is_file()
+                                               and len(RunDir(run).metrics.read_text().splitlines()) >= 2):
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert ckpt.is_file(), "no checkpoint before the kill"
+    killed_epoch = torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]
+    assert killed_epoch >= 1
+    train(None, data_file, run, max_epochs=killed_epoch + 2)
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"] == killed_epoch + 2
+    assert RunDir(run).state()["status"] == "finished"
+
+
+@register_model("test-nan-toy")
+class NanToy(GenerativeModel):
+    """A linear generator whose loss turns NaN in its second epoch."""
+
+    default_config = {"preprocessing": [{"name": "divide_by_incident"}]}
+
+    def __init__(self, data_shape, n_cond, config, geometry=None):
+        super().__init__(data_shape, n_cond, config, geometry)
+        self.net = torch.nn.Linear(n_cond, int(np.prod(data_shape)))
+
+    def configure_optimizers(self):
+        return {"g": torch.optim.SGD(self.net.parameters(), lr=0.01)}
+
+    def training_step(self, batch, optimizers, step, epoch):
+        loss = ((self.sample(batch["cond"]) - batch["x"]) ** 2).mean()
+        optimizers["g"].zero_grad()
+        loss.backward()
+        optimizers["g"].step()
+        return {"mse": loss.detach() * (float("nan") if epoch >= 1 else 1.0)}
+
+    def sample(self, cond, generator=None):
+        return self.net(cond).reshape((cond.shape[0],) + self.data_shape)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingDiverged, match="loss 'mse' became nan at epoch 1"):
+        train("test-nan-toy", toy_showers(100), tmp_path / "run", {"training": {"batch_size": 20}}, max_epochs=5)
+    run = RunDir(tmp_path / "run")
+    assert run.state()["status"] == "diverged"
+    ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    assert np.isfinite(load_generator(run.path).sample(np.full(3, 2e3)).energy).all()
+
+
+def test_max_time_budget_stops_training(tmp_path):
+    t0 = time.monotonic()
+    run = train("wgan", toy_showers(200), tmp_path / "run", TINY_WGAN, max_epochs=100000, max_time="2s")
+    assert time.monotonic() - t0 < 30
+    assert 0 <= torch.load(RunDir(run).checkpoint, weights_only=False)["epoch"] < 100000
+
+
+def test_parse_duration_and_bad_values():
+    assert parse_duration("1.5h") == 5400.0
+    assert parse_duration(12) == 12.0
+    from hepgen.errors import InputError
+
+    with pytest.raises(InputError, match="cannot read duration 'soon'"):
+        parse_duration("soon")
+
+
+def test_existing_run_refused_without_resume_and_other_model_refused(tmp_path):
+    from hepgen.errors import InputError
+
+    run = train("wgan", toy_showers(60), tmp_path / "run", TINY_WGAN, max_epochs=1)
+    with pytest.raises(InputError, match="already holds a run"):
+        train("wgan", toy_showers(60), run, resume=False)
+    with pytest.raises(InputError, match="holds a 'wgan' run, not 'bibae'"):
+        train("bibae", toy_showers(60), run)
