@@ -68,6 +68,7 @@ def classifier_test(reference: np.ndarray, generated: np.ndarray, seed: int = 0,
         order = rng.permutation(len(x))
         parts.append((torch.from_numpy(x[order]), torch.from_numpy(y[order])))
     (xtr, ytr), (xte, yte), (xva, yva) = parts
+    batch_size = min(batch_size, max(32, len(xtr) // 20))   # at least ~20 steps per epoch on small samples
     model = _dnn(ref.shape[1], n_hidden, n_layer, dropout)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()

@@ -66,13 +66,14 @@ def check_energy_range(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name:
                          file=generated_name, dataset="incident_energies", index=i)
 
 
-def histogram_bins(name: str, ref: FeatureSet) -> tuple[np.ndarray, str]:
+def histogram_bins(name: str, ref: FeatureSet, gen: FeatureSet | None = None) -> tuple[np.ndarray, str]:
     """Bin edges for a scalar feature: the challenge's rules for its high-level features, else automatic."""
     geo = ref.geometry
     if name in ref.highlevel or name == "E_tot/E_inc":
         if name != "E_tot" and geo.name.startswith("calochallenge"):
             return challenge_bins(name, ref.scalars[name], geo.name, max(ref.threshold_mev, 1e-6)), "challenge"
-    return auto_bins(ref.scalars[name]), "auto"
+    return auto_bins(np.concatenate([ref.scalars[name], gen.scalars[name]]) if gen is not None
+                     else ref.scalars[name]), "auto"
 
 
 def energy_bins(incident_energy: np.ndarray, max_discrete: int = 20, n_bins: int = 4) -> list[tuple[float, float]]:
@@ -125,7 +126,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
     for name in ref.scalars:
         if name == "E_inc":
             continue
-        bins, kind = histogram_bins(name, ref)
+        bins, kind = histogram_bins(name, ref, gen)
         entry = _compare_1d(ref.scalars[name], gen.scalars[name], bins, w1=True)
         entry["binning"] = kind
         entry["per_layer"] = name in per_layer
@@ -151,7 +152,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
         if mr.sum() < 10 or mg.sum() < 10:
             continue
         a, b = mu90(ref.scalars["E_vis"][mr]), mu90(gen.scalars["E_vis"][mg])
-        ratio_bins = auto_bins(ref.scalars["E_vis/E_inc"][mr], 40)
+        ratio_bins = auto_bins(np.concatenate([ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg]]), 40)
         e = _compare_1d(ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg], ratio_bins, w1=False)
         ebins.append({"E_inc_min_mev": lo, "E_inc_max_mev": hi, "n_reference": int(mr.sum()), "n_generated": int(mg.sum()),
                       "reference": a, "generated": b, "mu90_ratio": b["mu90"] / a["mu90"] if a["mu90"] else float("nan"),
@@ -223,7 +224,7 @@ def quick_metrics(reference: ShowerData, generated: ShowerData, max_showers: int
     g = shower_observables(generated.energy[:n], generated.incident_energy[:n], generated.geometry, thr)
     out = {}
     for name in QUICK:
-        bins = auto_bins(r[name], 30)
+        bins = auto_bins(np.concatenate([r[name], g[name]]), 30)
         out[f"sep_{name}"] = separation_power(np.histogram(r[name], bins)[0], np.histogram(g[name], bins)[0])
     return out
 

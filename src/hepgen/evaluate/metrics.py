@@ -60,14 +60,13 @@ def ks(reference: np.ndarray, generated: np.ndarray) -> dict:
 
 
 def _frechet(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy import linalg
-
+    """|mu_a - mu_b|^2 + tr(Ca + Cb - 2 (Ca Cb)^1/2), with tr (Ca Cb)^1/2 from symmetric eigenvalues."""
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     ca, cb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(ca @ cb)
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean))
+    w, v = np.linalg.eigh(ca)
+    sa = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(sa @ cb @ sa), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * tr_sqrt)
 
 
 @register("fpd", multivariate=True)

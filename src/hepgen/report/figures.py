@@ -159,7 +159,7 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
     names += layer_names if all_figures else layer_names[:n_worst_layers]
     figs = []
     for name in names:
-        edges, _ = histogram_bins(name, ref)
+        edges, _ = histogram_bins(name, ref, gen)
         positive = edges[0] > 0 and edges[-1] / edges[0] > 100
         fname = name.replace("/", "_over_") + ".png"
         sp = hists[name]["separation_power"]
@@ -184,7 +184,7 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
         mg = (gen.incident_energy >= lo) & (gen.incident_energy < hi)
         from hepgen.evaluate.histograms import auto_bins
 
-        edges = auto_bins(ref.scalars["E_vis/E_inc"][mr], 40)
+        edges = auto_bins(np.concatenate([ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg]]), 40)
         fname = f"E_vis_over_E_inc_bin{i}.png"
         ratio_plot(ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg], edges, LABELS["E_vis/E_inc"],
                    folder / fname, title=f"$E_{{inc}}$ {lo / 1e3:.4g}-{hi / 1e3:.4g} GeV",
