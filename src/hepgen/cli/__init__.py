@@ -37,6 +37,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("simulate", "simulate", "simulate"),
     ("train", "train", "train"),
     ("generate", "generate", "generate"),
+    ("evaluate", "evaluate", "evaluate"),
 ]
 
 

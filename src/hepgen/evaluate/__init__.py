@@ -1,0 +1,16 @@
+"""Judge generated showers: observables, CaloChallenge high-level features, metrics, classifier tests.
+
+``compute_features`` turns a sample (or a stream of chunks) into one cached :class:`FeatureSet`;
+``evaluate_samples`` / ``evaluate_files`` compare two samples (``metrics.json``, figures, ``index.html``);
+``quick_metrics`` gives a few separation powers fast enough for a training loop.
+
+>>> from hepgen.evaluate import compute_features, evaluate_samples, evaluate_files, quick_metrics, separation_power
+"""
+
+from hepgen.evaluate.evaluation import evaluate_features, evaluate_files, evaluate_samples, quick_metrics
+from hepgen.evaluate.features import FeatureSet, compute_features
+from hepgen.evaluate.histograms import chi2, separation_power
+from hepgen.evaluate.metrics import METRICS
+
+__all__ = ["compute_features", "FeatureSet", "evaluate_samples", "evaluate_features", "evaluate_files",
+           "quick_metrics", "separation_power", "chi2", "METRICS"]

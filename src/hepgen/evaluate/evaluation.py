@@ -1,0 +1,295 @@
+"""Judge a generated sample against a reference: every histogram, metric and classifier test from two FeatureSets.
+
+>>> import numpy as np
+>>> from hepgen.data import ShowerData
+>>> rng = np.random.default_rng(0)
+>>> ref = ShowerData(np.full(500, 1e4), rng.exponential(10.0, (500, 25)), "belle2-ecl-5x5")
+>>> gen = ShowerData(np.full(500, 1e4), rng.exponential(10.0, (500, 25)), "belle2-ecl-5x5")
+>>> q = quick_metrics(ref, gen)
+>>> sorted(q)[:2], q["sep_E_vis/E_inc"] < 0.1
+(['sep_E1_frac', 'sep_E_max'], True)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepgen.data import ShowerData
+from hepgen.errors import InputError
+from hepgen.evaluate.features import FeatureSet, compute_features, default_threshold_mev
+from hepgen.evaluate.histograms import auto_bins, challenge_bins, chi2, separation_power, separation_power_error
+from hepgen.evaluate.metrics import METRICS
+from hepgen.evaluate.observables import CORRELATION_OBSERVABLES, correlation_matrix, mu90, shower_observables
+
+__all__ = ["evaluate_samples", "evaluate_features", "evaluate_files", "quick_metrics", "check_compatible",
+           "histogram_bins", "energy_bins"]
+
+QUICK = ("E_vis/E_inc", "n_hits", "m1_z", "m2_x", "E1_frac", "E_max")
+
+
+def check_compatible(reference: ShowerData, generated: ShowerData, reference_name: str = "reference",
+                     generated_name: str = "generated") -> None:
+    """Refuse samples that cannot be compared: other geometry, NaN, energies outside the reference's range.
+
+    >>> from hepgen.data import ShowerData
+    >>> a = ShowerData(np.full(2, 1e4), np.ones((2, 25)), "belle2-ecl-5x5")
+    >>> b = ShowerData(np.full(2, 1e6), np.ones((2, 25)), "belle2-ecl-5x5")
+    >>> check_compatible(a, b)
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energy 1e+06 MeV outside the reference's range 10000-10000 MeV (1 % margin); expected matching incident-energy distributions
+    """
+    from hepgen.data.validate import check_showers
+
+    if reference.geometry != generated.geometry:
+        raise InputError(f"geometry '{generated.geometry.name}' ({generated.geometry.n_voxels} voxels) differs from "
+                         f"the reference's '{reference.geometry.name}' ({reference.geometry.n_voxels} voxels)",
+                         file=generated_name)
+    check_showers(reference.incident_energy, reference.energy, file=reference_name)
+    check_showers(generated.incident_energy, generated.energy, file=generated_name)
+    check_energy_range(reference.incident_energy, generated.incident_energy, generated_name)
+
+
+def check_energy_range(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str = "generated") -> None:
+    """Raise when a generated incident energy lies outside the reference range (1 % margin)."""
+    lo, hi = float(ref_inc.min()), float(ref_inc.max())
+    bad = (gen_inc < lo * 0.99) | (gen_inc > hi * 1.01)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"incident energy {gen_inc[i]:.6g} MeV outside the reference's range {lo:.6g}-{hi:.6g} MeV "
+                         "(1 % margin); expected matching incident-energy distributions",
+                         file=generated_name, dataset="incident_energies", index=i)
+
+
+def histogram_bins(name: str, ref: FeatureSet, gen: FeatureSet | None = None) -> tuple[np.ndarray, str]:
+    """Bin edges for a scalar feature: the challenge's rules for its high-level features, else automatic."""
+    geo = ref.geometry
+    if name in ref.highlevel or name == "E_tot/E_inc":
+        if name != "E_tot" and geo.name.startswith("calochallenge"):
+            return challenge_bins(name, ref.scalars[name], geo.name, max(ref.threshold_mev, 1e-6)), "challenge"
+    return auto_bins(np.concatenate([ref.scalars[name], gen.scalars[name]]) if gen is not None
+                     else ref.scalars[name]), "auto"
+
+
+def energy_bins(incident_energy: np.ndarray, max_discrete: int = 20, n_bins: int = 4) -> list[tuple[float, float]]:
+    """Incident-energy bins (MeV): one per value for discrete energies, else reference quantiles.
+
+    >>> [(round(a), round(b)) for a, b in energy_bins(np.array([1e3, 1e3, 2e3]))]
+    [(999, 1001), (1998, 2002)]
+    """
+    values = np.unique(incident_energy)
+    if len(values) <= max_discrete:
+        return [(float(v * 0.999), float(v * 1.001)) for v in values]
+    q = np.quantile(incident_energy, np.linspace(0, 1, n_bins + 1))
+    q[-1] *= 1.0001
+    return [(float(a), float(b)) for a, b in zip(q[:-1], q[1:])]
+
+
+def _compare_1d(r: np.ndarray, g: np.ndarray, bins: np.ndarray, w1: bool = True) -> dict[str, Any]:
+    cr, _ = np.histogram(r, bins)
+    cg, _ = np.histogram(g, bins)
+    c2, ndf = chi2(cr, cg)
+    out = {"separation_power": separation_power(cr, cg), "separation_power_error": separation_power_error(cr, cg),
+           "chi2": c2, "ndf": ndf}
+    if w1:
+        sub = np.random.default_rng(0)
+        rr = r if len(r) <= 20_000 else sub.choice(r, 20_000, replace=False)
+        gg = g if len(g) <= 20_000 else sub.choice(g, 20_000, replace=False)
+        res = METRICS["w1"](r, g, n_bootstrap=0)
+        err = METRICS["w1"](rr, gg, n_bootstrap=5)["error"] * np.sqrt(len(rr) / len(r))
+        ks = METRICS["ks"](r, g)
+        out.update({"w1": res["value"], "w1_error": float(err), "ks": ks["value"], "ks_p_value": ks["p_value"]})
+    return out
+
+
+def _multivariate_inputs(fs: FeatureSet, incident_energy: np.ndarray) -> np.ndarray:
+    from hepgen.evaluate.highlevel import classifier_highlevel_inputs
+
+    if fs.highlevel:
+        return classifier_highlevel_inputs(fs.scalars, incident_energy, fs.geometry)
+    names = [n for n in sorted(fs.scalars) if n != "E_inc"]
+    x = np.stack([fs.scalars[n] for n in names], axis=1)
+    return np.concatenate([np.log10(incident_energy)[:, None], x], axis=1)
+
+
+def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = True, seed: int = 0) -> dict[str, Any]:
+    """All histogram, 1D, energy-binned, correlation and multivariate metrics from two FeatureSets."""
+    out: dict[str, Any] = {"geometry": ref.geometry.name, "threshold_mev": ref.threshold_mev,
+                           "n_reference": len(ref), "n_generated": len(gen)}
+    hists: dict[str, Any] = {}
+    per_layer = {n for n in ref.highlevel if n[-1].isdigit()}
+    for name in ref.scalars:
+        if name == "E_inc":
+            continue
+        bins, kind = histogram_bins(name, ref, gen)
+        entry = _compare_1d(ref.scalars[name], gen.scalars[name], bins, w1=True)
+        entry["binning"] = kind
+        entry["per_layer"] = name in per_layer
+        hists[name] = entry
+    if ref.cell_counts is not None:
+        top = 10 ** (np.flatnonzero(ref.cell_counts).max() * 1e-4 + 0.5e-4 - 6.0) if ref.cell_counts.any() else 1.0
+        if ref.geometry.name.startswith("calochallenge"):
+            edges = challenge_bins("voxel_energy", np.array([top]), ref.geometry.name, max(ref.threshold_mev, 1e-6))
+        else:
+            edges = np.logspace(np.log10(max(ref.threshold_mev, 1e-3)), np.log10(max(top, 1e-2)), 51)
+        cr, cg = ref.cell_histogram(edges), gen.cell_histogram(edges)
+        c2, ndf = chi2(cr, cg)
+        hists["voxel_energy"] = {"separation_power": separation_power(cr, cg),
+                                 "separation_power_error": separation_power_error(cr, cg), "chi2": c2, "ndf": ndf,
+                                 "binning": "challenge" if ref.geometry.name.startswith("calochallenge") else "auto",
+                                 "per_layer": False, "edges": edges.tolist()}
+    out["histograms"] = hists
+    # per incident-energy bin: E_vis/E_inc separation power, mu90 and sigma90/mu90 of E_vis
+    ebins = []
+    for lo, hi in energy_bins(ref.incident_energy):
+        mr = (ref.incident_energy >= lo) & (ref.incident_energy < hi)
+        mg = (gen.incident_energy >= lo) & (gen.incident_energy < hi)
+        if mr.sum() < 10 or mg.sum() < 10:
+            continue
+        a, b = mu90(ref.scalars["E_vis"][mr]), mu90(gen.scalars["E_vis"][mg])
+        ratio_bins = auto_bins(np.concatenate([ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg]]), 40)
+        e = _compare_1d(ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg], ratio_bins, w1=False)
+        ebins.append({"E_inc_min_mev": lo, "E_inc_max_mev": hi, "n_reference": int(mr.sum()), "n_generated": int(mg.sum()),
+                      "reference": a, "generated": b, "mu90_ratio": b["mu90"] / a["mu90"] if a["mu90"] else float("nan"),
+                      "resolution_ratio": b["sigma90/mu90"] / a["sigma90/mu90"] if a["sigma90/mu90"] else float("nan"),
+                      "E_vis/E_inc_separation_power": e["separation_power"],
+                      "E_vis/E_inc_separation_power_error": e["separation_power_error"]})
+    out["energy_bins"] = ebins
+    cr, cg = correlation_matrix(ref.scalars), correlation_matrix(gen.scalars)
+    out["correlations"] = {"names": list(CORRELATION_OBSERVABLES), "reference": cr.round(6).tolist(),
+                           "generated": cg.round(6).tolist(), "difference": (cg - cr).round(6).tolist(),
+                           "max_abs_difference": float(np.abs(cg - cr).max()),
+                           "error": float(1.0 / np.sqrt(min(len(ref), len(gen))))}
+    if multivariate:
+        xr, xg = _multivariate_inputs(ref, ref.incident_energy), _multivariate_inputs(gen, gen.incident_energy)
+        mean, std = xr.mean(axis=0), xr.std(axis=0) + 1e-12
+        zr, zg = (xr - mean) / std, (xg - mean) / std
+        out["fpd"] = METRICS["fpd"](xr, xg, seed=seed)
+        out["kpd"] = METRICS["kpd"](xr, xg, seed=seed)
+        out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+        out["multivariate_inputs"] = ("the challenge's high-level classifier inputs" if ref.highlevel else
+                                      "log10 E_inc and every scalar observable") + "; PRDC on standardised inputs"
+    sp = sorted(((v["separation_power"], k) for k, v in hists.items() if np.isfinite(v["separation_power"])),
+                reverse=True)
+    out["worst_separation_powers"] = [{"name": k, "separation_power": s,
+                                       "separation_power_error": hists[k]["separation_power_error"]} for s, k in sp[:10]]
+    return out
+
+
+def evaluate_samples(reference: ShowerData, generated: ShowerData, classifier: bool = True, seed: int = 0,
+                     threshold_mev: float | None = None, classifier_options: dict | None = None,
+                     features: tuple[FeatureSet, FeatureSet] | None = None) -> dict[str, Any]:
+    """Everything ``metrics.json`` holds for two in-memory samples of one geometry.
+
+    ``classifier=False`` skips the DNN tests; ``classifier_options`` go to
+    :func:`hepgen.evaluate.classifier.classifier_test` (e.g. ``n_hidden``, ``n_epochs``, ``max_showers``).
+    """
+    check_compatible(reference, generated)
+    if features is None:
+        threshold = default_threshold_mev(reference.geometry) if threshold_mev is None else threshold_mev
+        features = (compute_features(reference, threshold), compute_features(generated, threshold))
+    ref, gen = features
+    result = evaluate_features(ref, gen, seed=seed)
+    if classifier:
+        result["classifier"] = run_classifiers(reference, generated, ref, gen, seed, classifier_options or {})
+    return result
+
+
+def run_classifiers(reference: ShowerData, generated: ShowerData, ref: FeatureSet, gen: FeatureSet, seed: int,
+                    options: dict) -> dict[str, Any]:
+    """Low-level (voxels) and high-level (features) classifier tests."""
+    from hepgen.evaluate.classifier import classifier_test, low_level_inputs
+    from hepgen.evaluate.observables import apply_threshold
+
+    t = ref.threshold_mev
+    low_r = low_level_inputs(apply_threshold(reference.energy, t), reference.incident_energy)
+    low_g = low_level_inputs(apply_threshold(generated.energy, t), generated.incident_energy)
+    out = {"low_level": classifier_test(low_r, low_g, seed=seed, **options)}
+    del low_r, low_g
+    out["high_level"] = classifier_test(_multivariate_inputs(ref, ref.incident_energy),
+                                        _multivariate_inputs(gen, gen.incident_energy), seed=seed, **options)
+    return out
+
+
+def quick_metrics(reference: ShowerData, generated: ShowerData, max_showers: int = 2000) -> dict[str, float]:
+    """A few separation powers (``sep_<observable>``) for a training loop's periodic validation (< 1 s on 1k showers)."""
+    n = min(max_showers, len(reference), len(generated))
+    thr = default_threshold_mev(reference.geometry)
+    r = shower_observables(reference.energy[:n], reference.incident_energy[:n], reference.geometry, thr)
+    g = shower_observables(generated.energy[:n], generated.incident_energy[:n], generated.geometry, thr)
+    out = {}
+    for name in QUICK:
+        bins = auto_bins(np.concatenate([r[name], g[name]]), 30)
+        out[f"sep_{name}"] = separation_power(np.histogram(r[name], bins)[0], np.histogram(g[name], bins)[0])
+    return out
+
+
+def evaluate_files(reference_path: str | Path, generated_path: str | Path, output_dir: str | Path,
+                   classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
+                   geometry: str | None = None, chunk_size: int = 5_000, figures: bool = True,
+                   classifier_options: dict | None = None, classifier_max_showers: int = 20_000,
+                   overwrite: bool = False) -> Path:
+    """Evaluate two shower files; writes ``metrics.json``, figures and ``index.html`` into ``output_dir``.
+
+    Features stream through the files in chunks; the classifier reads at most ``classifier_max_showers``
+    showers of each. Returns the path of ``index.html``.
+    """
+    from hepgen.data import ShowerFile
+    from hepgen.data.atomic import atomic_path
+    from hepgen.progress import status
+
+    out = Path(output_dir)
+    index = out / "index.html"
+    if (out / "metrics.json").exists() and not overwrite:
+        raise InputError("report exists; pass --overwrite to replace it", file=str(out / "metrics.json"))
+    t0 = time.perf_counter()
+    fr, fg = ShowerFile(reference_path, geometry), ShowerFile(generated_path, geometry)
+    if fr.geometry != fg.geometry:
+        raise InputError(f"geometry '{fg.geometry.name}' ({fg.geometry.n_voxels} voxels) differs from the "
+                         f"reference's '{fr.geometry.name}' ({fr.geometry.n_voxels} voxels)", file=str(generated_path))
+    check_energy_range(fr.incident_energy(), fg.incident_energy(), str(generated_path))
+    thr = default_threshold_mev(fr.geometry) if threshold_mev is None else threshold_mev
+    ref = compute_features(fr.chunks(chunk_size), thr, description="reference features")
+    gen = compute_features(fg.chunks(chunk_size), thr, description="generated features")
+    t_feat = time.perf_counter() - t0
+    status("comparing histograms, FPD/KPD, PRDC")
+    result = evaluate_features(ref, gen, seed=seed)
+    result["reference_file"], result["generated_file"] = str(reference_path), str(generated_path)
+    if classifier:
+        status("classifier tests")
+        n_r, n_g = min(len(fr), classifier_max_showers), min(len(fg), classifier_max_showers)
+        result["classifier"] = run_classifiers(fr.read(0, n_r), fg.read(0, n_g), ref.subset(slice(0, n_r)),
+                                               gen.subset(slice(0, n_g)), seed, classifier_options or {})
+    result["timing_s"] = {"features": round(t_feat, 3), "total_before_report": round(time.perf_counter() - t0, 3)}
+    out.mkdir(parents=True, exist_ok=True)
+    figure_list = []
+    if figures:
+        from hepgen.report.figures import comparison_figures
+
+        status("figures")
+        figure_list = comparison_figures(ref, gen, result, out / "figures")
+    with atomic_path(out / "metrics.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=True))
+    from hepgen.report.html import write_index
+
+    write_index(result, figure_list, index)
+    return index
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

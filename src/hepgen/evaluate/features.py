@@ -1,0 +1,140 @@
+"""One cached set of per-shower feature arrays for a sample, computed once, chunk by chunk.
+
+Every metric, histogram and figure reads a :class:`FeatureSet`; nothing is recomputed per metric.
+It holds the scalar observables (:mod:`hepgen.evaluate.observables`), the CaloChallenge high-level
+features for cylindrical geometries (:mod:`hepgen.evaluate.highlevel`), per-shower profiles and the
+cell-energy spectrum on a fine log10 grid (1e-4 decades per bin), all after the readout threshold.
+
+>>> import numpy as np
+>>> from hepgen.data import ShowerData
+>>> s = ShowerData(np.full(3, 1e4), np.full((3, 25), 4.0), "belle2-ecl-5x5")
+>>> fs = compute_features(s, threshold_mev=1.0)
+>>> len(fs), float(fs.scalars["E_vis"][0]), int(fs.cell_counts.sum())
+(3, 100.0, 75)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from hepgen.data import ShowerData
+from hepgen.errors import InputError
+from hepgen.evaluate.highlevel import highlevel_features, highlevel_names
+from hepgen.evaluate.observables import _sums, apply_threshold, shower_observables
+from hepgen.geometry import CylindricalGeometry, Geometry
+
+__all__ = ["FeatureSet", "compute_features", "default_threshold_mev", "CELL_LOG10_MIN", "CELL_LOG10_STEP"]
+
+CELL_LOG10_MIN, CELL_LOG10_MAX, CELL_LOG10_STEP = -6.0, 8.0, 1e-4
+
+#: Readout thresholds (MeV) of the challenge's evaluation (ds1: 1 MeV, ds2/3: 0.5 keV / 0.033) and of the seeds.
+_THRESHOLDS = {"calochallenge-1-photons": 1.0, "calochallenge-1-pions": 1.0, "calochallenge-2": 0.5e-3 / 0.033,
+               "calochallenge-3": 0.5e-3 / 0.033, "ild-ecal": 0.1, "ild-ahcal": 0.25, "belle2-ecl-5x5": 1.0,
+               "belle2-ecl-10x10": 1.0, "belle2-ecl-30x30": 10.0}
+
+
+def default_threshold_mev(geometry: Geometry) -> float:
+    """Cell threshold (MeV) applied before evaluation: the challenge's or the seed's value, else 0.
+
+    >>> from hepgen.geometry import get_geometry
+    >>> round(default_threshold_mev(get_geometry("calochallenge-2")), 5)
+    0.01515
+    """
+    return _THRESHOLDS.get(geometry.name, 0.0)
+
+
+@dataclass
+class FeatureSet:
+    """Per-shower features of one sample (after the threshold).
+
+    Attributes
+    ----------
+    geometry: the sample's geometry.
+    threshold_mev: the cell threshold applied.
+    scalars: name -> (N,) float64 (observables and, for cylinders, high-level features).
+    profiles: name -> (N, bins) float32 energies per layer / radial bin / x / y column (MeV).
+    cell_counts: histogram of all cell energies > 0 on the fine log10 grid (see module docstring).
+    highlevel: names of the CaloChallenge high-level features among ``scalars`` (empty for other geometries).
+    """
+
+    geometry: Geometry
+    threshold_mev: float
+    scalars: dict[str, np.ndarray]
+    profiles: dict[str, np.ndarray]
+    cell_counts: np.ndarray
+    highlevel: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.scalars["E_inc"])
+
+    @property
+    def incident_energy(self) -> np.ndarray:
+        return self.scalars["E_inc"]
+
+    def cell_histogram(self, edges: np.ndarray) -> np.ndarray:
+        """Counts of cell energies in ``edges`` (MeV), rebinned from the fine grid (exact up to 1e-4 decades)."""
+        centres = CELL_LOG10_MIN + (np.arange(len(self.cell_counts)) + 0.5) * CELL_LOG10_STEP
+        idx = np.searchsorted(np.log10(edges), centres, side="right") - 1
+        ok = (idx >= 0) & (idx < len(edges) - 1)
+        return np.bincount(idx[ok], weights=self.cell_counts[ok], minlength=len(edges) - 1)
+
+    def subset(self, index: np.ndarray) -> "FeatureSet":
+        """Features of a subset of showers (the cell spectrum is kept whole)."""
+        return FeatureSet(self.geometry, self.threshold_mev, {k: v[index] for k, v in self.scalars.items()},
+                          {k: v[index] for k, v in self.profiles.items()}, self.cell_counts, self.highlevel)
+
+
+def _cell_counts(energy: np.ndarray) -> np.ndarray:
+    n_bins = int(round((CELL_LOG10_MAX - CELL_LOG10_MIN) / CELL_LOG10_STEP))
+    e = energy[energy > 0]
+    idx = ((np.log10(e) - CELL_LOG10_MIN) / CELL_LOG10_STEP).astype(np.int64)
+    np.clip(idx, 0, n_bins - 1, out=idx)
+    return np.bincount(idx, minlength=n_bins).astype(np.int64)
+
+
+def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: float | None = None,
+                     chunk_size: int = 10_000, description: str | None = None) -> FeatureSet:
+    """Compute a :class:`FeatureSet` from a sample or an iterable of chunks (e.g. ``ShowerFile.chunks()``).
+
+    ``threshold_mev`` (default :func:`default_threshold_mev`) zeroes cells below it first.
+    """
+    from hepgen.progress import track
+
+    chunks = showers.chunks(chunk_size) if isinstance(showers, ShowerData) else showers
+    if description is not None:
+        chunks = track(chunks, description=description)
+    geometry: Geometry | None = None
+    scalars: dict[str, list[np.ndarray]] = {}
+    profiles: dict[str, list[np.ndarray]] = {}
+    cells = None
+    for chunk in chunks:
+        if geometry is None:
+            geometry = chunk.geometry
+            if threshold_mev is None:
+                threshold_mev = default_threshold_mev(geometry)
+        elif chunk.geometry != geometry:
+            raise InputError(f"chunks of different geometries '{geometry.name}' and '{chunk.geometry.name}'")
+        energy = apply_threshold(chunk.energy, threshold_mev)
+        sums = _sums(energy, geometry)
+        obs = shower_observables(energy, chunk.incident_energy, geometry, threshold_mev=0.0,
+                                 high_threshold_mev=10 * threshold_mev if threshold_mev > 0 else 1.0, sums=sums)
+        if isinstance(geometry, CylindricalGeometry):
+            hlf = highlevel_features(energy, geometry)
+            obs.update(hlf)
+            obs["E_tot/E_inc"] = hlf["E_tot"] / chunk.incident_energy
+        s, layout, _ = sums
+        for k in ("longitudinal", "radial", "x", "y"):
+            if k in layout:
+                profiles.setdefault(k, []).append(s[:, layout[k]].astype(np.float32))
+        for k, v in obs.items():
+            scalars.setdefault(k, []).append(v)
+        c = _cell_counts(energy)
+        cells = c if cells is None else cells + c
+    if geometry is None:
+        raise InputError("no showers to evaluate (empty sample)")
+    hl = highlevel_names(geometry) if isinstance(geometry, CylindricalGeometry) else []
+    return FeatureSet(geometry, float(threshold_mev), {k: np.concatenate(v) for k, v in scalars.items()},
+                      {k: np.concatenate(v) for k, v in profiles.items()}, cells, hl)

@@ -1,0 +1,267 @@
+"""Shower observables of the seed studies, for any geometry, vectorised over showers.
+
+Scalars per shower (MeV, mm; see :func:`shower_observables`):
+
+* ``E_vis`` visible energy above the cell threshold, ``E_inc``, ``E_vis/E_inc``, ``E_max`` (hottest cell),
+  ``n_hits`` (cells >= threshold) and ``n_hits_high`` (cells >= the second threshold) — seeds 000, 003;
+* ``m1_x, m1_y, m1_z`` energy-weighted centre of gravity and ``m2_x, m2_y, m2_z`` energy-weighted RMS
+  about it along the transverse axes and the depth (cylinders: the challenge's eta/phi in mm) — seeds 000, 002;
+* ``E1_frac, E2_frac, E3_frac`` fractions of E_vis in the first, second and last third of the layers;
+* ``start_layer`` first layer l where layers l and l+1 each hold >= 1 % of E_vis (n_layers if none);
+* crystal arrays (Cartesian, summed over depth): ``E1/E9``, ``E9/E21``, ``E9/E25`` (odd n >= 5),
+  ``E16/E100`` (n >= 10), ``E196/E900`` (n >= 30) on windows centred on the array — seed 003;
+  ``E_peak`` hottest pixel of the depth-summed image — seed 002.
+
+Profiles per shower (:func:`shower_profiles`): ``longitudinal`` (energy per layer), ``radial`` (energy per
+radial bin), and for Cartesian grids ``x`` and ``y`` (energy per column / row).
+
+>>> import numpy as np
+>>> from hepgen.geometry import get_geometry
+>>> g = get_geometry("belle2-ecl-5x5")
+>>> e = np.zeros((1, 25)); e[0, 12] = 100.0                  # a single hit in the centre crystal
+>>> o = shower_observables(e, np.array([1e3]), g, threshold_mev=1.0)
+>>> float(o["E_vis"][0]), int(o["n_hits"][0]), float(o["E1/E9"][0]), float(o["m1_x"][0]), float(o["m2_x"][0])
+(100.0, 1, 1.0, 0.0, 0.0)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from hepgen.geometry import CartesianGeometry, Geometry
+
+__all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix",
+           "CORRELATION_OBSERVABLES", "apply_threshold"]
+
+#: The 12 observables of seed 000's correlation matrices.
+CORRELATION_OBSERVABLES = ("m1_x", "m1_y", "m1_z", "m2_x", "m2_y", "m2_z", "E_vis", "E_inc", "n_hits",
+                           "E1_frac", "E2_frac", "E3_frac")
+START_FRACTION = 0.01
+
+
+def apply_threshold(energy: np.ndarray, threshold_mev: float) -> np.ndarray:
+    """Set cells below ``threshold_mev`` to zero (as the challenge's and the seeds' evaluations do).
+
+    >>> apply_threshold(np.array([[0.5, 2.0]]), 1.0).tolist()
+    [[0.0, 2.0]]
+    """
+    if threshold_mev <= 0:
+        return energy
+    return np.where(energy < threshold_mev, np.zeros((), energy.dtype), energy)
+
+
+def _coordinates(geometry: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = geometry.voxel_positions()
+    if "x" in pos:
+        x, y = pos["x"], pos["y"]
+    else:
+        x, y = pos["eta"], pos["phi"]
+    z = pos["z"] if "z" in pos else geometry.layer_of_voxel.astype(np.float64)
+    return x, y, z
+
+
+def _radius(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """(radial bin index of each voxel, bin edges in mm)."""
+    pos = geometry.voxel_positions()
+    if "r" in pos:
+        r = pos["r"]
+        centres = np.unique(np.round(r, 6))
+        edges = np.concatenate([[0.0], 0.5 * (centres[1:] + centres[:-1]), [centres[-1] * 2 - (centres[-2] if len(centres) > 1 else 0)]])
+    else:
+        r = np.hypot(pos["x"], pos["y"])
+        step = min(geometry.cell_size_mm) if isinstance(geometry, CartesianGeometry) else 1.0
+        edges = np.arange(0.0, r.max() + step, step)
+        if len(edges) < 2:
+            edges = np.array([0.0, step])
+    idx = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, len(edges) - 2)
+    return idx, edges
+
+
+def _windows(geometry: Geometry) -> dict[str, np.ndarray]:
+    """Boolean voxel masks of the centred crystal windows (Cartesian grids only)."""
+    if not isinstance(geometry, CartesianGeometry) or geometry.nx != geometry.ny:
+        return {}
+    n = geometry.nx
+    idx = geometry.voxel_indices()
+    iy, ix = idx[:, 1], idx[:, 2]
+
+    def square(w: int) -> np.ndarray:
+        s = (n - w) // 2
+        return (ix >= s) & (ix < s + w) & (iy >= s) & (iy < s + w)
+
+    out: dict[str, np.ndarray] = {}
+    if n % 2 == 1 and n >= 5:
+        c = (n - 5) // 2
+        corners = ((ix == c) | (ix == c + 4)) & ((iy == c) | (iy == c + 4))
+        out.update({"E1": square(1), "E9": square(3), "E25": square(5), "E21": square(5) & ~corners})
+    if n >= 10:
+        out.update({"E16": square(4), "E100": square(10)})
+    if n >= 30:
+        out.update({"E196": square(14), "E900": square(30)})
+    return out
+
+
+RATIOS = (("E1/E9", "E1", "E9"), ("E9/E21", "E9", "E21"), ("E9/E25", "E9", "E25"),
+          ("E16/E100", "E16", "E100"), ("E196/E900", "E196", "E900"))
+
+
+@lru_cache(maxsize=16)
+def _projection(geometry: Geometry):
+    """Sparse (n_columns, n_voxels) matrix of every linear sum the observables need, and column slices."""
+    from scipy import sparse
+
+    x, y, z = _coordinates(geometry)
+    v = geometry.n_voxels
+    blocks: list[np.ndarray] = []  # each (k, v) dense-ish rows, built sparse below
+    rows, cols, vals = [], [], []
+    layout: dict[str, slice] = {}
+    n_rows = 0
+
+    def add(name: str, weights: list[np.ndarray] | None = None, groups: np.ndarray | None = None,
+            n_groups: int = 0) -> None:
+        nonlocal n_rows
+        vox = np.arange(v)
+        if groups is not None:
+            rows.append(n_rows + groups)
+            cols.append(vox)
+            vals.append(np.ones(v))
+            layout[name] = slice(n_rows, n_rows + n_groups)
+            n_rows += n_groups
+        else:
+            for i, w in enumerate(weights or []):
+                nz = np.flatnonzero(w)
+                rows.append(np.full(len(nz), n_rows + i))
+                cols.append(nz)
+                vals.append(np.asarray(w, dtype=np.float64)[nz])
+            layout[name] = slice(n_rows, n_rows + len(weights or []))
+            n_rows += len(weights or [])
+
+    add("moments", [np.ones(v), x, y, z, x ** 2, y ** 2, z ** 2])
+    add("longitudinal", groups=geometry.layer_of_voxel, n_groups=geometry.n_layers)
+    r_idx, r_edges = _radius(geometry)
+    add("radial", groups=r_idx, n_groups=len(r_edges) - 1)
+    if isinstance(geometry, CartesianGeometry):
+        idx = geometry.voxel_indices()
+        add("x", groups=idx[:, 2], n_groups=geometry.nx)
+        add("y", groups=idx[:, 1], n_groups=geometry.ny)
+        add("image", groups=idx[:, 1] * geometry.nx + idx[:, 2], n_groups=geometry.nx * geometry.ny)
+    win = _windows(geometry)
+    if win:
+        add("windows", [m.astype(np.float64) for m in win.values()])
+    del blocks
+    m = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, v))
+    return m, layout, list(win), r_edges
+
+
+def profile_axes(geometry: Geometry) -> dict[str, tuple[np.ndarray, str]]:
+    """Bin edges and axis label of each profile of :func:`shower_profiles`.
+
+    >>> from hepgen.geometry import get_geometry
+    >>> sorted(profile_axes(get_geometry("ild-ecal")))
+    ['longitudinal', 'radial', 'x', 'y']
+    """
+    _, _, _, r_edges = _projection(geometry)
+    out = {"longitudinal": (np.arange(geometry.n_layers + 1) - 0.5, "layer"),
+           "radial": (r_edges, "r [mm]")}
+    if isinstance(geometry, CartesianGeometry):
+        ex, ey = geometry.cell_edges_mm()
+        out["x"] = (ex, "x [mm]")
+        out["y"] = (ey, "y [mm]")
+    return out
+
+
+def _sums(energy: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, dict[str, slice], list[str]]:
+    m, layout, windows, _ = _projection(geometry)
+    return np.asarray(m @ energy.T.astype(np.float64, copy=False)).T, layout, windows
+
+
+def shower_profiles(energy: np.ndarray, geometry: Geometry) -> dict[str, np.ndarray]:
+    """Per-shower profiles (N, bins) in MeV of thresholded voxel energies (see :func:`profile_axes`).
+
+    >>> from hepgen.geometry import get_geometry
+    >>> g = get_geometry("ild-ecal")
+    >>> p = shower_profiles(np.ones((2, g.n_voxels)), g)
+    >>> p["longitudinal"].shape, float(p["longitudinal"][0, 0]), float(p["x"][0].sum())
+    ((2, 30), 900.0, 27000.0)
+    """
+    s, layout, _ = _sums(np.asarray(energy), geometry)
+    return {k: s[:, layout[k]].astype(np.float32) for k in ("longitudinal", "radial", "x", "y") if k in layout}
+
+
+def shower_observables(energy: np.ndarray, incident_energy: np.ndarray, geometry: Geometry,
+                       threshold_mev: float = 0.0, high_threshold_mev: float | None = None,
+                       sums: tuple | None = None) -> dict[str, np.ndarray]:
+    """Scalar observables (one (N,) float64 array each, see the module docstring).
+
+    ``energy`` (N, n_voxels) in MeV is thresholded here (cells < ``threshold_mev`` dropped);
+    ``high_threshold_mev`` (default 10 x threshold, or 1 MeV) gives ``n_hits_high``.
+    """
+    energy = apply_threshold(np.asarray(energy), threshold_mev)
+    inc = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
+    if high_threshold_mev is None:
+        high_threshold_mev = 10 * threshold_mev if threshold_mev > 0 else 1.0
+    s, layout, windows = sums if sums is not None else _sums(energy, geometry)
+    mom = s[:, layout["moments"]]
+    e = mom[:, 0]
+    safe = np.where(e > 0, e, 1.0)
+    out: dict[str, np.ndarray] = {"E_vis": e, "E_inc": inc, "E_vis/E_inc": e / inc,
+                                  "E_max": energy.max(axis=1).astype(np.float64),
+                                  "n_hits": np.count_nonzero(energy >= max(threshold_mev, np.finfo(np.float32).tiny), axis=1).astype(np.float64),
+                                  "n_hits_high": np.count_nonzero(energy >= high_threshold_mev, axis=1).astype(np.float64)}
+    for i, axis in enumerate("xyz"):
+        m1 = mom[:, 1 + i] / safe
+        out[f"m1_{axis}"] = np.where(e > 0, m1, 0.0)
+        out[f"m2_{axis}"] = np.where(e > 0, np.sqrt(np.clip(mom[:, 4 + i] / safe - m1 ** 2, 0.0, None)), 0.0)
+    layers = s[:, layout["longitudinal"]]
+    for i, part in enumerate(np.array_split(np.arange(geometry.n_layers), 3)):
+        out[f"E{i + 1}_frac"] = np.where(e > 0, layers[:, part].sum(axis=1) / safe, 0.0) if len(part) else np.zeros(len(e))
+    above = layers >= START_FRACTION * e[:, None]
+    above &= layers > 0
+    both = above[:, :-1] & above[:, 1:] if geometry.n_layers > 1 else above
+    out["start_layer"] = np.where(both.any(axis=1), both.argmax(axis=1), geometry.n_layers).astype(np.float64)
+    if "image" in layout:
+        out["E_peak"] = s[:, layout["image"]].max(axis=1)
+    if windows:
+        w = dict(zip(windows, s[:, layout["windows"]].T))
+        for name, num, den in RATIOS:
+            if num in w and den in w:
+                out[name] = np.where(w[den] > 0, w[num] / np.where(w[den] > 0, w[den], 1.0), 0.0)
+    return out
+
+
+def mu90(values: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation of the central 90 % (5 %-95 % quantiles) of ``values``, with errors.
+
+    >>> r = mu90(np.random.default_rng(0).normal(100.0, 10.0, 100_000))
+    >>> round(r["mu90"]), round(r["sigma90"] / r["mu90"], 3)
+    (100, 0.079)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = np.quantile(v, [0.05, 0.95])
+    core = v[(v >= lo) & (v <= hi)]
+    n = max(len(core), 2)
+    mu, sigma = float(core.mean()), float(core.std(ddof=1))
+    return {"mu90": mu, "mu90_err": sigma / np.sqrt(n), "sigma90": sigma, "sigma90_err": sigma / np.sqrt(2 * (n - 1)),
+            "sigma90/mu90": sigma / mu if mu else float("nan"),
+            "sigma90/mu90_err": (sigma / mu) * np.sqrt(1 / (2 * (n - 1)) + (sigma / mu) ** 2 / n) if mu else float("nan")}
+
+
+def correlation_matrix(observables: dict[str, np.ndarray], names: tuple[str, ...] = CORRELATION_OBSERVABLES) -> np.ndarray:
+    """Pearson correlation matrix of the named observables (constant ones give 0 off the diagonal).
+
+    >>> x = np.arange(10.0)
+    >>> correlation_matrix({"a": x, "b": 2 * x, "c": -x}, ("a", "b", "c")).round(3).tolist()
+    [[1.0, 1.0, -1.0], [1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]
+    """
+    data = np.stack([np.asarray(observables[n], dtype=np.float64) for n in names])
+    std = data.std(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(data)
+    c = np.where(np.isfinite(c), c, 0.0)
+    np.fill_diagonal(c, 1.0)
+    c[std == 0, :] = 0.0
+    c[:, std == 0] = 0.0
+    np.fill_diagonal(c, 1.0)
+    return c

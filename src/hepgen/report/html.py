@@ -1,0 +1,80 @@
+"""``index.html`` of an evaluation: the summary a physicist reads first, then every figure.
+
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "index.html"
+>>> _ = write_index({"geometry": "g", "n_reference": 1, "n_generated": 1, "worst_separation_powers": []}, [], p)
+>>> "<table" in p.read_text()
+True
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_index"]
+
+
+def _fmt(value: Any, err: Any = None) -> str:
+    if value is None:
+        return "–"
+    s = f"{value:.4g}" if isinstance(value, float) else str(value)
+    if err is not None and isinstance(err, float) and err == err:
+        s += f" ± {err:.2g}"
+    return s
+
+
+def _sep(value: float | None) -> str:
+    return "" if value is None else f" — sep. power {value:.4f}"
+
+
+def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
+    """Write the report page: summary table (classifier AUCs, FPD/KPD, PRDC, worst separation powers,
+    mu90 per energy), then the figures. ``figures`` paths are relative to the page."""
+    from hepgen.data.atomic import atomic_path
+
+    rows = [("geometry", result.get("geometry")), ("showers (reference / generated)",
+            f"{result.get('n_reference')} / {result.get('n_generated')}"),
+            ("cell threshold [MeV]", _fmt(result.get("threshold_mev")))]
+    for kind, c in result.get("classifier", {}).items():
+        rows.append((f"classifier AUC, {kind.replace('_', '-')} (0.5 = indistinguishable)",
+                     f"{_fmt(c['auc'], c['auc_error'])} (JSD {c['jsd']:.4f}, best epoch {c['best_epoch']})"))
+    for key, scale, label in (("fpd", 1e3, "FPD × 10³"), ("kpd", 1e3, "KPD × 10³")):
+        if key in result:
+            rows.append((label, _fmt(result[key]["value"] * scale, result[key]["error"] * scale)))
+    if "prdc" in result:
+        p = result["prdc"]
+        rows.append(("precision / recall / density / coverage",
+                     " / ".join(f"{p[k]:.3f}" for k in ("precision", "recall", "density", "coverage"))))
+    if "correlations" in result:
+        rows.append(("max |Δ correlation|", _fmt(result["correlations"]["max_abs_difference"])))
+    summary = "\n".join(f"<tr><th>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>" for a, b in rows)
+    worst = "\n".join(f"<tr><td>{html.escape(w['name'])}</td><td>{_fmt(w['separation_power'], w['separation_power_error'])}</td></tr>"
+                      for w in result.get("worst_separation_powers", []))
+    ebins = "\n".join(
+        f"<tr><td>{e['E_inc_min_mev'] / 1e3:.4g}–{e['E_inc_max_mev'] / 1e3:.4g}</td>"
+        f"<td>{_fmt(e['reference']['mu90'], e['reference']['mu90_err'])}</td><td>{_fmt(e['generated']['mu90'], e['generated']['mu90_err'])}</td>"
+        f"<td>{_fmt(e['reference']['sigma90/mu90'])}</td><td>{_fmt(e['generated']['sigma90/mu90'])}</td>"
+        f"<td>{_fmt(e['E_vis/E_inc_separation_power'])}</td></tr>" for e in result.get("energy_bins", []))
+    figs = "\n".join(f"<figure><img src='{html.escape(f['path'])}' width='420'><figcaption>{html.escape(f['name'])}"
+                     f"{_sep(f.get('separation_power'))}</figcaption></figure>" for f in figures)
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>hepgen evaluation: {html.escape(str(result.get('geometry')))}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin-bottom:1.5em}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} figure{{display:inline-block;margin:4px}}
+figcaption{{font-size:small}}</style></head><body>
+<h1>Generated vs reference showers</h1>
+<p>Reference: {html.escape(str(result.get('reference_file', 'in memory')))}; generated:
+{html.escape(str(result.get('generated_file', 'in memory')))}. All numbers with uncertainties are in metrics.json.</p>
+<h2>Summary</h2><table>{summary}</table>
+<h2>Worst separation powers</h2><table><tr><th>histogram</th><th>separation power</th></tr>{worst}</table>
+<h2>μ90 and σ90/μ90 of E_vis per incident energy [GeV]</h2>
+<table><tr><th>E_inc [GeV]</th><th>μ90 ref [MeV]</th><th>μ90 gen [MeV]</th><th>σ90/μ90 ref</th><th>σ90/μ90 gen</th>
+<th>sep. power E_vis/E_inc</th></tr>{ebins}</table>
+<h2>Figures</h2>{figs}
+</body></html>
+"""
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(page)
+    return Path(path)
