@@ -40,41 +40,35 @@ class DemoConfig:
 
 def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bool = False) -> Path:
     """Run the pipeline into ``output``; returns the path of the HTML report."""
-    import numpy as np
-
-    from hepgen.data import ShowerWriter
     from hepgen.evaluate import evaluate_files
     from hepgen.progress import status
-    from hepgen.simulate import simulate_showers
+    from hepgen.simulate import simulate_to_file
     from hepgen.training import generate, train
-    from hepgen.units import parse_energy
 
     cfg = config or DemoConfig()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     files = {k: out / f"{k}.h5" for k in ("train", "reference", "generated")}
+    run_dir = out / f"run-{cfg.model}"
     if overwrite:
+        import shutil
+
         for f in files.values():
             f.unlink(missing_ok=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
-    spec = parse_energy(cfg.energies)
     for step, (key, n, seed) in enumerate((("train", cfg.n_train, cfg.seed), ("reference", cfg.n_reference, cfg.seed + 1))):
         if files[key].exists():
             status(f"[{step + 1}/5] {files[key]} exists, kept")
             continue
-        status(f"[{step + 1}/5] simulating {n} {cfg.particle} showers in {cfg.detector} with GFlash -> {files[key]}")
-        e_inc = spec.sample(n, seed=np.random.default_rng([seed, 0]))
-        with ShowerWriter(files[key], cfg.detector, metadata={"simulator": "gflash", "seed": seed}) as w:
-            chunk = 2000
-            for i in range(0, n, chunk):
-                w.append(simulate_showers(cfg.detector, e_inc[i:i + chunk], particle=cfg.particle, seed=seed * 1000 + i // chunk))
+        status(f"[{step + 1}/5] simulating {n} {cfg.particle} showers ({cfg.energies}) in {cfg.detector} with GFlash")
+        simulate_to_file(files[key], cfg.detector, cfg.energies, n, particle=cfg.particle, seed=seed)
 
-    run_dir = out / f"run-{cfg.model}"
     status(f"[3/5] training {cfg.model} for {cfg.train_minutes:g} min -> {run_dir}")
     train(cfg.model, files["train"], run_dir, max_time=cfg.train_minutes * 60, seed=cfg.seed, resume=True)
 
     if not files["generated"].exists():
-        status(f"[4/5] generating {cfg.n_reference} showers like the reference -> {files['generated']}")
+        status(f"[4/5] generating {cfg.n_reference} showers with the reference's incident energies")
         generate(run_dir, cfg.n_reference, f"like:{files['reference']}", files["generated"], seed=cfg.seed)
 
     status(f"[5/5] evaluating generated against reference -> {out / 'report'}")
