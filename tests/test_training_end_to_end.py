@@ -47,7 +47,7 @@ def test_bibae_train_resume_generate_evaluate(tmp_path):
     cfg = {"labels": ["visible_energy"],
            "params": {"width": 8, "latent_dim": 3, "noise_dim": 4, "n_critic": 2, "pp_start_epoch": 1,
                       "pp_top_n": 30, "pp_window": 10, "pp_stride": 5, "pp_mmd_alphas": [4.0], "kde": True,
-                      "beta_reconstruction": 1.0},
+                      "beta_reconstruction": 1.0, "reset_critic": True},
            "training": {"batch_size": 30, "val_max": 60}}
     run = train("bibae", data, tmp_path / "run", cfg, max_epochs=1, seed=0)
     assert (run / "extra.npz").is_file()
