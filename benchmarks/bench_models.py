@@ -132,19 +132,19 @@ def main() -> None:
             timing[b] = time_sampling(gen, b, repeats=max(1, min(20, 2000 // b)))
         results["models"][name] = {
             "parameters": gen.model.n_parameters(), "train_s": round(train_s, 1), "epochs": int(state["epoch"]),
-            "optimizer_steps": int(state["global_step"]), "ms_per_shower": timing,
+            "generator_steps": int(state["state_dict"]["model.generator_steps"]), "ms_per_shower": timing,
             "fidelity": fidelity(reference, generated),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
         print(json.dumps({name: results["models"][name]}, indent=1), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"\nsource: {source}; {len(train_set)} train / {len(reference)} reference; budget {args.train_time} per model")
-    print("| model | parameters | epochs | steps | " + " | ".join(f"ms/shower @{b}" for b in args.batches.split(","))
+    print("| model | parameters | epochs | generator steps | " + " | ".join(f"ms/shower @{b}" for b in args.batches.split(","))
           + " | fidelity |")
     print("|---" * (5 + len(args.batches.split(","))) + "|")
     for name, r in results["models"].items():
         fid = ", ".join(f"{k} {v:.3g}" for k, v in sorted(r["fidelity"].items())[:6])
-        print(f"| {name} | {r['parameters']} | {r['epochs']} | {r['optimizer_steps']} | "
+        print(f"| {name} | {r['parameters']} | {r['epochs']} | {r['generator_steps']} | "
               + " | ".join(f"{v:.3g}" for v in r["ms_per_shower"].values()) + f" | {fid} |")
     if args.gflash_ms is not None:
         print(f"GFlash: {args.gflash_ms:.3g} ms per shower")
