@@ -43,8 +43,9 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     data = toy_showers()
-    straight = train("wgan", data, tmp_path / "a", TINY_WGAN, max_epochs=2, seed=3)
-    part = train("wgan", data, tmp_path / "b", TINY_WGAN, max_epochs=1, seed=3)
+    cfg = {**TINY_WGAN, "params": {**TINY_WGAN["params"], "lr_decay": 0.5}}
+    straight = train("wgan", data, tmp_path / "a", cfg, max_epochs=2, seed=3)
+    part = train("wgan", data, tmp_path / "b", cfg, max_epochs=1, seed=3)
     assert json.loads((part / "state.json").read_text())["status"] == "finished"
     resumed = train("wgan", data, tmp_path / "b", max_epochs=2, seed=3)
     wa, wb = weights(straight), weights(resumed)
@@ -53,6 +54,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
         assert torch.equal(wa[k], wb[k]), k
     epochs = [json.loads(line)["epoch"] for line in RunDir(resumed).metrics.read_text().splitlines()]
     assert epochs == [0, 1]
+    opt = torch.load(RunDir(resumed).checkpoint, weights_only=False)["optimizer_states"]
+    assert opt[0]["param_groups"][0]["lr"] == pytest.approx(1e-4 * 0.5)      # critic lr after one decay
 
 
 def test_same_seed_reproduces_and_other_seed_differs(tmp_path):

@@ -77,7 +77,7 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     def on_train_epoch_end(self, epoch: int) -> None:
-        """Hook after every epoch (e.g. resetting critics)."""
+        """Hook after every epoch (e.g. resetting critics); the loop calls it when the next epoch starts."""
 
     def after_training(self, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Hook after training with the whole preprocessed training set (e.g. fit a latent KDE);

@@ -2,7 +2,7 @@
 
 The model performs its own updates (critic:generator ratios, several optimisers) in
 :meth:`~hepgen.models.registry.GenerativeModel.training_step`; this wrapper adds what every model
-needs: per-epoch learning-rate decay, a NaN/inf guard (training stops with
+needs: per-epoch learning-rate decay (lr = lr0 · decay^epoch), a NaN/inf guard (training stops with
 :class:`TrainingDiverged` and the last good checkpoint stays), atomic checkpoints every
 ``checkpoint_every_s`` seconds and at each epoch end (resume continues from there), a time and
 epoch budget, periodic validation metrics, a progress bar and a JSON-lines log.
@@ -151,14 +151,19 @@ class LitWrapper(L.LightningModule):
             name, keys, pos, has_gauss, gauss = rng["numpy"]
             np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
-    def on_train_epoch_end(self) -> None:
+    def on_train_epoch_start(self) -> None:
+        # Epoch-dependent state is set at the start of an epoch from the epoch number, so that a run
+        # resumed from an end-of-epoch checkpoint does exactly what an uninterrupted run does.
+        epoch = int(self.current_epoch)
+        if epoch > 0:
+            self.model.on_train_epoch_end(epoch - 1)
         decay = self.model.lr_decay()
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
         for name, opt in zip(self.opt_names, opts):
             for group in opt.optimizer.param_groups if hasattr(opt, "optimizer") else opt.param_groups:
-                group["lr"] *= decay.get(name, 1.0)
-        self.model.on_train_epoch_end(int(self.current_epoch))
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * decay.get(name, 1.0) ** epoch
 
 
 class RunCheckpoint(L.Callback):
