@@ -73,13 +73,13 @@ def test_cli_writes_report_and_refuses_bad_input(tmp_path, capsys):
     out = tmp_path / "report"
     with pytest.raises(SystemExit) as exc:
         main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out),
-              "--hidden", "16", "--epochs", "2"])
+              "--hidden", "16", "--epochs", "2", "--no-figures"])
     assert exc.value.code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"low_level", "high_level"} <= set(metrics["classifier"])
     assert metrics["classifier"]["high_level"]["auc"] > 0.9        # twice the energy is visible
     page = (out / "index.html").read_text()
-    assert "classifier AUC" in page and "figures/E_vis.png" in page and (out / "figures" / "E_vis.png").exists()
+    assert "classifier AUC" in page and "FPD" in page
     with pytest.raises(SystemExit) as exc:                          # existing report, no --overwrite
         main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out)])
     assert exc.value.code == 2
@@ -89,3 +89,18 @@ def test_cli_writes_report_and_refuses_bad_input(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("hepgen: error:") and "differs from the reference" in err[-1]
+
+
+def test_report_figures_one_per_observable(tmp_path):
+    from hepgen.evaluate import evaluate_files
+
+    write_showers(tmp_path / "ref.h5", _showers(300, 10, geometry="belle2-ecl-10x10"))
+    write_showers(tmp_path / "gen.h5", _showers(300, 11, geometry="belle2-ecl-10x10"))
+    index = evaluate_files(tmp_path / "ref.h5", tmp_path / "gen.h5", tmp_path / "rep", classifier=False)
+    page = index.read_text()
+    names = json.loads((tmp_path / "rep" / "metrics.json").read_text())["histograms"]
+    for name in names:
+        png = tmp_path / "rep" / "figures" / (name.replace("/", "_over_") + ".png")
+        assert png.exists() and png.stat().st_size > 1000, name
+        assert f"figures/{png.name}" in page
+    assert (tmp_path / "rep" / "figures" / "profile_longitudinal.png").exists()
