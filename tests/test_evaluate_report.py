@@ -1,0 +1,106 @@
+"""End to end: evaluate_samples / evaluate_files / the CLI, and refusal of inconsistent samples."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hepgen.data import ShowerData, write_showers
+from hepgen.errors import InputError
+from hepgen.evaluate import compute_features, evaluate_samples, quick_metrics
+
+
+def _showers(n, seed, scale=1.0, geometry="belle2-ecl-5x5"):
+    rng = np.random.default_rng(seed)
+    inc = rng.choice([1e3, 5e3], n)
+    from hepgen.geometry import get_geometry
+
+    v = get_geometry(geometry).n_voxels
+    return ShowerData(inc, rng.exponential(1.0, (n, v)) * inc[:, None] / v * scale, geometry)
+
+
+def test_identical_samples_have_zero_separation_power_and_chi2():
+    s = _showers(400, 0)
+    r = evaluate_samples(s, s, classifier=False)
+    for name, h in r["histograms"].items():
+        assert h["separation_power"] == 0.0, name
+        assert h["chi2"] == 0.0 and h.get("w1", 0.0) == 0.0 and h.get("ks", 0.0) == 0.0
+    assert r["correlations"]["max_abs_difference"] == 0.0
+    assert len(r["energy_bins"]) == 2 and r["energy_bins"][0]["mu90_ratio"] == 1.0
+
+
+def test_shifted_sample_has_large_separation_power_and_worst_list():
+    r = evaluate_samples(_showers(1000, 1), _showers(1000, 2, scale=1.3), classifier=False)
+    assert r["histograms"]["E_vis/E_inc"]["separation_power"] > 0.2
+    assert r["histograms"]["n_hits"]["separation_power"] < 0.05
+    assert r["worst_separation_powers"][0]["name"] in ("E_vis/E_inc", "E_vis", "E_max", "E_peak")
+    assert r["fpd"]["value"] > 0.1 and r["energy_bins"][0]["mu90_ratio"] == pytest.approx(1.3, rel=0.05)
+
+
+def test_features_from_chunks_equal_features_at_once():
+    s = _showers(300, 3, geometry="calochallenge-1-photons")
+    a, b = compute_features(s), compute_features(s.chunks(70))
+    assert sorted(a.scalars) == sorted(b.scalars) and "EC_eta_1" in a.scalars
+    for k in a.scalars:
+        np.testing.assert_array_equal(a.scalars[k], b.scalars[k])
+    np.testing.assert_array_equal(a.cell_counts, b.cell_counts)
+
+
+def test_inconsistent_samples_are_refused():
+    ref = _showers(50, 4)
+    with pytest.raises(InputError, match="differs from the reference"):
+        evaluate_samples(ref, _showers(50, 5, geometry="belle2-ecl-10x10"), classifier=False)
+    far = ShowerData(ref.incident_energy * 10, ref.energy, ref.geometry)
+    with pytest.raises(InputError, match="outside the reference's range"):
+        evaluate_samples(ref, far, classifier=False)
+    nan = ShowerData(ref.incident_energy, ref.energy.copy(), ref.geometry)
+    nan.energy[7, 3] = np.nan
+    with pytest.raises(InputError, match="index 7: NaN"):
+        evaluate_samples(ref, nan, classifier=False)
+
+
+def test_quick_metrics_keys_and_values():
+    q = quick_metrics(_showers(500, 6), _showers(500, 7, scale=2.0))
+    assert q["sep_E_vis/E_inc"] > 0.5 and q["sep_n_hits"] < 0.1
+
+
+def test_cli_writes_report_and_refuses_bad_input(tmp_path, capsys):
+    from hepgen.cli import main
+
+    write_showers(tmp_path / "ref.h5", _showers(600, 8))
+    write_showers(tmp_path / "gen.h5", _showers(600, 9, scale=2.0))
+    write_showers(tmp_path / "other.h5", _showers(100, 9, geometry="belle2-ecl-10x10"))
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out),
+              "--hidden", "16", "--epochs", "2", "--no-figures"])
+    assert exc.value.code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"low_level", "high_level"} <= set(metrics["classifier"])
+    assert metrics["classifier"]["high_level"]["auc"] > 0.9        # twice the energy is visible
+    page = (out / "index.html").read_text()
+    assert "classifier AUC" in page and "FPD" in page
+    with pytest.raises(SystemExit) as exc:                          # existing report, no --overwrite
+        main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out)])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "other.h5"), "-o", str(tmp_path / "r2"),
+              "--no-classifier", "--no-figures"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hepgen: error:") and "differs from the reference" in err[-1]
+
+
+def test_report_figures_one_per_observable(tmp_path):
+    from hepgen.evaluate import evaluate_files
+
+    write_showers(tmp_path / "ref.h5", _showers(300, 10, geometry="belle2-ecl-10x10"))
+    write_showers(tmp_path / "gen.h5", _showers(300, 11, geometry="belle2-ecl-10x10"))
+    index = evaluate_files(tmp_path / "ref.h5", tmp_path / "gen.h5", tmp_path / "rep", classifier=False)
+    page = index.read_text()
+    names = json.loads((tmp_path / "rep" / "metrics.json").read_text())["histograms"]
+    for name in names:
+        png = tmp_path / "rep" / "figures" / (name.replace("/", "_over_") + ".png")
+        assert png.exists() and png.stat().st_size > 1000, name
+        assert f"figures/{png.name}" in page
+    assert (tmp_path / "rep" / "figures" / "profile_longitudinal.png").exists()
