@@ -16,11 +16,12 @@ Seeds: arXiv:2008.06545 (GANplification), arXiv:2202.07352 (Calomplification).
 
 from hepgen.amplify.equivalent import (EquivalentSize, equivalent_size_from_reference, equivalent_size_multinomial,
                                        expected_jsd, expected_mse)
-from hepgen.amplify.jsd import JSDCurve, is_sparse, jsd_curve, jsd_from_fractions, quantile_jsd, quantile_mse
+from hepgen.amplify.jsd import (JSDCurve, is_sparse, jsd_curve, jsd_from_fractions, quantile_jsd, quantile_mse,
+                               two_sample_jsd)
 from hepgen.amplify.quantiles import GridCells, QuantileCells, build_quantile_cells
 
 __all__ = [
-    "QuantileCells", "GridCells", "build_quantile_cells", "jsd_from_fractions", "quantile_jsd", "quantile_mse",
+    "QuantileCells", "GridCells", "build_quantile_cells", "jsd_from_fractions", "quantile_jsd", "quantile_mse", "two_sample_jsd",
     "JSDCurve", "jsd_curve", "is_sparse", "EquivalentSize", "expected_jsd", "expected_mse",
     "equivalent_size_multinomial", "equivalent_size_from_reference",
 ]

@@ -24,7 +24,7 @@ import numpy as np
 
 from hepgen.amplify.quantiles import GridCells, QuantileCells, as_points, build_quantile_cells
 
-__all__ = ["jsd_from_fractions", "quantile_jsd", "quantile_mse", "JSDCurve", "jsd_curve", "is_sparse",
+__all__ = ["jsd_from_fractions", "quantile_jsd", "quantile_mse", "JSDCurve", "jsd_curve", "is_sparse", "two_sample_jsd",
            "default_n_quants"]
 
 
@@ -56,6 +56,20 @@ def quantile_jsd(sample: np.ndarray, cells: QuantileCells | GridCells) -> float:
     0.0
     """
     return jsd_from_fractions(cells.fractions(sample), cells.probabilities)
+
+
+def two_sample_jsd(a: np.ndarray, b: np.ndarray, n_quant: int) -> float:
+    """D̄_JS between two samples in ``n_quant`` cells built on both samples pooled.
+
+    Identical samples give 0, samples with disjoint support log 2.
+
+    >>> a = np.random.default_rng(0).normal(size=(500, 2))
+    >>> bool(np.isclose(two_sample_jsd(a, a + 50.0, 8), np.log(2)))
+    True
+    """
+    a, b = as_points(a, "first sample"), as_points(b, "second sample")
+    cells = build_quantile_cells(np.concatenate([a, b]), n_quant)
+    return jsd_from_fractions(cells.fractions(a), cells.fractions(b))
 
 
 def quantile_mse(sample: np.ndarray, cells: QuantileCells | GridCells, root: bool = False) -> float:

@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("info", "geometries", "geometries"),
     ("convert", "convert", "convert"),
     ("demo", "demo", "demo"),
+    ("amplify", "amplify", "amplify"),
 ]
 
 
