@@ -68,3 +68,13 @@ def test_fit_baseline_amplifies_camel_back():
     fit = MixtureBaseline().fit(toy.sample(100, rng))
     means = np.sort(fit.model.means_.ravel())
     assert np.allclose(means, [-4, 4], atol=0.5)
+
+
+def test_toy_study_training_sample_is_worth_itself():
+    from hepgen.amplify.study import toy_study
+
+    r = toy_study("ring", [10], baselines=[], repeats=60, coordinates=[(0,), (0, 1)], seed=3)
+    for key in ("r", "r+phi"):
+        row = r["results"][key]["train"][0]
+        assert row["factor_from_mean_mse"] == pytest.approx(1.0, abs=0.25)
+    assert r["results"]["r+phi"]["train"][0]["n_quant"] == 100

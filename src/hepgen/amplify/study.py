@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from hepgen.amplify.baselines import fit_baseline
-from hepgen.amplify.equivalent import (equivalent_size_from_reference, equivalent_size_multinomial,
+from hepgen.amplify.equivalent import (_finite, equivalent_size_from_reference, equivalent_size_multinomial,
                                        expected_mse)
 from hepgen.amplify.jsd import JSDCurve, default_n_quants, jsd_curve
 from hepgen.amplify.quantiles import as_points, build_quantile_cells
@@ -116,11 +116,11 @@ def amplify_study(train: Sequence[dict[str, np.ndarray]], generated: Sequence[di
             for j, k in enumerate(ks):
                 e = equivalent_size_multinomial(c.mean[j], cells[k].probabilities, c.std[j], n_reference=len(t))
                 mult.append({"n_quant": k, **_in_showers(e, scale).to_dict(),
-                             "factor": _in_showers(e, scale).factor(n_train).n_equiv})
+                             "factor": _finite(_in_showers(e, scale).factor(n_train).n_equiv)})
                 if ref_curves:
                     e = equivalent_size_from_reference(ref_sizes, [r.mean[j] for r in ref_curves], c.mean[j],
                                                        c.std[j], [r.std[j] for r in ref_curves])
-                    refd.append({"n_quant": k, **e.to_dict(), "factor": e.factor(n_train).n_equiv})
+                    refd.append({"n_quant": k, **e.to_dict(), "factor": _finite(e.factor(n_train).n_equiv)})
             equivalent[label] = {"multinomial": mult, "reference_subsets": refd}
         out["sets"][obs_set] = {"n_truth": len(t), "n_train": n_train, "per_entry": per_entry,
                                 "curves": {k: v.to_dict() for k, v in curves.items()},
@@ -140,18 +140,21 @@ def _fmt(v: float | None) -> str:
 
 def study_markdown(result: dict) -> str:
     """A Markdown table: equivalent size and amplification factor per set and sample at the finest
-    non-sparse n_quant of the generated sample."""
-    lines = ["| observables | sample | n_quant | D̄_JS | N_equiv (subsets) | N_equiv (multinomial) | factor (subsets) |",
-             "|---|---|---|---|---|---|---|"]
+    n_quant that is not sparse for the largest reference subset (where the calibration holds)."""
+    lines = ["| observables | sample | n_quant | D̄_JS | N_equiv (subsets) | N_equiv (multinomial) | "
+             "factor (subsets) | factor (multinomial) |", "|---|---|---|---|---|---|---|---|"]
     for obs_set, r in result["sets"].items():
+        refs = [k for k in r["curves"] if k.startswith("reference")]
+        calib = r["curves"][max(refs, key=lambda k: float(k.split()[1])) if refs else "generated"]
+        ok = [j for j, s in enumerate(calib["sparse"]) if not s] or [0]
+        j = ok[-1]
         for label, eq in r["equivalent"].items():
             c = r["curves"][label]
-            ok = [j for j, s in enumerate(r["curves"]["train"]["sparse"]) if not s] or [0]
-            j = ok[-1]
             sub = eq["reference_subsets"][j] if eq["reference_subsets"] else {"value": None, "bound": "", "factor": None}
             mul = eq["multinomial"][j]
             lines.append(f"| {obs_set} | {label} | {c['n_quant'][j]} | {c['mean'][j]:.3g} ± {c['std'][j]:.1g} | "
-                         f"{sub['bound']}{_fmt(sub['value'])} | {_fmt(mul['value'])} | {sub['bound']}{_fmt(sub['factor'])} |")
+                         f"{sub['bound']}{_fmt(sub['value'])} | {_fmt(mul['value'])} | {sub['bound']}{_fmt(sub['factor'])} | "
+                         f"{_fmt(mul['factor'])} |")
     return "\n".join(lines) + "\n"
 
 
