@@ -12,7 +12,6 @@ from hepgen.amplify.toys import get_toy
 def test_expected_jsd_matches_simulation():
     rng = np.random.default_rng(0)
     p = np.full(256, 1 / 256)
-    sim = [0.0] * 0
     from hepgen.amplify import jsd_from_fractions
 
     sim = [jsd_from_fractions(rng.multinomial(5000, p) / 5000, p) for _ in range(300)]

@@ -31,8 +31,8 @@ import numpy as np
 from hepgen.amplify.baselines import fit_baseline
 from hepgen.amplify.equivalent import (_finite, equivalent_size_from_reference, equivalent_size_multinomial,
                                        expected_mse)
-from hepgen.amplify.jsd import JSDCurve, default_n_quants, jsd_curve
-from hepgen.amplify.quantiles import as_points, build_quantile_cells
+from hepgen.amplify.jsd import JSDCurve, default_n_quants, jsd_curve, quantile_mse
+from hepgen.amplify.quantiles import build_quantile_cells
 from hepgen.amplify.observables import PER_ENTRY
 from hepgen.errors import InputError
 from hepgen.progress import status
@@ -240,8 +240,6 @@ def toy_study(toy_name: str, n_per_dim: Sequence[int], baselines: Sequence[str] 
             entries = []
             for k in n_per_dim:
                 cells = toy.cells(k, coords)
-                from hepgen.amplify.jsd import quantile_mse
-
                 rmse = np.array([quantile_mse(u[:, list(coords)], cells, root=True) for u in reps])
                 n_eq = np.array([expected_mse(cells.probabilities, 1.0) / r ** 2 for r in rmse])
                 # remove the generated sample's own statistical noise (n_samples points)

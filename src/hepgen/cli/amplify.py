@@ -63,7 +63,8 @@ def amplify(
     from hepgen.progress import status
 
     size_list = [int(float(s)) for s in sizes.split(",") if s.strip()]
-    names = sorted({n for o in observable for n in o.split("+")})
+    # n_active is always computed: it counts showers, which per-pixel observables need to size subsets
+    names = sorted({n for o in observable for n in o.split("+")} | {"n_active"})
     for n in names:
         if n not in OBSERVABLES:
             raise InputError(f"unknown observable {n!r}: expected one of {', '.join(OBSERVABLES)}")
