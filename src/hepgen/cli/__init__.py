@@ -38,6 +38,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train", "train", "train"),
     ("generate", "generate", "generate"),
     ("evaluate", "evaluate", "evaluate"),
+    ("amplify", "amplify", "amplify"),
 ]
 
 
