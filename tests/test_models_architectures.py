@@ -55,6 +55,9 @@ def test_trunk_sizes_come_from_the_geometry(shape):
     stages = stage_shapes(shape)
     assert stages[-1] == shape and max(stages[0]) <= 4
     assert UpTrunk(3, shape, width=4)(torch.zeros(2, 3)).shape == (2, 1) + shape
+    light = UpTrunk(3, shape, width=4, light_output=True)
+    assert light(torch.zeros(2, 3)).shape == (2, 1) + shape
+    assert len(light.blocks) == max(1, len(stages) - 1)
 
 
 @pytest.mark.parametrize("geometry", ["calochallenge-2", "belle2-ecl-10x10", "calochallenge-1-photons"])

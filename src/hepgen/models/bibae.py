@@ -63,6 +63,7 @@ class BIBAE(GenerativeModel):
         "latent_dim": 24,
         "noise_dim": 488,
         "width": 32,
+        "light_output": False,     # skip the decoder's full-resolution block (faster sampling)
         "n_critic": 5,
         "lambda_gp": 10.0,
         "beta_critic": 1.0,
@@ -101,7 +102,8 @@ class BIBAE(GenerativeModel):
         circ = circular_dim(geometry) if len(self.data_shape) == 3 else None
         self.encoder_trunk = GridEncoder(self.data_shape, c["width"], 1, circ)
         self.encoder_head = mlp([self.encoder_trunk.out_features + n_cond, 256, 2 * c["latent_dim"]])
-        self.decoder = GridDecoder(c["latent_dim"] + c["noise_dim"] + n_cond, self.data_shape, c["width"], circ)
+        self.decoder = GridDecoder(c["latent_dim"] + c["noise_dim"] + n_cond, self.data_shape, c["width"], circ,
+                                   c["light_output"])
         self.critic = DifferenceCritic(self.data_shape, n_cond, c["width"], circ)
         self.reset_critic = DifferenceCritic(self.data_shape, n_cond, c["width"], circ) if c["reset_critic"] else None
         self.latent_critic = mlp([1, 50, 100, 50, 1])

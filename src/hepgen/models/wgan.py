@@ -46,6 +46,7 @@ class WGAN(GenerativeModel):
     default_config = {
         "noise_dim": 100,
         "width": 32,             # channels at the finest generator/critic stage x 2**stages
+        "light_output": False,   # skip the full-resolution block of the generator (faster sampling)
         "critic": "conv",        # conv | resnet
         "n_critic": 5,
         "lambda_gp": 10.0,       # photon script 5, pion script 25
@@ -63,7 +64,7 @@ class WGAN(GenerativeModel):
         super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
         circ = circular_dim(geometry) if len(self.data_shape) == 3 else None
-        self.generator = GridDecoder(c["noise_dim"] + n_cond, self.data_shape, c["width"], circ)
+        self.generator = GridDecoder(c["noise_dim"] + n_cond, self.data_shape, c["width"], circ, c["light_output"])
         self.critic = Critic(self.data_shape, n_cond, c["width"], c["critic"], circ)
         n_vox = math.prod(self.data_shape)
         self.constrainer = mlp([n_vox, 256, 64, 1], norm=True) if c["kappa"] > 0 else None
