@@ -33,6 +33,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("info", "geometries", "geometries"),
     ("convert", "convert", "convert"),
     ("demo", "demo", "demo"),
+    ("jets", "simulate_jets", "simulate-jets"),
+    ("jets", "evaluate_jets", "evaluate-jets"),
 ]
 
 
