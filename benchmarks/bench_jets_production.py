@@ -18,11 +18,15 @@ from hepgen.progress import set_quiet
 from hepgen.simulate.jets import JetProduction, simulate_jets
 
 
-def _peaks(mass: np.ndarray, lo: float, hi: float, width: float = 5.0) -> float:
-    """Mode of the jet-mass histogram (GeV) within [lo, hi]."""
+def _peaks(mass: np.ndarray, lo: float, hi: float, width: float = 4.0) -> str:
+    """Mode of the jet-mass histogram and median (GeV) within [lo, hi], and the fraction there."""
+    s = mass[(mass > lo) & (mass < hi)]
     edges = np.arange(lo, hi + width, width)
-    h, _ = np.histogram(mass, edges)
-    return float(edges[np.argmax(h)] + width / 2)
+    h, _ = np.histogram(s, edges)
+    return f"mode {edges[np.argmax(h)] + width / 2:.0f}, median {np.median(s):.1f} ({100 * len(s) / len(mass):.0f} %)"
+
+
+WINDOWS = {"t": (140, 210), "w": (60, 110), "z": (70, 120), "q": (0, 250), "g": (0, 250)}
 
 
 def main() -> None:
@@ -32,6 +36,7 @@ def main() -> None:
     ap.add_argument("--n-other", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--types", default="twzqg")
+    ap.add_argument("--mpi", action="store_true", help="multi-parton interactions on")
     args = ap.parse_args()
     set_quiet(True)
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -41,15 +46,15 @@ def main() -> None:
         out = args.outdir / f"{t}150.h5"
         t0 = time.time()
         if not out.exists():
-            simulate_jets(JetProduction(t, n, 150, seed=1, chunk_size=250), out, workers=args.workers)
+            simulate_jets(JetProduction(t, n, 150, seed=1, chunk_size=250, mpi=args.mpi), out, workers=args.workers)
         dt = time.time() - t0
         j = read_jets(out)
         m = j.jets[:, 2]
         line = (f"| {t} | {len(j)} | {len(j) / dt:.1f} | {j.n_particles.mean():.1f} | "
                 f"{(np.minimum(j.n_particles, 30)).mean():.1f} | {np.median(j.jets[:, 0]):.0f} | "
-                f"{_peaks(m, 20, 250):.0f} |")
+                f"{_peaks(m, *WINDOWS[t])} |")
         if t == "t":
-            line += f" top window 140-210: {_peaks(m, 140, 210):.0f}; W window 60-110: {_peaks(m, 60, 110):.0f} |"
+            line += f" W window 60-110: {_peaks(m, 60, 110)} |"
         print(line, f"load {os.getloadavg()[0]:.2f}", flush=True)
 
 

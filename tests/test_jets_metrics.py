@@ -40,10 +40,11 @@ def test_relative_mass_two_particles():
 
 def test_w1_of_identical_samples_is_zero():
     j = toy_jets(100)
-    assert M.w1m(j, j, 100, 1)[0] == 0.0
-    means, _ = M.w1p(j, j, 100, 1)
-    assert np.all(means == 0.0)
-    assert np.all(M.w1efp(j, j, 100, 1)[0] == 0.0)
+    assert M.w1m(j, j, num_batches=0) == (0.0, 0.0)
+    assert np.all(M.w1p(j, j, num_batches=0)[0] == 0.0)
+    assert np.all(M.w1efp(j, j, num_batches=0)[0] == 0.0)
+    k = toy_jets(100, shift=0.02, seed=9)
+    assert M.w1p(j, k, num_batches=0)[0][0] > 0.01 and M.w1m(j, j, 100, 3)[0] > 0  # resampling noise
 
 
 def test_w1p_excludes_masked_and_sees_shift():
@@ -56,6 +57,7 @@ def test_w1p_excludes_masked_and_sees_shift():
 def test_efps_hand_values_and_energyflow_agreement():
     graphs = M.efp_graphs()
     assert len(graphs) == 36
+    assert len(M._W1EFP_GRAPHS()) == 5 and all(g in graphs for g in M._W1EFP_GRAPHS())
     p = np.zeros((1, 5, 4), np.float32)
     p[0, :2] = [[0.0, 0.0, 0.7, 1], [0.3, 0.4, 0.3, 1]]
     e = M.efps(p)[0]

@@ -18,7 +18,7 @@ def simulate_jets(
     chunk_size: int = typer.Option(500, "--chunk-size", help="Jets per chunk (unit of checkpointing and of seeding)."),
     pt_gev: float = typer.Option(1000.0, "--pt", help="Hard-parton pT in GeV (JetNet: 1000)."),
     pt_window: float = typer.Option(0.02, "--pt-window", help="Relative half-width of the pT-hat window."),
-    mpi: bool = typer.Option(True, "--mpi/--no-mpi", help="Pythia multi-parton interactions (underlying event)."),
+    mpi: bool = typer.Option(False, "--mpi/--no-mpi", help="Pythia multi-parton interactions (underlying event); off by default, as JetNet's mass peaks and multiplicities suggest."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Generate jets with Pythia 8 (13 TeV) + FastJet anti-kT R = 0.8 in the JetNet layout.

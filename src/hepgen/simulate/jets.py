@@ -2,7 +2,9 @@
 
 Recipe (as close to JetNet as Pythia alone allows): pp at sqrt(s) = 13 TeV, a 2 -> 2 hard process with
 the partons' pT-hat in a narrow window around ``pt_gev`` (JetNet: 1 TeV with 1 % spread; here +-2 % by
-default), parton shower, MPI and hadronisation from Pythia's defaults; all visible final-state particles
+default), Pythia's default parton shower and hadronisation, multi-parton interactions OFF by default
+(with them on, the W-jet mass peak moves from 82 to ~90 GeV and top jets carry ~88 instead of ~62
+particles, away from JetNet's ~80 GeV and ~60; see docs/benchmarks/jets.md); all visible final-state particles
 clustered with anti-kT R = 0.8; each hard object (gluon, light quark, top, W, Z) keeps the nearest jet
 within ``match_dr`` in (eta, phi). Hard processes:
 
@@ -71,7 +73,7 @@ def chunk_seed(seed: int, chunk: int) -> int:
 
 
 def pythia_settings(jet_type: str, seed: int, pt_gev: float = 1000.0, pt_window: float = 0.02,
-                    mpi: bool = True) -> list[str]:
+                    mpi: bool = False) -> list[str]:
     """The Pythia ``readString`` lines for one jet type (pT-hat in ``pt_gev * (1 +- pt_window)`` GeV)."""
     _check_type(jet_type)
     return ["Beams:eCM = 13000.", "Print:quiet = on", "Next:numberCount = 0",
@@ -125,7 +127,7 @@ class JetProduction:
     pt_window: float = 0.02
     radius: float = 0.8
     match_dr: float = 0.8
-    mpi: bool = True
+    mpi: bool = False
     chunk_size: int = 500
 
     def __post_init__(self) -> None:
