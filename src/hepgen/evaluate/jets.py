@@ -195,6 +195,8 @@ def efps(jets: JetData | np.ndarray, efpset_args: Sequence = (("d<=", 4),), batc
     graphs = efp_graphs(tuple(tuple(a) for a in efpset_args))
     max_mult = max((sum(1 for f in e if set(f) == set(g)) for _, e in graphs for g in e), default=1)
     out = np.zeros((len(p), len(graphs)))
+    by_size = np.argsort((pt > 0).sum(axis=1), kind="stable")  # batch jets of similar multiplicity
+    p, pt = p[by_size], pt[by_size]
     for start in range(0, len(p), batch_size):
         z = pt[start:start + batch_size]
         n_real = int((z > 0).sum(axis=1).max()) if z.size else 0
@@ -208,7 +210,7 @@ def efps(jets: JetData | np.ndarray, efpset_args: Sequence = (("d<=", 4),), batc
         theta_pow = [torch.ones_like(theta_t)] + [theta_t**k for k in range(1, max_mult + 1)]
         z_t = torch.from_numpy(np.ascontiguousarray(z))
         for k, (nv, edges) in enumerate(graphs):
-            out[start:start + len(z), k] = _einsum_efp(z_t, theta_pow, nv, edges).numpy()
+            out[by_size[start:start + len(z)], k] = _einsum_efp(z_t, theta_pow, nv, edges).numpy()
     return out
 
 
