@@ -94,7 +94,7 @@ def jet_to_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarr
     The jet axis is the constituent sum (E-scheme, as FastJet); particles are treated as given.
 
     >>> p, j = jet_to_particles(np.array([100., 50.]), np.zeros(2), np.zeros(2), np.array([100., 50.]), 3)
-    >>> p[:, 2].round(3).tolist(), p[:, 3].tolist(), j.round(1).tolist()
+    >>> [round(float(x), 3) for x in p[:, 2]], p[:, 3].tolist(), [round(float(x), 1) for x in j]
     ([0.667, 0.333, 0.0], [1.0, 1.0, 0.0], [150.0, 0.0, 0.0, 2.0])
     """
     pt = np.hypot(px, py)
