@@ -39,6 +39,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("generate", "generate", "generate"),
     ("evaluate", "evaluate", "evaluate"),
     ("amplify", "amplify", "amplify"),
+    ("jets", "simulate_jets", "simulate-jets"),
+    ("jets", "evaluate_jets", "evaluate-jets"),
 ]
 
 
