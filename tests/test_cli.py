@@ -69,3 +69,11 @@ def test_convert_refuses_to_overwrite(tmp_path):
     r = run("--quiet", "convert", tmp_path / "a.h5", tmp_path / "b.h5", "--to", "ild", "--overwrite")
     assert r.returncode == 0, r.stderr
     assert read_showers(tmp_path / "b.h5").geometry.name == "ild-ecal"
+
+
+def test_simulate_has_showers_and_jets_forms(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["simulate", "jets", "--help"])
+    assert e.value.code == 0 and "--type" in capsys.readouterr().out
+    r = run("simulate", "-d", "ild-ecal", "-n", "3", "-o", "x.h5")  # --energy missing
+    assert r.returncode == 2 and "missing --energy" in r.stderr

@@ -27,19 +27,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# (module in hepgen.cli, function name, command name); one line per command.
+# (module in hepgen.cli, function or typer.Typer name, command name); one line per command.
 COMMANDS: list[tuple[str, str, str]] = [
     ("info", "info", "info"),
     ("info", "geometries", "geometries"),
     ("convert", "convert", "convert"),
     ("demo", "demo", "demo"),
     ("merge", "merge", "merge"),
-    ("simulate", "simulate", "simulate"),
+    ("simulate", "simulate_app", "simulate"),
     ("train", "train", "train"),
     ("generate", "generate", "generate"),
     ("evaluate", "evaluate", "evaluate"),
     ("amplify", "amplify", "amplify"),
-    ("jets", "simulate_jets", "simulate-jets"),
     ("jets", "evaluate_jets", "evaluate-jets"),
 ]
 
@@ -60,8 +59,12 @@ def _root(
     set_quiet(quiet)
 
 
-for _module, _func, _name in COMMANDS:
-    app.command(_name)(getattr(importlib.import_module(f"hepgen.cli.{_module}"), _func))
+for _module, _attr, _name in COMMANDS:
+    _target = getattr(importlib.import_module(f"hepgen.cli.{_module}"), _attr)
+    if isinstance(_target, typer.Typer):  # a command with subcommands, e.g. simulate / simulate jets
+        app.add_typer(_target, name=_name)
+    else:
+        app.command(_name)(_target)
 
 
 def main(argv: list[str] | None = None) -> None:

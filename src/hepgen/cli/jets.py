@@ -1,4 +1,4 @@
-"""``hepgen simulate-jets`` (Pythia 8 + FastJet jets in the JetNet format) and ``hepgen evaluate-jets``."""
+"""``hepgen simulate jets`` (Pythia 8 + FastJet jets in the JetNet format) and ``hepgen evaluate-jets``."""
 
 from __future__ import annotations
 

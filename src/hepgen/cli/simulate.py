@@ -1,4 +1,4 @@
-"""``hepgen simulate``: GFlash reference showers written in the detector's file format."""
+"""``hepgen simulate``: GFlash reference showers in the detector's file format; ``hepgen simulate jets``: Pythia 8 jets."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ from typing import Optional
 
 import typer
 
+from hepgen.cli.jets import simulate_jets
 
+
+simulate_app = typer.Typer(
+    invoke_without_command=True, no_args_is_help=True,
+    help="Reference samples: calorimeter showers with GFlash (options below), or jets with Pythia 8 "
+    "(`hepgen simulate jets --help`).")
+
+
+@simulate_app.callback()
 def simulate(
-    detector: str = typer.Option(..., "--detector", "-d", help="Geometry: a preset (calochallenge-2, calochallenge-3, "
+    ctx: typer.Context,
+    detector: Optional[str] = typer.Option(None, "--detector", "-d", help="Geometry: a preset (calochallenge-2, calochallenge-3, "
                                  "ild-ecal, ild-ahcal, belle2-ecl-5x5/-10x10/-30x30) or a .yaml/.xml geometry file "
                                  "with a layer stack."),
-    energy: str = typer.Option(..., "--energy", "-e", help="Incident energies: 50GeV, uniform:10GeV:100GeV, "
+    energy: Optional[str] = typer.Option(None, "--energy", "-e", help="Incident energies: 50GeV, uniform:10GeV:100GeV, "
                                "log-uniform:1GeV:1TeV or discrete:1GeV,10GeV,100GeV."),
-    n: int = typer.Option(..., "-n", "--n-showers", help="Number of showers."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output HDF5 file."),
+    n: Optional[int] = typer.Option(None, "-n", "--n-showers", help="Number of showers."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output HDF5 file."),
     particle: str = typer.Option("photon", "--particle", "-p", help="photon, electron or positron."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives the same file, and "
                                        "re-running an interrupted job with it resumes the .partial file."),
@@ -30,6 +40,12 @@ def simulate(
     Example: hepgen simulate --detector calochallenge-2 --particle electron --energy log-uniform:1GeV:1TeV
     -n 100000 -o ds2_reference.h5 --seed 1
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [flag for flag, v in (("--detector", detector), ("--energy", energy), ("-n", n), ("--output", output))
+               if v is None]
+    if missing:
+        raise typer.BadParameter(f"missing {', '.join(missing)} (see hepgen simulate --help)")
     import math
 
     from hepgen.simulate import simulate_to_file
@@ -38,3 +54,6 @@ def simulate(
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
                              overwrite=overwrite)
     typer.echo(f"wrote {total} {particle} showers in {detector} to {output}")
+
+
+simulate_app.command("jets")(simulate_jets)
