@@ -104,3 +104,17 @@ def test_report_figures_one_per_observable(tmp_path):
         assert png.exists() and png.stat().st_size > 1000, name
         assert f"figures/{png.name}" in page
     assert (tmp_path / "rep" / "figures" / "profile_longitudinal.png").exists()
+
+
+def test_feature_cache_round_trip_and_invalidation(tmp_path):
+    from hepgen.evaluate.features import FeatureSet, cached_features
+
+    write_showers(tmp_path / "a.h5", _showers(120, 12, geometry="calochallenge-1-photons"))
+    cache = tmp_path / "cache" / "a.npz"
+    first = cached_features(tmp_path / "a.h5", cache)
+    again = FeatureSet.load(cache)
+    assert again is not None and again.highlevel == first.highlevel and again.geometry == first.geometry
+    for k in first.scalars:
+        np.testing.assert_array_equal(first.scalars[k], again.scalars[k])
+    assert cached_features(tmp_path / "a.h5", cache, threshold_mev=5.0).threshold_mev == 5.0   # other key: recomputed
+    assert FeatureSet.load(cache, key="something else") is None

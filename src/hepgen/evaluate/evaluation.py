@@ -254,8 +254,12 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
                          f"reference's '{fr.geometry.name}' ({fr.geometry.n_voxels} voxels)", file=str(generated_path))
     check_energy_range(fr.incident_energy(), fg.incident_energy(), str(generated_path))
     thr = default_threshold_mev(fr.geometry) if threshold_mev is None else threshold_mev
-    ref = compute_features(fr.chunks(chunk_size), thr, description="reference features")
-    gen = compute_features(fg.chunks(chunk_size), thr, description="generated features")
+    from hepgen.evaluate.features import cached_features
+
+    ref = cached_features(reference_path, out / "cache" / "reference_features.npz", thr, geometry, chunk_size,
+                          "reference features")
+    gen = cached_features(generated_path, out / "cache" / "generated_features.npz", thr, geometry, chunk_size,
+                          "generated features")
     t_feat = time.perf_counter() - t0
     status("comparing histograms, FPD/KPD, PRDC")
     result = evaluate_features(ref, gen, seed=seed)
@@ -274,7 +278,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
         status("figures")
         figure_list = comparison_figures(ref, gen, result, out / "figures")
     with atomic_path(out / "metrics.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=True))
+        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
     from hepgen.report.html import write_index
 
     write_index(result, figure_list, index)
@@ -287,9 +291,9 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
-        return float(obj)
+        return float(obj) if np.isfinite(obj) else None     # strict JSON: NaN / inf -> null
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return _jsonable(obj.tolist())
     return obj

@@ -15,7 +15,9 @@ cell-energy spectrum on a fine log10 grid (1e-4 decades per bin), all after the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -26,7 +28,7 @@ from hepgen.evaluate.highlevel import highlevel_features, highlevel_names
 from hepgen.evaluate.observables import _sums, apply_threshold, shower_observables
 from hepgen.geometry import CylindricalGeometry, Geometry
 
-__all__ = ["FeatureSet", "compute_features", "default_threshold_mev", "CELL_LOG10_MIN", "CELL_LOG10_STEP"]
+__all__ = ["FeatureSet", "compute_features", "cached_features", "default_threshold_mev", "CELL_LOG10_MIN", "CELL_LOG10_STEP"]
 
 CELL_LOG10_MIN, CELL_LOG10_MAX, CELL_LOG10_STEP = -6.0, 8.0, 1e-4
 
@@ -80,6 +82,34 @@ class FeatureSet:
         idx = np.searchsorted(np.log10(edges), centres, side="right") - 1
         ok = (idx >= 0) & (idx < len(edges) - 1)
         return np.bincount(idx[ok], weights=self.cell_counts[ok], minlength=len(edges) - 1)
+
+    def save(self, path: str | Path, key: str = "") -> None:
+        """Write the arrays to an ``.npz`` (atomically); ``key`` identifies the source (see :func:`cached_features`)."""
+        from hepgen.data.atomic import atomic_path
+
+        arrays = {f"s/{k}": v for k, v in self.scalars.items()} | {f"p/{k}": v for k, v in self.profiles.items()}
+        meta = json.dumps({"geometry": self.geometry.spec(), "threshold_mev": self.threshold_mev,
+                           "highlevel": self.highlevel, "key": key})
+        with atomic_path(path, overwrite=True) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, cell_counts=self.cell_counts, meta=np.array(meta), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path, key: str | None = None) -> "FeatureSet | None":
+        """Read a saved FeatureSet; ``None`` when missing, unreadable or made from another source ``key``."""
+        from hepgen.geometry import geometry_from_spec
+
+        try:
+            with np.load(path) as z:
+                meta = json.loads(str(z["meta"]))
+                if key is not None and meta["key"] != key:
+                    return None
+                scalars = {k[2:]: z[k] for k in z.files if k.startswith("s/")}
+                profiles = {k[2:]: z[k] for k in z.files if k.startswith("p/")}
+                return cls(geometry_from_spec(meta["geometry"]), meta["threshold_mev"], scalars, profiles,
+                           z["cell_counts"], meta["highlevel"])
+        except (OSError, KeyError, ValueError):
+            return None
 
     def subset(self, index: np.ndarray) -> "FeatureSet":
         """Features of a subset of showers (the cell spectrum is kept whole)."""
@@ -138,3 +168,20 @@ def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: 
     hl = highlevel_names(geometry) if isinstance(geometry, CylindricalGeometry) else []
     return FeatureSet(geometry, float(threshold_mev), {k: np.concatenate(v) for k, v in scalars.items()},
                       {k: np.concatenate(v) for k, v in profiles.items()}, cells, hl)
+
+
+def cached_features(path: str | Path, cache: str | Path, threshold_mev: float | None = None,
+                    geometry: str | None = None, chunk_size: int = 5_000, description: str | None = None) -> FeatureSet:
+    """Features of a shower file, computed once and kept in ``cache`` (an ``.npz``); a rerun (e.g. after an
+    interrupted evaluation) reads them back while the file's size, time stamp and the threshold are unchanged."""
+    from hepgen.data import ShowerFile
+
+    f = ShowerFile(path, geometry)
+    thr = default_threshold_mev(f.geometry) if threshold_mev is None else threshold_mev
+    st = Path(path).stat()
+    key = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{thr!r}|{f.geometry.name}"
+    fs = FeatureSet.load(cache, key) if Path(cache).exists() else None
+    if fs is None:
+        fs = compute_features(f.chunks(chunk_size), thr, description=description)
+        fs.save(cache, key)
+    return fs

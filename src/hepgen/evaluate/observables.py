@@ -114,7 +114,6 @@ def _projection(geometry: Geometry):
 
     x, y, z = _coordinates(geometry)
     v = geometry.n_voxels
-    blocks: list[np.ndarray] = []  # each (k, v) dense-ish rows, built sparse below
     rows, cols, vals = [], [], []
     layout: dict[str, slice] = {}
     n_rows = 0
@@ -150,7 +149,6 @@ def _projection(geometry: Geometry):
     win = _windows(geometry)
     if win:
         add("windows", [m.astype(np.float64) for m in win.values()])
-    del blocks
     m = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, v))
     return m, layout, list(win), r_edges
 

@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def _label(name: str) -> str:
     return f"{stem.replace('_', ' ')} (layer {layer}){unit}" if layer.isdigit() else name
 
 
+@lru_cache(maxsize=1)
 def _setup():
     import matplotlib
 

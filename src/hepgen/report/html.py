@@ -17,7 +17,7 @@ __all__ = ["write_index"]
 
 
 def _fmt(value: Any, err: Any = None) -> str:
-    if value is None:
+    if value is None or value != value:
         return "–"
     s = f"{value:.4g}" if isinstance(value, float) else str(value)
     if err is not None and isinstance(err, float) and err == err:
