@@ -114,7 +114,9 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
 
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
-    file from an interrupted call with the same options is continued. ``backend`` is ``torch`` or
+    file from an interrupted call with the same options is continued. ``batch_size`` showers are
+    written per chunk (chunk k seeded (seed, k)); the network runs them in micro-batches of
+    :func:`hepgen.training.timing.auto_batch_size` (fixed by the geometry). ``backend`` is ``torch`` or
     ``onnxruntime``. With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
     processes; a re-run skips finished shards and ``hepgen merge`` joins them.
@@ -128,7 +130,10 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
     if workers > 1 or shard_size:
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
                                  shard_size or -(-n // max(1, workers)), engine)
+    from hepgen.training.timing import auto_batch_size
+
     gen = load_generator(run_dir, backend)
+    micro = min(batch_size, auto_batch_size(gen.geometry.n_voxels))  # network batch: fastest on CPU
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
@@ -143,7 +148,7 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
                 if stop <= writer.n_written:
                     continue
                 lab = {key: labels[key][start:stop] for key in wanted}
-                chunk = gen.sample(e[start:stop], lab or None, batch_size=batch_size, seed=seed * 1_000_003 + k)
+                chunk = gen.sample(e[start:stop], lab or None, batch_size=micro, seed=seed * 1_000_003 + k)
                 writer.append(chunk)
                 bar.advance(stop - start)
     return Path(output)
@@ -154,15 +159,18 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
     """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter."""
     import torch
 
+    from hepgen.training.timing import auto_batch_size
+
     torch.set_num_threads(1)
     gen = load_generator(run_dir, backend, threads=1)
+    micro = min(batch_size, auto_batch_size(gen.geometry.n_voxels))
     meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
             "shard": shard.index}
     with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels)) as w:
         for k, start in enumerate(range(0, shard.n, batch_size)):
             stop = min(shard.n, start + batch_size)
             lab = {key: v[start:stop] for key, v in labels.items()}
-            w.append(gen.sample(incident_energy[start:stop], lab or None, batch_size=batch_size,
+            w.append(gen.sample(incident_energy[start:stop], lab or None, batch_size=micro,
                                 seed=shard.seed * 1_000_003 + k))
 
 

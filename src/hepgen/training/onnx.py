@@ -20,7 +20,7 @@ visible-energy rescaling. The batch dimension N is dynamic.
 Models say how they sample through an :class:`ExportForm` (built in for ``wgan`` and ``bibae``;
 a model class may define ``onnx_form`` returning one).
 
->>> float(max_relative_deviation(np.array([1.0, 2.0]), np.array([1.0, 2.0002])))
+>>> round(max_relative_deviation(np.array([1.0, 2.0]), np.array([1.0, 2.0002])), 8)
 0.0001
 """
 

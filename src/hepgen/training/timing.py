@@ -6,8 +6,10 @@ per shower in ms, mean ± std over repeats after a warm-up, of
 * ``forward``: the network alone (standardised conditions and noise already in memory);
 * ``sample``: conditions -> network -> inverse preprocessing -> showers in MeV (what a user gets
   in memory);
-* ``write-gzip`` / ``write-lzf`` / ``write-none``: the whole user path, also drawing the incident
-  energies and writing the HDF5 file with that compression (gzip is the CaloChallenge files' filter).
+* ``write-gzip`` / ``write-lzf`` / ``write-none``: the whole user path as ``hepgen generate
+  --batch-size B`` runs it: drawing the incident energies, the network in micro-batches of
+  :func:`auto_batch_size`, and appending the chunk to an open HDF5 file with that compression
+  (gzip is the CaloChallenge files' filter).
 
 Also recorded: threads, parameter counts (training: every parameter of the model, critics
 included; generation: those of the modules a sampling call runs), the peak resident memory during
@@ -36,10 +38,24 @@ import numpy as np
 
 from hepgen.errors import InputError
 
-__all__ = ["benchmark_run", "time_per_item", "parameter_counts", "reference_time", "to_markdown", "machine_info",
+__all__ = ["auto_batch_size", "benchmark_run", "time_per_item", "parameter_counts", "reference_time", "to_markdown", "machine_info",
            "parse_batch_sizes", "PeakMemory", "PATHS"]
 
 PATHS = ("forward", "sample", "write-gzip", "write-lzf", "write-none")
+
+
+def auto_batch_size(n_voxels: int, budget_voxels: int = 400_000) -> int:
+    """Network batch size for throughput on CPU: the power of two nearest ``budget_voxels / n_voxels``
+    (1 to 1024), so that a batch's activations stay in cache. Measured on calochallenge-2 (6480
+    voxels): batch 50-100 is fastest, 400 is 1.8x and 1000 2x slower per shower
+    (docs/benchmarks/speed.md). Derived from the geometry only, so generated files stay reproducible
+    across machines.
+
+    >>> auto_batch_size(6480), auto_batch_size(40500), auto_batch_size(25)
+    (64, 8, 1024)
+    """
+    ratio = budget_voxels / max(1, int(n_voxels))
+    return int(min(1024, max(1, 2 ** round(np.log2(ratio)))))
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -301,9 +317,11 @@ def _path_fn(path, gen, backend, e, labels, b, seed, tmpdir, energies, writer_cl
                         labels=tuple(k for k in gen.labels if k in labels))
     _OPEN.append((writer, target))
 
+    micro = min(b, auto_batch_size(gen.geometry.n_voxels))  # as hepgen generate does
+
     def whole() -> None:
         e2, lab2 = incident_energies(energies, len(e), seed)
-        writer.append(gen.sample(e2, (lab2 or labels) or None, batch_size=b, seed=seed))
+        writer.append(gen.sample(e2, (lab2 or labels) or None, batch_size=micro, seed=seed))
     return whole
 
 
