@@ -20,8 +20,8 @@ visible-energy rescaling. The batch dimension N is dynamic.
 Models say how they sample through an :class:`ExportForm` (built in for ``wgan`` and ``bibae``;
 a model class may define ``onnx_form`` returning one).
 
->>> round(max_relative_deviation(np.array([1.0, 2.0]), np.array([1.0, 2.0002])), 8)
-0.0001
+>>> max_relative_deviation(np.array([1.0, 2.0]), np.array([1.0, 2.0])), max_relative_deviation(np.array([0.0, 9.0]), np.array([0.0, 10.0]))
+(0.0, 0.1)
 """
 
 from __future__ import annotations
