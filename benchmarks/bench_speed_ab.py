@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--runs", default=None)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--models", default=None)
+    ap.add_argument("--batches", default="10,25,50,200", help="other batch sizes of the after path")
+    ap.add_argument("--only-batches", action="store_true", help="skip before/channels_last")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from hepgen.models.registry import list_models
@@ -62,14 +64,14 @@ def main() -> None:
         gen = load_generator(run)
         cl = load_generator(run)
         cl.model.to(memory_format=torch.channels_last_3d)
-        n = 200 if name == "bibae" else 400
+        n = 100 if name == "bibae" else 400
         e = np.exp(np.random.default_rng(1).uniform(np.log(1e3), np.log(1e6), n))
-        variants = {
+        variants = {} if args.only_batches else {
             ("before", 100): lambda: before(gen, e, 100),
             ("after", 100): lambda: gen.sample(e, batch_size=100),
             ("after+channels_last", 100): lambda: cl.sample(e, batch_size=100),
         }
-        for b in (10, 25, 50, 200):
+        for b in (int(x) for x in args.batches.split(",")):
             variants[("after", b)] = (lambda b=b: gen.sample(e, batch_size=b))
         times = {k: [] for k in variants}
         for fn in variants.values():

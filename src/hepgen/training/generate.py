@@ -116,7 +116,7 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
     file from an interrupted call with the same options is continued. ``batch_size`` showers are
     written per chunk (chunk k seeded (seed, k)); the network runs them in micro-batches of
-    :func:`hepgen.training.timing.auto_batch_size` (fixed by the geometry). ``backend`` is ``torch`` or
+    :func:`hepgen.training.timing.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
     ``onnxruntime``. With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
     processes; a re-run skips finished shards and ``hepgen merge`` joins them.
@@ -133,7 +133,7 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
     from hepgen.training.timing import auto_batch_size
 
     gen = load_generator(run_dir, backend)
-    micro = min(batch_size, auto_batch_size(gen.geometry.n_voxels))  # network batch: fastest on CPU
+    micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))  # network batch: fastest on CPU
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
@@ -163,7 +163,7 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
 
     torch.set_num_threads(1)
     gen = load_generator(run_dir, backend, threads=1)
-    micro = min(batch_size, auto_batch_size(gen.geometry.n_voxels))
+    micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))
     meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
             "shard": shard.index}
     with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels)) as w:

@@ -44,18 +44,42 @@ __all__ = ["auto_batch_size", "benchmark_run", "time_per_item", "parameter_count
 PATHS = ("forward", "sample", "write-gzip", "write-lzf", "write-none")
 
 
-def auto_batch_size(n_voxels: int, budget_voxels: int = 400_000) -> int:
-    """Network batch size for throughput on CPU: the power of two nearest ``budget_voxels / n_voxels``
-    (1 to 1024), so that a batch's activations stay in cache. Measured on calochallenge-2 (6480
-    voxels): batch 50-100 is fastest, 400 is 1.8x and 1000 2x slower per shower
-    (docs/benchmarks/speed.md). Derived from the geometry only, so generated files stay reproducible
-    across machines.
+def auto_batch_size(model, n_cond: int, budget_elements: int = 2_000_000) -> int:
+    """Network batch size for CPU throughput: the power of two (1 to 1024) nearest to
+    ``budget_elements`` / (largest activation of one example), so that a batch's biggest
+    intermediate tensor stays near 8 MB and in cache. The activation size is read with forward
+    hooks from one sampling call at batch 2. Measured on calochallenge-2: WGAN (26k-element largest
+    activation) fastest at 50-100 (rule: 64), BIB-AE (Post-Processor, 415k elements) 3.3x faster
+    at 10 than at 100 (rule: 4); docs/benchmarks/speed.md. Depends on the model and geometry only,
+    so generated files stay reproducible across machines.
 
-    >>> auto_batch_size(6480), auto_batch_size(40500), auto_batch_size(25)
-    (64, 8, 1024)
+    >>> import torch
+    >>> class Toy(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__(); self.net = torch.nn.Linear(1, 20_000)
+    ...     def sample(self, cond, generator=None):
+    ...         return self.net(cond)
+    >>> auto_batch_size(Toy(), n_cond=1)
+    128
     """
-    ratio = budget_voxels / max(1, int(n_voxels))
-    return int(min(1024, max(1, 2 ** round(np.log2(ratio)))))
+    import torch
+
+    largest = [1]
+
+    def hook(module, inputs, output) -> None:
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape[0] == 2:
+                largest[0] = max(largest[0], t.numel() // 2)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.inference_mode():
+            out = model.sample(torch.zeros(2, n_cond), torch.Generator().manual_seed(0))
+        largest[0] = max(largest[0], out.numel() // 2)
+    finally:
+        for h in handles:
+            h.remove()
+    return int(min(1024, max(1, 2 ** round(np.log2(budget_elements / largest[0])))))
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -317,7 +341,7 @@ def _path_fn(path, gen, backend, e, labels, b, seed, tmpdir, energies, writer_cl
                         labels=tuple(k for k in gen.labels if k in labels))
     _OPEN.append((writer, target))
 
-    micro = min(b, auto_batch_size(gen.geometry.n_voxels))  # as hepgen generate does
+    micro = min(b, auto_batch_size(gen.model, gen.adapter.n_cond))  # as hepgen generate does
 
     def whole() -> None:
         e2, lab2 = incident_energies(energies, len(e), seed)
