@@ -40,6 +40,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("evaluate", "evaluate", "evaluate"),
     ("amplify", "amplify", "amplify"),
     ("jets", "evaluate_jets", "evaluate-jets"),
+    ("benchmark", "benchmark", "benchmark"),
+    ("export", "export", "export"),
 ]
 
 

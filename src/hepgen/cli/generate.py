@@ -17,10 +17,19 @@ def generate(
     batch_size: int = typer.Option(1000, "--batch-size", help="Showers per chunk written."),
     compression: str = typer.Option("gzip", "--compression", help="gzip, lzf or none."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime (same showers within 1e-4; "
+                                "the faster one per model is in docs/benchmarks.md)."),
+    workers: int = typer.Option(1, "--workers", help="Dask worker processes; > 1 makes OUTPUT a folder of shards."),
+    shard_size: int = typer.Option(0, "--shard-size", help="Showers per shard (makes OUTPUT a folder of shards; "
+                                   "default n / workers). Join shards with 'hepgen merge'."),
 ) -> None:
-    """Generate showers chunk by chunk; an interrupted run continues its .partial file when rerun."""
+    """Generate showers chunk by chunk; an interrupted run continues its .partial file when rerun.
+
+    With --workers N / --shard-size M the showers are written as shards (own seed each) by a local
+    Dask cluster; a re-run skips finished shards, 'hepgen merge OUTPUT all.h5' joins them.
+    """
     from hepgen.training import generate as run_generate
 
     path = run_generate(run_dir, n, energies, output, seed=seed, batch_size=batch_size, compression=compression,
-                        overwrite=overwrite)
-    typer.echo(f"wrote {n} showers to {path}")
+                        overwrite=overwrite, backend=backend, workers=workers, shard_size=shard_size or None)
+    typer.echo(f"wrote {n} showers to {path}" + (" (shards; join with 'hepgen merge')" if path.is_dir() else ""))

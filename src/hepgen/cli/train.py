@@ -20,6 +20,10 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Random seed (CPU runs are reproducible)."),
     no_resume: bool = typer.Option(False, "--no-resume", help="Refuse an existing run instead of resuming it."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the registered models and exit."),
+    devices: int = typer.Option(1, "--devices", help="Processes/GPUs for data-parallel training (with --strategy ddp)."),
+    strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy: auto or ddp (gloo on CPU, NCCL on "
+                                 "GPUs; also works under torchrun)."),
+    accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
 ) -> None:
     """Train a generator; progress bar and per-epoch validation metrics (separation powers) on stderr.
 
@@ -36,7 +40,7 @@ def train(
         raise typer.Exit()
     try:
         run = run_training(model, data, output, config, max_time=max_time, max_epochs=max_epochs, seed=seed,
-                           resume=not no_resume)
+                           resume=not no_resume, devices=devices, strategy=strategy, accelerator=accelerator)
     except TrainingDiverged as exc:
         typer.echo(f"hepgen: training stopped: {exc}", err=True)
         raise typer.Exit(3)

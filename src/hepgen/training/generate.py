@@ -14,7 +14,9 @@ import numpy as np
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
 from hepgen.errors import InputError
 
-__all__ = ["ShowerGenerator", "load_generator", "generate", "incident_energies"]
+__all__ = ["ShowerGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
+
+BACKENDS = ("torch", "onnxruntime")
 
 
 class ShowerGenerator:
@@ -40,13 +42,17 @@ class ShowerGenerator:
                 raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
             labels.update(self.model.sample_labels(e, missing, self.adapter, gen))
         parts = []
-        with torch.no_grad():
+        # inference_mode (no autograd bookkeeping) and the inverse preprocessing in float32 torch on
+        # the model's output (one pass, no float64 copy): see docs/benchmarks/speed.md
+        with torch.inference_mode():
             for start in range(0, len(e), max(1, batch_size)):
                 sl = slice(start, start + batch_size)
                 lab = {k: np.asarray(v)[sl] for k, v in labels.items()}
                 cond = torch.as_tensor(self.adapter.encode_cond(e[sl], lab))
-                x = self.model.sample(cond, gen).numpy()
-                shower = self.adapter.decode(x, e[sl], lab)
+                x = self.model.sample(cond, gen)
+                e_t = torch.as_tensor(e[sl], dtype=torch.float32)
+                energy = self.adapter.data.inverse(x.reshape(x.shape[0], -1), e_t).clamp_min(0.0).numpy()
+                shower = ShowerData(e[sl], energy, self.geometry, lab)
                 if hasattr(self.model, "postprocess_physical"):
                     shower = self.model.postprocess_physical(shower)
                 parts.append(shower)
@@ -55,8 +61,9 @@ class ShowerGenerator:
         return ShowerData.concatenate(parts)
 
 
-def load_generator(run_dir: str | Path) -> ShowerGenerator:
-    """The generator of a run directory (last checkpoint).
+def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | None = None):
+    """The generator of a run directory (last checkpoint), sampling with PyTorch or ONNX Runtime
+    (:class:`hepgen.training.onnx.OnnxGenerator`; same showers for the same seed within 1e-4).
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -65,7 +72,13 @@ def load_generator(run_dir: str | Path) -> ShowerGenerator:
     """
     from hepgen.training.run import load_run_model
 
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     model, adapter, config = load_run_model(run_dir)
+    if backend == "onnxruntime":
+        from hepgen.training.onnx import OnnxGenerator
+
+        return OnnxGenerator(model, adapter, config, threads=threads)
     return ShowerGenerator(model, adapter, config)
 
 
@@ -96,17 +109,31 @@ def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray,
 
 
 def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, seed: int = 0,
-             batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False) -> Path:
+             batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False, backend: str = "torch",
+             workers: int = 1, shard_size: int | None = None, engine: str = "dask") -> Path:
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
 
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
-    file from an interrupted call with the same options is continued.
+    file from an interrupted call with the same options is continued. ``batch_size`` showers are
+    written per chunk (chunk k seeded (seed, k)); the network runs them in micro-batches of
+    :func:`hepgen.training.timing.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
+    ``onnxruntime``. With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
+    (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
+    processes; a re-run skips finished shards and ``hepgen merge`` joins them.
     """
     from hepgen.progress import ProgressBar
 
     if n <= 0:
         raise InputError(f"number of showers must be positive, got {n}")
-    gen = load_generator(run_dir)
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
+    if workers > 1 or shard_size:
+        return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
+                                 shard_size or -(-n // max(1, workers)), engine)
+    from hepgen.training.timing import auto_batch_size
+
+    gen = load_generator(run_dir, backend)
+    micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))  # network batch: fastest on CPU
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
@@ -121,7 +148,69 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
                 if stop <= writer.n_written:
                     continue
                 lab = {key: labels[key][start:stop] for key in wanted}
-                chunk = gen.sample(e[start:stop], lab or None, batch_size=batch_size, seed=seed * 1_000_003 + k)
+                chunk = gen.sample(e[start:stop], lab or None, batch_size=micro, seed=seed * 1_000_003 + k)
                 writer.append(chunk)
                 bar.advance(stop - start)
     return Path(output)
+
+
+def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, labels: dict, batch_size: int,
+                 compression: str, backend: str) -> None:
+    """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter."""
+    import torch
+
+    from hepgen.training.timing import auto_batch_size
+
+    torch.set_num_threads(1)
+    gen = load_generator(run_dir, backend, threads=1)
+    micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))
+    meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
+            "shard": shard.index}
+    with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels)) as w:
+        for k, start in enumerate(range(0, shard.n, batch_size)):
+            stop = min(shard.n, start + batch_size)
+            lab = {key: v[start:stop] for key, v in labels.items()}
+            w.append(gen.sample(incident_energy[start:stop], lab or None, batch_size=micro,
+                                seed=shard.seed * 1_000_003 + k))
+
+
+def _generate_sharded(run_dir, n, energies, folder, seed, batch_size, compression, backend, workers, shard_size,
+                      engine) -> Path:
+    from functools import partial
+
+    from hepgen.data.shards import ShardManifest
+    from hepgen.training.run import RunDir
+    from hepgen.training.sharded import run_sharded
+
+    if not RunDir(run_dir).exists():
+        raise InputError("not a hepgen run directory (no config.yaml / preprocessing.json)", file=str(run_dir))
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise InputError("with --workers/--shard-size the output is a folder of shards, not a file", file=str(folder))
+    geometry = RunDir(run_dir).read_json(RunDir(run_dir).preprocessing)["geometry"]
+    settings = {"run": str(Path(run_dir).resolve().name), "energies": str(energies), "batch_size": batch_size,
+                "compression": compression}
+    manifest = ShardManifest.plan(folder, n, shard_size, seed, geometry if isinstance(geometry, str) else "custom",
+                                  settings)
+    e, labels = incident_energies(energies, n, seed)
+    pending = {s.index for s in manifest.pending()}
+
+    def task_for(shard):  # each shard gets its slice of the planned conditions (pickled to its worker)
+        start = shard.index * manifest.shard_size
+        sl = slice(start, start + shard.n)
+        return partial(_write_shard, run_dir=str(run_dir), incident_energy=e[sl],
+                       labels={k: v[sl] for k, v in labels.items()}, batch_size=batch_size,
+                       compression=compression, backend=backend)
+
+    tasks = {s.index: task_for(s) for s in manifest.shards if s.index in pending}
+    run_sharded(_ShardDispatch(tasks), manifest, workers=workers, engine=engine)
+    return Path(folder)
+
+
+class _ShardDispatch:
+    """Picklable callable: runs the task planned for a shard's index."""
+
+    def __init__(self, tasks: dict) -> None:
+        self.tasks = tasks
+
+    def __call__(self, shard, path: Path) -> None:
+        self.tasks[shard.index](shard, path)

@@ -176,8 +176,9 @@ class RunCheckpoint(L.Callback):
     def save(self, trainer: L.Trainer) -> None:
         path = self.run.checkpoint
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, path)
+        trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
         self.last = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -201,6 +202,9 @@ class Validation(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         from hepgen.progress import status
 
+        if not trainer.is_global_zero:  # DDP: rank 0 validates and logs
+            pl_module.epoch_losses.clear()
+            return
         epoch = int(trainer.current_epoch)
         record: dict[str, Any] = {"epoch": epoch, "step": int(trainer.global_step),
                                   "wall_s": round(time.monotonic() - self.t0, 2)}
@@ -237,7 +241,8 @@ class ProgressCallback(L.Callback):
         self.bar = ProgressBar(total=total, description="training", completed=done)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.bar.__enter__()
+        if trainer.is_global_zero:
+            self.bar.__enter__()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.bar.advance(1)
@@ -250,8 +255,14 @@ class ProgressCallback(L.Callback):
 
 
 def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
-        max_epochs: int, max_time_s: float | None, seed: int) -> None:
-    """Train ``model`` on ``train_arrays`` until the budget is spent; resume from the run's checkpoint."""
+        max_epochs: int, max_time_s: float | None, seed: int, devices: int = 1, strategy: str = "auto",
+        accelerator: str = "cpu") -> int:
+    """Train ``model`` on ``train_arrays`` until the budget is spent; resume from the run's checkpoint.
+
+    ``devices`` > 1 with ``strategy="ddp"`` trains data-parallel through Lightning (gloo on CPU,
+    NCCL on GPUs; under ``torchrun`` Lightning takes the ranks from the environment); each rank
+    sees its share of every epoch's batches. Returns this process's global rank (0 alone).
+    """
     import warnings
     from datetime import timedelta
 
@@ -279,7 +290,7 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
         logging.getLogger(name).setLevel(logging.ERROR)
     trainer = L.Trainer(
         max_epochs=max_epochs, max_time=None if max_time_s is None else timedelta(seconds=max_time_s),
-        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        accelerator=accelerator, devices=devices, strategy=strategy, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=callbacks,
         default_root_dir=str(run.path), deterministic=False,
     )
@@ -287,18 +298,21 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
         warnings.filterwarnings("ignore", ".*(does not have many workers|resuming from a checkpoint that ended"
                                           "|LightningModule.configure_optimizers|GPU available|isinstance.treespec).*")
         trainer.fit(wrapper, loader, ckpt_path=str(ckpt) if ckpt else None)
+    return int(trainer.global_rank)
 
 
 def train(model: str | None, data, run_dir: str | Path, config: dict | str | Path | None = None,
           max_time: str | float | None = None, max_epochs: int | None = None, seed: int = 0,
-          resume: bool = True) -> Path:
+          resume: bool = True, devices: int = 1, strategy: str = "auto", accelerator: str = "cpu") -> Path:
     """Train a registered model on showers and return the run directory (enough to generate from).
 
     ``data`` is a :class:`~hepgen.data.ShowerData` or a shower file. A run directory that already
     holds a run is resumed from its last checkpoint (its saved config is used; ``max_time`` /
     ``max_epochs`` may extend the budget); with ``resume=False`` it is refused.
     ``max_time`` is a total over all resumes (e.g. ``'30m'``). NaN/inf in a loss raises
-    :class:`TrainingDiverged`.
+    :class:`TrainingDiverged`. ``devices``/``strategy``/``accelerator`` go to Lightning's Trainer
+    (``devices=2, strategy="ddp"``: two data-parallel processes; ranks other than 0 return after
+    training without touching the run directory).
 
     >>> import numpy as np, tempfile
     >>> from hepgen.data import ShowerData
@@ -354,13 +368,16 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     arrays = adapter.encode(train_set)
     run.set_state(status="running", max_epochs=epochs, max_time_s=seconds, seed=seed)
     try:
-        fit(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed)
+        rank = fit(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed,
+                   devices=devices, strategy=strategy, accelerator=accelerator)
     except TrainingDiverged as exc:
         run.set_state(status="diverged", message=str(exc))
         raise
     except KeyboardInterrupt:
         run.set_state(status="interrupted")
         raise
+    if rank != 0:
+        return run.path
     net.eval()
     extra = net.after_training({k: torch.as_tensor(v) for k, v in arrays.items()})
     if extra:
