@@ -13,7 +13,6 @@ from hepgen.data import ShowerData, read_showers, write_showers
 from hepgen.geometry import CylindricalGeometry
 from hepgen.progress import set_quiet
 from hepgen.training import generate, load_generator, train
-from hepgen.training.loop import fallback_metrics
 from hepgen.training.run import RunDir
 
 set_quiet(True)
@@ -35,10 +34,8 @@ def cylinder_showers(n: int, seed: int = 0) -> ShowerData:
 
 
 def evaluate(reference: ShowerData, generated: ShowerData) -> dict[str, float]:
-    try:
-        from hepgen.evaluate import quick_metrics
-    except ImportError:
-        return fallback_metrics(reference, generated)
+    from hepgen.evaluate import quick_metrics
+
     return dict(quick_metrics(reference, generated))
 
 

@@ -7,8 +7,7 @@ needs: per-epoch learning-rate decay (lr = lr0 · decay^epoch), a NaN/inf guard 
 ``checkpoint_every_s`` seconds and at each epoch end (resume continues from there), a time and
 epoch budget, periodic validation metrics, a progress bar and a JSON-lines log.
 
-Validation uses ``hepgen.evaluate.quick_metrics(reference, generated)`` when that module exists,
-otherwise the separation power of the visible energy and of the number of hits.
+Validation uses ``hepgen.evaluate.quick_metrics(reference, generated)`` (a few separation powers).
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ import torch
 
 from hepgen.training.run import RunDir
 
-__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "separation_power",
-           "fallback_metrics"]
+__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -60,29 +58,6 @@ def parse_duration(value: str | float | int | None) -> float | None:
         return float(text)
     except ValueError:
         raise InputError(f"cannot read duration '{value}': expected e.g. 90s, 30m, 2h or DD:HH:MM:SS") from None
-
-
-def separation_power(a: np.ndarray, b: np.ndarray, bins: int = 30) -> float:
-    """Triangular discrimination ½ Σ (p − q)² / (p + q) of two samples' histograms (0: same, 1: disjoint).
-
-    >>> separation_power(np.zeros(10), np.ones(10))
-    1.0
-    """
-    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
-    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
-    p = np.histogram(a, edges)[0] / max(len(a), 1)
-    q = np.histogram(b, edges)[0] / max(len(b), 1)
-    s = p + q
-    return float(0.5 * np.sum(np.divide((p - q) ** 2, s, out=np.zeros_like(s), where=s > 0)))
-
-
-def fallback_metrics(reference, generated) -> dict[str, float]:
-    """Separation powers of E_vis / E_inc and of n_hits (used when hepgen.evaluate is absent)."""
-    return {
-        "sep_visible_fraction": separation_power(reference.visible_energy / reference.incident_energy,
-                                                 generated.visible_energy / generated.incident_energy),
-        "sep_n_hits": separation_power(reference.n_hits(), generated.n_hits()),
-    }
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -225,10 +200,8 @@ class Validation(L.Callback):
             x = model.sample(cond, torch.Generator().manual_seed(self.seed)).numpy()
         model.train(was_training)
         gen = self.adapter.decode(x, ref.incident_energy, ref.labels)
-        try:
-            from hepgen.evaluate import quick_metrics
-        except ImportError:
-            return fallback_metrics(ref, gen)
+        from hepgen.evaluate import quick_metrics
+
         return {k: float(v) for k, v in dict(quick_metrics(ref, gen)).items()}
 
 
