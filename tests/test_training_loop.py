@@ -157,3 +157,17 @@ def test_existing_run_refused_without_resume_and_other_model_refused(tmp_path):
         train("wgan", toy_showers(60), run, resume=False)
     with pytest.raises(InputError, match="holds a 'wgan' run, not 'bibae'"):
         train("bibae", toy_showers(60), run)
+
+
+def test_run_trained_before_a_new_hyperparameter_still_loads(tmp_path):
+    import yaml
+
+    from hepgen.training import load_generator
+
+    run = train("wgan", toy_showers(60), tmp_path / "old", TINY_WGAN, max_epochs=1, seed=1)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert "light_output" in config["params"]
+    del config["params"]["light_output"]  # as written by a version without that option
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    sample = load_generator(run).sample(np.full(3, 5e3), seed=1)
+    assert sample.energy.shape == (3, sample.geometry.n_voxels)

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 from pathlib import Path
@@ -87,7 +89,10 @@ def load_run_model(run_dir: str | Path):
         raise InputError("run has no checkpoint yet; train it first", file=str(run.checkpoint))
     config = load_yaml(run.config)
     adapter = adapter_from_state(run.read_json(run.preprocessing))
-    model = get_model_class(config["model"])(adapter.data_shape, adapter.n_cond, config["params"], adapter.geometry)
+    cls = get_model_class(config["model"])
+    # hyperparameters added to a model after the run was trained take their defaults
+    params = {**copy.deepcopy(cls.default_config), **config["params"]}
+    model = cls(adapter.data_shape, adapter.n_cond, params, adapter.geometry)
     ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
