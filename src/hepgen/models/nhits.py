@@ -4,9 +4,9 @@ Two estimators of p(n_hits | E_inc), both fitted on training showers and stored 
 
 * ``"poly"`` (seed 001, App. C.2): mean and standard deviation of n_hits as degree-5 (mean) and
   degree-2 (spread) polynomials in log E_inc; samples are Gaussian around the mean, rounded.
-* ``"kde"`` (Scott's-rule Gaussian product kernel in (log E_inc, n_hits), as EPiC-GAN/MDMA use for
-  cardinalities): a training shower is drawn with weight K((log E - log E_i) / h_E), then kernel
-  noise of width h_n is added to its n_hits.
+* ``"kde"`` (Gaussian kernel with Scott's bandwidth, as EPiC-GAN/MDMA use for cardinalities, made
+  conditional): one of the sqrt(N) training showers nearest in log E_inc is drawn, then kernel noise
+  of width h_n (Scott's rule on the spread of n_hits at fixed energy) is added to its n_hits.
 
 Samples are clipped to [1, n_max].
 
@@ -54,11 +54,8 @@ class NHitsModel:
         elif kind == "kde":
             keep = np.random.default_rng(0).permutation(len(x))[:max_points]
             x, n = x[keep], n[keep]
-            scott = len(x) ** (-1.0 / 6.0)   # d = 2
-            params.update(log_e=x.tolist(), n=n.tolist(), h_e=float(max(x.std(), 1e-3) * scott),
-                          h_n=float(max(n.std(), 1.0) * scott))
-            # the kernel in n is applied after conditioning on E: use the local spread, not the global one
-            params["h_n"] = float(min(params["h_n"], max(1.0, _local_spread(x, n) * scott)))
+            scott = len(x) ** (-1.0 / 5.0)   # 1-D Scott factor
+            params.update(log_e=x.tolist(), n=n.tolist(), h_n=float(max(1.0, _local_spread(x, n)) * scott))
         else:
             raise InputError(f"n_hits model kind must be 'kde' or 'poly', got '{kind}'")
         return cls(params)
@@ -76,16 +73,9 @@ class NHitsModel:
             xs, ns = np.asarray(p["log_e"]), np.asarray(p["n"])
             order = np.argsort(xs)
             xs, ns = xs[order], ns[order]
-            out = np.empty(len(x))
-            for i, xi in enumerate(x):
-                lo, hi = np.searchsorted(xs, [xi - 4 * p["h_e"], xi + 4 * p["h_e"]])
-                if hi <= lo:
-                    j = int(np.clip(np.searchsorted(xs, xi), 0, len(xs) - 1))
-                    out[i] = ns[j]
-                    continue
-                w = np.exp(-0.5 * ((xs[lo:hi] - xi) / p["h_e"]) ** 2)
-                out[i] = ns[lo + rng.choice(hi - lo, p=w / w.sum())]
-            out = out + p["h_n"] * rng.standard_normal(len(x))
+            k = int(min(len(xs), max(5, round(np.sqrt(len(xs))))))
+            lo = np.clip(np.searchsorted(xs, x) - k // 2, 0, len(xs) - k)
+            out = ns[lo + rng.integers(0, k, len(x))] + p["h_n"] * rng.standard_normal(len(x))
         return np.clip(np.round(out), 1, p["n_max"]).astype(np.int64)
 
     def state(self) -> dict[str, Any]:

@@ -286,14 +286,16 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
 
 def train(model: str | None, data, run_dir: str | Path, config: dict | str | Path | None = None,
           max_time: str | float | None = None, max_epochs: int | None = None, seed: int = 0,
-          resume: bool = True) -> Path:
+          resume: bool = True, init_from: str | Path | None = None, lr: float | None = None) -> Path:
     """Train a registered model on showers and return the run directory (enough to generate from).
 
     ``data`` is a :class:`~hepgen.data.ShowerData` or a shower file. A run directory that already
     holds a run is resumed from its last checkpoint (its saved config is used; ``max_time`` /
     ``max_epochs`` may extend the budget); with ``resume=False`` it is refused.
     ``max_time`` is a total over all resumes (e.g. ``'30m'``). NaN/inf in a loss raises
-    :class:`TrainingDiverged`.
+    :class:`TrainingDiverged`. ``init_from`` starts a new run from another run's last weights
+    (fine-tuning, e.g. a calochallenge-2 point-cloud model on calochallenge-3; the source run's
+    config is used unless ``config`` is given) and ``lr`` overrides the model's ``lr`` parameter.
 
     >>> import numpy as np, tempfile
     >>> from hepgen.data import ShowerData
@@ -326,7 +328,15 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     else:
         if run.path.exists() and any(run.path.iterdir()):
             raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
+        if init_from is not None and config is None:
+            src = load_yaml(RunDir(init_from).config)
+            config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
+            model = model or src["model"]
         cfg = resolve_config(model, config)
+        if lr is not None:
+            if "lr" not in cfg["params"]:
+                raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
+            cfg["params"]["lr"] = float(lr)
         adapter = None
     tcfg = cfg["training"]
     train_set, val_set = showers.split(1.0 - float(tcfg["val_fraction"]), seed=seed) if len(showers) > 10 \
@@ -344,6 +354,9 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     net = cls(adapter.data_shape, adapter.n_cond, cfg["params"], adapter.geometry)
     if hasattr(net, "to_physical"):
         net.to_physical = adapter.torch_physical
+    if init_from is not None and not run.checkpoint.is_file():
+        _load_weights(net, init_from)
+        run.set_state(init_from=str(Path(init_from).name))
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
     arrays = adapter.encode(train_set)
@@ -364,3 +377,21 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         os.replace(tmp, run.extra)
     run.set_state(status="finished", n_parameters=net.n_parameters())
     return run.path
+
+
+def _load_weights(net, run_dir: str | Path) -> None:
+    """Copy another run's last weights into ``net`` (same model and sizes), for fine-tuning."""
+    from hepgen.errors import InputError
+
+    src = RunDir(run_dir)
+    if not src.checkpoint.is_file():
+        raise InputError("run to initialise from has no checkpoint", file=str(src.checkpoint))
+    ckpt = torch.load(src.checkpoint, map_location="cpu", weights_only=False)
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise InputError(f"weights do not fit this model ({first}); fine-tuning needs the same model and sizes "
+                         "(point-cloud models transfer between geometries, voxel models do not)",
+                         file=str(src.checkpoint)) from None
