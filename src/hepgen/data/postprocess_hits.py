@@ -83,7 +83,7 @@ def shift_duplicates(points: ShowerPoints, max_distance: int = 2) -> ShowerPoint
     """
     shape = _shape(points)
     periodic = _periodic_axes(points)
-    flat = points.geometry.flatten_indices(points.indices)
+    flat = np.ravel_multi_index(tuple(points.indices.T), shape)
     n_vox = points.geometry.n_voxels
     key = points.shower_of_hit.astype(np.int64) * n_vox + flat
     _, first, counts = np.unique(key, return_index=True, return_counts=True)
@@ -95,28 +95,28 @@ def shift_duplicates(points: ShowerPoints, max_distance: int = 2) -> ShowerPoint
     keep = np.ones(len(energy), bool)
     offsets = points.offsets
     dup_showers = np.unique(points.shower_of_hit[first[counts > 1]])
+    shape_arr = np.asarray(shape)
     for s in dup_showers:
         lo, hi = offsets[s], offsets[s + 1]
         order = lo + np.argsort(-energy[lo:hi], kind="stable")
-        taken: dict[int, int] = {}
+        owner = np.full(n_vox, -1, np.int64)          # hit occupying each voxel of this shower
         for h in order:
             f = int(flat[h])
-            if f not in taken:
-                taken[f] = h
+            if owner[f] < 0:
+                owner[f] = h
                 continue
             cand = idx[h] + offs
             for a in periodic:
                 cand[:, a] %= shape[a]
-            ok = np.all((cand >= 0) & (cand < np.asarray(shape)), axis=1)
-            cand = cand[ok]
-            cand_flat = points.geometry.flatten_indices(cand)
-            free = [j for j, c in enumerate(cand_flat.tolist()) if c not in taken]
-            if free:
-                j = free[0]
+            cand = cand[np.all((cand >= 0) & (cand < shape_arr), axis=1)]
+            cand_flat = np.ravel_multi_index(tuple(cand.T), shape)
+            free = owner[cand_flat] < 0
+            if free.any():
+                j = int(np.argmax(free))
                 idx[h] = cand[j]
-                taken[int(cand_flat[j])] = h
+                owner[cand_flat[j]] = h
             else:
-                energy[taken[f]] += energy[h]
+                energy[owner[f]] += energy[h]
                 keep[h] = False
     shower = points.shower_of_hit
     return ShowerPoints(points.incident_energy, np.bincount(shower[keep], minlength=len(points.n_hits)),

@@ -40,7 +40,7 @@ class MDMACaloFlow(GenerativeModel):
 
     data_kind = "points"
     default_config: dict[str, Any] = {
-        "l_dim": 32, "hidden": 64, "heads": 4, "num_blocks": 4, "frequencies": 4,
+        "l_dim": 16, "hidden": 48, "heads": 4, "num_blocks": 3, "frequencies": 4,
         "lr": 3e-4, "weight_decay": 1e-5, "steps": 20,
         "preprocessing": [{"name": "hits"}],
     }

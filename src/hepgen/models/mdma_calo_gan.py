@@ -109,7 +109,7 @@ class MDMACaloGAN(GenerativeModel):
 
     data_kind = "points"
     default_config: dict[str, Any] = {
-        "l_dim": 32, "hidden": 64, "heads": 4, "num_blocks_gen": 3, "num_blocks_crit": 3,
+        "l_dim": 16, "hidden": 32, "heads": 4, "num_blocks_gen": 2, "num_blocks_crit": 2,
         "lr": 1e-4, "weight_decay": 0.01, "mean_field_loss": 1.0, "n_critic": 1,
         "preprocessing": [{"name": "hits"}],
     }
