@@ -87,7 +87,8 @@ def _generate_jets(gen: JetGenerator, run_dir, n: int, output, seed: int, batch_
     from hepgen.progress import ProgressBar
 
     store = JetChunkStore(output, {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"],
-                                   "seed": seed, "n": n, "batch_size": batch_size}, overwrite=overwrite)
+                                   "seed": seed, "n": n, "batch_size": batch_size, "jet_type": gen.adapter.jet_type},
+                         overwrite=overwrite)
     chunks = range(0, n, batch_size)
     with ProgressBar(total=n, description="generating") as bar:
         for k, start in enumerate(chunks):
