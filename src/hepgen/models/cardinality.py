@@ -50,17 +50,36 @@ class JetModelBase:
     data_kind = "jets"
     cardinality: CardinalityKDE | None = None
 
+    train_cond: np.ndarray | None = None
+
     def after_training(self, data: dict) -> dict:
         n = data["x"][..., 3].sum(dim=1).round().long().clamp(min=1).numpy()
-        self.cardinality = CardinalityKDE(n, self.data_shape[0])
-        return {"n_particles": n}
+        self.load_extra({"n_particles": n, "cond": data["cond"].numpy()})
+        return {"n_particles": n, "cond": self.train_cond}
 
     def load_extra(self, extra: dict) -> None:
         if "n_particles" in extra:
             self.cardinality = CardinalityKDE(extra["n_particles"], self.data_shape[0])
+            self.train_cond = np.asarray(extra.get("cond", np.zeros((0, 1))), np.float32)
 
     def sample_cardinality(self, size: int, seed: int | None = None) -> np.ndarray:
         """(size,) particle multiplicities from the KDE of the training set."""
         if self.cardinality is None:
             raise InputError("this jet model has no multiplicity KDE (train it to the end first)")
         return self.cardinality.sample(size, seed)
+
+    def sample_conditions(self, size: int, seed: int | None = None) -> np.ndarray:
+        """(size, n_cond) preprocessed conditions: n / n_max from the KDE; further conditions (the jet mass
+        of NF(c)) drawn from training jets of the same multiplicity (any jet if none has it)."""
+        n = self.sample_cardinality(size, seed)
+        cond = np.zeros((size, self.n_cond), np.float32)
+        cond[:, 0] = n / self.data_shape[0]
+        if self.n_cond > 1:
+            rng = np.random.default_rng(None if seed is None else seed + 1)
+            train_n = np.rint(self.train_cond[:, 0] * self.data_shape[0]).astype(np.int64)
+            for k in np.unique(n):
+                rows = np.flatnonzero(train_n == k)
+                rows = rows if len(rows) else np.arange(len(train_n))
+                sel = n == k
+                cond[sel, 1:] = self.train_cond[rng.choice(rows, sel.sum()), 1:]
+        return cond

@@ -57,7 +57,7 @@ class ShowerGenerator:
 
 class JetGenerator:
     """A trained jet model: :meth:`sample` draws multiplicities from the model's KDE of the training set
-    and returns :class:`~hepgen.data.JetData` in the JetNet layout."""
+    (and the jet mass of mass-conditioned flows from the training jets) and returns :class:`~hepgen.data.JetData` in the JetNet layout."""
 
     def __init__(self, model, adapter, config: dict) -> None:
         self.model, self.adapter, self.config = model, adapter, config
@@ -69,15 +69,11 @@ class JetGenerator:
 
         rng_seed = None if seed is None else int(seed)
         gen = torch.Generator().manual_seed(rng_seed) if rng_seed is not None else None
-        n_particles = self.model.sample_cardinality(n, rng_seed)
-        labels = self.model.sample_labels(n_particles, rng_seed) if self.adapter.labels else None
+        cond = torch.as_tensor(self.model.sample_conditions(n, rng_seed))
         parts = []
         with torch.no_grad():
             for start in range(0, n, max(1, batch_size)):
-                sl = slice(start, start + batch_size)
-                lab = {k: v[sl] for k, v in labels.items()} if labels else None
-                cond = torch.as_tensor(self.adapter.encode_cond(n_particles[sl], lab))
-                parts.append(self.adapter.decode(self.model.sample(cond, gen).numpy(), lab))
+                parts.append(self.adapter.decode(self.model.sample(cond[start:start + batch_size], gen).numpy()))
         return JetData.concatenate(parts)
 
 
