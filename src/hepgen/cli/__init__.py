@@ -38,6 +38,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train", "train", "train"),
     ("generate", "generate", "generate"),
     ("evaluate", "evaluate", "evaluate"),
+    ("jets", "simulate_jets", "simulate-jets"),
+    ("jets", "evaluate_jets", "evaluate-jets"),
 ]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
 from hepgen.errors import InputError
 
-__all__ = ["ShowerGenerator", "load_generator", "generate", "incident_energies"]
+__all__ = ["ShowerGenerator", "JetGenerator", "load_generator", "generate", "incident_energies"]
 
 
 class ShowerGenerator:
@@ -55,7 +55,48 @@ class ShowerGenerator:
         return ShowerData.concatenate(parts)
 
 
-def load_generator(run_dir: str | Path) -> ShowerGenerator:
+class JetGenerator:
+    """A trained jet model: :meth:`sample` draws multiplicities from the model's KDE of the training set
+    (and the jet mass of mass-conditioned flows from the training jets) and returns :class:`~hepgen.data.JetData` in the JetNet layout."""
+
+    def __init__(self, model, adapter, config: dict) -> None:
+        self.model, self.adapter, self.config = model, adapter, config
+
+    def sample(self, n: int, batch_size: int = 1000, seed: int | None = None):
+        import torch
+
+        from hepgen.data import JetData
+
+        rng_seed = None if seed is None else int(seed)
+        gen = torch.Generator().manual_seed(rng_seed) if rng_seed is not None else None
+        cond = torch.as_tensor(self.model.sample_conditions(n, rng_seed))
+        parts = []
+        with torch.no_grad():
+            for start in range(0, n, max(1, batch_size)):
+                parts.append(self.adapter.decode(self.model.sample(cond[start:start + batch_size], gen).numpy()))
+        return JetData.concatenate(parts)
+
+
+def _generate_jets(gen: JetGenerator, run_dir, n: int, output, seed: int, batch_size: int, overwrite: bool) -> Path:
+    """Jets in chunks of ``batch_size`` (chunk k seeded with (seed, k)); an interrupted call resumes."""
+    from hepgen.data.jetwriter import JetChunkStore
+    from hepgen.progress import ProgressBar
+
+    store = JetChunkStore(output, {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"],
+                                   "seed": seed, "n": n, "batch_size": batch_size, "jet_type": gen.adapter.jet_type},
+                         overwrite=overwrite)
+    chunks = range(0, n, batch_size)
+    with ProgressBar(total=n, description="generating") as bar:
+        for k, start in enumerate(chunks):
+            stop = min(n, start + batch_size)
+            if not store.done(k):
+                store.save(k, gen.sample(stop - start, batch_size, seed=seed * 1_000_003 + k))
+            bar.advance(stop - start)
+    store.finish(len(chunks))
+    return Path(output)
+
+
+def load_generator(run_dir: str | Path) -> ShowerGenerator | JetGenerator:
     """The generator of a run directory (last checkpoint).
 
     >>> load_generator("no/such/run")
@@ -66,7 +107,7 @@ def load_generator(run_dir: str | Path) -> ShowerGenerator:
     from hepgen.training.run import load_run_model
 
     model, adapter, config = load_run_model(run_dir)
-    return ShowerGenerator(model, adapter, config)
+    return (JetGenerator if adapter.kind == "jets" else ShowerGenerator)(model, adapter, config)
 
 
 def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -95,18 +136,23 @@ def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray,
     return parse_energy(energies).sample(n, seed=seed), {}
 
 
-def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, seed: int = 0,
+def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,
              batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False) -> Path:
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
 
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
-    file from an interrupted call with the same options is continued.
+    file from an interrupted call with the same options is continued. A jet run writes a JetNet file
+    (``energies`` unused; multiplicities from the model's KDE).
     """
     from hepgen.progress import ProgressBar
 
     if n <= 0:
         raise InputError(f"number of showers must be positive, got {n}")
     gen = load_generator(run_dir)
+    if isinstance(gen, JetGenerator):
+        return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
+    if energies is None:
+        raise InputError("a shower model needs incident energies (--energies like:ref.h5, 50GeV, ...)")
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,

@@ -1,0 +1,235 @@
+"""Jets as particle clouds from Pythia 8 + FastJet, in the JetNet layout (JetNet: arXiv:2106.11535).
+
+Recipe (as close to JetNet as Pythia alone allows): pp at sqrt(s) = 13 TeV, a 2 -> 2 hard process with
+the partons' pT-hat in a narrow window around ``pt_gev`` (JetNet: 1 TeV with 1 % spread; here +-2 % by
+default), parton shower, MPI and hadronisation from Pythia's defaults; all visible final-state particles
+clustered with anti-kT R = 0.8; each hard object (gluon, light quark, top, W, Z) keeps the nearest jet
+within ``match_dr`` in (eta, phi). Hard processes:
+
+====  ======================================================  =====================
+type  Pythia processes                                        forced decays
+====  ======================================================  =====================
+g     HardQCD:gg2gg, HardQCD:qqbar2gg                         -
+q     HardQCD:gg2qqbar, HardQCD:qqbar2qqbarNew (u, d, s)      -
+t     Top:gg2ttbar, Top:qqbar2ttbar                           W -> q q'
+w     WeakDoubleBoson:ffbar2WW                                W -> q q'
+z     WeakDoubleBoson:ffbar2gmZgmZ (pure Z)                   Z -> q q
+====  ======================================================  =====================
+
+Particle features (eta_rel, phi_rel, pt_rel, mask): eta_rel = eta - eta_jet, phi_rel = phi - phi_jet
+wrapped to [-pi, pi), pt_rel = pt / pt_jet, ordered by decreasing pt. Jet features: (pt [GeV], eta,
+mass [GeV], n) where n counts the stored (<= max_particles) particles. The work is cut into chunks of
+``chunk_size`` jets; chunk i is generated with a Pythia seed derived from (seed, i), so a sample is the
+same for any number of worker processes and a stopped job resumes at the next missing chunk.
+
+>>> settings = pythia_settings("t", seed=1)
+>>> "Top:gg2ttbar = on" in settings, "24:onIfAny = 1 2 3 4 5" in settings
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hepgen.data.jets import JetData
+from hepgen.errors import InputError
+
+__all__ = ["JET_TYPES", "JetProduction", "pythia_settings", "chunk_seed", "jet_to_particles",
+           "generate_chunk", "simulate_jets"]
+
+#: jet type -> (description, |PDG id| of the hard objects to match, Pythia process switches)
+JET_TYPES: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
+    "g": ("gluon", (21,), ("HardQCD:gg2gg = on", "HardQCD:qqbar2gg = on")),
+    "q": ("light quark", (1, 2, 3), ("HardQCD:gg2qqbar = on", "HardQCD:qqbar2qqbarNew = on",
+                                     "HardQCD:nQuarkNew = 3")),
+    "t": ("top quark", (6,), ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off",
+                              "24:onIfAny = 1 2 3 4 5")),
+    "w": ("W boson", (24,), ("WeakDoubleBoson:ffbar2WW = on", "24:onMode = off", "24:onIfAny = 1 2 3 4 5")),
+    "z": ("Z boson", (23,), ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2", "23:onMode = off",
+                             "23:onIfAny = 1 2 3 4 5")),
+}
+
+
+def _check_type(jet_type: str) -> str:
+    if jet_type not in JET_TYPES:
+        raise InputError(f"unknown jet type '{jet_type}': expected one of {', '.join(JET_TYPES)} "
+                         "(gluon, light quark, top, W, Z)")
+    return jet_type
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """Pythia seed (1 .. 900 000 000) of chunk ``chunk`` of a production with ``seed``.
+
+    >>> chunk_seed(1, 0) == chunk_seed(1, 0), chunk_seed(1, 0) != chunk_seed(1, 1)
+    (True, True)
+    """
+    return int(np.random.SeedSequence([int(seed), int(chunk)]).generate_state(1)[0]) % 900_000_000 + 1
+
+
+def pythia_settings(jet_type: str, seed: int, pt_gev: float = 1000.0, pt_window: float = 0.02,
+                    mpi: bool = True) -> list[str]:
+    """The Pythia ``readString`` lines for one jet type (pT-hat in ``pt_gev * (1 +- pt_window)`` GeV)."""
+    _check_type(jet_type)
+    return ["Beams:eCM = 13000.", "Print:quiet = on", "Next:numberCount = 0",
+            f"PhaseSpace:pTHatMin = {pt_gev * (1 - pt_window):.6g}",
+            f"PhaseSpace:pTHatMax = {pt_gev * (1 + pt_window):.6g}",
+            "Random:setSeed = on", f"Random:seed = {int(seed)}",
+            f"PartonLevel:MPI = {'on' if mpi else 'off'}", *JET_TYPES[jet_type][2]]
+
+
+def _wrap(phi: np.ndarray) -> np.ndarray:
+    return (phi + np.pi) % (2 * np.pi) - np.pi
+
+
+def jet_to_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray,
+                     max_particles: int) -> tuple[np.ndarray, np.ndarray]:
+    """Constituent four-momenta (GeV) of one jet -> JetNet (max_particles, 4) features and (4,) jet features.
+
+    The jet axis is the constituent sum (E-scheme, as FastJet); particles are treated as given.
+
+    >>> p, j = jet_to_particles(np.array([100., 50.]), np.zeros(2), np.zeros(2), np.array([100., 50.]), 3)
+    >>> p[:, 2].round(3).tolist(), p[:, 3].tolist(), j.round(1).tolist()
+    ([0.667, 0.333, 0.0], [1.0, 1.0, 0.0], [150.0, 0.0, 0.0, 2.0])
+    """
+    pt = np.hypot(px, py)
+    order = np.argsort(-pt, kind="stable")
+    px, py, pz, e, pt = px[order], py[order], pz[order], e[order], pt[order]
+    PX, PY, PZ, E = px.sum(), py.sum(), pz.sum(), e.sum()
+    PT = math.hypot(PX, PY)
+    eta_j, phi_j = math.asinh(PZ / PT), math.atan2(PY, PX)
+    mass = math.sqrt(max(E * E - PX * PX - PY * PY - PZ * PZ, 0.0))
+    with np.errstate(divide="ignore"):
+        eta = np.arcsinh(np.where(pt > 0, pz / np.where(pt > 0, pt, 1.0), np.sign(pz) * 1e3))
+    k = min(len(pt), max_particles)
+    out = np.zeros((max_particles, 4), np.float32)
+    out[:k, 0] = eta[:k] - eta_j
+    out[:k, 1] = _wrap(np.arctan2(py[:k], px[:k]) - phi_j)
+    out[:k, 2] = pt[:k] / PT
+    out[:k, 3] = 1.0
+    return out, np.array([PT, eta_j, mass, k], np.float32)
+
+
+@dataclass(frozen=True)
+class JetProduction:
+    """Settings of one production (everything that defines the sample)."""
+
+    jet_type: str
+    n_jets: int
+    max_particles: int = 30
+    seed: int = 1
+    pt_gev: float = 1000.0
+    pt_window: float = 0.02
+    radius: float = 0.8
+    match_dr: float = 0.8
+    mpi: bool = True
+    chunk_size: int = 500
+
+    def __post_init__(self) -> None:
+        _check_type(self.jet_type)
+        if self.n_jets < 1 or self.max_particles < 1 or self.chunk_size < 1:
+            raise InputError(f"need n_jets, max_particles and chunk_size >= 1, got {self.n_jets}, "
+                             f"{self.max_particles}, {self.chunk_size}")
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n_jets // self.chunk_size)
+
+    def chunk_length(self, index: int) -> int:
+        return min(self.chunk_size, self.n_jets - index * self.chunk_size)
+
+
+def generate_chunk(prod: JetProduction, index: int) -> JetData:
+    """Generate chunk ``index`` of ``prod`` (``prod.chunk_length(index)`` jets) in this process."""
+    import fastjet
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in pythia_settings(prod.jet_type, chunk_seed(prod.seed, index), prod.pt_gev, prod.pt_window,
+                                prod.mpi):
+        if not pythia.readString(line):
+            raise RuntimeError(f"Pythia rejected the setting '{line}'")
+    if not pythia.init():
+        raise RuntimeError("Pythia initialisation failed")
+    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, prod.radius)
+    targets = set(JET_TYPES[prod.jet_type][1])
+    want = prod.chunk_length(index)
+    particles, jets = [], []
+    failures = 0
+    while len(particles) < want:
+        if not pythia.next():
+            failures += 1
+            if failures > 100:
+                raise RuntimeError("Pythia failed 100 events in a row")
+            continue
+        hard = [(p.eta(), p.phi()) for p in pythia.process
+                if p.idAbs() in targets and p.status() in (-22, -23, 22, 23)]
+        event = pythia.event
+        mom = np.array([(p.px(), p.py(), p.pz(), p.e()) for p in event if p.isFinal() and p.isVisible()])
+        if len(mom) == 0:
+            continue
+        inputs = []
+        for i, (x, y, z, e) in enumerate(mom):
+            pj = fastjet.PseudoJet(float(x), float(y), float(z), float(e))
+            pj.set_user_index(i)
+            inputs.append(pj)
+        seq = fastjet.ClusterSequence(inputs, jet_def)
+        found = [j for j in seq.inclusive_jets(0.25 * prod.pt_gev)]
+        used: set[int] = set()
+        for eta_h, phi_h in hard:
+            best, best_dr = -1, prod.match_dr
+            for k, j in enumerate(found):
+                dr = math.hypot(j.eta() - eta_h, float(_wrap(np.array(j.phi() - phi_h))))
+                if k not in used and dr < best_dr:
+                    best, best_dr = k, dr
+            if best < 0:
+                continue
+            used.add(best)
+            idx = np.array([c.user_index() for c in found[best].constituents()])
+            c = mom[idx]
+            p, j = jet_to_particles(c[:, 0], c[:, 1], c[:, 2], c[:, 3], prod.max_particles)
+            particles.append(p)
+            jets.append(j)
+            if len(particles) == want:
+                break
+    return JetData(np.stack(particles), np.stack(jets), prod.jet_type)
+
+
+def _worker(args: tuple[JetProduction, int]) -> tuple[int, JetData]:
+    prod, index = args
+    return index, generate_chunk(prod, index)
+
+
+def simulate_jets(prod: JetProduction, output: str | Path, workers: int = 1, overwrite: bool = False) -> Path:
+    """Produce ``prod.n_jets`` jets into ``output`` (JetNet .h5/.npz/.npy), resumable, with worker processes.
+
+    Returns the output path. Chunks finished by an interrupted run with the same settings are kept.
+    """
+    from dataclasses import asdict
+
+    from hepgen.data.jetwriter import JetChunkStore
+    from hepgen.progress import ProgressBar
+
+    store = JetChunkStore(output, asdict(prod), overwrite=overwrite)
+    todo = [i for i in range(prod.n_chunks) if not store.done(i)]
+    done_jets = sum(prod.chunk_length(i) for i in range(prod.n_chunks) if i not in set(todo))
+    with ProgressBar(total=prod.n_jets, description=f"{JET_TYPES[prod.jet_type][0]} jets",
+                     completed=done_jets) as bar:
+        if workers <= 1 or len(todo) <= 1:
+            for i in todo:
+                store.save(i, generate_chunk(prod, i))
+                bar.advance(prod.chunk_length(i))
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_worker, (prod, i)) for i in todo]
+                for fut in as_completed(futures):
+                    index, jets = fut.result()
+                    store.save(index, jets)
+                    bar.advance(prod.chunk_length(index))
+    store.finish(prod.n_chunks)
+    return store.output
