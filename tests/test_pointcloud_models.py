@@ -58,8 +58,10 @@ def test_tiny_train_generate_evaluate(model, showers, tmp_path):
     gen = read_showers(out)           # CaloChallenge layout on disk, readable as showers
     assert gen.energy.shape == (12, 6480) and np.all(gen.energy >= 0)
     np.testing.assert_allclose(gen.incident_energy, showers.incident_energy[:12])
-    # hit shifting: one hit voxel per generated hit, the count drawn by the n_hits model
-    assert np.array_equal(gen.n_hits(), gen.labels["n_hits"])
+    # hit shifting: about one hit voxel per generated hit (the count drawn by the n_hits model); only hits
+    # with no free cell within 2 steps are merged (an untrained model crowds its hits)
+    n_gen, n_asked = gen.n_hits(), gen.labels["n_hits"]
+    assert np.all(n_gen <= n_asked) and np.all(n_gen >= 0.95 * n_asked)
     result = evaluate_samples(showers[:12], gen, classifier=False)
     assert "E_vis/E_inc" in json.dumps(result)
 

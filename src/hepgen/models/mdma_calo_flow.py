@@ -3,7 +3,7 @@ Sec. 5.5.7 and 6.3, Table 6.1).
 
 A continuous normalising flow trained with conditional flow matching (straight paths
 x_t = (1 - t) x0 + t x1, x0 ~ N(0, 1), target velocity x1 - x0; Lipman et al., arXiv:2210.02747). The
-vector field is a mean-field attention body (:class:`hepgen.models.mdma_calo_gan.MeanFieldBody`): the
+vector field is a mean-field attention body (:class:`hepgen.models.mdma.MDMABody`): the
 time enters every hit through a cosine embedding and, with (log E_inc, log n_hits), the GLU gate of the
 mean field. Sampling integrates the ODE with the midpoint rule (the thesis's choice) in ``steps`` steps.
 
@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hepgen.models.mdma_calo_gan import MDMACaloGAN, MeanFieldBody, pad_output, point_batches, trim_batch
+from hepgen.models.mdma import MDMABody
+from hepgen.models.mdma_calo_gan import MDMACaloGAN, pad_output, point_batches, trim_batch
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["MDMACaloFlow"]
@@ -50,7 +51,7 @@ class MDMACaloFlow(GenerativeModel):
         c = self.config
         self.n_max = self.data_shape[0]
         n_t = 2 * c["frequencies"]
-        self.body = MeanFieldBody(4 + n_t, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"], 2 + n_t)
+        self.body = MDMABody(4 + n_t, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"], 2 + n_t, n_max=self.n_max)
         self.out = nn.Linear(c["l_dim"], 4)
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, cond2: torch.Tensor) -> torch.Tensor:

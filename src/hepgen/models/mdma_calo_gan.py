@@ -2,7 +2,7 @@
 seed 001 Sec. 6.3, Table 6.1).
 
 Hits (E, z, alpha, R) come from :class:`hepgen.training.adapters.PointCloudAdapter`. Generator and critic
-are mean-field attention bodies (:class:`MeanFieldBody`); the condition (log E_inc, log n_hits) gates the
+are mean-field attention bodies (:class:`hepgen.models.mdma.MDMABody`); the condition (log E_inc, log n_hits) gates the
 attended mean field in every block (Eq. 6.5, GLU). The generator maps Gaussian noise, one 4-vector per
 hit, to hits; the critic scores a cloud from its final mean field and the condition and also returns
 that mean field for the mean-field matching loss (Eq. 5.13). Least-squares GAN loss, AdamW with
@@ -22,53 +22,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from hepgen.models.mdma import MDMABody
 from hepgen.models.registry import GenerativeModel, register_model
 
-__all__ = ["MDMACaloGAN", "MeanFieldBody", "point_batches"]
-
-
-class _Block(nn.Module):
-    """One mean-field block: single-query attention of the mean field over the hits, GLU gate by the
-    condition, particle-wise update with residual. (Minimal stand-in for hepgen.models.mdma.MDMABlock.)"""
-
-    def __init__(self, l_dim: int, hidden: int, heads: int, cond_dim: int, weightnorm: bool) -> None:
-        super().__init__()
-        lin = (lambda i, o: nn.utils.parametrizations.weight_norm(nn.Linear(i, o))) if weightnorm else nn.Linear
-        self.fc0, self.norm = lin(l_dim, hidden), nn.LayerNorm(hidden)
-        self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
-        self.gate = lin(cond_dim, hidden)
-        self.fc1_x, self.fc1_mf, self.fc2 = lin(hidden, l_dim), lin(hidden, l_dim), lin(hidden, l_dim)
-
-    def forward(self, x, mf, mask, cond):
-        h = self.fc0(F.leaky_relu(x, 0.2))
-        q = self.norm(self.fc0(F.leaky_relu(mf, 0.2))).unsqueeze(1)
-        a = self.attn(q, h, h, key_padding_mask=~mask, need_weights=False)[0][:, 0]
-        a = a * torch.sigmoid(self.gate(cond))
-        x = (x + F.leaky_relu(self.fc1_x(h) + self.fc1_mf(a).unsqueeze(1), 0.2)) * mask.unsqueeze(-1)
-        return x, mf + self.fc2(F.leaky_relu(a, 0.2))
-
-
-class MeanFieldBody(nn.Module):
-    """Per-hit embedding, mean field from the mean of the embedded hits, ``num_blocks`` blocks.
-
-    forward(x (B, n, n_in), mask (B, n) bool, cond (B, cond_dim)) -> (hits (B, n, l_dim), mean field (B, l_dim)).
-    """
-
-    def __init__(self, n_in: int, l_dim: int, hidden: int, heads: int, num_blocks: int, cond_dim: int,
-                 weightnorm: bool = False) -> None:
-        super().__init__()
-        self.embed, self.embed_mf = nn.Linear(n_in, l_dim), nn.Linear(l_dim, l_dim)
-        self.blocks = nn.ModuleList(_Block(l_dim, hidden, heads, cond_dim, weightnorm) for _ in range(num_blocks))
-
-    def forward(self, x, mask, cond):
-        m = mask.unsqueeze(-1).to(x.dtype)
-        x = self.embed(x) * m
-        mf = self.embed_mf(x.sum(1) / m.sum(1).clamp_min(1.0))
-        for block in self.blocks:
-            x, mf = block(x, mf, mask, cond)
-        return x, mf
+__all__ = ["MDMACaloGAN", "point_batches", "pad_output", "trim_batch"]
 
 
 def point_batches(cond: torch.Tensor, n_max: int, chunk_hits: int = 200_000):
@@ -118,9 +76,10 @@ class MDMACaloGAN(GenerativeModel):
         super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
         self.n_max = self.data_shape[0]
-        self.gen = MeanFieldBody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_gen"], 2)
+        self.gen = MDMABody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_gen"], 2, n_max=self.n_max)
         self.gen_out = nn.Linear(c["l_dim"], 4)
-        self.crit = MeanFieldBody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_crit"], 2, weightnorm=True)
+        self.crit = MDMABody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_crit"], 2, weightnorm=True,
+                             n_max=self.n_max)
         self.crit_out = nn.Sequential(nn.Linear(c["l_dim"] + 2, c["hidden"]), nn.LeakyReLU(0.2),
                                       nn.Linear(c["hidden"], 1))
 

@@ -313,6 +313,8 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     from hepgen.training.adapters import adapter_for, adapter_from_state
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
 
+    if init_from is not None and model is None and config is None:
+        model = load_yaml(RunDir(init_from).config)["model"]
     name = load_yaml(RunDir(run_dir).config)["model"] if RunDir(run_dir).exists() else resolve_config(model, config)["model"]
     if get_model_class(name).data_kind == "jets":  # jet models: same loop, JetData in (hepgen.training.jets)
         from hepgen.training.jets import train_jets
