@@ -5,7 +5,7 @@ wall-clock budget with the shared loop, generates the test sample (n_hits drawn 
 n_hits(E_inc) model, not taken from the test set), evaluates with hepgen.evaluate (low-/high-level
 classifier AUC) and times generation per shower at fixed incident energies.
 
-    PYTHONPATH=src python benchmarks/bench_pointcloud.py --n-train 5000 --n-test 2000 --budget 6m
+    PYTHONPATH=src python benchmarks/bench_pointcloud.py --n-train 4000 --n-test 500 --budget 6m
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--e-max", type=float, default=1e5, help="MeV")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--classifier-epochs", type=int, default=30)
+    ap.add_argument("--flow-steps", type=int, default=10, help="midpoint steps of MDMA-Flow sampling (seed: 200)")
+    ap.add_argument("--n-timing", type=int, default=20, help="showers per energy for the timing vs E_inc")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
@@ -55,8 +57,10 @@ def main() -> None:
     results = {"args": vars(args), "load_start": os.getloadavg(), "models": {}}
     for name in args.models.split(","):
         t0 = time.perf_counter()
-        run = train(name, train_set, os.path.join(work, name), {"training": {"batch_size": args.batch_size,
-                                                                             "max_epochs": 10_000}},
+        cfg = {"training": {"batch_size": args.batch_size, "max_epochs": 10_000}}
+        if "flow" in name:
+            cfg["params"] = {"steps": args.flow_steps}
+        run = train(name, train_set, os.path.join(work, name), cfg,
                     max_time=args.budget, seed=0)
         t_train = time.perf_counter() - t0
         epochs = sum(1 for _ in open(os.path.join(run, "logs", "metrics.jsonl")))
@@ -67,8 +71,8 @@ def main() -> None:
         per_energy = {}
         for e in (1e3, 1e4, 1e5):
             t0 = time.perf_counter()
-            gen.sample(np.full(100, e), batch_size=100, seed=2)
-            per_energy[f"{e / 1e3:g} GeV"] = 1e3 * (time.perf_counter() - t0) / 100
+            gen.sample(np.full(args.n_timing, e), batch_size=args.n_timing, seed=2)
+            per_energy[f"{e / 1e3:g} GeV"] = 1e3 * (time.perf_counter() - t0) / args.n_timing
         ev = evaluate_samples(test_set, sample, classifier=True, seed=0,
                               classifier_options={"n_epochs": args.classifier_epochs})
         cls = ev["classifier"]
