@@ -129,6 +129,7 @@ class HitTransform:
             raise InputError("hit energies must be > 0 MeV for Box-Cox; got a hit with "
                              f"{e.min():.3g} MeV (drop non-positive hits or use box_cox=False)")
         params["box_cox"] = bool(box_cox)
+        params["e_max"] = float(e.max())          # inverse clips generated energies at 10x this
         params["e_scale"] = float(np.median(e))   # Box-Cox on E / median for numerical range
         params["lambda"] = float(stats.boxcox_normmax(e / params["e_scale"], method="mle")) if box_cox else 0.0
         t = cls(geo, params)
@@ -163,16 +164,20 @@ class HitTransform:
 
     def inverse(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(energy (M,) MeV float32, indices (M, 3) int64) of standardised features; indices clipped
-        to the grid, energies > 0."""
+        to the grid, energies to [0, 10 x the largest training hit energy] (a generated Box-Cox value
+        beyond the transform's range would otherwise overflow)."""
         f = np.asarray(features, np.float64).reshape(-1, 4)
         p = self.params
+        f = np.nan_to_num(f, nan=0.0, posinf=50.0, neginf=-50.0)
+        f[:, 0] = np.clip(f[:, 0], -10.0, 10.0)   # hit energies beyond 10 sigma of Box-Cox space
         raw = f * np.asarray(p["std"]) + np.asarray(p["mean"])
         energy = _inv_boxcox(raw[:, 0], p["lambda"]) * p["e_scale"]
         idx = np.empty((len(f), 3), np.int64)
         for a, n in enumerate(p["bins"]):
             v = 1.0 / (1.0 + np.exp(-np.clip(raw[:, a + 1], -50, 50)))
             idx[:, a] = np.clip(np.floor(v * n), 0, n - 1).astype(np.int64)
-        return np.nan_to_num(energy, nan=0.0).astype(np.float32), idx
+        cap = 10.0 * p.get("e_max", np.finfo(np.float32).max / 10)
+        return np.clip(np.nan_to_num(energy, nan=0.0, posinf=cap), 0.0, cap).astype(np.float32), idx
 
     def state(self) -> dict[str, Any]:
         """JSON-able parameters (with the geometry's name)."""
