@@ -127,3 +127,12 @@ def test_nhits_model_follows_the_energy_dependence(kind):
         assert 5 < s.std() < 14
     with pytest.raises(InputError):
         NHitsModel.fit(e, n, kind="spline")
+
+
+def test_inverse_of_wild_generated_features_stays_finite_and_on_the_grid(points):
+    t = HitTransform.fit(points)
+    f = np.array([[1e3, 0, 0, 0], [np.nan, np.inf, -np.inf, np.nan], [-1e3, 1e9, -1e9, 0]], np.float32)
+    energy, idx = t.inverse(f)
+    assert np.all(np.isfinite(energy)) and np.all(energy >= 0)
+    assert energy.max() <= 10 * points.energy.max() * (1 + 1e-6)
+    assert np.all(idx >= 0) and np.all(idx < np.asarray(t.params["bins"]))
