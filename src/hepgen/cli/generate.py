@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -10,8 +11,9 @@ import typer
 def generate(
     run_dir: Path = typer.Argument(..., help="Run directory written by 'hepgen train'."),
     n: int = typer.Option(..., "-n", "--number", help="Number of showers."),
-    energies: str = typer.Option(..., "--energies", "-e", help="Incident energies: like:reference.h5, 50GeV, "
-                                 "uniform:10GeV:100GeV or log-uniform:1GeV:1TeV."),
+    energies: Optional[str] = typer.Option(None, "--energies", "-e", help="Incident energies (shower models): "
+                                           "like:reference.h5, 50GeV, uniform:10GeV:100GeV or log-uniform:1GeV:1TeV. "
+                                           "Jet models draw multiplicities themselves and write a JetNet file."),
     output: Path = typer.Option(..., "--output", "-o", help="Output HDF5 (CaloChallenge layout)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     batch_size: int = typer.Option(1000, "--batch-size", help="Showers per chunk written."),
@@ -32,4 +34,5 @@ def generate(
 
     path = run_generate(run_dir, n, energies, output, seed=seed, batch_size=batch_size, compression=compression,
                         overwrite=overwrite, backend=backend, workers=workers, shard_size=shard_size or None)
-    typer.echo(f"wrote {n} showers to {path}" + (" (shards; join with 'hepgen merge')" if path.is_dir() else ""))
+    kind = "jets" if energies is None else "showers"
+    typer.echo(f"wrote {n} {kind} to {path}" + (" (shards; join with 'hepgen merge')" if path.is_dir() else ""))

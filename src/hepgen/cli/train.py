@@ -19,6 +19,9 @@ def train(
     max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Number of epochs (default from config)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (CPU runs are reproducible)."),
     no_resume: bool = typer.Option(False, "--no-resume", help="Refuse an existing run instead of resuming it."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this run's last weights "
+                                             "(fine-tuning, e.g. calochallenge-2 -> -3 point clouds)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (overrides the model's 'lr' parameter)."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the registered models and exit."),
     devices: int = typer.Option(1, "--devices", help="Processes/GPUs for data-parallel training (with --strategy ddp)."),
     strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy: auto or ddp (gloo on CPU, NCCL on "
@@ -40,7 +43,8 @@ def train(
         raise typer.Exit()
     try:
         run = run_training(model, data, output, config, max_time=max_time, max_epochs=max_epochs, seed=seed,
-                           resume=not no_resume, devices=devices, strategy=strategy, accelerator=accelerator)
+                           resume=not no_resume, devices=devices, strategy=strategy, accelerator=accelerator,
+                           init_from=init_from, lr=lr)
     except TrainingDiverged as exc:
         typer.echo(f"hepgen: training stopped: {exc}", err=True)
         raise typer.Exit(3)

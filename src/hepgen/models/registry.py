@@ -28,7 +28,9 @@ __all__ = ["GenerativeModel", "register_model", "get_model_class", "list_models"
 
 _REGISTRY: dict[str, type["GenerativeModel"]] = {}
 # modules that register the built-in models when imported
-_BUILTIN = ("hepgen.models.wgan", "hepgen.models.bibae")
+_BUILTIN = ("hepgen.models.wgan", "hepgen.models.bibae", "hepgen.models.mdma_gan", "hepgen.models.mdma_flow",
+            "hepgen.models.epic_gan", "hepgen.models.jet_flow", "hepgen.models.tgan", "hepgen.models.mdma_calo_gan",
+            "hepgen.models.mdma_calo_flow")
 
 
 class GenerativeModel(nn.Module):

@@ -2,8 +2,8 @@
 
 A model declares ``data_kind``; the loop asks :func:`adapter_for` for the matching adapter, which
 fits the preprocessing on the training set, turns data into ``{"x", "cond"}`` arrays, turns
-generated arrays back into data, and saves its state. Only voxel showers exist now
-(:class:`ShowerAdapter`); point clouds and jets add their own adapter here.
+generated arrays back into data, and saves its state: voxel showers (:class:`ShowerAdapter`),
+showers as point clouds of hits (:class:`PointCloudAdapter`) and jets (:class:`JetAdapter`).
 
 >>> import numpy as np
 >>> from hepgen.data import ShowerData
@@ -27,7 +27,7 @@ from hepgen.errors import InputError
 from hepgen.geometry import get_geometry, geometry_from_spec, preset_names
 from hepgen.training.preprocessing import Pipeline
 
-__all__ = ["ShowerAdapter", "adapter_for", "adapter_from_state"]
+__all__ = ["ShowerAdapter", "PointCloudAdapter", "JetAdapter", "adapter_for", "adapter_from_state"]
 
 
 class ShowerAdapter:
@@ -114,7 +114,284 @@ class ShowerAdapter:
         return cls(geo, Pipeline.from_state(state["data"]), Pipeline.from_state(state["cond"]), state["labels"])
 
 
-ADAPTERS = {"showers": ShowerAdapter}
+class PointCloudAdapter:
+    """Showers <-> padded hit clouds for point-cloud models (seed 001 Ch. 6).
+
+    x is (N, n_max, 5): per hit the standardised (E, z, alpha, R) of :class:`hepgen.data.hits.HitTransform`
+    (dequantised, logit, Box-Cox) and a last 0/1 column marking real hits (hits first, zero padding).
+    cond is (N, 3): standardised log E_inc, standardised log n_hits, and n_hits itself (the model
+    builds its mask from it). ``n_hits`` is a conditioning label the model draws itself when not given
+    (:meth:`sample_n_hits`, an :class:`hepgen.models.nhits.NHitsModel` fitted on the training set).
+    Decoding floors hits to voxels, optionally turns each shower by a random alpha step and moves
+    duplicate hits to free neighbouring cells (:mod:`hepgen.data.postprocess_hits`), then re-voxelises.
+
+    Options (the config's ``preprocessing`` list, one entry ``{name: hits, ...}``): ``box_cox`` (True),
+    ``dequantize`` (linear), ``nhits_model`` (kde or poly), ``rotate_alpha`` (True), ``shift_duplicates``
+    (True), ``n_max_margin`` (1.1: n_max = margin x the largest training cloud).
+
+    >>> import numpy as np
+    >>> from hepgen.data import ShowerData
+    >>> rng = np.random.default_rng(0)
+    >>> e = rng.exponential(1.0, (8, 6480)) * (rng.random((8, 6480)) < 0.02)
+    >>> s = ShowerData(rng.uniform(1e4, 2e4, 8), e, "calochallenge-2")
+    >>> a = PointCloudAdapter.fit(s, [{"name": "hits", "rotate_alpha": False}])
+    >>> arrays = a.encode(s)
+    >>> arrays["x"].shape[2], arrays["cond"].shape, bool((arrays["cond"][:, 2] == s.n_hits()).all())
+    (5, (8, 3), True)
+    >>> bool(np.allclose(a.decode(arrays["x"], s.incident_energy).energy, s.energy, rtol=1e-4))
+    True
+    """
+
+    kind = "points"
+    OPTIONS = {"box_cox": True, "dequantize": "linear", "nhits_model": "kde", "rotate_alpha": True,
+               "shift_duplicates": True, "n_max_margin": 1.1}
+
+    def __init__(self, geometry, hits, cond: Pipeline, nhits, n_max: int, options: dict, seed: int = 0) -> None:
+        self.geometry = get_geometry(geometry)
+        self.hits, self.cond, self.nhits, self.n_max = hits, cond, nhits, int(n_max)
+        self.options, self.seed = dict(options), int(seed)
+        self.labels = ["n_hits"]
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (self.n_max, 5)
+
+    @property
+    def n_cond(self) -> int:
+        return 3
+
+    @classmethod
+    def _options(cls, preprocessing: list[dict]) -> dict:
+        opts = dict(cls.OPTIONS)
+        for entry in preprocessing or []:
+            entry = dict(entry)
+            if entry.pop("name", None) != "hits":
+                raise InputError(f"point-cloud models take one preprocessing entry {{name: hits, ...}}, got {entry}")
+            unknown = set(entry) - set(opts)
+            if unknown:
+                raise InputError(f"unknown hits option(s) {sorted(unknown)}; expected {', '.join(opts)}")
+            opts.update(entry)
+        return opts
+
+    @classmethod
+    def fit(cls, showers: ShowerData, preprocessing: list[dict], labels: list[str] = (),
+            seed: int = 0) -> "PointCloudAdapter":
+        """Fit the hit transform, the conditioning scaler and the n_hits model on training showers."""
+        from hepgen.data.hits import HitTransform
+        from hepgen.data.pointcloud import voxels_to_points
+        from hepgen.models.nhits import NHitsModel
+
+        if [k for k in labels if k != "n_hits"]:
+            raise InputError(f"point-cloud models are conditioned on (E_inc, n_hits) only, not {list(labels)}")
+        opts = cls._options(preprocessing)
+        pts = voxels_to_points(showers)
+        if np.any(pts.n_hits == 0):
+            raise InputError(f"shower {int(np.argmin(pts.n_hits))} has no hit; point-cloud models need >= 1 hit "
+                             "per shower", dataset="showers", index=int(np.argmin(pts.n_hits)))
+        hits = HitTransform.fit(pts, box_cox=opts["box_cox"], dequantize=opts["dequantize"], seed=seed)
+        n_max = int(np.ceil(pts.n_hits.max() * float(opts["n_max_margin"])))
+        cond = Pipeline([{"name": "log_standardize"}])
+        cond.fit(np.column_stack([showers.incident_energy, pts.n_hits]).astype(np.float64), None)
+        nhits = NHitsModel.fit(showers.incident_energy, pts.n_hits, kind=opts["nhits_model"], n_max=n_max)
+        return cls(showers.geometry, hits, cond, nhits, n_max, opts, seed)
+
+    def _labels_of(self, showers: ShowerData) -> dict[str, np.ndarray]:
+        return {"n_hits": showers.labels.get("n_hits", showers.n_hits())}
+
+    def sample_n_hits(self, incident_energy: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(N,) numbers of hits drawn from the fitted n_hits model (clipped to n_max)."""
+        return self.nhits.sample(incident_energy, rng)
+
+    def encode_cond(self, incident_energy: np.ndarray, labels: dict | None = None) -> np.ndarray:
+        """(N, 3) float32: standardised log E_inc and log n_hits, and n_hits (given in ``labels``)."""
+        if not labels or "n_hits" not in labels:
+            raise InputError("point-cloud models need labels={'n_hits': ...} (or let the model draw them)")
+        e = np.asarray(incident_energy, np.float64).reshape(-1)
+        n = np.clip(np.asarray(labels["n_hits"], np.float64).reshape(-1), 1, self.n_max)
+        std = self.cond.forward(np.column_stack([e, n]), None)
+        return np.column_stack([std, n]).astype(np.float32)
+
+    def encode(self, showers: ShowerData) -> dict[str, np.ndarray]:
+        """{"x": (N, n_max, 5), "cond": (N, 3)} float32 (dequantisation noise seeded by the adapter's seed)."""
+        from hepgen.data.pointcloud import voxels_to_points
+
+        pts = voxels_to_points(showers)
+        if pts.n_hits.max(initial=0) > self.n_max:
+            i = int(np.argmax(pts.n_hits))
+            raise InputError(f"shower has {pts.n_hits[i]} hits, more than this model's n_max = {self.n_max}",
+                             dataset="showers", index=i)
+        feats = self.hits.forward(pts, np.random.default_rng(self.seed))
+        x = np.zeros((len(showers), self.n_max, 5), np.float32)
+        mask = np.arange(self.n_max)[None, :] < pts.n_hits[:, None]
+        x[mask, :4] = feats
+        x[mask, 4] = 1.0
+        return {"x": x, "cond": self.encode_cond(showers.incident_energy, {"n_hits": pts.n_hits})}
+
+    def decode(self, x: np.ndarray, incident_energy: np.ndarray, labels: dict | None = None) -> ShowerData:
+        """Generated (N, n_max, 5) clouds -> voxel :class:`ShowerData` in MeV (post-processed as configured)."""
+        import zlib
+
+        from hepgen.data.pointcloud import ShowerPoints, points_to_voxels
+        from hepgen.data.postprocess_hits import rotate_alpha, shift_duplicates
+
+        x = np.asarray(x, np.float32)
+        n = len(incident_energy)
+        x = x.reshape(n, -1, 5)
+        mask = x[..., 4] > 0.5
+        energy, idx = self.hits.inverse(x[mask][:, :4])
+        pts = ShowerPoints(incident_energy, mask.sum(1), energy, idx, self.geometry)
+        rng = np.random.default_rng(zlib.crc32(x.tobytes()))
+        if self.options["rotate_alpha"] and "alpha" in self.geometry.axes:
+            pts = rotate_alpha(pts, rng)
+        if self.options["shift_duplicates"]:
+            pts = shift_duplicates(pts)
+        out = points_to_voxels(pts)
+        out.labels = {k: np.asarray(v) for k, v in (labels or {}).items()}
+        return out
+
+    def state(self) -> dict[str, Any]:
+        geo = self.geometry
+        return {"kind": self.kind, "geometry": geo.name if geo.name in preset_names() else geo.spec(),
+                "hits": self.hits.state(), "cond": self.cond.state(), "nhits": self.nhits.state(),
+                "n_max": self.n_max, "options": self.options, "seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "PointCloudAdapter":
+        from hepgen.data.hits import HitTransform
+        from hepgen.models.nhits import NHitsModel
+
+        geo = state["geometry"]
+        geo = get_geometry(geo) if isinstance(geo, str) else geometry_from_spec(geo)
+        return cls(geo, HitTransform.from_state(state["hits"], geo), Pipeline.from_state(state["cond"]),
+                   NHitsModel.from_state(state["nhits"]), state["n_max"], state["options"], state.get("seed", 0))
+
+
+class JetAdapter:
+    """Jets (JetNet layout) <-> tensors for particle-cloud models.
+
+    ``x`` is (N, n_max, 4): the three particle features scaled (padded slots 0) and the mask;
+    ``cond`` is (N, 1 + len(labels)): the cardinality n / n_max (exact, models read n from it) and the
+    standardised relative jet mass when ``labels == ["mass"]`` (NF(c)). ``preprocessing`` entries:
+    ``{"name": "standardize"}`` (default; mean/std of all real particles of the training set) and
+    ``{"name": "boxcox"}`` (Box-Cox on pt_rel before the scaling, lambda fitted by scipy).
+
+    >>> from hepgen.data import JetData
+    >>> rng = np.random.default_rng(0)
+    >>> p = np.zeros((8, 5, 4), np.float32); p[:, :3, :2] = rng.normal(0, .1, (8, 3, 2))
+    >>> p[:, :3, 2] = [0.6, 0.3, 0.1]; p[:, :3, 3] = 1
+    >>> a = JetAdapter.fit(JetData(p), [{"name": "boxcox"}])
+    >>> arrays = a.encode(JetData(p))
+    >>> arrays["x"].shape, arrays["cond"][0].tolist()
+    ((8, 5, 4), [0.6000000238418579])
+    >>> bool(np.allclose(a.decode(arrays["x"]).particles, p, atol=1e-5))
+    True
+    """
+
+    kind = "jets"
+    geometry = None
+
+    def __init__(self, n_max: int, mean: list[float], std: list[float], boxcox: float | None = None,
+                 labels: list[str] = (), mass_scale: tuple[float, float] = (0.0, 1.0), jet_type: str = "") -> None:
+        self.n_max, self.boxcox, self.labels, self.jet_type = int(n_max), boxcox, list(labels), jet_type
+        self.mean, self.std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        self.mass_scale = tuple(float(v) for v in mass_scale)
+        if any(k != "mass" for k in self.labels):
+            raise InputError(f"jet models can be conditioned on ['mass'] only, got {self.labels}")
+
+    @property
+    def data_shape(self) -> tuple[int, int]:
+        return (self.n_max, 4)
+
+    @property
+    def n_cond(self) -> int:
+        return 1 + len(self.labels)
+
+    def _forward(self, f: np.ndarray) -> np.ndarray:
+        f = np.array(f, dtype=np.float64)
+        if self.boxcox is not None:
+            from scipy.special import boxcox
+
+            f[:, 2] = boxcox(np.clip(f[:, 2], 1e-12, None), self.boxcox)
+        return f
+
+    @classmethod
+    def fit(cls, jets, preprocessing: list[dict] = (), labels: list[str] = ()) -> "JetAdapter":
+        """Fit the scaling on all real particles of a training sample."""
+        names = [t.get("name") for t in preprocessing]
+        if any(n not in ("standardize", "boxcox") for n in names):
+            raise InputError(f"jet preprocessing: unknown transform in {names}; expected standardize, boxcox")
+        real = jets.particles[jets.mask][:, :3].astype(np.float64)
+        if len(real) < 2:
+            raise InputError("jet preprocessing: need at least 2 real particles in the training set")
+        lam = None
+        if "boxcox" in names:
+            from scipy.stats import boxcox
+
+            lam = float(boxcox(np.clip(real[:, 2], 1e-12, None))[1])
+        adapter = cls(jets.n_max, [0.0] * 3, [1.0] * 3, lam, labels, jet_type=jets.jet_type)
+        f = adapter._forward(real)
+        adapter.mean, adapter.std = f.mean(0), np.maximum(f.std(0), 1e-8)
+        if labels:
+            m = np.log(jets.relative_jet_features()[:, 2].astype(np.float64) + 1e-6)
+            adapter.mass_scale = (float(m.mean()), float(max(m.std(), 1e-8)))
+        return adapter
+
+    def encode_cond(self, n_particles: np.ndarray, labels: dict | None = None) -> np.ndarray:
+        """(N, n_cond) from the cardinalities (and the relative mass when conditioned on it)."""
+        n = np.asarray(n_particles, dtype=np.float64).reshape(-1)
+        if np.any(n < 1) or np.any(n > self.n_max):
+            raise InputError(f"particle multiplicities must be in [1, {self.n_max}]")
+        cols = [n / self.n_max]
+        if self.labels:
+            if not labels or "mass" not in labels:
+                raise InputError("this model is conditioned on the relative jet mass; give labels={'mass': ...}")
+            cols.append((np.log(np.asarray(labels["mass"], np.float64) + 1e-6) - self.mass_scale[0]) / self.mass_scale[1])
+        return np.stack(cols, axis=1).astype(np.float32)
+
+    def encode(self, jets) -> dict[str, np.ndarray]:
+        """{"x": (N, n_max, 4), "cond": (N, n_cond)} float32; jets without particles are refused."""
+        if jets.n_max != self.n_max:
+            raise InputError(f"jets have {jets.n_max} particle slots, the model {self.n_max}")
+        m = jets.mask
+        x = np.zeros(jets.particles.shape, np.float32)
+        x[m, :3] = (self._forward(jets.particles[m][:, :3]) - self.mean) / self.std
+        x[..., 3] = m
+        labels = {"mass": jets.relative_jet_features()[:, 2]} if self.labels else None
+        return {"x": x, "cond": self.encode_cond(np.maximum(m.sum(1), 1), labels)}
+
+    def decode(self, x: np.ndarray, labels: dict | None = None) -> "JetData":
+        """Generated (N, n_max, 4) arrays -> :class:`JetData`: unscaled, phi wrapped, pt_rel >= 0,
+        particles ordered by decreasing pt_rel, padded slots zero."""
+        from hepgen.data import JetData
+
+        x = np.asarray(x, dtype=np.float64)
+        m = x[..., 3] > 0.5
+        f = x[..., :3] * self.std + self.mean
+        if self.boxcox is not None:
+            from scipy.special import inv_boxcox
+
+            lo = -1.0 / self.boxcox if self.boxcox > 0 else -np.inf
+            hi = -1.0 / self.boxcox if self.boxcox < 0 else np.inf
+            f[..., 2] = np.nan_to_num(inv_boxcox(np.clip(f[..., 2], lo + 1e-9, hi - 1e-9), self.boxcox))
+        f[..., 1] = (f[..., 1] + np.pi) % (2 * np.pi) - np.pi
+        f[..., 2] = np.clip(f[..., 2], 0.0, None)
+        p = np.where(m[..., None], np.concatenate([f, m[..., None]], -1), 0.0)
+        order = np.argsort(-np.where(m, p[..., 2], -1.0), axis=1, kind="stable")
+        p = np.take_along_axis(p, order[..., None], axis=1)
+        return JetData(p.astype(np.float32), jet_type=self.jet_type)
+
+    def state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_max": self.n_max, "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "boxcox": self.boxcox, "labels": self.labels, "mass_scale": list(self.mass_scale),
+                "jet_type": self.jet_type}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "JetAdapter":
+        return cls(state["n_max"], state["mean"], state["std"], state["boxcox"], state["labels"],
+                   tuple(state["mass_scale"]), state.get("jet_type", ""))
+
+
+ADAPTERS = {"showers": ShowerAdapter, "points": PointCloudAdapter, "jets": JetAdapter}
 
 
 def adapter_for(data_kind: str) -> type:

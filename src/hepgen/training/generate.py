@@ -14,7 +14,7 @@ import numpy as np
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
 from hepgen.errors import InputError
 
-__all__ = ["ShowerGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
+__all__ = ["ShowerGenerator", "JetGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -61,9 +61,51 @@ class ShowerGenerator:
         return ShowerData.concatenate(parts)
 
 
+class JetGenerator:
+    """A trained jet model: :meth:`sample` draws multiplicities from the model's KDE of the training set
+    (and the jet mass of mass-conditioned flows from the training jets) and returns :class:`~hepgen.data.JetData` in the JetNet layout."""
+
+    def __init__(self, model, adapter, config: dict) -> None:
+        self.model, self.adapter, self.config = model, adapter, config
+
+    def sample(self, n: int, batch_size: int = 1000, seed: int | None = None):
+        import torch
+
+        from hepgen.data import JetData
+
+        rng_seed = None if seed is None else int(seed)
+        gen = torch.Generator().manual_seed(rng_seed) if rng_seed is not None else None
+        cond = torch.as_tensor(self.model.sample_conditions(n, rng_seed))
+        parts = []
+        with torch.no_grad():
+            for start in range(0, n, max(1, batch_size)):
+                parts.append(self.adapter.decode(self.model.sample(cond[start:start + batch_size], gen).numpy()))
+        return JetData.concatenate(parts)
+
+
+def _generate_jets(gen: JetGenerator, run_dir, n: int, output, seed: int, batch_size: int, overwrite: bool) -> Path:
+    """Jets in chunks of ``batch_size`` (chunk k seeded with (seed, k)); an interrupted call resumes."""
+    from hepgen.data.jetwriter import JetChunkStore
+    from hepgen.progress import ProgressBar
+
+    store = JetChunkStore(output, {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"],
+                                   "seed": seed, "n": n, "batch_size": batch_size, "jet_type": gen.adapter.jet_type},
+                         overwrite=overwrite)
+    chunks = range(0, n, batch_size)
+    with ProgressBar(total=n, description="generating") as bar:
+        for k, start in enumerate(chunks):
+            stop = min(n, start + batch_size)
+            if not store.done(k):
+                store.save(k, gen.sample(stop - start, batch_size, seed=seed * 1_000_003 + k))
+            bar.advance(stop - start)
+    store.finish(len(chunks))
+    return Path(output)
+
+
 def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | None = None):
     """The generator of a run directory (last checkpoint), sampling with PyTorch or ONNX Runtime
     (:class:`hepgen.training.onnx.OnnxGenerator`; same showers for the same seed within 1e-4).
+    A jet run gives a :class:`JetGenerator`.
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -75,6 +117,8 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     model, adapter, config = load_run_model(run_dir)
+    if adapter.kind == "jets":
+        return JetGenerator(model, adapter, config)
     if backend == "onnxruntime":
         from hepgen.training.onnx import OnnxGenerator
 
@@ -108,7 +152,7 @@ def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray,
     return parse_energy(energies).sample(n, seed=seed), {}
 
 
-def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, seed: int = 0,
+def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,
              batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False, backend: str = "torch",
              workers: int = 1, shard_size: int | None = None, engine: str = "dask") -> Path:
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
@@ -119,7 +163,8 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
     :func:`hepgen.training.timing.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
     ``onnxruntime``. With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
-    processes; a re-run skips finished shards and ``hepgen merge`` joins them.
+    processes; a re-run skips finished shards and ``hepgen merge`` joins them. A jet run writes a
+    JetNet file (``energies`` unused; multiplicities from the model's KDE).
     """
     from hepgen.progress import ProgressBar
 
@@ -128,11 +173,17 @@ def generate(run_dir: str | Path, n: int, energies: str, output: str | Path, see
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     if workers > 1 or shard_size:
+        if energies is None:
+            raise InputError("sharded generation is for shower models; give --energies")
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
                                  shard_size or -(-n // max(1, workers)), engine)
     from hepgen.training.timing import auto_batch_size
 
     gen = load_generator(run_dir, backend)
+    if isinstance(gen, JetGenerator):
+        return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
+    if energies is None:
+        raise InputError("a shower model needs incident energies (--energies like:ref.h5, 50GeV, ...)")
     micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))  # network batch: fastest on CPU
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]

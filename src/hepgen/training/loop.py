@@ -276,7 +276,8 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
 
 def train(model: str | None, data, run_dir: str | Path, config: dict | str | Path | None = None,
           max_time: str | float | None = None, max_epochs: int | None = None, seed: int = 0,
-          resume: bool = True, devices: int = 1, strategy: str = "auto", accelerator: str = "cpu") -> Path:
+          resume: bool = True, devices: int = 1, strategy: str = "auto", accelerator: str = "cpu",
+          init_from: str | Path | None = None, lr: float | None = None) -> Path:
     """Train a registered model on showers and return the run directory (enough to generate from).
 
     ``data`` is a :class:`~hepgen.data.ShowerData` or a shower file. A run directory that already
@@ -285,7 +286,9 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     ``max_time`` is a total over all resumes (e.g. ``'30m'``). NaN/inf in a loss raises
     :class:`TrainingDiverged`. ``devices``/``strategy``/``accelerator`` go to Lightning's Trainer
     (``devices=2, strategy="ddp"``: two data-parallel processes; ranks other than 0 return after
-    training without touching the run directory).
+    training without touching the run directory). ``init_from`` starts a new run from another run's last weights
+    (fine-tuning, e.g. a calochallenge-2 point-cloud model on calochallenge-3; the source run's
+    config is used unless ``config`` is given) and ``lr`` overrides the model's ``lr`` parameter.
 
     >>> import numpy as np, tempfile
     >>> from hepgen.data import ShowerData
@@ -303,6 +306,13 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     from hepgen.training.adapters import adapter_for, adapter_from_state
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
 
+    if init_from is not None and model is None and config is None:
+        model = load_yaml(RunDir(init_from).config)["model"]
+    name = load_yaml(RunDir(run_dir).config)["model"] if RunDir(run_dir).exists() else resolve_config(model, config)["model"]
+    if get_model_class(name).data_kind == "jets":  # jet models: same loop, JetData in (hepgen.training.jets)
+        from hepgen.training.jets import train_jets
+
+        return train_jets(model, data, run_dir, config, max_time, max_epochs, seed, resume)
     run = RunDir(run_dir)
     showers = data if isinstance(data, ShowerData) else read_showers(data)
     if run.exists():
@@ -318,7 +328,15 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     else:
         if run.path.exists() and any(run.path.iterdir()):
             raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
+        if init_from is not None and config is None:
+            src = load_yaml(RunDir(init_from).config)
+            config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
+            model = model or src["model"]
         cfg = resolve_config(model, config)
+        if lr is not None:
+            if "lr" not in cfg["params"]:
+                raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
+            cfg["params"]["lr"] = float(lr)
         adapter = None
     tcfg = cfg["training"]
     train_set, val_set = showers.split(1.0 - float(tcfg["val_fraction"]), seed=seed) if len(showers) > 10 \
@@ -336,6 +354,9 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     net = cls(adapter.data_shape, adapter.n_cond, cfg["params"], adapter.geometry)
     if hasattr(net, "to_physical"):
         net.to_physical = adapter.torch_physical
+    if init_from is not None and not run.checkpoint.is_file():
+        _load_weights(net, init_from)
+        run.set_state(init_from=str(Path(init_from).name))
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
     arrays = adapter.encode(train_set)
@@ -359,3 +380,21 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         os.replace(tmp, run.extra)
     run.set_state(status="finished", n_parameters=net.n_parameters())
     return run.path
+
+
+def _load_weights(net, run_dir: str | Path) -> None:
+    """Copy another run's last weights into ``net`` (same model and sizes), for fine-tuning."""
+    from hepgen.errors import InputError
+
+    src = RunDir(run_dir)
+    if not src.checkpoint.is_file():
+        raise InputError("run to initialise from has no checkpoint", file=str(src.checkpoint))
+    ckpt = torch.load(src.checkpoint, map_location="cpu", weights_only=False)
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise InputError(f"weights do not fit this model ({first}); fine-tuning needs the same model and sizes "
+                         "(point-cloud models transfer between geometries, voxel models do not)",
+                         file=str(src.checkpoint)) from None
