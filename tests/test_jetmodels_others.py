@@ -9,19 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from hepgen.data import JetData, read_jets
+from hepgen.data import read_jets
+from test_jetmodels_mdma import toy_jets   # the same toy jets (12 slots here)
 
 torch.set_num_threads(1)
-
-
-def toy_jets(n: int, n_max: int = 12, seed: int = 0) -> JetData:
-    rng = np.random.default_rng(seed)
-    p = np.zeros((n, n_max, 4), np.float32)
-    for i, k in enumerate(rng.integers(3, n_max + 1, n)):
-        pt = np.sort(rng.exponential(1.0, k))[::-1]
-        p[i, :k, 0], p[i, :k, 1] = rng.normal(0, 0.1, k), rng.normal(0, 0.1, k)
-        p[i, :k, 2], p[i, :k, 3] = pt / pt.sum(), 1
-    return JetData(p, jet_type="t")
 
 
 TINY = {
@@ -39,7 +30,7 @@ def test_train_generate_evaluate_round_trip(name, tmp_path):
     from hepgen.training import generate, train
 
     set_quiet(True)
-    ref = toy_jets(96, seed=1)
+    ref = toy_jets(96, 12, seed=1)
     cfg = {"params": TINY[name], "training": {"batch_size": 32, "num_threads": 1}}
     run = train(name, ref, tmp_path / "run", cfg, max_epochs=1, seed=2)
     out = generate(run, 150, None, tmp_path / "gen.h5", seed=3, batch_size=64)
@@ -55,7 +46,7 @@ def test_flow_conditioned_on_mass_draws_mass_from_training_jets(tmp_path):
     from hepgen.training import train
     from hepgen.training.run import load_run_model
 
-    jets = toy_jets(60, seed=4)
+    jets = toy_jets(60, 12, seed=4)
     cfg = {"params": TINY["jet-flow"], "training": {"batch_size": 30, "num_threads": 1}, "labels": ["mass"]}
     model, adapter, _ = load_run_model(train("jet-flow", jets, tmp_path / "run", cfg, max_epochs=1))
     assert adapter.n_cond == 2

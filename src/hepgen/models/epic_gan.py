@@ -19,10 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hepgen.models.cardinality import JetModelBase
-from hepgen.models.mdma import linear, trim
-from hepgen.models.mdma_gan import bucketed
-from hepgen.models.registry import GenerativeModel, register_model
+from hepgen.models.jet_gan import JetGAN
+from hepgen.models.mdma import linear
+from hepgen.models.registry import register_model
 
 __all__ = ["EPiCGAN", "EPiCLayer"]
 
@@ -72,7 +71,7 @@ class _EPiC(nn.Module):
 
 
 @register_model("epic-gan")
-class EPiCGAN(JetModelBase, GenerativeModel):
+class EPiCGAN(JetGAN):
     """EPiC-GAN (JetNet150 settings of arXiv:2301.08128: hidden 128, global latent 10, 6 / 3 EPiC layers)."""
 
     default_config = {
@@ -87,37 +86,9 @@ class EPiCGAN(JetModelBase, GenerativeModel):
         self.gen = _EPiC(c["hidden"], c["latent"], n_cond, c["layers_gen"], c["sum_scale"], False, False)
         self.critic = _EPiC(c["hidden"], c["latent"], n_cond, c["layers"], c["sum_scale"], True, True)
 
-    def n_parameters(self) -> int:
-        """Generator parameters."""
-        return sum(p.numel() for p in self.gen.parameters())
-
-    def configure_optimizers(self):
-        c = self.config
-        return {name: torch.optim.AdamW(net.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
-                                        weight_decay=c["weight_decay"])
-                for name, net in (("critic", self.critic), ("generator", self.gen))}
-
-    def _generate(self, mask, cond, generator=None):
+    def generate(self, mask, cond, generator=None):
         z = torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)
         return self.gen(z, mask, cond, torch.randn(len(mask), self.config["latent"], generator=generator))
 
-    def training_step(self, batch, optimizers, step, epoch):
-        x, cond = batch["x"], batch["cond"]
-        x, mask = trim(x, x[..., 3] > 0.5)
-        fake = self._generate(mask, cond)
-        loss_d = ((self.critic(x[..., :3], mask, cond) - 1) ** 2).mean() + (self.critic(fake.detach(), mask, cond) ** 2).mean()
-        optimizers["critic"].zero_grad()
-        loss_d.backward()
-        optimizers["critic"].step()
-        loss_g = 0.5 * ((self.critic(fake, mask, cond) - 1) ** 2).mean()
-        optimizers["generator"].zero_grad()
-        loss_g.backward()
-        optimizers["generator"].step()
-        self.generator_steps += 1
-        return {"loss_critic": loss_d.detach(), "loss_generator": loss_g.detach()}
-
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        n_max = self.data_shape[0]
-        n = (cond[:, 0] * n_max).round().long().clamp(1, n_max)
-        return bucketed(lambda idx, mask: self._generate(mask, cond[idx], generator), n, n_max,
-                        int(self.config["bucket"]))
+    def score(self, x, mask, cond):
+        return self.critic(x, mask, cond), None

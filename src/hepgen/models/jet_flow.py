@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 
 from hepgen.models.cardinality import JetModelBase
+from hepgen.models.jet_gan import cardinality_of
+from hepgen.models.mdma import mask_from_cardinality
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["JetFlow"]
@@ -60,8 +62,7 @@ class JetFlow(JetModelBase, GenerativeModel):
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max = self.data_shape[0]
-        n = (cond[:, 0] * n_max).round().long().clamp(1, n_max)
-        mask = (torch.arange(n_max).unsqueeze(0) < n.unsqueeze(1)).float()
+        mask = mask_from_cardinality(cardinality_of(cond, n_max), n_max).float()
         with torch.random.fork_rng():
             if generator is not None:
                 torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))

@@ -27,13 +27,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MeanFieldAttention", "MDMABlock", "MDMABody", "linear", "mask_from_cardinality", "trim"]
+__all__ = ["attention_bias", "MeanFieldAttention", "MDMABlock", "MDMABody", "linear", "mask_from_cardinality", "trim"]
 
 
 def linear(n_in: int, n_out: int, weightnorm: bool = False) -> nn.Module:
     """``nn.Linear``, weight-normalised (Salimans & Kingma) when ``weightnorm`` (the MDMA critic)."""
     layer = nn.Linear(n_in, n_out)
     return nn.utils.parametrizations.weight_norm(layer) if weightnorm else layer
+
+
+def attention_bias(mask: torch.Tensor) -> torch.Tensor:
+    """(B, n, 1) additive score bias: 0 for real particles, -1e9 for padding (a cloud without particles gets
+    uniform weights over zero vectors instead of NaN).
+
+    >>> attention_bias(torch.tensor([[True, False]])).squeeze(-1).tolist()
+    [[0.0, -1000000000.0]]
+    """
+    return torch.zeros(mask.shape + (1,)).masked_fill(~mask.unsqueeze(-1), -1e9)
 
 
 class MeanFieldAttention(nn.Module):
@@ -48,15 +58,15 @@ class MeanFieldAttention(nn.Module):
         self.v, self.out = linear(dim, dim, weightnorm), linear(dim, dim, weightnorm)
 
     def forward(self, query: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``mask``: (B, n) bool (True = real particle) or the additive bias of :func:`attention_bias`."""
         b, h, d = x.shape[0], self.heads, self.dim
         dh = d // h
+        bias = attention_bias(mask) if mask.dtype == torch.bool else mask
         q = self.q(query).view(b, h, dh) / math.sqrt(dh)
         # (the key bias adds the same number to every score of a head and cancels in the softmax)
-        q_back = torch.einsum("bhe,hed->bhd", q, self.k.weight.view(h, dh, d))       # (B, h, d)
-        scores = torch.bmm(x, q_back.transpose(1, 2))                                # (B, n, h)
-        scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-        w = torch.softmax(scores, dim=1).nan_to_num(0.0)                             # empty clouds -> 0
-        agg = torch.bmm(w.transpose(1, 2), x)                                        # (B, h, d)
+        q_back = torch.bmm(q.transpose(0, 1), self.k.weight.view(h, dh, d)).transpose(0, 1)   # (B, h, d)
+        w = torch.softmax(torch.baddbmm(bias, x, q_back.transpose(1, 2)), dim=1)             # (B, n, h)
+        agg = torch.bmm(w.transpose(1, 2), x)                                                # (B, h, d)
         v = torch.einsum("bhd,hed->bhe", agg, self.v.weight.view(h, dh, d)).reshape(b, d) + self.v.bias
         return self.out(v)
 
@@ -79,10 +89,11 @@ class MDMABlock(nn.Module):
         self.fc2 = linear(hidden, l_dim, weightnorm)
 
     def forward(self, x: torch.Tensor, mf: torch.Tensor, mask: torch.Tensor,
-                cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                cond: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``bias``: :func:`attention_bias` of ``mask`` if already computed (stacked blocks share it)."""
         h = self.fc0(F.leaky_relu(x, 0.2))
         mf_h = self.norm(self.fc0(F.leaky_relu(mf, 0.2)))
-        a = self.attn(mf_h, h, mask)
+        a = self.attn(mf_h, h, mask if bias is None else bias)
         if self.gate is not None:
             a = a * torch.sigmoid(self.gate(cond))
         x = x + F.leaky_relu(self.fc1_x(h) + self.fc1_mf(a).unsqueeze(1), 0.2)
@@ -109,8 +120,9 @@ class MDMABody(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None):
         x = self.embed(x) * mask.unsqueeze(-1)
         mf = self.embed_mf(x.sum(1) / self.n_max)
+        bias = attention_bias(mask)
         for block in self.blocks:
-            x, mf = block(x, mf, mask, cond)
+            x, mf = block(x, mf, mask, cond, bias)
         return x, mf
 
 

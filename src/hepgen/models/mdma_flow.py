@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from hepgen.models.cardinality import JetModelBase
 from hepgen.models.mdma import MDMABody, trim
-from hepgen.models.mdma_gan import bucketed
+from hepgen.models.jet_gan import bucketed, cardinality_of
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["MDMAFlow", "VectorField", "ot_pairing"]
@@ -113,7 +113,7 @@ class MDMAFlow(JetModelBase, GenerativeModel):
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max, steps = self.data_shape[0], int(self.config["steps"])
-        n = (cond[:, 0] * n_max).round().long().clamp(1, n_max)
+        n = cardinality_of(cond, n_max)
 
         def run(idx, mask):
             c = cond[idx]

@@ -6,7 +6,7 @@ Critic: the same body, weight-normalised, ``num_blocks`` blocks; a 2-layer MLP m
 (and the condition) to the score, and the critic also returns the mean field for the mean-field matching
 loss L_MF = |mean x̄_real - mean x̄_fake|² (Eq. 5.13). LSGAN loss, AdamW with β1 = 0 (Table 5.4).
 Batches are trimmed to their largest cloud; sampling sorts the clouds by size and runs buckets of
-similar size, so almost no padded slot is computed.
+similar size, so almost no padded slot is computed (:class:`~hepgen.models.jet_gan.JetGAN`).
 
 >>> import torch
 >>> cfg = {**MDMAGAN.default_config, "hidden_gen": 16, "hidden": 16, "num_blocks_gen": 2, "heads_gen": 4, "heads": 4}
@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hepgen.models.cardinality import JetModelBase
-from hepgen.models.mdma import MDMABody, linear, mask_from_cardinality, trim
-from hepgen.models.registry import GenerativeModel, register_model
+from hepgen.models.jet_gan import JetGAN
+from hepgen.models.mdma import MDMABody, linear
+from hepgen.models.registry import register_model
 
-__all__ = ["MDMAGAN", "MDMAGenerator", "MDMACritic", "bucketed"]
+__all__ = ["MDMAGAN", "MDMAGenerator", "MDMACritic"]
 
 
 class MDMAGenerator(nn.Module):
@@ -56,22 +56,8 @@ class MDMACritic(nn.Module):
         return self.head(torch.cat([mf, cond], dim=1)).squeeze(1), mf
 
 
-def bucketed(fn, n: torch.Tensor, n_max: int, bucket: int = 128) -> torch.Tensor:
-    """Run ``fn(idx, mask)`` -> (b, n_b, 3) on buckets of clouds of similar size (sorted by n, each padded
-    only to its own largest cloud) and return (B, n_max, 4) with the mask in the last feature."""
-    order = torch.argsort(n)
-    out = torch.zeros(len(n), n_max, 4)
-    for start in range(0, len(n), bucket):
-        idx = order[start:start + bucket]
-        width = int(n[idx].max())
-        mask = mask_from_cardinality(n[idx], width)
-        out[idx, :width, :3] = fn(idx, mask)
-        out[idx, :width, 3] = mask.float()
-    return out
-
-
 @register_model("mdma-gan")
-class MDMAGAN(JetModelBase, GenerativeModel):
+class MDMAGAN(JetGAN):
     """MDMA-GAN; defaults: seed-001 Table 5.4 (JetNet150 top), 111,443 generator parameters there."""
 
     default_config = {
@@ -89,42 +75,8 @@ class MDMAGAN(JetModelBase, GenerativeModel):
         self.gen = MDMAGenerator(n_max, n_cond, c["l_dim_gen"], c["hidden_gen"], c["heads_gen"], c["num_blocks_gen"])
         self.critic = MDMACritic(n_max, n_cond, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"])
 
-    def n_parameters(self) -> int:
-        """Generator parameters (what the seed tables list)."""
-        return sum(p.numel() for p in self.gen.parameters())
+    def generate(self, mask, cond, generator=None):
+        return self.gen(torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1), mask, cond)
 
-    def configure_optimizers(self):
-        c = self.config
-        return {name: torch.optim.AdamW(net.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
-                                        weight_decay=c["weight_decay"])
-                for name, net in (("critic", self.critic), ("generator", self.gen))}
-
-    def training_step(self, batch, optimizers, step, epoch):
-        x, cond = batch["x"], batch["cond"]
-        x, mask = trim(x, x[..., 3] > 0.5)
-        real = x[..., :3]
-        fake = self.gen(torch.randn_like(real) * mask.unsqueeze(-1), mask, cond)
-        d_real, mf_real = self.critic(real, mask, cond)
-        d_fake, _ = self.critic(fake.detach(), mask, cond)
-        loss_d = ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean()
-        optimizers["critic"].zero_grad()
-        loss_d.backward()
-        optimizers["critic"].step()
-        d_fake, mf_fake = self.critic(fake, mask, cond)
-        loss_mf = ((mf_real.detach().mean(0) - mf_fake.mean(0)) ** 2).mean()
-        loss_g = 0.5 * ((d_fake - 1) ** 2).mean() + self.config["mean_field_loss"] * loss_mf
-        optimizers["generator"].zero_grad()
-        loss_g.backward()
-        optimizers["generator"].step()
-        self.generator_steps += 1
-        return {"loss_critic": loss_d.detach(), "loss_generator": loss_g.detach(), "loss_mean_field": loss_mf.detach()}
-
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        n_max = self.data_shape[0]
-        n = (cond[:, 0] * n_max).round().long().clamp(1, n_max)
-
-        def run(idx, mask):
-            z = torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)
-            return self.gen(z, mask, cond[idx])
-
-        return bucketed(run, n, n_max, int(self.config["bucket"]))
+    def score(self, x, mask, cond):
+        return self.critic(x, mask, cond)

@@ -18,10 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hepgen.models.cardinality import JetModelBase
-from hepgen.models.mdma import trim
-from hepgen.models.mdma_gan import bucketed
-from hepgen.models.registry import GenerativeModel, register_model
+from hepgen.models.jet_gan import JetGAN
+from hepgen.models.registry import register_model
 
 __all__ = ["TGAN", "EncoderBlock"]
 
@@ -64,7 +62,7 @@ class _Body(nn.Module):
 
 
 @register_model("tgan")
-class TGAN(JetModelBase, GenerativeModel):
+class TGAN(JetGAN):
     """Transformer GAN; defaults: seed-001 Table 5.2 (80 k parameters in Table 5.3)."""
 
     default_config = {
@@ -79,36 +77,8 @@ class TGAN(JetModelBase, GenerativeModel):
         self.gen = _Body(n_cond, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_gen"], False)
         self.critic = _Body(n_cond, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"], True)
 
-    def n_parameters(self) -> int:
-        """Generator parameters."""
-        return sum(p.numel() for p in self.gen.parameters())
+    def generate(self, mask, cond, generator=None):
+        return self.gen(torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1), mask, cond)
 
-    def configure_optimizers(self):
-        c = self.config
-        return {name: torch.optim.AdamW(net.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
-                                        weight_decay=c["weight_decay"])
-                for name, net in (("critic", self.critic), ("generator", self.gen))}
-
-    def training_step(self, batch, optimizers, step, epoch):
-        x, cond = batch["x"], batch["cond"]
-        x, mask = trim(x, x[..., 3] > 0.5)
-        fake = self.gen(torch.randn_like(x[..., :3]) * mask.unsqueeze(-1), mask, cond)
-        loss_d = ((self.critic(x[..., :3], mask, cond) - 1) ** 2).mean() + (self.critic(fake.detach(), mask, cond) ** 2).mean()
-        optimizers["critic"].zero_grad()
-        loss_d.backward()
-        optimizers["critic"].step()
-        loss_g = 0.5 * ((self.critic(fake, mask, cond) - 1) ** 2).mean()
-        optimizers["generator"].zero_grad()
-        loss_g.backward()
-        optimizers["generator"].step()
-        self.generator_steps += 1
-        return {"loss_critic": loss_d.detach(), "loss_generator": loss_g.detach()}
-
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        n_max = self.data_shape[0]
-        n = (cond[:, 0] * n_max).round().long().clamp(1, n_max)
-
-        def run(idx, mask):
-            return self.gen(torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1), mask, cond[idx])
-
-        return bucketed(run, n, n_max, int(self.config["bucket"]))
+    def score(self, x, mask, cond):
+        return self.critic(x, mask, cond), None

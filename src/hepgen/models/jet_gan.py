@@ -1,0 +1,95 @@
+"""What the particle-cloud GANs share (MDMA-GAN, EPiC-GAN, TGAN): LSGAN updates with AdamW β1 = 0
+(seed 001 §3.1: any β1 > 0 did not converge), the optional mean-field matching loss, batches trimmed to
+their largest cloud, and size-bucketed sampling.
+
+A subclass builds ``self.gen`` and ``self.critic`` and implements :meth:`JetGAN.generate` (noise ->
+particles for a mask) and :meth:`JetGAN.score` (critic score and, for MDMA, its mean field).
+
+>>> import torch
+>>> out = bucketed(lambda idx, mask: torch.ones(*mask.shape, 3), torch.tensor([2, 1]), 3, bucket=1)
+>>> out[..., 3].tolist()
+[[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hepgen.models.cardinality import JetModelBase
+from hepgen.models.mdma import mask_from_cardinality, trim
+from hepgen.models.registry import GenerativeModel
+
+__all__ = ["JetGAN", "bucketed", "cardinality_of"]
+
+
+def cardinality_of(cond: torch.Tensor, n_max: int) -> torch.Tensor:
+    """Particle multiplicities from the first condition column (n / n_max, see JetAdapter)."""
+    return (cond[:, 0] * n_max).round().long().clamp(1, n_max)
+
+
+def bucketed(fn, n: torch.Tensor, n_max: int, bucket: int = 128) -> torch.Tensor:
+    """Run ``fn(idx, mask)`` -> (b, n_b, 3) on buckets of clouds of similar size (sorted by n, each padded
+    only to its own largest cloud) and return (B, n_max, 4) with the mask in the last feature."""
+    order = torch.argsort(n)
+    out = torch.zeros(len(n), n_max, 4)
+    for start in range(0, len(n), bucket):
+        idx = order[start:start + bucket]
+        width = int(n[idx].max())
+        mask = mask_from_cardinality(n[idx], width)
+        out[idx, :width, :3] = fn(idx, mask)
+        out[idx, :width, 3] = mask.float()
+    return out
+
+
+class JetGAN(JetModelBase, GenerativeModel):
+    """LSGAN on particle clouds; config keys ``lr``, ``betas``, ``weight_decay``, ``bucket`` and optionally
+    ``mean_field_loss`` (weight of |mean x̄_real - mean x̄_fake|², Eq. 5.13)."""
+
+    gen: torch.nn.Module
+    critic: torch.nn.Module
+
+    def generate(self, mask: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Particles (B, n, 3) in preprocessed units for the real slots of ``mask`` (zero elsewhere)."""
+        raise NotImplementedError
+
+    def score(self, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Critic score (B,) and the critic's mean field (B, d) or None."""
+        raise NotImplementedError
+
+    def n_parameters(self) -> int:
+        """Generator parameters (what the seed tables list)."""
+        return sum(p.numel() for p in self.gen.parameters())
+
+    def configure_optimizers(self):
+        c = self.config
+        return {name: torch.optim.AdamW(net.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
+                                        weight_decay=c["weight_decay"])
+                for name, net in (("critic", self.critic), ("generator", self.gen))}
+
+    def training_step(self, batch, optimizers, step, epoch):
+        x, cond = batch["x"], batch["cond"]
+        x, mask = trim(x, x[..., 3] > 0.5)
+        fake = self.generate(mask, cond)
+        d_real, mf_real = self.score(x[..., :3], mask, cond)
+        loss_d = ((d_real - 1) ** 2).mean() + (self.score(fake.detach(), mask, cond)[0] ** 2).mean()
+        optimizers["critic"].zero_grad()
+        loss_d.backward()
+        optimizers["critic"].step()
+        d_fake, mf_fake = self.score(fake, mask, cond)
+        loss_g = 0.5 * ((d_fake - 1) ** 2).mean()
+        losses = {"loss_critic": loss_d.detach()}
+        weight = float(self.config.get("mean_field_loss", 0.0))
+        if weight and mf_real is not None:
+            loss_mf = ((mf_real.detach().mean(0) - mf_fake.mean(0)) ** 2).mean()
+            loss_g = loss_g + weight * loss_mf
+            losses["loss_mean_field"] = loss_mf.detach()
+        optimizers["generator"].zero_grad()
+        loss_g.backward()
+        optimizers["generator"].step()
+        self.generator_steps += 1
+        return {**losses, "loss_generator": loss_g.detach()}
+
+    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        n_max = self.data_shape[0]
+        return bucketed(lambda idx, mask: self.generate(mask, cond[idx], generator), cardinality_of(cond, n_max),
+                        n_max, int(self.config["bucket"]))
