@@ -28,7 +28,7 @@ __all__ = ["GenerativeModel", "register_model", "get_model_class", "list_models"
 
 _REGISTRY: dict[str, type["GenerativeModel"]] = {}
 # modules that register the built-in models when imported
-_BUILTIN = ("hepgen.models.wgan", "hepgen.models.bibae")
+_BUILTIN = ("hepgen.models.wgan", "hepgen.models.bibae", "hepgen.models.ganplify_gan", "hepgen.models.vaegan")
 
 
 class GenerativeModel(nn.Module):
