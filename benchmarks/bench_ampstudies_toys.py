@@ -1,0 +1,46 @@
+"""GANplification toys with the GAN (seed 000 Ch. 5): amplification vs number of quantiles.
+
+    PYTHONPATH=src python benchmarks/bench_ampstudies_toys.py --toys camel,ring,sphere --repeats 2 \
+        --epochs 10 --out gan_toys.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+from hepgen.amplify.gan_toys import gan_toy_study
+
+SETTINGS = {"camel": ([10, 20, 50], None), "ring": ([10, 20, 50], [(0,), (1,), (0, 1)]),
+            "sphere": ([3, 4, 6], [(0,), (4,), (0, 1, 2, 3, 4)])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--toys", default="camel,ring,sphere")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=10, help="loop epochs of 50 passes over the data")
+    ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
+    ap.add_argument("--n-samples", type=int, default=200_000)
+    ap.add_argument("--out", default="gan_toys.json")
+    a = ap.parse_args()
+    out = {}
+    with tempfile.TemporaryDirectory() as work:
+        for name in a.toys.split(","):
+            t = time.time()
+            n_per_dim, coords = SETTINGS[name]
+            out[name] = gan_toy_study(name, n_per_dim, work, repeats=a.repeats, n_samples=a.n_samples,
+                                      coordinates=coords, max_epochs=a.epochs, max_time=a.max_time)
+            out[name]["wall_s"] = time.time() - t
+            for key, rows in out[name]["results"].items():
+                for label in ("train", "gan"):
+                    print(name, key, label, [(e["n_quant"], round(e["factor_from_mean_mse"], 2)) for e in rows[label]],
+                          flush=True)
+            with open(a.out, "w") as f:
+                json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
