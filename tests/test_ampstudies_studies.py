@@ -46,15 +46,16 @@ def test_gan_toy_study_end_to_end(tmp_path):
 
 
 def test_calomplification_study_on_simulated_images(tmp_path):
-    imgs = simulate_images(400, seed=5, threshold_mev=0.0)
-    assert imgs.shape == (400, 10, 10)
+    imgs = simulate_images(600, seed=5, threshold_mev=0.0)
+    assert imgs.shape == (600, 10, 10)
     assert 1000 < imgs.sum(axis=(1, 2)).mean() < 1500            # visible energy of 50 GeV photons, MeV
     train, ref = imgs[:100], imgs[100:]
-    # the "generated" sample is more truth: its equivalent size must exceed the 100 training showers
-    res = calomplification_study([train], [ref[:150]], ref[150:], 100, ["E_vis", "CG_x+CG_y"], sizes=[50, 100],
+    # "generated" = five more simulated samples of 60: their equivalent size must come out near 60
+    gens = [ref[i * 60:(i + 1) * 60] for i in range(5)]
+    res = calomplification_study([train], gens, ref[300:], 100, ["E_vis", "CG_x+CG_y"], sizes=[50, 100],
                                  n_quant=[2, 4, 8], baselines=[])
     files = write_study(res, tmp_path / "amp", plots=False)
     assert all(f.is_file() for f in files)
-    eq = res["sets"]["E_vis"]["equivalent"]["generated"]["multinomial"]
     assert res["sets"]["E_vis"]["n_train"] == 100
-    assert eq[1]["value"] > 50
+    eq = res["sets"]["E_vis"]["equivalent"]["generated"]["multinomial"]
+    assert eq[2]["n_quant"] == 8 and 25 < eq[2]["value"] < 150
