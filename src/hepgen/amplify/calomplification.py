@@ -99,3 +99,48 @@ def calomplification_study(train_images: Sequence[np.ndarray], generated_images:
     trains = [_table(cut(t), names) for t in train_images]
     gens = [_table(cut(g), names) for g in generated_images]
     return amplify_study(trains, gens, truth, pool, list(observables), sizes=sizes, replicates=replicates, **options)
+
+
+def run_calomplification(workdir: str | Path, output: str | Path, n_train: int = 1000, n_reference: int = 20_000,
+                         n_pool: int = 5000, sizes: Sequence[int] = (1000, 2000, 5000), train_time: str = "10m",
+                         lr: float = 2e-4, width: int = 8, n_generated: int = 100_000, hist_splits: int = 100,
+                         observables: Sequence[str] = OBSERVABLE_SETS, config: dict | None = None,
+                         overwrite: bool = False) -> dict:
+    """The whole study in one call; simulated images and the VAE-GAN run in ``workdir`` are reused
+    (the training resumes up to ``train_time`` in total). Writes the study into ``output``."""
+    import time
+
+    from hepgen.amplify.study import write_study
+    from hepgen.data import check_writable
+
+    output = Path(output)
+    for f in ("amplify.json", "amplify.md"):
+        check_writable(output / f, overwrite)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    t = time.time()
+    f_train, f_ref = work / f"train_{n_train}.npy", work / f"reference_{n_reference}.npy"
+    if not f_train.exists():
+        np.save(f_train, simulate_images(n_train, seed=101, threshold_mev=0.0))
+    if not f_ref.exists():
+        np.save(f_ref, simulate_images(n_reference, seed=202, threshold_mev=0.0))
+    times["simulate_s"] = time.time() - t
+    train, ref = np.load(f_train), np.load(f_ref)
+    cfg = config or {"params": {"lr": lr, "width": width},
+                     "training": {"batch_size": 50, "max_epochs": 1_000_000, "num_threads": 1}}
+    t = time.time()
+    run = train_vaegan(train, work / "vaegan_run", cfg, max_time=train_time, seed=0)
+    times["train_s"] = time.time() - t
+    t = time.time()
+    gen = generate_images(run, n_generated, seed=1, batch_size=5000)
+    times["generate_s"] = time.time() - t
+    t = time.time()
+    res = calomplification_study([train], [gen], ref, n_pool, observables, sizes=sizes, replicates=3,
+                                 hist_splits=hist_splits, n_baseline_samples=n_generated)
+    times["study_s"] = time.time() - t
+    res["settings"] = {"n_train": n_train, "n_reference": n_reference, "n_pool": n_pool, "train_time": train_time,
+                       "config": cfg, "n_generated": n_generated, "hist_splits": hist_splits, "times": times,
+                       "epochs": sum(1 for _ in open(Path(run) / "logs" / "metrics.jsonl"))}
+    write_study(res, output, overwrite=overwrite)
+    return res

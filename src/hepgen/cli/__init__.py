@@ -39,6 +39,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("generate", "generate", "generate"),
     ("evaluate", "evaluate", "evaluate"),
     ("amplify", "amplify", "amplify"),
+    ("ampstudies", "gan_toys", "gan-toys"),
+    ("ampstudies", "calomplification", "calomplification"),
 ]
 
 
