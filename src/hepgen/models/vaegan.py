@@ -9,6 +9,7 @@ and the input image as extra input to its final dense layer (zero for real image
 2.1): L_GAN + KL(q(z|x) | N(0, 1)); two discriminator steps per generator+encoder step,
 non-saturating generator loss, one-sided label smoothing. Images are fed to the discriminator as
 log(1 + x / ``log_eps``) of the adapter-scaled energies. Layer sizes are not in the seed: chosen small.
+With ``prior_fakes`` (default) the discriminator also sees decoded prior samples (see default_config).
 
 >>> import torch
 >>> m = VAEGAN((10, 10), 0, dict(VAEGAN.default_config))
@@ -132,6 +133,9 @@ class VAEGAN(GenerativeModel):
         "lr": 8e-6,              # the seed's value (for 50k epochs); shorter runs need larger
         "betas": [0.5, 0.999],
         "d_steps": 2,            # discriminator steps per generator+encoder step
+        "prior_fakes": True,     # hepgen addition: also show D images decoded from z ~ N(0, 1) (difference
+                                 # input 0), so that the sampling path is trained adversarially; the
+                                 # literal seed setup (False) lets D win on the difference input alone
     }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
@@ -167,6 +171,12 @@ class VAEGAN(GenerativeModel):
         smooth = float(self.config["label_smoothing"])
         loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, smooth)) + \
             F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        prior = bool(self.config["prior_fakes"])
+        if prior:
+            z = torch.randn(len(x), int(self.config["latent_dim"]))
+            prior_in = self._d_input(self.decoder(z))
+            d_prior = self.discriminator(prior_in.detach(), torch.zeros_like(prior_in))
+            loss_d = loss_d + F.binary_cross_entropy_with_logits(d_prior, torch.zeros_like(d_prior))
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
@@ -174,6 +184,9 @@ class VAEGAN(GenerativeModel):
         if step % int(self.config["d_steps"]) == int(self.config["d_steps"]) - 1:
             d_gen = self.discriminator(fake_in, fake_in - real_in)
             loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+            if prior:
+                d_gp = self.discriminator(prior_in, torch.zeros_like(prior_in))
+                loss_g = loss_g + F.binary_cross_entropy_with_logits(d_gp, torch.ones_like(d_gp))
             loss = loss_g + float(self.config["kl_weight"]) * kl
             opt_g.zero_grad()
             loss.backward()
