@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 
-from hepgen.amplify.gan_toys import gan_toy_study
+from hepgen.amplify.gan_toys import TOY_CONFIG, gan_toy_study
 
 SETTINGS = {"camel": ([10, 20, 50], None), "ring": ([10, 20, 50], [(0,), (1,), (0, 1)]),
             "sphere": ([3, 4, 6], [(0,), (4,), (0, 1, 2, 3, 4)])}
@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10, help="loop epochs of 50 passes over the data")
     ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
     ap.add_argument("--n-samples", type=int, default=200_000)
+    ap.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate (the seed's 5e-5)")
     ap.add_argument("--out", default="gan_toys.json")
     a = ap.parse_args()
     out = {}
@@ -32,7 +33,8 @@ def main() -> None:
             t = time.time()
             n_per_dim, coords = SETTINGS[name]
             out[name] = gan_toy_study(name, n_per_dim, work, repeats=a.repeats, n_samples=a.n_samples,
-                                      coordinates=coords, max_epochs=a.epochs, max_time=a.max_time)
+                                      coordinates=coords, max_epochs=a.epochs, max_time=a.max_time,
+                                      config={**TOY_CONFIG, "params": {**TOY_CONFIG["params"], "lr": a.lr}})
             out[name]["wall_s"] = time.time() - t
             for key, rows in out[name]["results"].items():
                 for label in ("train", "gan"):

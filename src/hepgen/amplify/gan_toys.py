@@ -61,11 +61,13 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
     cfg.setdefault("params", {}).setdefault("lr_decay", 0.9 ** (repeat_data / 1000))
     rng = np.random.default_rng(seed)
     samples: dict[str, list[np.ndarray]] = {"train": [], "gan": []}
+    passes = []
     for rep in range(repeats):
         x = toy.sample(n_train, rng)
         run = train_arrays("ganplify-gan", x, Path(workdir) / f"{toy_name}_{rep}", cfg, max_epochs=max_epochs,
                            max_time=max_time, seed=seed + rep, repeat=repeat_data)
         samples["train"].append(toy.uniformise(x))
+        passes.append(repeat_data * len((Path(run) / "logs" / "metrics.jsonl").read_text().splitlines()))
         samples["gan"].append(toy.uniformise(sample_arrays(run, n_samples, seed=seed + rep)))
     rows: dict = {}
     for coords in coordinates:
@@ -86,4 +88,5 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
                                 "factor_from_mean_mse": _factor(float(np.sqrt(np.mean(rmse ** 2))), cells, n_s, n_train)})
             rows[key][label] = entries
     return {"toy": toy_name, "n_train": n_train, "repeats": repeats, "n_samples": n_samples,
-            "max_epochs": max_epochs, "repeat_data": repeat_data, "config": cfg, "results": rows}
+            "max_epochs": max_epochs, "repeat_data": repeat_data,
+            "passes_over_data": passes, "steps": [p * n_train // int(cfg.get("training", {}).get("batch_size", 10)) for p in passes], "config": cfg, "results": rows}
