@@ -23,11 +23,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--kl-weight", type=float, default=1.0)
+    ap.add_argument("--no-prior-fakes", action="store_true", help="the seed's setup literally (see vaegan.py)")
     ap.add_argument("--n-generated", type=int, default=100000)
     ap.add_argument("--hist-splits", type=int, default=100)
     ap.add_argument("--out", default="calo_amp")
     a = ap.parse_args()
-    cfg = {"params": {"lr": a.lr, "width": a.width, "kl_weight": a.kl_weight},
+    cfg = {"params": {"lr": a.lr, "width": a.width, "kl_weight": a.kl_weight,
+                      "prior_fakes": not a.no_prior_fakes},
            "training": {"batch_size": 50, "max_epochs": 1_000_000, "num_threads": 1}}
     res = run_calomplification(a.workdir, a.out, a.n_train, a.n_reference, a.n_pool,
                                [int(s) for s in a.sizes.split(",")], a.train_time, n_generated=a.n_generated,
