@@ -59,3 +59,13 @@ def test_calomplification_study_on_simulated_images(tmp_path):
     assert res["sets"]["E_vis"]["n_train"] == 100
     eq = res["sets"]["E_vis"]["equivalent"]["generated"]["multinomial"]
     assert eq[2]["n_quant"] == 8 and 25 < eq[2]["value"] < 150
+
+
+def test_cli_gan_toys_rejects_unknown_toy(tmp_path, capsys):
+    from hepgen.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["gan-toys", "--toy", "donut", "-o", str(tmp_path / "t.json"), "--workdir", str(tmp_path / "w")])
+    assert exc.value.code == 2
+    assert "unknown toy 'donut'" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
