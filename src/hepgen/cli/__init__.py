@@ -42,6 +42,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("jets", "evaluate_jets", "evaluate-jets"),
     ("benchmark", "benchmark", "benchmark"),
     ("export", "export", "export"),
+    ("ampstudies", "gan_toys", "gan-toys"),
+    ("ampstudies", "calomplification", "calomplification"),
 ]
 
 

@@ -30,7 +30,7 @@ _REGISTRY: dict[str, type["GenerativeModel"]] = {}
 # modules that register the built-in models when imported
 _BUILTIN = ("hepgen.models.wgan", "hepgen.models.bibae", "hepgen.models.mdma_gan", "hepgen.models.mdma_flow",
             "hepgen.models.epic_gan", "hepgen.models.jet_flow", "hepgen.models.tgan", "hepgen.models.mdma_calo_gan",
-            "hepgen.models.mdma_calo_flow")
+            "hepgen.models.mdma_calo_flow", "hepgen.models.ganplify_gan", "hepgen.models.vaegan")
 
 
 class GenerativeModel(nn.Module):
