@@ -35,7 +35,7 @@ def test_longitudinal_maximum_follows_pdg(mat):
     for energy, n in ((1e3, 400), (1e4, 300), (1e5, 200), (1e6, 100)):
         ln_y = np.log(energy / ec)
         # electrons: the paper's mean-profile fit T = ln y - 0.858 (hep-ex/0001020 eq. 13); the PDG's
-        # C_e = -0.5 is 0.3 X0 later (see docs/benchmarks/gflash.md)
+        # C_e = -0.5 is 0.3 X0 later (see docs/benchmarks.md)
         assert _t_max(geo, energy, "electron", n) == pytest.approx(ln_y - 0.858, abs=0.15), (mat, energy)
         assert _t_max(geo, energy, "electron", n) == pytest.approx(ln_y - 0.5, abs=0.45), (mat, energy)
         assert _t_max(geo, energy, "photon", n) == pytest.approx(ln_y + 0.5, abs=0.3), (mat, energy)

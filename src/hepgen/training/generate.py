@@ -43,7 +43,7 @@ class ShowerGenerator:
             labels.update(self.model.sample_labels(e, missing, self.adapter, gen))
         parts = []
         # inference_mode (no autograd bookkeeping) and the inverse preprocessing in float32 torch on
-        # the model's output (one pass, no float64 copy): see docs/benchmarks/speed.md
+        # the model's output (one pass, no float64 copy): see docs/benchmarks.md
         with torch.inference_mode():
             for start in range(0, len(e), max(1, batch_size)):
                 sl = slice(start, start + batch_size)
