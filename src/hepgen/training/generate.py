@@ -42,6 +42,7 @@ class ShowerGenerator:
                 raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
             labels.update(self.model.sample_labels(e, missing, self.adapter, gen))
         parts = []
+        fused = hasattr(self.adapter, "data")  # voxel adapters invert their preprocessing in torch
         # inference_mode (no autograd bookkeeping) and the inverse preprocessing in float32 torch on
         # the model's output (one pass, no float64 copy): see docs/benchmarks.md
         with torch.inference_mode():
@@ -50,9 +51,12 @@ class ShowerGenerator:
                 lab = {k: np.asarray(v)[sl] for k, v in labels.items()}
                 cond = torch.as_tensor(self.adapter.encode_cond(e[sl], lab))
                 x = self.model.sample(cond, gen)
-                e_t = torch.as_tensor(e[sl], dtype=torch.float32)
-                energy = self.adapter.data.inverse(x.reshape(x.shape[0], -1), e_t).clamp_min(0.0).numpy()
-                shower = ShowerData(e[sl], energy, self.geometry, lab)
+                if fused:
+                    e_t = torch.as_tensor(e[sl], dtype=torch.float32)
+                    energy = self.adapter.data.inverse(x.reshape(x.shape[0], -1), e_t).clamp_min(0.0).numpy()
+                    shower = ShowerData(e[sl], energy, self.geometry, lab)
+                else:  # e.g. point clouds: the adapter re-voxelises the hits
+                    shower = self.adapter.decode(x.numpy(), e[sl], lab)
                 if hasattr(self.model, "postprocess_physical"):
                     shower = self.model.postprocess_physical(shower)
                 parts.append(shower)
