@@ -36,7 +36,6 @@ def train_arrays(model: str, x: np.ndarray, run_dir: str | Path, config: dict | 
     ``run_dir`` is resumed (its saved config and scaling are used).
     """
     import lightning as L
-    import torch
 
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import ArrayAdapter, adapter_from_state

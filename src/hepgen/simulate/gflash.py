@@ -113,7 +113,7 @@ def detector_model(geometry: str | Geometry) -> Detector:
             dt = slab.thickness_mm / x0
             if not slab.active:
                 if not pending:
-                    pending_t0, pending_z0 = t, z
+                    pending_t0 = t
                 pending.append(slab)
             elif pending:
                 cell = sampling_structure(pending + [slab])

@@ -43,26 +43,13 @@ def train_jets(model: str | None, data, run_dir: str | Path, config: dict | str 
 
     from hepgen.data import JetData, read_jets
     from hepgen.models.registry import get_model_class
-    from hepgen.training.adapters import JetAdapter, adapter_from_state
-    from hepgen.training.config import load_yaml, resolve_config, save_yaml
+    from hepgen.training.adapters import JetAdapter
+    from hepgen.training.config import save_yaml
     from hepgen.training.loop import TrainingDiverged, fit, parse_duration
-    from hepgen.training.run import RunDir
+    from hepgen.training.run import open_run
 
-    run = RunDir(run_dir)
     jets = data if isinstance(data, JetData) else read_jets(data)
-    if run.exists():
-        if not resume:
-            raise InputError("run directory already holds a run; resume it or choose another directory",
-                             file=str(run.path))
-        cfg = load_yaml(run.config)
-        if model and model != cfg["model"]:
-            raise InputError(f"run directory holds a '{cfg['model']}' run, not '{model}'", file=str(run.path))
-        adapter = adapter_from_state(run.read_json(run.preprocessing))
-    else:
-        if run.path.exists() and any(run.path.iterdir()):
-            raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
-        cfg = resolve_config(model, config)
-        adapter = None
+    run, cfg, adapter = open_run(run_dir, model, config, resume)
     cls = get_model_class(cfg["model"])
     if cls.data_kind != "jets":
         raise InputError(f"model '{cfg['model']}' is trained on {cls.data_kind}, not jets")

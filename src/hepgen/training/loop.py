@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from hepgen.training.run import RunDir
+from hepgen.training.run import RunDir, open_run
 
 __all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration"]
 
@@ -303,7 +303,7 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     from hepgen.data import ShowerData, read_showers
     from hepgen.errors import InputError
     from hepgen.models.registry import get_model_class
-    from hepgen.training.adapters import adapter_for, adapter_from_state
+    from hepgen.training.adapters import adapter_for
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
 
     if init_from is not None and model is None and config is None:
@@ -313,31 +313,18 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         from hepgen.training.jets import train_jets
 
         return train_jets(model, data, run_dir, config, max_time, max_epochs, seed, resume)
-    run = RunDir(run_dir)
     showers = data if isinstance(data, ShowerData) else read_showers(data)
-    if run.exists():
-        if not resume:
-            raise InputError("run directory already holds a run; resume it or choose another directory",
-                             file=str(run.path))
-        cfg = load_yaml(run.config)
-        if model and model != cfg["model"]:
-            raise InputError(f"run directory holds a '{cfg['model']}' run, not '{model}'", file=str(run.path))
-        adapter = adapter_from_state(run.read_json(run.preprocessing))
-        if adapter.geometry != showers.geometry:
-            raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'")
-    else:
-        if run.path.exists() and any(run.path.iterdir()):
-            raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
-        if init_from is not None and config is None:
-            src = load_yaml(RunDir(init_from).config)
-            config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
-            model = model or src["model"]
-        cfg = resolve_config(model, config)
-        if lr is not None:
-            if "lr" not in cfg["params"]:
-                raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
-            cfg["params"]["lr"] = float(lr)
-        adapter = None
+    if init_from is not None and config is None and not RunDir(run_dir).exists():
+        src = load_yaml(RunDir(init_from).config)
+        config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
+        model = model or src["model"]
+    run, cfg, adapter = open_run(run_dir, model, config, resume)
+    if adapter is not None and adapter.geometry != showers.geometry:
+        raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'")
+    if adapter is None and lr is not None:
+        if "lr" not in cfg["params"]:
+            raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
+        cfg["params"]["lr"] = float(lr)
     tcfg = cfg["training"]
     train_set, val_set = showers.split(1.0 - float(tcfg["val_fraction"]), seed=seed) if len(showers) > 10 \
         else (showers, showers[:0])

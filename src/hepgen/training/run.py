@@ -73,6 +73,35 @@ class RunDir:
         return self.read_json(self.state_file) if self.state_file.is_file() else {}
 
 
+def open_run(run_dir: str | Path, model: str | None, config: dict | str | Path | None,
+             resume: bool) -> tuple[RunDir, dict, Any]:
+    """A run directory for training: (run, resolved config, saved adapter or ``None`` for a new run).
+
+    An existing run is resumed (refused when ``resume`` is false or it holds another model); a new run
+    needs an empty or missing directory.
+
+    >>> import tempfile
+    >>> run, cfg, adapter = open_run(tempfile.mkdtemp() + "/new", "wgan", None, True)
+    >>> cfg["model"], adapter is None
+    ('wgan', True)
+    """
+    from hepgen.training.adapters import adapter_from_state
+    from hepgen.training.config import load_yaml, resolve_config
+
+    run = RunDir(run_dir)
+    if run.exists():
+        if not resume:
+            raise InputError("run directory already holds a run; resume it or choose another directory",
+                             file=str(run.path))
+        cfg = load_yaml(run.config)
+        if model and model != cfg["model"]:
+            raise InputError(f"run directory holds a '{cfg['model']}' run, not '{model}'", file=str(run.path))
+        return run, cfg, adapter_from_state(run.read_json(run.preprocessing))
+    if run.path.exists() and any(run.path.iterdir()):
+        raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
+    return run, resolve_config(model, config), None
+
+
 def load_run_model(run_dir: str | Path):
     """(model in eval mode, adapter, config) from a run directory's last checkpoint."""
     import numpy as np
