@@ -106,7 +106,7 @@ def detector_model(geometry: str | Geometry) -> Detector:
     responses: list = [None] * geo.n_layers
     t = z = 0.0
     pending: list = []  # passive slabs waiting for the next active slab
-    pending_t0, pending_z0 = 0.0, 0.0
+    pending_t0 = 0.0
     for l, slabs in enumerate(geo.layer_stack):
         for slab in slabs:
             x0 = get_material(slab.material).x0_mm
