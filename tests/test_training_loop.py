@@ -171,3 +171,21 @@ def test_run_trained_before_a_new_hyperparameter_still_loads(tmp_path):
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     sample = load_generator(run).sample(np.full(3, 5e3), seed=1)
     assert sample.energy.shape == (3, sample.geometry.n_voxels)
+
+
+def test_best_validated_epoch_is_kept_and_used_for_generation(tmp_path):
+    import torch
+
+    from hepgen.training.run import RunDir, load_run_model
+
+    run = train("wgan", toy_showers(80), tmp_path / "run", TINY_WGAN, max_epochs=3, seed=2)
+    records = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    scores = [np.mean([v for k, v in r.items() if k.startswith("sep_")]) for r in records]
+    best = torch.load(RunDir(run).best, weights_only=False)
+    assert best["epoch"] == int(np.argmin(scores)) and best["validation_score"] == pytest.approx(min(scores))
+    model, _, _ = load_run_model(run)
+    last, _, _ = load_run_model(run, which="last")
+    weights = {k[len("model."):]: v for k, v in best["state_dict"].items() if k.startswith("model.")}
+    assert all(torch.equal(model.state_dict()[k], w) for k, w in weights.items())
+    if best["epoch"] != len(records) - 1:
+        assert not all(torch.equal(last.state_dict()[k], w) for k, w in weights.items())

@@ -173,6 +173,19 @@ class Validation(L.Callback):
     def __init__(self, run: RunDir, adapter, reference, every: int = 1, seed: int = 0) -> None:
         self.run, self.adapter, self.reference, self.every, self.seed = run, adapter, reference, every, seed
         self.t0 = time.monotonic()
+        self.best_score = (torch.load(run.best, map_location="cpu", weights_only=False)["validation_score"]
+                           if run.best.is_file() else float("inf"))
+
+    def keep_if_best(self, pl_module, epoch: int, record: dict[str, Any]) -> None:
+        """Save the weights to ``checkpoints/best.ckpt`` when the mean validation separation power improves."""
+        seps = [v for k, v in record.items() if k.startswith("sep_") and np.isfinite(v)]
+        if not seps or float(np.mean(seps)) >= self.best_score:
+            return
+        self.best_score = float(np.mean(seps))
+        tmp = self.run.best.with_name(f".{self.run.best.name}.tmp{os.getpid()}")
+        torch.save({"state_dict": pl_module.state_dict(), "epoch": epoch, "validation_score": self.best_score}, tmp)
+        os.replace(tmp, self.run.best)
+        record["best_epoch"] = epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         from hepgen.progress import status
@@ -187,6 +200,7 @@ class Validation(L.Callback):
         pl_module.epoch_losses.clear()
         if self.reference is not None and len(self.reference) and (epoch + 1) % self.every == 0:
             record.update(self.metrics(pl_module.model))
+            self.keep_if_best(pl_module, epoch, record)
         self.run.log(record)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "step", "wall_s"))
         status(f"epoch {epoch}: {shown}")

@@ -6,6 +6,7 @@
       config.yaml          resolved config (model, params, training, preprocessing, labels)
       preprocessing.json   fitted adapter state (geometry, transforms, conditioning)
       checkpoints/last.ckpt  Lightning checkpoint (weights, optimisers, counters), written atomically
+      checkpoints/best.ckpt  weights of the epoch with the lowest mean validation separation power
       extra.npz            what the model stores after training (e.g. the latent KDE sample)
       logs/metrics.jsonl   one JSON line per epoch: mean losses, validation metrics, wall time
       state.json           {"status": "running" | "finished" | "diverged", ...}
@@ -38,6 +39,7 @@ class RunDir:
         self.config = self.path / "config.yaml"
         self.preprocessing = self.path / "preprocessing.json"
         self.checkpoint = self.path / "checkpoints" / "last.ckpt"
+        self.best = self.path / "checkpoints" / "best.ckpt"
         self.extra = self.path / "extra.npz"
         self.metrics = self.path / "logs" / "metrics.jsonl"
         self.state_file = self.path / "state.json"
@@ -102,8 +104,13 @@ def open_run(run_dir: str | Path, model: str | None, config: dict | str | Path |
     return run, resolve_config(model, config), None
 
 
-def load_run_model(run_dir: str | Path):
-    """(model in eval mode, adapter, config) from a run directory's last checkpoint."""
+def load_run_model(run_dir: str | Path, which: str = "best"):
+    """(model in eval mode, adapter, config) from a run directory.
+
+    ``which="best"`` takes the weights of the best validated epoch (``checkpoints/best.ckpt``, the
+    seeds' epoch selection) when the run has one and stores nothing derived from the final weights
+    (``extra.npz``, e.g. a latent KDE); otherwise, and with ``which="last"``, the last checkpoint.
+    """
     import numpy as np
     import torch
 
@@ -122,7 +129,8 @@ def load_run_model(run_dir: str | Path):
     # hyperparameters added to a model after the run was trained take their defaults
     params = {**copy.deepcopy(cls.default_config), **config["params"]}
     model = cls(adapter.data_shape, adapter.n_cond, params, adapter.geometry)
-    ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+    use_best = which == "best" and run.best.is_file() and not run.extra.is_file()
+    ckpt = torch.load(run.best if use_best else run.checkpoint, map_location="cpu", weights_only=False)
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
     if hasattr(model, "to_physical"):
