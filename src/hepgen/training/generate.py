@@ -19,6 +19,19 @@ __all__ = ["ShowerGenerator", "JetGenerator", "load_generator", "generate", "inc
 BACKENDS = ("torch", "onnxruntime")
 
 
+def complete_labels(model, adapter, names: list[str], incident_energy: np.ndarray,
+                    labels: dict[str, np.ndarray] | None, generator) -> dict[str, np.ndarray]:
+    """The conditioning labels ``names`` for these showers: the given ones, the missing ones drawn by the
+    model (``model.sample_labels``, e.g. the BIB-AE's latent KDE); InputError when it cannot draw them."""
+    labels = dict(labels or {})
+    missing = [k for k in names if k not in labels]
+    if missing:
+        if not hasattr(model, "sample_labels"):
+            raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
+        labels.update(model.sample_labels(incident_energy, missing, adapter, generator))
+    return labels
+
+
 class ShowerGenerator:
     """A trained shower model with its preprocessing; :meth:`sample` returns :class:`ShowerData` in MeV."""
 
@@ -35,12 +48,7 @@ class ShowerGenerator:
 
         e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        labels = dict(labels or {})
-        missing = [k for k in self.labels if k not in labels]
-        if missing:
-            if not hasattr(self.model, "sample_labels"):
-                raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
-            labels.update(self.model.sample_labels(e, missing, self.adapter, gen))
+        labels = complete_labels(self.model, self.adapter, self.labels, e, labels, gen)
         parts = []
         fused = hasattr(self.adapter, "data")  # voxel adapters invert their preprocessing in torch
         # inference_mode (no autograd bookkeeping) and the inverse preprocessing in float32 torch on

@@ -247,15 +247,11 @@ class OnnxGenerator:
         import torch
 
         from hepgen.data import ShowerData
+        from hepgen.training.generate import complete_labels
 
         e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        labels = dict(labels or {})
-        missing = [k for k in self.labels if k not in labels]
-        if missing:
-            if not hasattr(self.model, "sample_labels"):
-                raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
-            labels.update(self.model.sample_labels(e, missing, self.adapter, gen))
+        labels = complete_labels(self.model, self.adapter, self.labels, e, labels, gen)
         parts = []
         for start in range(0, len(e), max(1, batch_size)):
             sl = slice(start, start + batch_size)
