@@ -24,8 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hepgen.amplify.equivalent import equivalent_size_multinomial
-from hepgen.amplify.jsd import quantile_mse
+from hepgen.amplify.study import toy_amplification_table
 from hepgen.amplify.toys import get_toy
 
 __all__ = ["gan_toy_study", "TOY_CONFIG"]
@@ -33,12 +32,6 @@ __all__ = ["gan_toy_study", "TOY_CONFIG"]
 # CPU-sized GAN (the seed's 1000-dim noise, 7×256 layers and 10^5 steps do not fit a shared 2-core machine)
 TOY_CONFIG = {"params": {"noise_dim": 64, "width": 64, "layers": 5, "mbd_features": 16},
               "training": {"batch_size": 10, "checkpoint_every_s": 120.0, "num_threads": 1}}
-
-
-def _factor(rmse: float, cells, n_samples: int, n_train: int) -> float:
-    n_eq = equivalent_size_multinomial(rmse, cells.probabilities, metric="rmse").n_equiv
-    inv = 1.0 / n_eq - 1.0 / n_samples                   # remove the generated sample's own noise
-    return (1.0 / inv if inv > 0 else np.inf) / n_train
 
 
 def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, repeats: int = 3,
@@ -69,24 +62,7 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
         samples["train"].append(toy.uniformise(x))
         passes.append(repeat_data * len((Path(run) / "logs" / "metrics.jsonl").read_text().splitlines()))
         samples["gan"].append(toy.uniformise(sample_arrays(run, n_samples, seed=seed + rep)))
-    rows: dict = {}
-    for coords in coordinates:
-        key = "+".join(toy.coordinate_names[c] for c in coords)
-        rows[key] = {}
-        for label, reps in samples.items():
-            entries = []
-            for k in n_per_dim:
-                cells = toy.cells(k, coords)
-                rmse = np.array([quantile_mse(u[:, list(coords)], cells, root=True) for u in reps])
-                n_s = len(reps[0]) if label == "gan" else np.inf
-                fac = np.array([_factor(r, cells, n_s, n_train) for r in rmse])
-                ok = np.isfinite(fac)
-                entries.append({"n_quant": int(cells.n_cells), "n_per_dim": int(k), "rmse_mean": float(rmse.mean()),
-                                "rmse_std": float(rmse.std(ddof=1)) if len(rmse) > 1 else 0.0,
-                                "factor_mean": float(fac[ok].mean()) if ok.any() else None,
-                                "factor_std": float(fac[ok].std(ddof=1)) if ok.sum() > 1 else 0.0,
-                                "factor_from_mean_mse": _factor(float(np.sqrt(np.mean(rmse ** 2))), cells, n_s, n_train)})
-            rows[key][label] = entries
+    rows = toy_amplification_table(toy, samples, coordinates, n_per_dim, n_train)
     return {"toy": toy_name, "n_train": n_train, "repeats": repeats, "n_samples": n_samples,
             "max_epochs": max_epochs, "repeat_data": repeat_data,
             "passes_over_data": passes, "steps": [p * n_train // int(cfg.get("training", {}).get("batch_size", 10)) for p in passes], "config": cfg, "results": rows}

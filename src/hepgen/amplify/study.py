@@ -37,7 +37,7 @@ from hepgen.amplify.observables import PER_ENTRY
 from hepgen.errors import InputError
 from hepgen.progress import status
 
-__all__ = ["amplify_study", "write_study", "toy_study", "stack_observables"]
+__all__ = ["amplify_study", "write_study", "toy_study", "toy_amplification_table", "stack_observables"]
 
 
 def stack_observables(table: dict[str, np.ndarray], obs_set: str, where: str = "sample") -> np.ndarray:
@@ -204,6 +204,40 @@ def write_study(result: dict, outdir: str | Path, overwrite: bool = False, plots
     return targets + list(pngs.values())
 
 
+def toy_amplification_table(toy, samples: dict[str, list[np.ndarray]], coordinates: Sequence[tuple[int, ...]],
+                            n_per_dim: Sequence[int], n_train: int) -> dict:
+    """Per coordinate set and sample label (``train`` or a surrogate), one entry per ``n_per_dim``: quantile
+    √MSE over the replicates and the amplification N_equiv / n_train from the multinomial expectation.
+
+    ``samples[label]`` holds replicates already mapped to the unit cube (``toy.uniformise``). For every label
+    but ``train`` the surrogate sample's own statistical noise (its size) is removed from N_equiv.
+    """
+    def factors(mse: np.ndarray, cells, n_samples: float) -> np.ndarray:
+        inv = mse / expected_mse(cells.probabilities, 1.0) - 1.0 / n_samples
+        return np.where(inv > 0, 1.0 / np.where(inv > 0, inv, 1.0), np.inf) / n_train
+
+    rows: dict = {}
+    for coords in coordinates:
+        key = "+".join(toy.coordinate_names[c] for c in coords)
+        rows[key] = {}
+        for label, reps in samples.items():
+            n_samples = np.inf if label == "train" else len(reps[0])
+            entries = []
+            for k in n_per_dim:
+                cells = toy.cells(k, coords)
+                rmse = np.array([quantile_mse(u[:, list(coords)], cells, root=True) for u in reps])
+                fac = factors(rmse ** 2, cells, n_samples)
+                finite = np.isfinite(fac)
+                entries.append({"n_quant": int(cells.n_cells), "n_per_dim": int(k),
+                                "rmse_mean": float(rmse.mean()), "rmse_std": float(rmse.std(ddof=1)) if len(rmse) > 1 else 0.0,
+                                "factor_mean": float(np.mean(fac[finite])) if finite.any() else None,
+                                "factor_std": float(np.std(fac[finite], ddof=1)) if finite.sum() > 1 else 0.0,
+                                "factor_from_mean_mse": float(factors(np.array([np.mean(rmse ** 2)]), cells, n_samples)[0]),
+                                "n_unresolved": int((~finite).sum())})
+            rows[key][label] = entries
+    return rows
+
+
 def toy_study(toy_name: str, n_per_dim: Sequence[int], baselines: Sequence[str] = ("kde", "hist", "fit"),
               repeats: int = 10, n_train: int | None = None, n_samples: int = 1_000_000,
               coordinates: Sequence[tuple[int, ...]] | None = None, hist_splits: int = 100, seed: int = 0) -> dict:
@@ -222,7 +256,6 @@ def toy_study(toy_name: str, n_per_dim: Sequence[int], baselines: Sequence[str] 
     dims = len(toy.coordinate_names)
     coordinates = [tuple(range(dims))] if coordinates is None else [tuple(c) for c in coordinates]
     rng = np.random.default_rng(seed)
-    rows: dict = {}
     samples: dict[str, list[np.ndarray]] = {"train": []}
     for rep in range(repeats):
         x = toy.sample(n_train, rng)
@@ -233,27 +266,5 @@ def toy_study(toy_name: str, n_per_dim: Sequence[int], baselines: Sequence[str] 
             opts = {"n_splits": hist_splits} if name == "hist" else {}
             est = fit_baseline(name, x, seed=seed + rep, **opts)
             samples.setdefault(name, []).append(toy.uniformise(est.sample(n_samples, seed=seed + rep)))
-    for coords in coordinates:
-        key = "+".join(toy.coordinate_names[c] for c in coords)
-        rows[key] = {}
-        for label, reps in samples.items():
-            entries = []
-            for k in n_per_dim:
-                cells = toy.cells(k, coords)
-                rmse = np.array([quantile_mse(u[:, list(coords)], cells, root=True) for u in reps])
-                n_eq = np.array([expected_mse(cells.probabilities, 1.0) / r ** 2 for r in rmse])
-                # remove the generated sample's own statistical noise (n_samples points)
-                if label != "train":
-                    inv = 1 / n_eq - 1 / len(reps[0])
-                    n_eq = np.where(inv > 0, 1 / np.where(inv > 0, inv, 1), np.inf)
-                fac = n_eq / n_train
-                finite = np.isfinite(fac)
-                entries.append({"n_quant": int(cells.n_cells), "n_per_dim": int(k),
-                                "rmse_mean": float(rmse.mean()), "rmse_std": float(rmse.std(ddof=1)) if len(rmse) > 1 else 0.0,
-                                "factor_mean": float(np.mean(fac[finite])) if finite.any() else None,
-                                "factor_std": float(np.std(fac[finite], ddof=1)) if finite.sum() > 1 else 0.0,
-                                "factor_from_mean_mse": float(expected_mse(cells.probabilities, 1.0)
-                                                              / np.mean(rmse ** 2) / n_train),
-                                "n_unresolved": int((~finite).sum())})
-            rows[key][label] = entries
+    rows = toy_amplification_table(toy, samples, coordinates, n_per_dim, n_train)
     return {"toy": toy_name, "n_train": n_train, "repeats": repeats, "n_samples": n_samples, "results": rows}
