@@ -40,7 +40,7 @@ def train_arrays(model: str, x: np.ndarray, run_dir: str | Path, config: dict | 
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import ArrayAdapter, adapter_from_state
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
-    from hepgen.training.loop import fit, parse_duration
+    from hepgen.training.loop import parse_duration, run_training
     from hepgen.training.run import RunDir
 
     run = RunDir(run_dir)
@@ -66,9 +66,7 @@ def train_arrays(model: str, x: np.ndarray, run_dir: str | Path, config: dict | 
     epochs = int(max_epochs if max_epochs is not None else cfg["training"]["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else cfg["training"]["max_time"])
     arrays = adapter.encode(x)
-    run.set_state(status="running", max_epochs=epochs, max_time_s=seconds, seed=seed)
-    fit(run, net, adapter, arrays, None, cfg, epochs, seconds, seed)
-    run.set_state(status="finished", n_parameters=net.n_parameters())
+    run_training(run, net, adapter, arrays, None, cfg, epochs, seconds, seed)
     return run.path
 
 

@@ -20,7 +20,6 @@ True
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +38,12 @@ def train_jets(model: str | None, data, run_dir: str | Path, config: dict | str 
     :class:`~hepgen.training.TrainingDiverged` on NaN/inf).
     """
     import lightning as L
-    import torch
 
     from hepgen.data import JetData, read_jets
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import JetAdapter
     from hepgen.training.config import save_yaml
-    from hepgen.training.loop import TrainingDiverged, fit, parse_duration
+    from hepgen.training.loop import parse_duration, run_training
     from hepgen.training.run import open_run
 
     jets = data if isinstance(data, JetData) else read_jets(data)
@@ -72,19 +70,4 @@ def train_jets(model: str | None, data, run_dir: str | Path, config: dict | str 
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
     arrays = adapter.encode(train_set)
-    run.set_state(status="running", max_epochs=epochs, max_time_s=seconds, seed=seed)
-    try:
-        fit(run, net, adapter, arrays, None, cfg, epochs, seconds, seed)
-    except TrainingDiverged as exc:
-        run.set_state(status="diverged", message=str(exc))
-        raise
-    except KeyboardInterrupt:
-        run.set_state(status="interrupted")
-        raise
-    net.eval()
-    extra = net.after_training({k: torch.as_tensor(v) for k, v in arrays.items()})
-    tmp = run.extra.with_name(f".extra.tmp{os.getpid()}.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in extra.items()})
-    os.replace(tmp, run.extra)
-    run.set_state(status="finished", n_parameters=net.n_parameters())
-    return run.path
+    return run_training(run, net, adapter, arrays, None, cfg, epochs, seconds, seed)

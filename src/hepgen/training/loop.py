@@ -24,7 +24,7 @@ import torch
 
 from hepgen.training.run import RunDir, open_run
 
-__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration"]
+__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "run_training"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -361,10 +361,18 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
     arrays = adapter.encode(train_set)
+    return run_training(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed,
+                        devices=devices, strategy=strategy, accelerator=accelerator)
+
+
+def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
+                 epochs: int, seconds: float | None, seed: int, **fit_options) -> Path:
+    """Fit with the run's state kept honest (running / diverged / interrupted / finished), then store what the
+    model derives from its training set (``after_training``, e.g. a latent KDE) in ``extra.npz``.
+    Shared by every data kind (showers, jets, arrays); returns the run directory."""
     run.set_state(status="running", max_epochs=epochs, max_time_s=seconds, seed=seed)
     try:
-        rank = fit(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed,
-                   devices=devices, strategy=strategy, accelerator=accelerator)
+        rank = fit(run, net, adapter, arrays, reference, cfg, epochs, seconds, seed, **fit_options)
     except TrainingDiverged as exc:
         run.set_state(status="diverged", message=str(exc))
         raise
