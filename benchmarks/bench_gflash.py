@@ -80,7 +80,7 @@ def main() -> None:
     rows = {"raw": [], "weighted": []}
     print("| E (GeV) | E_vis/E (raw) | sigma/E raw | E_cal/E (1:2 weights) | sigma/E weighted |\n|---|---|---|---|---|")
     for e in energies:
-        s = simulate_showers("ild-ecal", np.full(2 * N, e), "photon", seed=3)
+        s = simulate_showers("ild-ecal", np.full(10 * N, e), "photon", seed=3)
         le = s.layer_energy()
         raw, cal = le.sum(axis=1), le @ w
         rows["raw"].append((raw.mean() / e, raw.std() / raw.mean()))

@@ -3,11 +3,19 @@
 The visible energy mu (MeV) that the shower parameterisation puts into one cell of a thin active
 layer (silicon, scintillator, liquid argon) is carried by charged tracks crossing it. The number of
 crossings is Poisson with mean mu / <delta>, and each crossing deposits delta drawn from the Landau
-distribution (most probable value and width from the Landau-Vavilov-Bichsel
-formula, PDG review "Passage of particles through matter", eq. 34.12) for the path length d / cos(theta),
-cos(theta) uniform around the mean <cos theta> = cos(E_s / (pi E_c,absorber)) of shower particles (Fabjan's
-estimate, used in the sampling-fluctuation formula of Wigmans, "Calorimetry", Sec. 4.8), drawn from the Landau distribution truncated at 10 x the most probable loss. This gives the sampling fluctuations of the visible energy and the MIP
-peak of the cell-energy spectrum (about 0.15-0.2 MeV in 0.525 mm of silicon).
+distribution (most probable value and width from the Landau-Vavilov-Bichsel formula, PDG review "Passage
+of particles through matter", eq. 34.12) for the path length d / cos(theta), truncated at 10 x the most
+probable loss at normal incidence (energetic delta rays leave the thin layer).
+
+Crossing angles: the soft electrons that carry most of the visible energy of an electromagnetic shower
+are close to isotropic, and an isotropic flux crosses a plane with dN/dcos(theta) = 2 cos(theta) (Lambert's
+law, mean cos = 2/3); grazing tracks with cos(theta) < :data:`MIN_COS` (path > 20 d) are not followed (they
+scatter out of the plane or stop). Behind light absorbers the shower particles are more forward: a
+fraction of the tracks crosses at normal incidence, chosen so that the mean cos equals Fabjan's estimate
+cos(E_s / (pi E_c,absorber)) (Wigmans, "Calorimetry", Sec. 4.8); behind W or Pb that fraction is 0. The
+long paths of the isotropic component give the path-length part of the sampling fluctuations (for the
+ILD SiW ECAL a stochastic term near CALICE's 16.6 %/sqrt(E), see docs/benchmarks.md) and the MIP peak of
+the cell-energy spectrum (about 0.15-0.2 MeV in 0.525 mm of silicon).
 
 >>> from hepgen.geometry.materials import get_material
 >>> r = CrossingResponse(get_material("Si"), 0.525)
@@ -27,6 +35,7 @@ _K = 0.307075  # MeV cm^2 / mol
 _ME = 0.51099895  # MeV
 _BETAGAMMA = 3.6  # minimum ionising
 TRUNCATION = 10.0  # losses above 10 x MPV are cut (energetic delta rays leave the thin layer)
+MIN_COS = 0.05  # grazing crossings below this cos(theta) are not followed
 _LAMBDA_MPV = -0.22278  # mode of the standard Landau distribution
 
 
@@ -68,7 +77,9 @@ class CrossingResponse:
 
     def __init__(self, material: Material, thickness_mm: float, mean_cos: float = 0.75) -> None:
         self.material, self.thickness_mm = material, float(thickness_mm)
-        self.cos_min = max(2.0 * float(mean_cos) - 1.0, 0.05)  # cos(theta) uniform in [cos_min, 1]
+        lambert_mean = 2.0 / 3.0 * (1.0 - MIN_COS**3) / (1.0 - MIN_COS**2)
+        #: fraction of crossings from the isotropic (Lambert) component; the rest cross at normal incidence
+        self.isotropic_fraction = float(np.clip((1.0 - mean_cos) / (1.0 - lambert_mean), 0.0, 1.0))
         mpv0, xi0 = landau_mpv(material, thickness_mm)
         self.mpv_mev = float(mpv0)
         from scipy.stats import landau  # tabulated inverse CDF of the truncated standard Landau
@@ -85,7 +96,8 @@ class CrossingResponse:
 
     def _deposits(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Landau energy losses (MeV) of ``n`` crossings, truncated at ``TRUNCATION`` x the most probable loss."""
-        cos = rng.uniform(self.cos_min, 1.0, n)
+        u = rng.random(n)  # Lambert's law on [MIN_COS, 1] by inversion: cos^2 uniform
+        cos = np.where(rng.random(n) < self.isotropic_fraction, np.sqrt(MIN_COS**2 + u * (1.0 - MIN_COS**2)), 1.0)
         mpv, xi = landau_mpv(self.material, self.thickness_mm / cos)
         pos = rng.random(n) * (len(self._ppf) - 1)
         i = pos.astype(np.int64)
