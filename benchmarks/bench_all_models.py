@@ -138,13 +138,14 @@ def main() -> None:
             (out / f"{name}.json").write_text(json.dumps(res, indent=1))
         results.append(res)
         commands.append(" ".join(["python"] + cmd[1:]).replace(str(out), "OUT").replace(str(runs), "RUNS"))
-        print(f"{name}: trained in {time.perf_counter() - t0 + t_train:.0f} s total "
-              f"(benchmark {time.perf_counter() - t0:.0f} s), load {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"{name}: tiny run {t_train:.0f} s (0 when reused), benchmark {time.perf_counter() - t0:.0f} s, "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
     table = consolidated_markdown(results)
     info = machine_info()
     head = (f"{info['date']}; nproc {info['nproc']}, {info['cpu']}, load at the end {info.get('load_average')}; "
             f"torch {info.get('torch')}; {args.threads} thread(s); whole script {time.perf_counter() - t_all:.0f} s; "
-            "ms per object (the 'per' column), mean ± std over repeats 10 / 5 / 1 at batch 1 / 100 / 10000\n\n")
+            "ms per object (the 'per' column), mean ± std over repeats 10 / 5 / 1 at batch 1 / 100 / 10000, "
+            "fewer where they would exceed --max-point-s ('1 run': one repeat)\n\n")
     (out / "all.md").write_text(head + table + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n")
     (out / "all.json").write_text(json.dumps({"machine": info, "commands": commands, "results": results}, indent=1))
     print(head + table)

@@ -15,8 +15,9 @@ Also recorded: threads, parameter counts (training: every parameter of the model
 included; generation: those of the modules a sampling call runs), the peak resident memory during
 each point, the throughput-optimal batch size among the measured ones, and the reference
 simulator's time on the same machine (GFlash, :mod:`hepgen.simulate`). Batch 10000 is feasible
-with ``repeats`` 1 and a warm-up at batch 1000; a point predicted to take longer than
-``max_point_s`` is skipped and says so. Times are ms per shower, as the CaloChallenge CSV columns
+with ``repeats`` 1 and a warm-up at batch 1000; a point whose repeats are predicted to take longer
+than ``max_point_s`` runs fewer repeats (the JSON records them), and one whose single call is
+predicted to take longer is skipped and says so. Times are ms per shower, as the CaloChallenge CSV columns
 ``time CPU 1/100/10000``.
 
 >>> parse_batch_sizes("1,100,10000")
@@ -211,10 +212,11 @@ def _reference(simulator: str, simulate: Callable[[int], Any], batch_sizes: list
     out: dict[str, Any] = {"simulator": simulator}
     est = None
     for b in batch_sizes:
-        if est is not None and est * b * max(1, repeats[b]) / 1e3 > max_point_s:
-            out[str(b)] = {"skipped": f"predicted {est * b * repeats[b] / 1e3:.0f} s > max_point_s"}
+        n_rep = _fit_repeats(est, b, repeats[b], max_point_s)
+        if n_rep == 0:
+            out[str(b)] = {"skipped": f"predicted {est * b / 1e3:.0f} s per call > max_point_s"}
             continue
-        r = time_per_item(lambda: simulate(b), b, repeats[b], warmup=lambda: simulate(min(b, 100)))
+        r = time_per_item(lambda: simulate(b), b, n_rep, warmup=lambda: simulate(min(b, 100)))
         est = r["mean_ms"]
         out[str(b)] = r
     return out
@@ -243,6 +245,22 @@ def pythia_reference_time(jet_type: str, max_particles: int, batch_sizes: list[i
 
     return _reference(f"Pythia 8 + FastJet ({jet_type} jets, init per chunk)", simulate, batch_sizes, repeats,
                       max_point_s)
+
+
+def _fit_repeats(est_ms: float | None, b: int, repeats: int, max_point_s: float) -> int:
+    """Repeats for a point predicted (from the per-item time ``est_ms`` at the previous batch size) to
+    fit in ``max_point_s``: the protocol's ``repeats``, as many as fit when they would not all fit, 0
+    (skip) when one call alone is predicted to take longer.
+
+    >>> _fit_repeats(None, 100, 5, 30.0), _fit_repeats(10.0, 100, 5, 30.0), _fit_repeats(100.0, 100, 5, 30.0)
+    (5, 5, 3)
+    >>> _fit_repeats(250.0, 100, 5, 30.0), _fit_repeats(400.0, 100, 5, 30.0)
+    (1, 0)
+    """
+    if est_ms is None:
+        return repeats
+    per_call_s = est_ms * b / 1e3
+    return int(min(repeats, max_point_s // per_call_s)) if per_call_s > 0 else repeats
 
 
 def _repeats(b: int, repeats: int | None) -> int:
@@ -476,14 +494,15 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
         est: dict[str, float] = {}
         for b in batch_sizes:
             for path in own:
-                if path in est and est[path] * b * reps[b] / 1e3 > max_point_s:
+                n_rep = _fit_repeats(est.get(path), b, reps[b], max_point_s)
+                if n_rep == 0:
                     table.setdefault(path, {})[str(b)] = {
-                        "skipped": f"predicted {est[path] * b * reps[b] / 1e3:.0f} s > max_point_s {max_point_s:.0f} s"}
+                        "skipped": f"predicted {est[path] * b / 1e3:.0f} s per call > max_point_s {max_point_s:.0f} s"}
                     continue
                 fn = work.fn(gen, backend, path, b)
                 warm = work.fn(gen, backend, path, 1000) if b > 1000 else None
-                status(f"{backend} {path} batch {b} x {reps[b]}")
-                r = time_per_item(fn, b, reps[b], warmup=warm)
+                status(f"{backend} {path} batch {b} x {n_rep}")
+                r = time_per_item(fn, b, n_rep, warmup=warm)
                 _close_open()
                 est[path] = r["mean_ms"]
                 table.setdefault(path, {})[str(b)] = r
@@ -513,6 +532,8 @@ def _fmt(r: dict | None) -> str:
         return ""
     if "skipped" in r:
         return "skipped"
+    if r.get("repeats") == 1:
+        return f"{r['mean_ms']:.4g} (1 run)"
     return f"{r['mean_ms']:.4g} ± {r['std_ms']:.2g}"
 
 
