@@ -3,7 +3,8 @@
 For each model of ``hepgen.models.registry.list_models()`` the script trains a tiny run at the model's
 default sizes (one short epoch on small data it makes itself: the weights do not change the cost), then
 runs ``python -m hepgen -q benchmark RUN ...`` in a fresh process per model and writes per model
-``OUT/NAME.json`` / ``OUT/NAME.md`` and the consolidated table ``OUT/all.md`` / ``OUT/all.json``.
+``OUT/NAME.json`` / ``OUT/NAME.md`` and the consolidated table ``OUT/all.md`` / ``OUT/all.json`` over
+every model with a JSON in OUT (so ``--models a,b`` re-times some models and keeps the others).
 
 Data per kind: voxel and point-cloud shower models on calochallenge-2 (16 GFlash electrons, log-uniform
 1 GeV - 1 TeV, so the point-cloud n_hits model covers the timed energies); jet models on Pythia 8 top
@@ -113,7 +114,7 @@ def main() -> None:
     runs = Path(args.runs) if args.runs else out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     models = args.models.split(",") if args.models else list_models()
-    results, commands, referenced = [], [], set()
+    referenced: set[str] = set()
     t_all = time.perf_counter()
     for name in models:
         t0 = time.perf_counter()
@@ -135,15 +136,17 @@ def main() -> None:
         res = json.loads((out / f"{name}.json").read_text())
         if name == "vaegan":
             res["reference"] = vaegan_reference(parse_batch_sizes(args.batch_sizes), args.max_point_s)
-            (out / f"{name}.json").write_text(json.dumps(res, indent=1))
-        results.append(res)
-        commands.append(" ".join(["python"] + cmd[1:]).replace(str(out), "OUT").replace(str(runs), "RUNS"))
+        res["command"] = " ".join(["python"] + cmd[1:]).replace(str(out), "OUT").replace(str(runs), "RUNS")
+        (out / f"{name}.json").write_text(json.dumps(res, indent=1))
         print(f"{name}: tiny run {t_train:.0f} s (0 when reused), benchmark {time.perf_counter() - t0:.0f} s, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
+    # the table covers every registered model with a result in OUT (also those of earlier invocations)
+    results = [json.loads((out / f"{m}.json").read_text()) for m in list_models() if (out / f"{m}.json").is_file()]
+    commands = [r.get("command", "") for r in results]
     table = consolidated_markdown(results)
     info = machine_info()
     head = (f"{info['date']}; nproc {info['nproc']}, {info['cpu']}, load at the end {info.get('load_average')}; "
-            f"torch {info.get('torch')}; {args.threads} thread(s); whole script {time.perf_counter() - t_all:.0f} s; "
+            f"torch {info.get('torch')}; {args.threads} thread(s); this invocation {time.perf_counter() - t_all:.0f} s; "
             "ms per object (the 'per' column), mean ± std over repeats 10 / 5 / 1 at batch 1 / 100 / 10000, "
             "fewer where they would exceed --max-point-s ('1 run': one repeat)\n\n")
     (out / "all.md").write_text(head + table + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n")
