@@ -19,7 +19,7 @@ def benchmark(
                                           "batch 1 / <=1000 / larger)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and ONNX Runtime."),
     energies: str = typer.Option("log-uniform:1GeV:1TeV", "--energies", "-e", help="Incident energies to sample."),
-    no_reference: bool = typer.Option(False, "--no-reference", help="Skip timing GFlash on this machine."),
+    no_reference: bool = typer.Option(False, "--no-reference", help="Skip timing the reference simulator (GFlash / Pythia 8)."),
     max_point_s: float = typer.Option(300.0, "--max-point-s", help="Skip points predicted to take longer."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
@@ -28,7 +28,10 @@ def benchmark(
     """Time per shower (ms, mean ± std) at each batch size after a warm-up, for the network alone and
     for the whole path a user runs (conditions, model, inverse preprocessing, HDF5 writing with
     gzip/lzf/none), with parameter counts, peak memory, threads and GFlash's own time; columns as the
-    CaloChallenge results' 'time CPU 1/100/10000'."""
+    CaloChallenge results' 'time CPU 1/100/10000'. Works for a run of any registered model: point-cloud
+    runs per shower (n_hits drawn, voxel file written), jet runs per jet (JetNet file; Pythia 8's time
+    as reference; --energies unused), array runs per sample (forward and sample only). A backend a
+    model cannot use (ONNX Runtime without an export form) is listed with the reason."""
     import json
 
     from hepgen.data.atomic import atomic_path, check_writable

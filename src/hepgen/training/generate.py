@@ -14,7 +14,7 @@ import numpy as np
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
 from hepgen.errors import InputError
 
-__all__ = ["ShowerGenerator", "JetGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
+__all__ = ["ShowerGenerator", "JetGenerator", "ArrayGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -95,6 +95,24 @@ class JetGenerator:
         return JetData.concatenate(parts)
 
 
+class ArrayGenerator:
+    """A trained array model (toy points, pooled images; no conditions): :meth:`sample` returns ``n``
+    examples in data units (float64), as :func:`hepgen.amplify.surrogates.sample_arrays` does."""
+
+    def __init__(self, model, adapter, config: dict) -> None:
+        self.model, self.adapter, self.config = model, adapter, config
+
+    def sample(self, n: int, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
+        import torch
+
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, n, max(1, batch_size)):
+                parts.append(self.model.sample(torch.zeros(min(batch_size, n - start), 0), gen).numpy())
+        return self.adapter.decode(np.concatenate(parts) if parts else np.zeros((0,) + self.adapter.data_shape))
+
+
 def _generate_jets(gen: JetGenerator, run_dir, n: int, output, seed: int, batch_size: int, overwrite: bool) -> Path:
     """Jets in chunks of ``batch_size`` (chunk k seeded with (seed, k)); an interrupted call resumes."""
     from hepgen.data.jetwriter import JetChunkStore
@@ -117,7 +135,8 @@ def _generate_jets(gen: JetGenerator, run_dir, n: int, output, seed: int, batch_
 def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | None = None):
     """The generator of a run directory (last checkpoint), sampling with PyTorch or ONNX Runtime
     (:class:`hepgen.training.onnx.OnnxGenerator`; same showers for the same seed within 1e-4).
-    A jet run gives a :class:`JetGenerator`.
+    A jet run gives a :class:`JetGenerator`, an array run (toys, pooled images) an :class:`ArrayGenerator`
+    (both PyTorch only).
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -131,6 +150,8 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     model, adapter, config = load_run_model(run_dir)
     if adapter.kind == "jets":
         return JetGenerator(model, adapter, config)
+    if adapter.kind == "arrays":
+        return ArrayGenerator(model, adapter, config)
     if backend == "onnxruntime":
         from hepgen.training.onnx import OnnxGenerator
 
@@ -194,6 +215,9 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     gen = load_generator(run_dir, backend)
     if isinstance(gen, JetGenerator):
         return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
+    if isinstance(gen, ArrayGenerator):
+        raise InputError("an array run (toys, pooled images) has no file format here; sample it with "
+                         "hepgen.amplify.surrogates.sample_arrays", file=str(run_dir))
     if energies is None:
         raise InputError("a shower model needs incident energies (--energies like:ref.h5, 50GeV, ...)")
     micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))  # network batch: fastest on CPU

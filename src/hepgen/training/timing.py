@@ -15,8 +15,9 @@ Also recorded: threads, parameter counts (training: every parameter of the model
 included; generation: those of the modules a sampling call runs), the peak resident memory during
 each point, the throughput-optimal batch size among the measured ones, and the reference
 simulator's time on the same machine (GFlash, :mod:`hepgen.simulate`). Batch 10000 is feasible
-with ``repeats`` 1 and a warm-up at batch 1000; a point predicted to take longer than
-``max_point_s`` is skipped and says so. Times are ms per shower, as the CaloChallenge CSV columns
+with ``repeats`` 1 and a warm-up at batch 1000; a point whose repeats are predicted to take longer
+than ``max_point_s`` runs fewer repeats (the JSON records them), and one whose single call is
+predicted to take longer is skipped and says so. Times are ms per shower, as the CaloChallenge CSV columns
 ``time CPU 1/100/10000``.
 
 >>> parse_batch_sizes("1,100,10000")
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import threading
@@ -39,7 +41,8 @@ import numpy as np
 from hepgen.errors import InputError
 
 __all__ = ["auto_batch_size", "benchmark_run", "time_per_item", "parameter_counts", "reference_time", "to_markdown", "machine_info",
-           "parse_batch_sizes", "PeakMemory", "PATHS"]
+           "parse_batch_sizes", "PeakMemory", "PATHS",
+           "pythia_reference_time", "consolidated_markdown"]
 
 PATHS = ("forward", "sample", "write-gzip", "write-lzf", "write-none")
 
@@ -203,6 +206,22 @@ def parameter_counts(model, sample: Callable[[], Any]) -> dict[str, int]:
     return {"training": int(sum(p.numel() for p in model.parameters())), "generation": int(sum(params.values()))}
 
 
+def _reference(simulator: str, simulate: Callable[[int], Any], batch_sizes: list[int], repeats: dict[int, int],
+               max_point_s: float) -> dict[str, Any]:
+    """Time ``simulate(b)`` per object at each batch size (warm-up at min(b, 100)); skip predicted-slow points."""
+    out: dict[str, Any] = {"simulator": simulator}
+    est = None
+    for b in batch_sizes:
+        n_rep = _fit_repeats(est, b, repeats[b], max_point_s)
+        if n_rep == 0:
+            out[str(b)] = {"skipped": f"predicted {est * b / 1e3:.0f} s per call > max_point_s"}
+            continue
+        r = time_per_item(lambda: simulate(b), b, n_rep, warmup=lambda: simulate(min(b, 100)))
+        est = r["mean_ms"]
+        out[str(b)] = r
+    return out
+
+
 def reference_time(geometry, batch_sizes: list[int], repeats: dict[int, int], energies: np.ndarray,
                    max_point_s: float) -> dict[str, Any]:
     """GFlash's own time per shower (photons) on this machine for the same conditions."""
@@ -210,18 +229,38 @@ def reference_time(geometry, batch_sizes: list[int], repeats: dict[int, int], en
     from hepgen.simulate import simulate_showers
 
     geo = get_geometry(geometry)
-    out: dict[str, Any] = {"simulator": "GFlash (hepgen.simulate, photons)"}
-    est = None
-    for b in batch_sizes:
-        if est is not None and est * b * max(1, repeats[b]) / 1e3 > max_point_s:
-            out[str(b)] = {"skipped": f"predicted {est * b * repeats[b] / 1e3:.0f} s > max_point_s"}
-            continue
-        e = energies[:b]
-        r = time_per_item(lambda: simulate_showers(geo, e, "photon", seed=0), b, repeats[b],
-                          warmup=lambda: simulate_showers(geo, e[: min(b, 100)], "photon", seed=0))
-        est = r["mean_ms"]
-        out[str(b)] = r
-    return out
+    return _reference("GFlash (hepgen.simulate, photons)",
+                      lambda b: simulate_showers(geo, energies[:b], "photon", seed=0), batch_sizes, repeats,
+                      max_point_s)
+
+
+def pythia_reference_time(jet_type: str, max_particles: int, batch_sizes: list[int], repeats: dict[int, int],
+                          max_point_s: float) -> dict[str, Any]:
+    """Pythia 8 + FastJet's time per jet (``hepgen simulate-jets``: one chunk of b jets, including the
+    Pythia initialisation of the chunk) on this machine."""
+    from hepgen.simulate.jets import JetProduction, generate_chunk
+
+    def simulate(b: int):
+        return generate_chunk(JetProduction(jet_type, b, max_particles=max_particles, chunk_size=b), 0)
+
+    return _reference(f"Pythia 8 + FastJet ({jet_type} jets, init per chunk)", simulate, batch_sizes, repeats,
+                      max_point_s)
+
+
+def _fit_repeats(est_ms: float | None, b: int, repeats: int, max_point_s: float) -> int:
+    """Repeats for a point predicted (from the per-item time ``est_ms`` at the previous batch size) to
+    fit in ``max_point_s``: the protocol's ``repeats``, as many as fit when they would not all fit, 0
+    (skip) when one call alone is predicted to take longer.
+
+    >>> _fit_repeats(None, 100, 5, 30.0), _fit_repeats(10.0, 100, 5, 30.0), _fit_repeats(100.0, 100, 5, 30.0)
+    (5, 5, 3)
+    >>> _fit_repeats(250.0, 100, 5, 30.0), _fit_repeats(400.0, 100, 5, 30.0)
+    (1, 0)
+    """
+    if est_ms is None:
+        return repeats
+    per_call_s = est_ms * b / 1e3
+    return int(min(repeats, max_point_s // per_call_s)) if per_call_s > 0 else repeats
 
 
 def _repeats(b: int, repeats: int | None) -> int:
@@ -230,12 +269,188 @@ def _repeats(b: int, repeats: int | None) -> int:
     return 10 if b <= 1 else 5 if b <= 1000 else 1
 
 
+class _Showers:
+    """Voxel and point-cloud shower runs: conditions are incident energies (point clouds: n_hits drawn
+    by the model inside ``sample``); the write paths append to an open CaloChallenge HDF5 file."""
+
+    unit = "shower"
+
+    def __init__(self, base, energies: str, n: int, seed: int, tmpdir: Path) -> None:
+        from hepgen.training.generate import incident_energies
+
+        self.base, self.energies, self.seed, self.tmpdir = base, energies, seed, tmpdir
+        self.e, self.labels = incident_energies(energies, n, seed)
+        self.kind = getattr(base.adapter, "kind", "showers")
+
+    def describe(self) -> dict[str, Any]:
+        g = self.base.geometry
+        return {"geometry": g.name, "n_voxels": g.n_voxels, "energies": self.energies,
+                "what": f"{g.name} ({g.n_voxels} voxels{', point cloud' if self.kind == 'points' else ''})"}
+
+    def load(self, run_dir, backend: str, threads: int | None):
+        from hepgen.training.generate import load_generator
+
+        return load_generator(run_dir, backend, threads=threads)
+
+    def parameters(self) -> dict[str, Any]:
+        import torch
+
+        base = self.base
+        if set(base.labels) - set(self.labels) and not hasattr(base.model, "sample_labels"):
+            return {"training": base.model.n_parameters(), "generation": None}
+        lab = self._labels(base, self.e[:2], {k: v[:2] for k, v in self.labels.items()})
+        with torch.inference_mode():
+            cond = torch.as_tensor(base.adapter.encode_cond(self.e[:2], lab or None))
+            return parameter_counts(base.model, lambda: base.model.sample(cond))
+
+    @staticmethod
+    def _labels(gen, e, labels):
+        missing = [k for k in gen.labels if k not in labels]
+        return {**labels, **gen.model.sample_labels(e, missing, gen.adapter)} if missing else labels
+
+    def fn(self, gen, backend: str, path: str, b: int) -> Callable[[], Any]:
+        import torch
+
+        e, labels = self.e[:b], {k: v[:b] for k, v in self.labels.items()}
+        if path == "forward":
+            lab = self._labels(gen, e, labels)
+            cond = torch.as_tensor(gen.adapter.encode_cond(e, lab or None))
+            if backend == "torch":
+                def forward():
+                    with torch.inference_mode():
+                        return gen.model.sample(cond)
+                return forward
+            with torch.inference_mode():
+                noise = [t.numpy() for t in gen.form.draw(gen.model, cond, None)]
+            feeds = dict(zip(gen.input_names, [gen.adapter.raw_cond(e, lab).astype(np.float32)] + noise))
+            return lambda: gen.session.run(None, feeds)
+        if path == "sample":
+            return lambda: gen.sample(e, labels or None, batch_size=b, seed=self.seed)
+        from hepgen.data import ShowerWriter
+        from hepgen.training.generate import incident_energies
+
+        # streaming as `hepgen generate --batch-size b` does: one open file, one chunk of b showers per call
+        compression = path.split("-", 1)[1]
+        target = self.tmpdir / f"bench-{os.getpid()}-{backend}-{compression}-{b}.h5"
+        writer = ShowerWriter(target, gen.geometry, compression=compression, overwrite=True,
+                              labels=tuple(k for k in gen.labels if k in labels))
+        _OPEN.append((writer, target))
+        micro = min(b, auto_batch_size(gen.model, gen.adapter.n_cond))  # as hepgen generate does
+
+        def whole() -> None:
+            e2, lab2 = incident_energies(self.energies, b, self.seed)
+            writer.append(gen.sample(e2, (lab2 or labels) or None, batch_size=micro, seed=self.seed))
+        return whole
+
+    def reference(self, batch_sizes, reps, max_point_s) -> dict[str, Any]:
+        return reference_time(self.base.geometry, batch_sizes, reps, self.e, max_point_s)
+
+
+class _Jets:
+    """Jet runs: multiplicities (and masses) from the model's training KDE; the write paths write a
+    JetNet HDF5 file of b jets per call, the network running at batch b as ``hepgen generate`` does."""
+
+    unit, kind = "jet", "jets"
+
+    def __init__(self, base, energies: str, n: int, seed: int, tmpdir: Path) -> None:
+        self.base, self.seed, self.tmpdir = base, seed, tmpdir
+
+    def describe(self) -> dict[str, Any]:
+        a = self.base.adapter
+        return {"jet_type": a.jet_type, "n_max": a.n_max,
+                "what": f"jets{' (' + a.jet_type + ')' if a.jet_type else ''}, {a.n_max} particle slots"}
+
+    def load(self, run_dir, backend: str, threads: int | None):
+        raise InputError(f"no ONNX export for '{self.base.config['model']}': hepgen.training.onnx exports "
+                         "voxel-shower generators only (conditions -> voxel energies)")
+
+    def parameters(self) -> dict[str, Any]:
+        import torch
+
+        cond = torch.as_tensor(self.base.model.sample_conditions(2, self.seed))
+        with torch.inference_mode():
+            return parameter_counts(self.base.model, lambda: self.base.model.sample(cond))
+
+    def fn(self, gen, backend: str, path: str, b: int) -> Callable[[], Any]:
+        import torch
+
+        if path == "forward":
+            cond = torch.as_tensor(gen.model.sample_conditions(b, self.seed))
+
+            def forward():
+                with torch.inference_mode():
+                    return gen.model.sample(cond)
+            return forward
+        if path == "sample":
+            return lambda: gen.sample(b, batch_size=b, seed=self.seed)
+        from hepgen.data.jetnet import write_jets
+
+        compression = path.split("-", 1)[1]
+        target = self.tmpdir / f"bench-{os.getpid()}-jets-{compression}-{b}.h5"
+        return lambda: write_jets(target, gen.sample(b, batch_size=b, seed=self.seed), overwrite=True,
+                                  compression=compression)
+
+    def reference(self, batch_sizes, reps, max_point_s) -> dict[str, Any] | None:
+        from hepgen.simulate.jets import JET_TYPES
+
+        a = self.base.adapter
+        if a.jet_type not in JET_TYPES:
+            return {"simulator": f"Pythia 8 (not timed: run has no known jet type '{a.jet_type}')"}
+        return pythia_reference_time(a.jet_type, a.n_max, batch_sizes, reps, max_point_s)
+
+
+class _Arrays:
+    """Array runs (GANplification toys, Calomplification's pooled images): ``sample`` returns data
+    units in memory; there is no file format to time and no simulator recorded in the run."""
+
+    unit, kind = "sample", "arrays"
+    paths = ("forward", "sample")
+
+    def __init__(self, base, energies: str, n: int, seed: int, tmpdir: Path) -> None:
+        self.base, self.seed = base, seed
+
+    def describe(self) -> dict[str, Any]:
+        return {"shape": list(self.base.adapter.data_shape),
+                "what": f"arrays of shape {tuple(self.base.adapter.data_shape)}"}
+
+    def load(self, run_dir, backend: str, threads: int | None):
+        raise InputError(f"no ONNX export for '{self.base.config['model']}': hepgen.training.onnx exports "
+                         "voxel-shower generators only (conditions -> voxel energies)")
+
+    def parameters(self) -> dict[str, Any]:
+        import torch
+
+        with torch.inference_mode():
+            return parameter_counts(self.base.model, lambda: self.base.model.sample(torch.zeros(2, 0)))
+
+    def fn(self, gen, backend: str, path: str, b: int) -> Callable[[], Any]:
+        import torch
+
+        if path == "forward":
+            def forward():
+                with torch.inference_mode():
+                    return gen.model.sample(torch.zeros(b, 0))
+            return forward
+        return lambda: gen.sample(b, batch_size=b, seed=self.seed)
+
+    def reference(self, batch_sizes, reps, max_point_s) -> None:
+        return None
+
+
+_WORKLOADS = {"showers": _Showers, "points": _Showers, "jets": _Jets, "arrays": _Arrays}
+
+
 def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000), backends: tuple[str, ...] = ("torch",),
                   paths: tuple[str, ...] = PATHS, repeats: int | None = None, threads: int | None = None,
                   energies: str = "log-uniform:1GeV:1TeV", reference: bool = True, max_point_s: float = 300.0,
                   seed: int = 0) -> dict[str, Any]:
-    """Run the timing protocol on a run directory; returns a JSON-able dict (see :func:`to_markdown`).
+    """Run the timing protocol on a run directory of any registered model; returns a JSON-able dict
+    (see :func:`to_markdown`).
 
+    Shower runs (voxels and point clouds) are timed per shower with GFlash as reference; jet runs
+    per jet with Pythia 8 as reference (``energies`` unused); array runs (toys, pooled images) per
+    sample, paths ``forward`` and ``sample`` only. A backend the model cannot use (ONNX Runtime
+    for models without an export form) is listed under ``"unavailable"`` with the reason.
     ``threads`` sets torch's and ONNX Runtime's intra-op threads (default: torch's current
     setting). ``repeats`` overrides the default 10 (batch 1), 5 (<= 1000), 1 (larger).
 
@@ -246,9 +461,8 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     """
     import torch
 
-    from hepgen.data import ShowerWriter
     from hepgen.progress import status
-    from hepgen.training.generate import incident_energies, load_generator
+    from hepgen.training.generate import load_generator
 
     bad = [p for p in paths if p not in PATHS]
     if bad:
@@ -259,39 +473,36 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     batch_sizes = sorted(int(b) for b in batch_sizes)
     reps = {b: _repeats(b, repeats) for b in batch_sizes}
     base = load_generator(run_dir, "torch")
-    n_max = max(batch_sizes)
-    e_all, labels_all = incident_energies(energies, n_max, seed)
-    result: dict[str, Any] = {"run": Path(run_dir).name, "model": base.config["model"],
-                              "geometry": base.geometry.name, "n_voxels": base.geometry.n_voxels,
-                              "energies": energies, "threads": threads, "machine": machine_info(),
-                              "batch_sizes": batch_sizes, "repeats": {str(b): reps[b] for b in batch_sizes},
-                              "unit": "ms per shower", "timings": {}}
-    with torch.inference_mode():
-        cond2 = torch.as_tensor(base.adapter.encode_cond(e_all[:2], {k: v[:2] for k, v in labels_all.items()} or None)) \
-            if not (set(base.labels) - set(labels_all)) else None
-    if cond2 is not None:
-        with torch.inference_mode():
-            result["parameters"] = parameter_counts(base.model, lambda: base.model.sample(cond2))
-    else:
-        result["parameters"] = {"training": base.model.n_parameters(), "generation": None}
     tmpdir = Path(tempfile.mkdtemp(prefix="hepgen-bench-"))
+    work = _WORKLOADS[getattr(base.adapter, "kind", "showers")](base, energies, max(batch_sizes), seed, tmpdir)
+    own = [p for p in paths if p in getattr(work, "paths", PATHS)]
+    result: dict[str, Any] = {"run": Path(run_dir).name, "model": base.config["model"], "kind": work.kind,
+                              **work.describe(), "threads": threads, "machine": machine_info(),
+                              "batch_sizes": batch_sizes, "repeats": {str(b): reps[b] for b in batch_sizes},
+                              "unit": f"ms per {work.unit}", "timings": {}, "unavailable": {}}
+    if len(own) < len(paths):
+        result["unavailable"]["paths"] = f"{', '.join(p for p in paths if p not in own)}: not applicable to " \
+                                         f"{work.kind} runs (no file format)"
+    result["parameters"] = work.parameters()
     for backend in backends:
-        gen = base if backend == "torch" else load_generator(run_dir, backend, threads=threads)
+        try:
+            gen = base if backend == "torch" else work.load(run_dir, backend, threads)
+        except InputError as exc:  # e.g. no ONNX export form for this model: the table says so
+            result["unavailable"][backend] = str(exc)
+            continue
         table: dict[str, dict[str, Any]] = {}
         est: dict[str, float] = {}
         for b in batch_sizes:
-            e = e_all[:b]
-            labels = {k: v[:b] for k, v in labels_all.items()}
-            for path in paths:
-                if path in est and est[path] * b * reps[b] / 1e3 > max_point_s:
+            for path in own:
+                n_rep = _fit_repeats(est.get(path), b, reps[b], max_point_s)
+                if n_rep == 0:
                     table.setdefault(path, {})[str(b)] = {
-                        "skipped": f"predicted {est[path] * b * reps[b] / 1e3:.0f} s > max_point_s {max_point_s:.0f} s"}
+                        "skipped": f"predicted {est[path] * b / 1e3:.0f} s per call > max_point_s {max_point_s:.0f} s"}
                     continue
-                fn = _path_fn(path, gen, backend, e, labels, b, seed, tmpdir, energies, ShowerWriter)
-                warm = _path_fn(path, gen, backend, e[:1000], {k: v[:1000] for k, v in labels.items()}, min(b, 1000),
-                                seed, tmpdir, energies, ShowerWriter) if b > 1000 else None
-                status(f"{backend} {path} batch {b} x {reps[b]}")
-                r = time_per_item(fn, b, reps[b], warmup=warm)
+                fn = work.fn(gen, backend, path, b)
+                warm = work.fn(gen, backend, path, 1000) if b > 1000 else None
+                status(f"{backend} {path} batch {b} x {n_rep}")
+                r = time_per_item(fn, b, n_rep, warmup=warm)
                 _close_open()
                 est[path] = r["mean_ms"]
                 table.setdefault(path, {})[str(b)] = r
@@ -299,7 +510,10 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
         result["timings"][backend] = table
         result.setdefault("best_batch_size", {})[backend] = best[1] if best else None
     if reference:
-        result["reference"] = reference_time(base.geometry, batch_sizes, reps, e_all, max_point_s)
+        ref = work.reference(batch_sizes, reps, max_point_s)
+        if ref is not None:
+            result["reference"] = ref
+    shutil.rmtree(tmpdir, ignore_errors=True)
     return result
 
 
@@ -313,78 +527,104 @@ def _close_open() -> None:
         target.unlink(missing_ok=True)
 
 
-def _path_fn(path, gen, backend, e, labels, b, seed, tmpdir, energies, writer_cls) -> Callable[[], Any]:
-    import torch
-
-    if path == "forward":
-        lab = labels or None
-        if set(gen.labels) - set(labels):
-            lab = {**labels, **gen.model.sample_labels(e, [k for k in gen.labels if k not in labels], gen.adapter)}
-        cond = torch.as_tensor(gen.adapter.encode_cond(e, lab))
-        if backend == "torch":
-            def forward():
-                with torch.inference_mode():
-                    return gen.model.sample(cond)
-            return forward
-        with torch.inference_mode():
-            noise = [t.numpy() for t in gen.form.draw(gen.model, cond, None)]
-        feeds = dict(zip(gen.input_names, [gen.adapter.raw_cond(e, lab).astype(np.float32)] + noise))
-        return lambda: gen.session.run(None, feeds)
-    if path == "sample":
-        return lambda: gen.sample(e, labels or None, batch_size=b, seed=seed)
-    compression = path.split("-", 1)[1]
-    from hepgen.training.generate import incident_energies
-
-    # streaming as `hepgen generate --batch-size b` does: one open file, one chunk of b showers per call
-    target = tmpdir / f"bench-{os.getpid()}-{compression}-{b}.h5"
-    writer = writer_cls(target, gen.geometry, compression=compression, overwrite=True,
-                        labels=tuple(k for k in gen.labels if k in labels))
-    _OPEN.append((writer, target))
-
-    micro = min(b, auto_batch_size(gen.model, gen.adapter.n_cond))  # as hepgen generate does
-
-    def whole() -> None:
-        e2, lab2 = incident_energies(energies, len(e), seed)
-        writer.append(gen.sample(e2, (lab2 or labels) or None, batch_size=micro, seed=seed))
-    return whole
-
-
 def _fmt(r: dict | None) -> str:
     if not r:
         return ""
     if "skipped" in r:
         return "skipped"
+    if r.get("repeats") == 1:
+        return f"{r['mean_ms']:.4g} (1 run)"
     return f"{r['mean_ms']:.4g} ± {r['std_ms']:.2g}"
+
+
+def _what(result: dict[str, Any]) -> str:
+    if "what" in result:
+        return result["what"]
+    return f"{result.get('geometry')} ({result.get('n_voxels')} voxels)"
 
 
 def to_markdown(result: dict[str, Any]) -> str:
     """One Markdown table (rows: backend and path; columns: time CPU 1/100/10000 as in the
-    CaloChallenge results CSVs) plus the machine, parameters, memory and GFlash's time.
+    CaloChallenge results CSVs) plus the machine, parameters, memory and the reference simulator's
+    time; backends or paths the model cannot use are listed with the reason.
 
     >>> r = {"model": "m", "geometry": "g", "n_voxels": 1, "threads": 1, "batch_sizes": [1],
     ...      "parameters": {"training": 3, "generation": 2}, "machine": {"nproc": 2},
-    ...      "timings": {"torch": {"sample": {"1": {"mean_ms": 1.0, "std_ms": 0.1, "peak_rss_mib": 5}}}}}
-    >>> "| torch | sample | 1 ± 0.1 |" in to_markdown(r)
-    True
+    ...      "timings": {"torch": {"sample": {"1": {"mean_ms": 1.0, "std_ms": 0.1, "peak_rss_mib": 5}}}},
+    ...      "unavailable": {"onnxruntime": "no export form"}}
+    >>> text = to_markdown(r)
+    >>> "| torch | sample | 1 ± 0.1 |" in text, "| onnxruntime | - | not available: no export form |" in text
+    (True, True)
     """
     bs = result["batch_sizes"]
     m = result.get("machine", {})
     p = result.get("parameters", {})
-    lines = [f"**{result['model']}** on {result['geometry']} ({result['n_voxels']} voxels); "
+    unit = result.get("unit", "ms per shower")
+    lines = [f"**{result['model']}** on {_what(result)}; "
              f"parameters training {p.get('training')}, generation {p.get('generation')}; "
              f"{result['threads']} thread(s); machine: nproc {m.get('nproc')}, {m.get('cpu', '')}, "
-             f"load {m.get('load_average', '')}; ms per shower, mean ± std over repeats {result.get('repeats', '')}",
+             f"load {m.get('load_average', '')}; {unit}, mean ± std over repeats {result.get('repeats', '')}",
              "", "| backend | path | " + " | ".join(f"time CPU {b}" for b in bs) + " | peak RSS MiB |",
              "|---|---|" + "---|" * (len(bs) + 1)]
     for backend, table in result["timings"].items():
         for path, row in table.items():
             peak = max((r.get("peak_rss_mib", 0) for r in row.values()), default=0)
             lines.append(f"| {backend} | {path} | " + " | ".join(_fmt(row.get(str(b))) for b in bs) + f" | {peak} |")
+    for backend, why in result.get("unavailable", {}).items():
+        if backend != "paths":
+            lines.append(f"| {backend} | - | not available: {why} |" + " |" * len(bs))
     ref = result.get("reference")
     if ref:
         lines.append(f"| {ref['simulator']} | reference | " + " | ".join(_fmt(ref.get(str(b))) for b in bs) + " | |")
+    if "paths" in result.get("unavailable", {}):
+        lines += ["", f"Paths not timed: {result['unavailable']['paths']}."]
     best = result.get("best_batch_size")
     if best:
         lines += ["", "Throughput-optimal measured batch size (sample path): "
                   + ", ".join(f"{k} {v}" for k, v in best.items())]
     return "\n".join(lines) + "\n"
+
+
+def consolidated_markdown(results: list[dict[str, Any]]) -> str:
+    """One table for several runs: model x backend x path, ms per object at each batch size, with the
+    generation parameters, plus each run's reference simulator and a column naming the faster backend
+    (lower ``forward`` time at the largest batch both measured).
+
+    >>> r = {"model": "m", "unit": "ms per jet", "batch_sizes": [1], "parameters": {"generation": 2},
+    ...      "timings": {"torch": {"forward": {"1": {"mean_ms": 2.0, "std_ms": 0.1}}},
+    ...                  "onnxruntime": {"forward": {"1": {"mean_ms": 1.0, "std_ms": 0.1}}}}}
+    >>> "| m | jet | onnxruntime | forward | 1 ± 0.1 | 2 | onnxruntime |" in consolidated_markdown([r])
+    True
+    """
+    bs = sorted({int(b) for r in results for b in r["batch_sizes"]})
+    lines = ["| model | per | backend | path | " + " | ".join(f"{b}" for b in bs) + " | generation params | faster |",
+             "|---|---|---|---|" + "---|" * (len(bs) + 2)]
+    for r in results:
+        per = r.get("unit", "ms per shower").split(" per ", 1)[-1]
+        faster = _faster(r)
+        gen_params = r.get("parameters", {}).get("generation")
+        for backend, table in r["timings"].items():
+            for path, row in table.items():
+                lines.append(f"| {r['model']} | {per} | {backend} | {path} | "
+                             + " | ".join(_fmt(row.get(str(b))) for b in bs) + f" | {gen_params} | {faster} |")
+        for backend, why in r.get("unavailable", {}).items():
+            if backend != "paths":
+                lines.append(f"| {r['model']} | {per} | {backend} | - | not available" + " |" * len(bs)
+                             + f" | {faster} |")
+        ref = r.get("reference")
+        if ref and any(str(b) in ref for b in bs):
+            lines.append(f"| {r['model']} | {per} | {ref['simulator']} | reference | "
+                         + " | ".join(_fmt(ref.get(str(b))) for b in bs) + " | | |")
+    return "\n".join(lines) + "\n"
+
+
+def _faster(result: dict[str, Any]) -> str:
+    t = result.get("timings", {})
+    if len(t) < 2:
+        return next(iter(t), "-") + " (only backend)" if t else "-"
+    rows = {k: v.get("forward", {}) for k, v in t.items()}
+    common = [b for b in sorted(result["batch_sizes"], reverse=True)
+              if all("mean_ms" in row.get(str(b), {}) for row in rows.values())]
+    if not common:
+        return "-"
+    return min(rows, key=lambda k: rows[k][str(common[0])]["mean_ms"])
