@@ -1,7 +1,7 @@
 """GANplification toys with the GAN (seed 000 Ch. 5): amplification vs number of quantiles.
 
-    PYTHONPATH=src python benchmarks/bench_ampstudies_toys.py --toys camel,ring,sphere --repeats 2 \
-        --epochs 10 --out gan_toys.json
+    PYTHONPATH=src python benchmarks/bench_ampstudies_toys.py --toys camel,ring,sphere --repeats 3 \
+        --epochs 30 --out gan_toys.json
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import tempfile
 import time
 
 from hepgen.amplify.gan_toys import TOY_CONFIG, gan_toy_study
+from hepgen.amplify.toys import get_toy
 
 SETTINGS = {"camel": ([10, 20, 50], None), "ring": ([10, 20, 50], [(0,), (1,), (0, 1)]),
             "sphere": ([3, 4, 6], [(0,), (4,), (0, 1, 2, 3, 4)])}
@@ -48,10 +49,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--toys", default="camel,ring,sphere")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=10, help="loop epochs of 50 passes over the data")
+    ap.add_argument("--epochs", type=int, default=30, help="loop epochs (lr falls x10 over them)")
+    ap.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps (batches of 10) per loop epoch")
     ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
     ap.add_argument("--n-samples", type=int, default=200_000)
-    ap.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate (the seed's 5e-5)")
+    ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TOY_CONFIG's; the seed's 5e-5)")
     ap.add_argument("--out", default="gan_toys.json")
     ap.add_argument("--from-json", default=None, help="only plot an earlier result")
     ap.add_argument("--plot", default=None, help="PNG path")
@@ -67,7 +69,9 @@ def main() -> None:
             n_per_dim, coords = SETTINGS[name]
             out[name] = gan_toy_study(name, n_per_dim, work, repeats=a.repeats, n_samples=a.n_samples,
                                       coordinates=coords, max_epochs=a.epochs, max_time=a.max_time,
-                                      config={**TOY_CONFIG, "params": {**TOY_CONFIG["params"], "lr": a.lr}})
+                                      repeat_data=max(1, a.steps_per_epoch * 10 // get_toy(name).n_train),
+                                      config={**TOY_CONFIG, "params": {**TOY_CONFIG["params"],
+                                                                       **({"lr": a.lr} if a.lr else {})}})
             out[name]["wall_s"] = time.time() - t
             for key, rows in out[name]["results"].items():
                 for label in ("train", "gan"):

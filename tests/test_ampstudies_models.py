@@ -46,6 +46,48 @@ def test_roth_penalty_zero_for_constant_discriminator():
     assert float(roth_penalty(m.discriminator, x, x + 1).detach()) > 0
 
 
+def test_roth_penalty_is_taken_in_data_units():
+    # D_z(z) = D_x(mu + s z): with inv_scale = 1/s the penalty on standardised z equals the data-unit one
+    w = torch.tensor([0.7, -1.3])
+    mu, s = torch.tensor([2.0, -1.0]), torch.tensor([4.0, 0.5])
+    d_x = lambda x: (x * w).sum(dim=1) - 0.2
+    d_z = lambda z: d_x(mu + s * z)
+    z_real, z_fake = torch.randn(16, 2), torch.randn(16, 2) + 1
+    data = roth_penalty(d_x, mu + s * z_real, mu + s * z_fake)
+    torch.testing.assert_close(roth_penalty(d_z, z_real, z_fake, 1 / s), data)
+    assert not torch.allclose(roth_penalty(d_z, z_real, z_fake), data, rtol=0.1)
+
+
+def test_discriminator_separates_standardised_camel_with_default_gamma():
+    # regression: with the gradient in standardised units the default gamma = 2 was 16x too strong on the
+    # camel (std 4) and D stayed at 0.5 everywhere; in data units it separates the modes from the valley
+    torch.manual_seed(0)
+    m = GANplifyGAN((1,), 0, {**SMALL_GAN, "width": 32, "mbd_features": 8, "layers": 4, "d_dropout": 0.0})
+    m.smear_scale.fill_(0.25)                                  # adapter scale s = 4 (camel std)
+    opt = torch.optim.Adam(m.discriminator.parameters(), lr=5e-4, betas=(0.5, 0.9))
+    rng = np.random.default_rng(0)
+    real_all = torch.tensor((np.where(rng.uniform(size=100) < 0.5, -4, 4) + rng.normal(size=100)) / 4,
+                            dtype=torch.float32)[:, None]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    for _ in range(300):
+        real, fake = real_all[torch.randint(0, 100, (10,))], torch.randn(10, 1) * 0.3
+        dr, df = m.discriminator(real), m.discriminator(fake)
+        loss = bce(dr, torch.ones_like(dr)) + bce(df, torch.zeros_like(df)) + \
+            0.5 * m.config["gamma"] * roth_penalty(m.discriminator, real, fake, m.smear_scale)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        p = torch.sigmoid(m.discriminator(torch.tensor([[-1.0], [0.0], [1.0], [-1.0], [0.0], [1.0]])))
+    assert float(p[[0, 2]].mean() - p[1]) > 0.15
+
+
+def test_discriminator_dropout_set_apart_from_generator():
+    m = GANplifyGAN((1,), 0, {**SMALL_GAN, "dropout": 0.1, "d_dropout": 0.5})
+    assert m.generator.dropout == 0.1 and m.discriminator.dropout == 0.5
+    assert GANplifyGAN((1,), 0, SMALL_GAN).discriminator.dropout == SMALL_GAN["dropout"]
+
+
 def test_gan_training_step_updates_both_networks():
     m = GANplifyGAN((1,), 0, SMALL_GAN)
     opts = m.configure_optimizers()
