@@ -80,7 +80,8 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
     after each chunk ``n_select`` images are generated and scored against the training images with
     :func:`selection_score`; the best epoch's weights go to ``checkpoints/best.ckpt``, which
     generation uses (the seed's epoch selection; the shared loop validates only showers). The scores
-    are appended to ``logs/selection.jsonl``. ``max_time`` is then the time of this call.
+    are appended to ``logs/selection.jsonl``. ``max_time`` is then the time of this call (checked
+    between chunks, so it may run over by one chunk).
     """
     import json
     import time
@@ -102,12 +103,10 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
     best = (torch.load(run.best, map_location="cpu", weights_only=False)["validation_score"]
             if run.best.is_file() else float("inf"))
     while done < total and (seconds is None or time.monotonic() - t0 < seconds):
-        left = None if seconds is None else max(seconds - (time.monotonic() - t0), 1.0)
-        train_arrays("vaegan", train_images, run_dir, config, min(done + select_every, total), left, seed,
+        # whole chunks (the loop's time limit counts over resumes); the budget is checked between them
+        train_arrays("vaegan", train_images, run_dir, config, min(done + select_every, total), 1e9, seed,
                      scaling="scale")
         ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
-        if int(ckpt.get("epoch", 0)) <= done:        # time ran out inside the chunk
-            break
         done = int(ckpt["epoch"])
         score = selection_score(sample_arrays(run.path, n_select, seed=seed + 12345, batch_size=n_select,
                                               which="last"), train_images)
