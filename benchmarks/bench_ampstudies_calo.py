@@ -1,7 +1,7 @@
 """Calomplification (seed 002) on a shared CPU: simulate, train the VAE-GAN, generate, measure.
 
     PYTHONPATH=src python benchmarks/bench_ampstudies_calo.py --workdir calo --n-reference 20000 --n-pool 5000 \
-        --train-time 6m --n-generated 100000 --out calo_amp
+        --train-time 6m --n-generated 100000 --select-every 10 --out calo_amp
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--kl-weight", type=float, default=1.0)
     ap.add_argument("--no-prior-fakes", action="store_true", help="the seed's setup literally (see vaegan.py)")
+    ap.add_argument("--select-every", type=int, default=10, help="epoch selection every N epochs (0: off)")
+    ap.add_argument("--difference", default="abs", help="abs (hepgen) or signed (the seed literally)")
     ap.add_argument("--n-generated", type=int, default=100000)
     ap.add_argument("--hist-splits", type=int, default=100)
     ap.add_argument("--out", default="calo_amp")
     a = ap.parse_args()
     cfg = {"params": {"lr": a.lr, "width": a.width, "kl_weight": a.kl_weight,
-                      "prior_fakes": not a.no_prior_fakes},
+                      "prior_fakes": not a.no_prior_fakes, "difference": a.difference},
            "training": {"batch_size": 50, "max_epochs": 1_000_000, "num_threads": 1}}
     res = run_calomplification(a.workdir, a.out, a.n_train, a.n_reference, a.n_pool,
                                [int(s) for s in a.sizes.split(",")], a.train_time, n_generated=a.n_generated,
-                               hist_splits=a.hist_splits, config=cfg, overwrite=True)
+                               hist_splits=a.hist_splits, config=cfg, overwrite=True,
+                               select_every=a.select_every)
     print(json.dumps(res["settings"], indent=1))
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from hepgen.amplify.observables import image_observables, pooled_images
 
-__all__ = ["simulate_images", "train_vaegan", "generate_images", "calomplification_study", "OBSERVABLE_SETS"]
+__all__ = ["simulate_images", "train_vaegan", "generate_images", "calomplification_study", "selection_score",
+           "OBSERVABLE_SETS"]
 
 OBSERVABLE_SETS = ("E_vis", "E_peak", "E_pixel", "CG_x", "CG_y", "E_vis+E_peak", "CG_x+CG_y",
                    "E_vis+E_peak+CG_x+CG_y")
@@ -46,12 +47,77 @@ def simulate_images(n: int, seed: int, incident_energy_mev: float = 50_000.0, pa
     return np.concatenate(parts) if parts else np.zeros((0, 10, 10), np.float32)
 
 
-def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | None = None,
-                 max_epochs: int | None = None, max_time: str | float | None = None, seed: int = 0) -> Path:
-    """Train the registered ``vaegan`` on (N, H, W) training images (MeV) with the shared loop."""
-    from hepgen.amplify.surrogates import train_arrays
+SELECTION_OBSERVABLES = ("E_vis", "E_peak", "n_active")
 
-    return train_arrays("vaegan", train_images, run_dir, config, max_epochs, max_time, seed, scaling="scale")
+
+def selection_score(generated: np.ndarray, train_images: np.ndarray, n_quant: int = 100,
+                    threshold_mev: float = 0.1) -> float:
+    """Epoch-selection score (seed 002 §2: 100-bin JSD of generated vs training observables): the mean
+    two-sample D̄_JS of E_vis, E_peak and n_active in ``n_quant`` cells, both cut at ``threshold_mev``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.gamma(2.0, 10.0, (500, 10, 10)), rng.gamma(2.0, 10.0, (500, 10, 10))
+    >>> selection_score(a, b) < selection_score(2.0 * a, b)
+    True
+    """
+    from hepgen.amplify.jsd import two_sample_jsd
+
+    def obs(img: np.ndarray) -> dict[str, np.ndarray]:
+        img = np.array(img, dtype=np.float64, copy=True)
+        img[img < threshold_mev] = 0.0
+        return _table(img, SELECTION_OBSERVABLES)
+
+    g, t = obs(generated), obs(train_images)
+    return float(np.mean([two_sample_jsd(g[k], t[k], n_quant) for k in SELECTION_OBSERVABLES]))
+
+
+def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | None = None,
+                 max_epochs: int | None = None, max_time: str | float | None = None, seed: int = 0,
+                 select_every: int = 0, n_select: int = 5000) -> Path:
+    """Train the registered ``vaegan`` on (N, H, W) training images (MeV) with the shared loop.
+
+    With ``select_every`` > 0 the budget is trained in chunks of that many epochs (the run resumes);
+    after each chunk ``n_select`` images are generated and scored against the training images with
+    :func:`selection_score`; the best epoch's weights go to ``checkpoints/best.ckpt``, which
+    generation uses (the seed's epoch selection; the shared loop validates only showers). The scores
+    are appended to ``logs/selection.jsonl``. ``max_time`` is then the time of this call (checked
+    between chunks, so it may run over by one chunk).
+    """
+    import json
+    import time
+
+    import torch
+
+    from hepgen.amplify.surrogates import sample_arrays, train_arrays
+    from hepgen.training.loop import parse_duration
+    from hepgen.training.run import RunDir
+
+    if select_every <= 0:
+        return train_arrays("vaegan", train_images, run_dir, config, max_epochs, max_time, seed, scaling="scale")
+    seconds, t0 = parse_duration(max_time), time.monotonic()
+    total = int(max_epochs if max_epochs is not None else 10 ** 9)
+    run = RunDir(run_dir)
+    done = 0
+    if run.checkpoint.is_file():
+        done = int(torch.load(run.checkpoint, map_location="cpu", weights_only=False).get("epoch", 0))
+    best = (torch.load(run.best, map_location="cpu", weights_only=False)["validation_score"]
+            if run.best.is_file() else float("inf"))
+    while done < total and (seconds is None or time.monotonic() - t0 < seconds):
+        # whole chunks (the loop's time limit counts over resumes); the budget is checked between them
+        train_arrays("vaegan", train_images, run_dir, config, min(done + select_every, total), 1e9, seed,
+                     scaling="scale")
+        ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+        done = int(ckpt["epoch"])
+        score = selection_score(sample_arrays(run.path, n_select, seed=seed + 12345, batch_size=n_select,
+                                              which="last"), train_images)
+        with open(run.path / "logs" / "selection.jsonl", "a") as f:
+            f.write(json.dumps({"epoch": done - 1, "score": score}) + "\n")
+        if score < best:
+            best = score
+            tmp = run.best.with_name(f".{run.best.name}.tmp")
+            torch.save({"state_dict": ckpt["state_dict"], "epoch": done - 1, "validation_score": score}, tmp)
+            tmp.replace(run.best)
+    return run.path
 
 
 def generate_images(run_dir: str | Path, n: int, seed: int = 0, threshold_mev: float = 0.1,
@@ -62,6 +128,13 @@ def generate_images(run_dir: str | Path, n: int, seed: int = 0, threshold_mev: f
     img = sample_arrays(run_dir, n, seed=seed, batch_size=batch_size).astype(np.float32)
     img[img < threshold_mev] = 0.0
     return img
+
+
+def _selected_epoch(run_dir: str | Path) -> int | None:
+    import torch
+
+    best = Path(run_dir) / "checkpoints" / "best.ckpt"
+    return int(torch.load(best, map_location="cpu", weights_only=False)["epoch"]) if best.is_file() else None
 
 
 def _table(images: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -105,9 +178,10 @@ def run_calomplification(workdir: str | Path, output: str | Path, n_train: int =
                          n_pool: int = 5000, sizes: Sequence[int] = (1000, 2000, 5000), train_time: str = "10m",
                          lr: float = 2e-4, width: int = 8, n_generated: int = 100_000, hist_splits: int = 100,
                          observables: Sequence[str] = OBSERVABLE_SETS, config: dict | None = None,
-                         overwrite: bool = False) -> dict:
+                         overwrite: bool = False, select_every: int = 10) -> dict:
     """The whole study in one call; simulated images and the VAE-GAN run in ``workdir`` are reused
-    (the training resumes up to ``train_time`` in total). Writes the study into ``output``."""
+    (the training resumes: ``train_time`` more with epoch selection every ``select_every`` epochs,
+    up to ``train_time`` in total without, ``select_every=0``). Writes the study into ``output``."""
     import time
 
     from hepgen.amplify.study import write_study
@@ -130,7 +204,7 @@ def run_calomplification(workdir: str | Path, output: str | Path, n_train: int =
     cfg = config or {"params": {"lr": lr, "width": width},
                      "training": {"batch_size": 50, "max_epochs": 1_000_000, "num_threads": 1}}
     t = time.time()
-    run = train_vaegan(train, work / "vaegan_run", cfg, max_time=train_time, seed=0)
+    run = train_vaegan(train, work / "vaegan_run", cfg, max_time=train_time, seed=0, select_every=select_every)
     times["train_s"] = time.time() - t
     t = time.time()
     gen = generate_images(run, n_generated, seed=1, batch_size=5000)
@@ -141,6 +215,7 @@ def run_calomplification(workdir: str | Path, output: str | Path, n_train: int =
     times["study_s"] = time.time() - t
     res["settings"] = {"n_train": n_train, "n_reference": n_reference, "n_pool": n_pool, "train_time": train_time,
                        "config": cfg, "n_generated": n_generated, "hist_splits": hist_splits, "times": times,
-                       "epochs": sum(1 for _ in open(Path(run) / "logs" / "metrics.jsonl"))}
+                       "epochs": sum(1 for _ in open(Path(run) / "logs" / "metrics.jsonl")),
+                       "select_every": select_every, "selected_epoch": _selected_epoch(run)}
     write_study(res, output, overwrite=overwrite)
     return res

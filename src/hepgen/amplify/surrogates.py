@@ -70,13 +70,14 @@ def train_arrays(model: str, x: np.ndarray, run_dir: str | Path, config: dict | 
     return run.path
 
 
-def sample_arrays(run_dir: str | Path, n: int, seed: int | None = None, batch_size: int = 10_000) -> np.ndarray:
-    """``n`` samples (data units, float64) from a trained array run."""
+def sample_arrays(run_dir: str | Path, n: int, seed: int | None = None, batch_size: int = 10_000,
+                  which: str = "best") -> np.ndarray:
+    """``n`` samples (data units, float64) from a trained array run (``which``: see ``load_run_model``)."""
     import torch
 
     from hepgen.training.run import load_run_model
 
-    model, adapter, _ = load_run_model(run_dir)
+    model, adapter, _ = load_run_model(run_dir, which)
     if getattr(adapter, "kind", None) != "arrays":
         raise InputError("not a run trained on arrays", file=str(run_dir))
     gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None

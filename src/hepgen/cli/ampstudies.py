@@ -49,7 +49,9 @@ def calomplification(
     n_reference: int = typer.Option(20000, help="Reference showers: pool for subsets + truth set."),
     n_pool: int = typer.Option(5000, help="Reference showers kept for the subsets; the rest defines the quantiles."),
     sizes: str = typer.Option("1000,2000,5000", help="Reference subset sizes."),
-    train_time: str = typer.Option("10m", help="VAE-GAN training time (resumes a run in --workdir)."),
+    train_time: str = typer.Option("10m", help="VAE-GAN training time of this call (resumes a run in --workdir)."),
+    select_every: int = typer.Option(10, help="Epoch selection: score E_vis, E_peak, n_active of generated vs "
+                                              "training images every N epochs, generate from the best (0: last)."),
     lr: float = typer.Option(2e-4, help="Learning rate (the seed used 8e-6 over 50k epochs)."),
     n_generated: int = typer.Option(100_000, help="Generated images."),
     hist_splits: int = typer.Option(100, help="Cross-validation splits of the histogram baseline."),
@@ -64,5 +66,5 @@ def calomplification(
 
     result = run_calomplification(workdir, output, n_train=n_train, n_reference=n_reference, n_pool=n_pool,
                                   sizes=[int(s) for s in sizes.split(",")], train_time=train_time, lr=lr,
-                                  n_generated=n_generated, hist_splits=hist_splits, overwrite=overwrite)
+                                  select_every=select_every, n_generated=n_generated, hist_splits=hist_splits, overwrite=overwrite)
     typer.echo(study_markdown(result))

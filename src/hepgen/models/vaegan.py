@@ -3,13 +3,18 @@
 Encoder: three convolutions (LeakyReLU, LeakyReLU, ReLU) and two linear heads (mean, log-variance).
 Generator/decoder after LAGAN (arXiv:1701.05927): dense -> 5×5 -> upsample -> convolution and
 *locally connected* layers (unshared weights per pixel) -> ReLU energies. Discriminator: spectral
-norm (arXiv:1802.05957) on every layer, a convolution and a locally connected layer, minibatch
-discrimination (Salimans et al., arXiv:1606.03498), and the difference between the reconstructed
-and the input image as extra input to its final dense layer (zero for real images). Loss (seed eq.
-2.1): L_GAN + KL(q(z|x) | N(0, 1)); two discriminator steps per generator+encoder step,
-non-saturating generator loss, one-sided label smoothing. Images are fed to the discriminator as
-log(1 + x / ``log_eps``) of the adapter-scaled energies. Layer sizes are not in the seed: chosen small.
-With ``prior_fakes`` (default) the discriminator also sees decoded prior samples (see default_config).
+norm (arXiv:1802.05957) on the convolution and dense layers (not on the locally connected one: one
+norm over all pixels' kernels would shrink each), minibatch discrimination (Salimans et al.,
+arXiv:1606.03498; features averaged over the batch so they stay in [0, 1]), and the difference
+between the reconstructed and the input image as extra input to its final dense layer (zero for real
+images). Loss (seed eq. 2.1): L_GAN + KL(q(z|x) | N(0, 1)); two discriminator steps per
+generator+encoder step, non-saturating generator loss, one-sided label smoothing. Layer sizes are not
+in the seed: chosen small. hepgen choices (seed silent), each needed for stable CPU training:
+encoder and discriminator see log(1 + x / ``log_eps``) / log(1 + 1 / ``log_eps``) of the adapter-scaled
+energies (0 to about 1); the difference input is |log difference| (a linear weight on the signed
+difference rewards a shift of all pixels, not a reconstruction: E_vis ran off by 2-5x); D's last
+layer also sees log E_vis (``sum_weight``), which a log image hides; with ``prior_fakes`` D also sees
+decoded prior samples, the sampling path (see default_config).
 
 >>> import torch
 >>> m = VAEGAN((10, 10), 0, dict(VAEGAN.default_config))
@@ -19,6 +24,8 @@ With ``prior_fakes`` (default) the discriminator also sees decoded prior samples
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -51,7 +58,7 @@ class LocallyConnected2d(nn.Module):
 
 
 class MinibatchDiscrimination(nn.Module):
-    """Salimans et al.: o_b(x_i) = Σ_j exp(−|M_i,b − M_j,b|_1), M = x T (B kernels of C dims).
+    """Salimans et al.: o_b(x_i) = mean_j≠i exp(−|M_i,b − M_j,b|_1), M = x T (B kernels of C dims).
 
     >>> MinibatchDiscrimination(8, 5, 3)(torch.randn(4, 8)).shape
     torch.Size([4, 5])
@@ -65,7 +72,8 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         m = (h @ self.t).reshape(len(h), self.n_kernels, self.kernel_dim)
         dist = (m[:, None] - m[None, :]).abs().sum(dim=3)               # (n, n, B)
-        return torch.exp(-dist).sum(dim=1) - 1.0                          # minus the self term
+        # minus the self term; averaged over the others (not summed) so that the features stay in [0, 1]
+        return (torch.exp(-dist).sum(dim=1) - 1.0) / max(len(h) - 1, 1)
 
 
 class Encoder(nn.Module):
@@ -83,20 +91,22 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, size: tuple[int, int], width: int, latent: int) -> None:
+    def __init__(self, size: tuple[int, int], width: int, latent: int, u_max: float = float("inf")) -> None:
         super().__init__()
         self.size, self.half = size, ((size[0] + 1) // 2, (size[1] + 1) // 2)
         self.dense = nn.Sequential(nn.Linear(latent, 2 * width * self.half[0] * self.half[1]), nn.LeakyReLU(0.2))
         self.conv = nn.Conv2d(2 * width, width, 3, padding=1)
         self.lc1 = LocallyConnected2d(width, width // 2, size, 3)
         self.lc2 = LocallyConnected2d(width // 2, 1, size, 3)
+        self.u_max = u_max
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.dense(z).reshape(len(z), -1, *self.half)
         h = F.interpolate(h, size=self.size, mode="nearest")
         h = F.leaky_relu(self.conv(h), 0.2)
         h = F.leaky_relu(self.lc1(h), 0.2)
-        return F.relu(self.lc2(h))
+        out = F.relu(self.lc2(h))
+        return out if math.isinf(self.u_max) else self.u_max * torch.tanh(out / self.u_max)   # softly capped
 
 
 class Discriminator(nn.Module):
@@ -105,16 +115,15 @@ class Discriminator(nn.Module):
         n_pix = size[0] * size[1]
         self.conv = spectral_norm(nn.Conv2d(1, width, 3, padding=1))
         self.lc = LocallyConnected2d(width, width // 2, size, 3)
-        spectral_norm(self.lc, "weight")
         self.dense = spectral_norm(nn.Linear(width // 2 * n_pix, 64))
         self.mbd = MinibatchDiscrimination(64, n_kernels, kernel_dim)
-        self.out = spectral_norm(nn.Linear(64 + n_kernels + n_pix, 1))
+        self.out = spectral_norm(nn.Linear(64 + n_kernels + n_pix + 1, 1))
 
-    def forward(self, x: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, diff: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.conv(x), 0.2)
         h = F.leaky_relu(self.lc(h), 0.2)
         h = F.leaky_relu(self.dense(h.flatten(1)), 0.2)
-        return self.out(torch.cat([h, self.mbd(h), diff.flatten(1)], dim=1)).squeeze(1)
+        return self.out(torch.cat([h, self.mbd(h), diff.flatten(1), total.reshape(-1, 1)], dim=1)).squeeze(1)
 
 
 @register_model("vaegan")
@@ -133,6 +142,10 @@ class VAEGAN(GenerativeModel):
         "lr": 8e-6,              # the seed's value (for 50k epochs); shorter runs need larger
         "betas": [0.5, 0.999],
         "d_steps": 2,            # discriminator steps per generator+encoder step
+        "difference": "abs",     # D's extra input: |log-image difference| ("signed": the literal difference)
+        "diff_weight": 1.0,      # factor on that input
+        "log_output": False,     # True: the decoder's ReLU output is the log image (E_vis then swings by 10x)
+        "sum_weight": 10.0,      # factor on the log image sum given to D's last layer (0: off)
         "prior_fakes": True,     # hepgen addition: also show D images decoded from z ~ N(0, 1) (difference
                                  # input 0), so that the sampling path is trained adversarially; the
                                  # literal seed setup (False) lets D win on the difference input alone
@@ -142,7 +155,8 @@ class VAEGAN(GenerativeModel):
         super().__init__(data_shape, n_cond, config, geometry)
         c, size = self.config, tuple(self.data_shape[-2:])
         self.encoder = Encoder(size, int(c["width"]), int(c["latent_dim"]))
-        self.decoder = Decoder(size, int(c["width"]), int(c["latent_dim"]))
+        # log output: capped softly at 1.5 (100x the adapter scale), so that exp() cannot run away
+        self.decoder = Decoder(size, int(c["width"]), int(c["latent_dim"]), 1.5 if c["log_output"] else float("inf"))
         self.discriminator = Discriminator(size, int(c["width"]), int(c["mbd_kernels"]), int(c["mbd_dim"]))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -152,40 +166,60 @@ class VAEGAN(GenerativeModel):
                 "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)}
 
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log1p(x.clamp_min(0) / float(self.config["log_eps"]))
+        """Log image log(1 + x / eps) / log(1 + 1 / eps): 0 for empty pixels, about 1 at the scale."""
+        eps = float(self.config["log_eps"])
+        return torch.log1p(x.clamp_min(0) / eps) / math.log1p(1 / eps)
 
-    def _reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, logvar = self.encoder(x)
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output as the discriminator's log image."""
+        out = self.decoder(z)
+        return out if self.config["log_output"] else self._d_input(out)
+
+    def _to_image(self, log_img: torch.Tensor) -> torch.Tensor:
+        eps = float(self.config["log_eps"])
+        return torch.expm1(log_img * math.log1p(1 / eps)) * eps
+
+    def _d(self, img_in: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+        """Discriminator logit of log images; its last layer also sees the log of the image sum (~E_vis)."""
+        total = torch.log(self._to_image(img_in).sum(dim=(1, 2, 3)) + 1e-3) * float(self.config["sum_weight"])
+        return self.discriminator(img_in, diff, total)
+
+    def _diff(self, fake_in: torch.Tensor, real_in: torch.Tensor) -> torch.Tensor:
+        d = fake_in - real_in
+        return float(self.config["diff_weight"]) * (d.abs() if self.config["difference"] == "abs" else d)
+
+    def _reconstruct(self, real_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstructed log image from a log image (one latent sample per input) and the mean KL per example."""
+        mean, logvar = self.encoder(real_in)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)        # one sample per input
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(dim=1).mean()
-        return self.decoder(z), kl
+        return self._decode(z), kl
 
     def training_step(self, batch, optimizers, step, epoch):
         x = batch["x"].reshape(len(batch["x"]), 1, *self.data_shape[-2:])
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         real_in = self._d_input(x)
-        recon, kl = self._reconstruct(x)
-        fake_in = self._d_input(recon)
-        d_real = self.discriminator(real_in, torch.zeros_like(real_in))
-        d_fake = self.discriminator(fake_in.detach(), (fake_in - real_in).detach())
+        fake_in, kl = self._reconstruct(real_in)
+        d_real = self._d(real_in, torch.zeros_like(real_in))
+        d_fake = self._d(fake_in.detach(), self._diff(fake_in, real_in).detach())
         smooth = float(self.config["label_smoothing"])
         loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, smooth)) + \
             F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         prior = bool(self.config["prior_fakes"])
         if prior:
             z = torch.randn(len(x), int(self.config["latent_dim"]))
-            prior_in = self._d_input(self.decoder(z))
-            d_prior = self.discriminator(prior_in.detach(), torch.zeros_like(prior_in))
+            prior_in = self._decode(z)
+            d_prior = self._d(prior_in.detach(), torch.zeros_like(prior_in))
             loss_d = loss_d + F.binary_cross_entropy_with_logits(d_prior, torch.zeros_like(d_prior))
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
         out = {"loss_d": loss_d.detach()}
         if step % int(self.config["d_steps"]) == int(self.config["d_steps"]) - 1:
-            d_gen = self.discriminator(fake_in, fake_in - real_in)
+            d_gen = self._d(fake_in, self._diff(fake_in, real_in))
             loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
             if prior:
-                d_gp = self.discriminator(prior_in, torch.zeros_like(prior_in))
+                d_gp = self._d(prior_in, torch.zeros_like(prior_in))
                 loss_g = loss_g + F.binary_cross_entropy_with_logits(d_gp, torch.ones_like(d_gp))
             loss = loss_g + float(self.config["kl_weight"]) * kl
             opt_g.zero_grad()
@@ -199,4 +233,4 @@ class VAEGAN(GenerativeModel):
         """``len(cond)`` images, z ~ N(0, 1) (the prior), in the adapter's scaled units."""
         z = torch.randn(len(cond), int(self.config["latent_dim"]), generator=generator)
         with torch.no_grad():
-            return self.decoder(z).reshape((len(cond),) + self.data_shape)
+            return self._to_image(self._decode(z)).reshape((len(cond),) + self.data_shape)
