@@ -18,13 +18,12 @@ loads a run (:func:`hepgen.training.run.load_run_model`) and draws samples in da
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hepgen.errors import InputError
 
-__all__ = ["train_arrays", "sample_arrays"]
+__all__ = ["sample_arrays", "train_arrays"]
 
 
 def train_arrays(model: str, x: np.ndarray, run_dir: str | Path, config: dict | None = None,
@@ -73,17 +72,10 @@ def train_arrays(model: str, x: np.ndarray, run_dir: str | Path, config: dict | 
 def sample_arrays(run_dir: str | Path, n: int, seed: int | None = None, batch_size: int = 10_000,
                   which: str = "best") -> np.ndarray:
     """``n`` samples (data units, float64) from a trained array run (``which``: see ``load_run_model``)."""
-    import torch
-
+    from hepgen.training.generate import ArrayGenerator
     from hepgen.training.run import load_run_model
 
-    model, adapter, _ = load_run_model(run_dir, which)
+    model, adapter, config = load_run_model(run_dir, which)
     if getattr(adapter, "kind", None) != "arrays":
         raise InputError("not a run trained on arrays", file=str(run_dir))
-    gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-    parts = []
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
-        parts.append(model.sample(torch.zeros(m, 0), gen).numpy())
-    out: Any = np.concatenate(parts) if parts else np.zeros((0,) + adapter.data_shape)
-    return adapter.decode(out)
+    return ArrayGenerator(model, adapter, config).sample(n, batch_size, seed)

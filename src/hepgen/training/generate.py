@@ -97,7 +97,7 @@ class JetGenerator:
 
 class ArrayGenerator:
     """A trained array model (toy points, pooled images; no conditions): :meth:`sample` returns ``n``
-    examples in data units (float64), as :func:`hepgen.amplify.surrogates.sample_arrays` does."""
+    examples in data units (float64); :func:`hepgen.amplify.surrogates.sample_arrays` loads one from a run."""
 
     def __init__(self, model, adapter, config: dict) -> None:
         self.model, self.adapter, self.config = model, adapter, config
