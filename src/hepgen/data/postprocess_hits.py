@@ -124,55 +124,57 @@ def shift_duplicates(points: ShowerPoints, max_distance: int = 2, window: int = 
     sel = np.flatnonzero(np.isin(shower, dup_showers))
     order = sel[np.lexsort((-energy[sel], shower[sel]))]
     grid = np.stack(np.unravel_index(np.arange(n_vox), shape), 1)
+    flat_o, last = flat[order], len(order) - 1
     per_chunk = max(1, chunk_cells // n_vox)
     steps = np.arange(window)
+    unique_neg = -2 - steps                      # choice keys of hits that place nothing: never equal
+    earlier = steps[:, None] < steps[None, :]    # (i, j): hit i comes before hit j in the window
     n_cells = table.shape[1]
     # the 26 distance-1 cells first (most shifted hits find one), the outer shell only for the rest
     shells = [(lo, hi) for lo, hi in ((1, min(27, n_cells)), (min(27, n_cells), n_cells)) if hi > lo]
     for c0 in range(0, len(dup_showers), per_chunk):
         chunk = dup_showers[c0:c0 + per_chunk]
-        n_hit = offsets[chunk + 1] - offsets[chunk]
         start = np.searchsorted(shower[order], chunk)   # first sorted position of each shower
-        stop = start + n_hit
+        stop = start + offsets[chunk + 1] - offsets[chunk]
         local = np.zeros(len(points.n_hits), np.int64)
         local[chunk] = np.arange(len(chunk)) * n_vox
+        base_o = local[shower[order]]                   # offset of each sorted hit's shower in `owner`
         owner = np.full(len(chunk) * n_vox, -1, np.int64)   # hit holding each (shower, voxel) cell
         ptr = start.copy()
         active = np.arange(len(chunk))
         while len(active):
             pos = ptr[active, None] + steps
             valid = pos < stop[active, None]
-            h = order[np.minimum(pos, len(order) - 1)]
-            base = local[shower[h]]
-            target = base + flat[h]                                  # own voxel first, if free
+            pos = np.minimum(pos, last)
+            f, base = flat_o[pos], base_o[pos]
+            target = base + f                                        # own voxel first, if free
             placed = valid & (owner[target] < 0)
             r, w = np.nonzero(valid & ~placed)                       # taken: try the neighbours, nearest first
             for lo, hi in shells:
                 if not len(r):
                     break
-                cells = table[flat[h[r, w]], lo:hi]
+                cells = table[f[r, w], lo:hi]
                 free = (cells >= 0) & (owner[base[r, w, None] + np.maximum(cells, 0)] < 0)
                 got = free.any(axis=1)
-                target[r[got], w[got]] = base[r[got], w[got]] + cells[got, free[got].argmax(axis=1)]
-                placed[r[got], w[got]] = True
+                rg, wg = r[got], w[got]
+                target[rg, wg] = base[rg, wg] + cells[got][np.arange(len(rg)), free[got].argmax(axis=1)]
+                placed[rg, wg] = True
                 r, w = r[~got], w[~got]
             # Each hit chose the first cell of its list that is free in `owner`. Up to the first hit whose
             # choice an earlier hit of the window also made, that is the sequential result: any cell an
             # earlier hit took and that comes before the choice in a later hit's list would have been free,
             # i.e. chosen. Hits with no free cell (`placed` False) never clash (unique negative keys).
-            choice = np.where(placed, target, -2 - steps)
-            srt = np.argsort(choice, axis=1, kind="stable")
-            t_s = np.take_along_axis(choice, srt, 1)
-            clash = np.zeros_like(valid)
-            np.put_along_axis(clash, srt[:, 1:], t_s[:, 1:] == t_s[:, :-1], 1)
-            n_ok = np.where(clash.any(1), clash.argmax(1), window)
-            ok = valid & (steps < n_ok[:, None])
-            hp, tp = h[ok & placed], target[ok & placed]
+            choice = np.where(placed, target, unique_neg)
+            clash = ((choice[:, :, None] == choice[:, None, :]) & earlier).any(axis=1)
+            ok = valid & ~np.logical_or.accumulate(clash, axis=1)
+            put = ok & placed
+            hp, tp = order[pos[put]], target[put]
             owner[tp] = hp
-            idx[hp] = grid[tp % n_vox]
-            hm = h[ok & ~placed]                                    # no free cell: join the voxel
-            if len(hm):
-                np.add.at(energy, owner[base[ok & ~placed] + flat[hm]], energy[hm])
+            idx[hp] = grid[tp - base[put]]
+            join = ok & ~placed                                      # no free cell: join the voxel
+            if join.any():
+                hm = order[pos[join]]
+                np.add.at(energy, owner[target[join]], energy[hm])
                 keep[hm] = False
             ptr[active] += ok.sum(1)
             active = active[ptr[active] < stop[active]]
