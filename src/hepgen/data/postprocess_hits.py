@@ -104,6 +104,12 @@ def shift_duplicates(points: ShowerPoints, max_distance: int = 2, window: int = 
     far and keeps the longest prefix in which no two hits chose the same cell (such a prefix is
     exactly what the sequential placement gives); ``chunk_cells`` bounds the (showers x voxels)
     occupancy table held at once.
+
+    >>> import numpy as np
+    >>> from hepgen.data import ShowerPoints
+    >>> pts = ShowerPoints([1e4], [3], [1.0, 4.0, 2.0], [[0, 0, 8], [0, 0, 8], [0, 0, 8]], "calochallenge-2")
+    >>> shift_duplicates(pts).indices.tolist()   # 4 MeV stays, 2 MeV to alpha - 1 (wraps to 15), 1 MeV to R - 1
+    [[0, 0, 7], [0, 0, 8], [0, 15, 8]]
     """
     shape = _shape(points)
     periodic = _periodic_axes(points)
