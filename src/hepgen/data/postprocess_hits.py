@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -73,51 +74,115 @@ def neighbour_offsets(max_distance: int = 2) -> np.ndarray:
     return np.asarray(offs, dtype=np.int64)
 
 
-def shift_duplicates(points: ShowerPoints, max_distance: int = 2) -> ShowerPoints:
+@functools.lru_cache(maxsize=8)
+def _candidate_table(shape: tuple[int, int, int], periodic: tuple[int, ...], max_distance: int) -> np.ndarray:
+    """(n_voxels, 1 + K) int64 flat cells a hit of each voxel may take, in the order they are tried: the
+    voxel itself, then :func:`neighbour_offsets` (alpha wrapped); -1 where a neighbour leaves the grid."""
+    grid = np.stack(np.unravel_index(np.arange(int(np.prod(shape))), shape), 1)
+    offs = np.concatenate([np.zeros((1, 3), np.int64), neighbour_offsets(max_distance)])
+    cand = grid[:, None, :] + offs[None, :, :]
+    for a in periodic:
+        cand[..., a] %= shape[a]
+    inside = np.all((cand >= 0) & (cand < np.asarray(shape)), axis=2)
+    table = np.ravel_multi_index(tuple(np.moveaxis(np.where(inside[..., None], cand, 0), 2, 0)), shape)
+    table[~inside] = -1
+    table.setflags(write=False)
+    return table
+
+
+def shift_duplicates(points: ShowerPoints, max_distance: int = 2, window: int = 16,
+                     chunk_cells: int = 4_000_000) -> ShowerPoints:
     """Move all but the hardest hit of each multiply-hit voxel to free neighbouring voxels.
 
     Hits of a shower are placed hardest first; a hit whose voxel is taken goes to the nearest free
     cell (alpha wraps around, other axes stop at the grid edge) within ``max_distance`` steps, else
     its energy joins the taken voxel. The energy of every shower is unchanged (up to float
     rounding) and no two hits of a shower share a voxel afterwards.
+
+    Vectorised over showers and hits, with the result of the one-hit-at-a-time greedy placement:
+    in each round every shower places its next ``window`` hits at once against the cells taken so
+    far and keeps the longest prefix in which no two hits chose the same cell (such a prefix is
+    exactly what the sequential placement gives); ``chunk_cells`` bounds the (showers x voxels)
+    occupancy table held at once.
+
+    >>> import numpy as np
+    >>> from hepgen.data import ShowerPoints
+    >>> pts = ShowerPoints([1e4], [3], [1.0, 4.0, 2.0], [[0, 0, 8], [0, 0, 8], [0, 0, 8]], "calochallenge-2")
+    >>> shift_duplicates(pts).indices.tolist()   # 4 MeV stays, 2 MeV to alpha - 1 (wraps to 15), 1 MeV to R - 1
+    [[0, 0, 7], [0, 0, 8], [0, 15, 8]]
     """
     shape = _shape(points)
     periodic = _periodic_axes(points)
     flat = np.ravel_multi_index(tuple(points.indices.T), shape)
     n_vox = points.geometry.n_voxels
-    key = points.shower_of_hit.astype(np.int64) * n_vox + flat
+    shower = points.shower_of_hit.astype(np.int64)
+    key = shower * n_vox + flat
     _, first, counts = np.unique(key, return_index=True, return_counts=True)
     if np.all(counts == 1):
         return points
-    offs = neighbour_offsets(max_distance)
-    energy = points.energy.astype(np.float64).copy()
+    table = _candidate_table(shape, tuple(periodic), int(max_distance))
+    energy = points.energy.astype(np.float64)
     idx = points.indices.copy()
     keep = np.ones(len(energy), bool)
     offsets = points.offsets
-    dup_showers = np.unique(points.shower_of_hit[first[counts > 1]])
-    shape_arr = np.asarray(shape)
-    for s in dup_showers:
-        lo, hi = offsets[s], offsets[s + 1]
-        order = lo + np.argsort(-energy[lo:hi], kind="stable")
-        owner = np.full(n_vox, -1, np.int64)          # hit occupying each voxel of this shower
-        for h in order:
-            f = int(flat[h])
-            if owner[f] < 0:
-                owner[f] = h
-                continue
-            cand = idx[h] + offs
-            for a in periodic:
-                cand[:, a] %= shape[a]
-            cand = cand[np.all((cand >= 0) & (cand < shape_arr), axis=1)]
-            cand_flat = np.ravel_multi_index(tuple(cand.T), shape)
-            free = owner[cand_flat] < 0
-            if free.any():
-                j = int(np.argmax(free))
-                idx[h] = cand[j]
-                owner[cand_flat[j]] = h
-            else:
-                energy[owner[f]] += energy[h]
-                keep[h] = False
-    shower = points.shower_of_hit
+    dup_showers = np.unique(shower[first[counts > 1]])
+    # hits of the affected showers, by shower then hardest first (ties in hit order, stable)
+    sel = np.flatnonzero(np.isin(shower, dup_showers))
+    order = sel[np.lexsort((-energy[sel], shower[sel]))]
+    grid = np.stack(np.unravel_index(np.arange(n_vox), shape), 1)
+    flat_o, last = flat[order], len(order) - 1
+    per_chunk = max(1, chunk_cells // n_vox)
+    steps = np.arange(window)
+    unique_neg = -2 - steps                      # choice keys of hits that place nothing: never equal
+    earlier = steps[:, None] < steps[None, :]    # (i, j): hit i comes before hit j in the window
+    n_cells = table.shape[1]
+    # the 26 distance-1 cells first (most shifted hits find one), the outer shell only for the rest
+    shells = [(lo, hi) for lo, hi in ((1, min(27, n_cells)), (min(27, n_cells), n_cells)) if hi > lo]
+    for c0 in range(0, len(dup_showers), per_chunk):
+        chunk = dup_showers[c0:c0 + per_chunk]
+        start = np.searchsorted(shower[order], chunk)   # first sorted position of each shower
+        stop = start + offsets[chunk + 1] - offsets[chunk]
+        local = np.zeros(len(points.n_hits), np.int64)
+        local[chunk] = np.arange(len(chunk)) * n_vox
+        base_o = local[shower[order]]                   # offset of each sorted hit's shower in `owner`
+        owner = np.full(len(chunk) * n_vox, -1, np.int64)   # hit holding each (shower, voxel) cell
+        ptr = start.copy()
+        active = np.arange(len(chunk))
+        while len(active):
+            pos = ptr[active, None] + steps
+            valid = pos < stop[active, None]
+            pos = np.minimum(pos, last)
+            f, base = flat_o[pos], base_o[pos]
+            target = base + f                                        # own voxel first, if free
+            placed = valid & (owner[target] < 0)
+            r, w = np.nonzero(valid & ~placed)                       # taken: try the neighbours, nearest first
+            for lo, hi in shells:
+                if not len(r):
+                    break
+                cells = table[f[r, w], lo:hi]
+                free = (cells >= 0) & (owner[base[r, w, None] + np.maximum(cells, 0)] < 0)
+                got = free.any(axis=1)
+                rg, wg = r[got], w[got]
+                target[rg, wg] = base[rg, wg] + cells[got][np.arange(len(rg)), free[got].argmax(axis=1)]
+                placed[rg, wg] = True
+                r, w = r[~got], w[~got]
+            # Each hit chose the first cell of its list that is free in `owner`. Up to the first hit whose
+            # choice an earlier hit of the window also made, that is the sequential result: any cell an
+            # earlier hit took and that comes before the choice in a later hit's list would have been free,
+            # i.e. chosen. Hits with no free cell (`placed` False) never clash (unique negative keys).
+            choice = np.where(placed, target, unique_neg)
+            clash = ((choice[:, :, None] == choice[:, None, :]) & earlier).any(axis=1)
+            ok = valid & ~np.logical_or.accumulate(clash, axis=1)
+            put = ok & placed
+            hp, tp = order[pos[put]], target[put]
+            owner[tp] = hp
+            idx[hp] = grid[tp - base[put]]
+            join = ok & ~placed                                      # no free cell: join the voxel
+            if join.any():
+                hm = order[pos[join]]
+                np.add.at(energy, owner[target[join]], energy[hm])
+                keep[hm] = False
+            ptr[active] += ok.sum(1)
+            active = active[ptr[active] < stop[active]]
     return ShowerPoints(points.incident_energy, np.bincount(shower[keep], minlength=len(points.n_hits)),
                         energy[keep].astype(np.float32), idx[keep], points.geometry, dict(points.labels))
