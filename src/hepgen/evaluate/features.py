@@ -119,10 +119,12 @@ class FeatureSet:
 
 def _cell_counts(energy: np.ndarray) -> np.ndarray:
     n_bins = int(round((CELL_LOG10_MAX - CELL_LOG10_MIN) / CELL_LOG10_STEP))
-    e = energy[energy > 0]
-    idx = ((np.log10(e) - CELL_LOG10_MIN) / CELL_LOG10_STEP).astype(np.int64)
+    x = np.log10(energy[energy > 0])         # in the energies' dtype (float32 for files), in place below
+    x -= CELL_LOG10_MIN
+    x /= CELL_LOG10_STEP
+    idx = x.astype(np.intp)
     np.clip(idx, 0, n_bins - 1, out=idx)
-    return np.bincount(idx, minlength=n_bins).astype(np.int64)
+    return np.bincount(idx, minlength=n_bins)
 
 
 def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: float | None = None,
@@ -134,11 +136,18 @@ def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: 
     processed in blocks of ``block_size`` showers (thresholded and converted to float64 once per block, small
     enough to stay in the CPU cache); the features do not depend on ``chunk_size`` or ``block_size``.
     """
+    from threadpoolctl import threadpool_limits
+
     from hepgen.progress import track
 
     chunks = showers.chunks(chunk_size) if isinstance(showers, ShowerData) else showers
     if description is not None:
         chunks = track(chunks, description=description)
+    with threadpool_limits(1):                  # small BLAS products: threads only cost on a busy machine
+        return _compute_features(chunks, threshold_mev, block_size)
+
+
+def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None, block_size: int) -> FeatureSet:
     geometry: Geometry | None = None
     scalars: dict[str, list[np.ndarray]] = {}
     profiles: dict[str, list[np.ndarray]] = {}
@@ -169,7 +178,10 @@ def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: 
             for k, v in obs.items():
                 scalars.setdefault(k, []).append(v)
             c = _cell_counts(energy)
-            cells = c if cells is None else cells + c
+            if cells is None:
+                cells = c
+            else:
+                cells += c
     if geometry is None:
         raise InputError("no showers to evaluate (empty sample)")
     hl = highlevel_names(geometry) if isinstance(geometry, CylindricalGeometry) else []

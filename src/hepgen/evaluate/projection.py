@@ -40,6 +40,7 @@ class SegmentProjection:
         from scipy import sparse
 
         csc = sparse.csc_matrix(matrix, dtype=np.float64)
+        self.matrix = csc.tocsr()   # the weights, kept for reference (``(matrix @ energy.T).T`` is the result)
         groups = np.asarray(groups, dtype=np.int64)
         self.n_sums, self.n_voxels = csc.shape
         self.n_groups = int(groups.max()) + 1 if len(groups) else 0
