@@ -66,3 +66,24 @@ def test_features_do_not_depend_on_block_and_chunk_size(name):
     assert a.cell_counts.sum() == np.count_nonzero(above) and data.energy.min() == 0.0
     np.testing.assert_allclose(a.scalars["E_vis"], above.sum(axis=1, dtype=np.float64), rtol=1e-12)
     assert (data.energy[data.energy > 0] < 0.2).any()
+
+
+def test_two_processes_give_the_features_of_one(tmp_path):
+    from hepgen.data import write_showers
+    from hepgen.evaluate.evaluation import _features_of_both
+
+    g = get_geometry("calochallenge-1-photons")
+    paths = []
+    for i in range(2):
+        inc = np.geomspace(1e5, 1e6, 30)
+        paths.append(tmp_path / f"s{i}.h5")
+        write_showers(paths[-1], ShowerData(inc, _showers(30, g.n_voxels, seed=10 + i) * (50.0 + 10 * i), g))
+    one = _features_of_both(*paths, tmp_path / "one", 1.0, None, 16, workers=1)
+    two = _features_of_both(*paths, tmp_path / "two", 1.0, None, 16, workers=2)
+    assert (tmp_path / "two" / "generated_features.npz").exists()
+    for a, b in zip(one, two):
+        assert sorted(a.scalars) == sorted(b.scalars)
+        for k in a.scalars:
+            np.testing.assert_array_equal(a.scalars[k], b.scalars[k], err_msg=k)
+        assert np.array_equal(a.cell_counts, b.cell_counts)
+    assert not np.array_equal(one[0].scalars["E_vis"], one[1].scalars["E_vis"])   # reference and generated kept apart
