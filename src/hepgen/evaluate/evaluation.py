@@ -241,15 +241,56 @@ def quick_metrics(reference: ShowerData, generated: ShowerData, max_showers: int
     return out
 
 
+
+def _cached_features_quietly(path: str, cache: str, thr: float, geometry: str | None, chunk_size: int) -> None:
+    """Worker process of :func:`_features_of_both`: compute one file's features into its cache file."""
+    from hepgen.evaluate.features import cached_features
+
+    cached_features(path, cache, thr, geometry, chunk_size)
+
+
+def _features_of_both(reference_path: str | Path, generated_path: str | Path, cache_dir: Path, thr: float,
+                      geometry: str | None, chunk_size: int, workers: int) -> tuple[FeatureSet, FeatureSet]:
+    """Cached features of both files; the generated file's in a spawned process while this one reads the
+    reference (each process single-threaded, one chunk in memory). If the worker fails, its file is done here
+    (so a bad file raises the usual :class:`InputError`)."""
+    from hepgen.evaluate.features import cached_features
+    from hepgen.progress import status
+
+    ref_cache, gen_cache = cache_dir / "reference_features.npz", cache_dir / "generated_features.npz"
+    future = pool = None
+    if workers > 1 and not gen_cache.exists():
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(_cached_features_quietly, str(generated_path), str(gen_cache), thr, geometry, chunk_size)
+    try:
+        ref = cached_features(reference_path, ref_cache, thr, geometry, chunk_size, "reference features")
+        if future is not None:
+            status("waiting for the generated file's features")
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001 - redone below, where an InputError reaches the user
+                pass
+        gen = cached_features(generated_path, gen_cache, thr, geometry, chunk_size, "generated features")
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return ref, gen
+
+
 def evaluate_files(reference_path: str | Path, generated_path: str | Path, output_dir: str | Path,
                    classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
                    geometry: str | None = None, chunk_size: int = 5_000, figures: bool = True,
                    classifier_options: dict | None = None, classifier_max_showers: int = 20_000,
-                   overwrite: bool = False) -> Path:
+                   overwrite: bool = False, workers: int = 2) -> Path:
     """Evaluate two shower files; writes ``metrics.json``, figures and ``index.html`` into ``output_dir``.
 
-    Features stream through the files in chunks; the classifier reads at most ``classifier_max_showers``
-    showers of each. Returns the path of ``index.html``.
+    Features stream through the files in chunks (with ``workers`` = 2, the generated file's in a second
+    process beside the reference's); the classifier reads at most ``classifier_max_showers`` showers of each.
+    Returns the path of ``index.html``.
     """
     from hepgen.data import ShowerFile
     from hepgen.data.atomic import atomic_path
@@ -268,10 +309,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     thr = default_threshold_mev(fr.geometry) if threshold_mev is None else threshold_mev
     from hepgen.evaluate.features import cached_features
 
-    ref = cached_features(reference_path, out / "cache" / "reference_features.npz", thr, geometry, chunk_size,
-                          "reference features")
-    gen = cached_features(generated_path, out / "cache" / "generated_features.npz", thr, geometry, chunk_size,
-                          "generated features")
+    ref, gen = _features_of_both(reference_path, generated_path, out / "cache", thr, geometry, chunk_size, workers)
     t_feat = time.perf_counter() - t0
     status("comparing histograms, FPD/KPD, PRDC")
     result = evaluate_features(ref, gen, seed=seed)

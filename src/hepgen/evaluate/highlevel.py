@@ -12,7 +12,7 @@ and for layers binned in angle (``geometry.layers_binned_in_alpha``)
 * ``width_eta_l``, ``width_phi_l``  sqrt(<eta^2> - <eta>^2) clipped at 0 (mm),
 
 plus ``E_tot``. As in the challenge, means divide by ``sum(E) + 1e-16`` so an empty layer gives 0.
-All sums over voxels are one sparse matrix product per chunk.
+All sums over voxels are one :class:`~hepgen.evaluate.projection.SegmentProjection` per block of showers.
 
 >>> import numpy as np
 >>> from hepgen.geometry import get_geometry
@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 from hepgen.errors import InputError
+from hepgen.evaluate.projection import SegmentProjection
 from hepgen.geometry import CylindricalGeometry, Geometry
 
 __all__ = ["highlevel_features", "highlevel_names", "classifier_highlevel_inputs"]
@@ -41,7 +42,7 @@ _EPS = 1e-16
 
 @lru_cache(maxsize=16)
 def _projection(geometry: Geometry):
-    """Sparse (n_columns, n_voxels) matrix whose product with showers gives every needed per-layer sum."""
+    """Projection onto every needed per-layer sum, its column of each (kind, layer), voxels per layer."""
     from scipy import sparse
 
     pos = geometry.voxel_positions()
@@ -62,9 +63,7 @@ def _projection(geometry: Geometry):
     m = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(len(names), geometry.n_voxels))
     counts = np.bincount(layer, minlength=geometry.n_layers)
-    count_m = sparse.csr_matrix((np.ones(geometry.n_voxels), (layer, np.arange(geometry.n_voxels))),
-                                shape=(geometry.n_layers, geometry.n_voxels))
-    return m, {n: i for i, n in enumerate(names)}, count_m, counts
+    return SegmentProjection(m, layer), {n: i for i, n in enumerate(names)}, counts
 
 
 def highlevel_names(geometry: Geometry) -> list[str]:
@@ -96,11 +95,11 @@ def highlevel_features(energy: np.ndarray, geometry: Geometry) -> dict[str, np.n
     Returns one (N,) float64 array per name of :func:`highlevel_names`.
     """
     _require_cylinder(geometry)
-    energy = np.asarray(energy)
-    m, col, count_m, counts = _projection(geometry)
-    sums = np.asarray((m @ energy.T.astype(np.float64, copy=False))).T  # (N, n_columns)
-    hits = np.asarray(count_m @ (energy > 0).T.astype(np.float64)).T    # (N, n_layers)
-    out: dict[str, np.ndarray] = {"E_tot": energy.sum(axis=1, dtype=np.float64)}
+    energy = np.asarray(energy, dtype=np.float64)                       # one conversion
+    proj, col, counts = _projection(geometry)
+    sums = proj(energy)                                                  # (N, n_columns)
+    hits = proj.count_positive(energy)                                   # (N, n_layers)
+    out: dict[str, np.ndarray] = {"E_tot": energy.sum(axis=1)}
     for l in geometry.relevant_layers:
         e = sums[:, col[("E", l)]]
         out[f"E_layer_{l}"] = e

@@ -30,6 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from hepgen.evaluate.projection import SegmentProjection
 from hepgen.geometry import CartesianGeometry, Geometry
 
 __all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix",
@@ -109,7 +110,7 @@ RATIOS = (("E1/E9", "E1", "E9"), ("E9/E21", "E9", "E21"), ("E9/E25", "E9", "E25"
 
 @lru_cache(maxsize=16)
 def _projection(geometry: Geometry):
-    """Sparse (n_columns, n_voxels) matrix of every linear sum the observables need, and column slices."""
+    """Projection onto every linear sum the observables need (see :mod:`hepgen.evaluate.projection`), column slices."""
     from scipy import sparse
 
     x, y, z = _coordinates(geometry)
@@ -150,7 +151,7 @@ def _projection(geometry: Geometry):
     if win:
         add("windows", [m.astype(np.float64) for m in win.values()])
     m = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, v))
-    return m, layout, list(win), r_edges
+    return SegmentProjection(m, geometry.layer_of_voxel), layout, list(win), r_edges
 
 
 def profile_axes(geometry: Geometry) -> dict[str, tuple[np.ndarray, str]]:
@@ -171,8 +172,8 @@ def profile_axes(geometry: Geometry) -> dict[str, tuple[np.ndarray, str]]:
 
 
 def _sums(energy: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, dict[str, slice], list[str]]:
-    m, layout, windows, _ = _projection(geometry)
-    return np.asarray(m @ energy.T.astype(np.float64, copy=False)).T, layout, windows
+    proj, layout, windows, _ = _projection(geometry)
+    return proj(energy), layout, windows
 
 
 def shower_profiles(energy: np.ndarray, geometry: Geometry) -> dict[str, np.ndarray]:
