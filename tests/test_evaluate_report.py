@@ -76,7 +76,7 @@ def test_cli_writes_report_and_refuses_bad_input(tmp_path, capsys):
     out = tmp_path / "report"
     with pytest.raises(SystemExit) as exc:
         main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out),
-              "--hidden", "16", "--epochs", "2", "--no-figures"])
+              "--hidden", "16", "--epochs", "2", "--no-figures", "--workers", "1"])
     assert exc.value.code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"low_level", "high_level"} <= set(metrics["classifier"])

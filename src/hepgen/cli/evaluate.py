@@ -24,6 +24,8 @@ def evaluate(
     seed: int = typer.Option(0, help="Seed of the classifier split and training and of the resampling."),
     chunk_size: int = typer.Option(5_000, help="Showers read at a time (bounds the memory)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report in the output folder."),
+    workers: int = typer.Option(2, min=1, max=2, help="Processes for the features: 2 reads the generated file beside "
+                                "the reference (twice the memory of one chunk); 1 reads them one after the other."),
 ) -> None:
     """Compare GENERATED to REFERENCE: observables, CaloChallenge high-level features, separation powers,
     chi2, W1, KS, FPD/KPD, PRDC, classifier AUC/JSD; writes metrics.json and index.html."""
@@ -32,5 +34,5 @@ def evaluate(
     options = {"n_epochs": epochs, "n_hidden": hidden}
     index = evaluate_files(reference, generated, output, classifier=classifier, seed=seed, threshold_mev=threshold,
                            geometry=geometry, chunk_size=chunk_size, figures=figures, classifier_options=options,
-                           classifier_max_showers=classifier_showers, overwrite=overwrite)
+                           classifier_max_showers=classifier_showers, overwrite=overwrite, workers=workers)
     typer.echo(f"report: {index}")
