@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
     ap.add_argument("--n-samples", type=int, default=200_000)
     ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TOY_CONFIG's; the seed's 5e-5)")
+    ap.add_argument("--width", type=int, default=None, help="hidden width (default: TOY_CONFIG's; the seed's 256)")
+    ap.add_argument("--dropout", type=float, default=None, help="generator dropout (default: TOY_CONFIG's; seed 0.5)")
     ap.add_argument("--out", default="gan_toys.json")
     ap.add_argument("--from-json", default=None, help="only plot an earlier result")
     ap.add_argument("--plot", default=None, help="PNG path")
@@ -71,7 +73,10 @@ def main() -> None:
                                       coordinates=coords, max_epochs=a.epochs, max_time=a.max_time,
                                       repeat_data=max(1, a.steps_per_epoch * 10 // get_toy(name).n_train),
                                       config={**TOY_CONFIG, "params": {**TOY_CONFIG["params"],
-                                                                       **({"lr": a.lr} if a.lr else {})}})
+                                                                       **({"lr": a.lr} if a.lr else {}),
+                                                                       **({"width": a.width} if a.width else {}),
+                                                                       **({"dropout": a.dropout} if a.dropout is not None
+                                                                          else {})}})
             out[name]["wall_s"] = time.time() - t
             for key, rows in out[name]["results"].items():
                 for label in ("train", "gan"):
