@@ -26,12 +26,15 @@ def main() -> None:
     ap.add_argument("--no-prior-fakes", action="store_true", help="the seed's setup literally (see vaegan.py)")
     ap.add_argument("--select-every", type=int, default=10, help="epoch selection every N epochs (0: off)")
     ap.add_argument("--difference", default="abs", help="abs (hepgen) or signed (the seed literally)")
+    ap.add_argument("--mbd-total", action="store_true", help="minibatch discrimination also sees log E_vis")
+    ap.add_argument("--evis-mmd", type=float, default=0.0, help="weight of the log E_vis MMD in the generator loss")
     ap.add_argument("--n-generated", type=int, default=100000)
     ap.add_argument("--hist-splits", type=int, default=100)
     ap.add_argument("--out", default="calo_amp")
     a = ap.parse_args()
     cfg = {"params": {"lr": a.lr, "width": a.width, "kl_weight": a.kl_weight,
-                      "prior_fakes": not a.no_prior_fakes, "difference": a.difference},
+                      "prior_fakes": not a.no_prior_fakes, "difference": a.difference,
+                      "mbd_total": a.mbd_total, "evis_mmd": a.evis_mmd},
            "training": {"batch_size": 50, "max_epochs": 1_000_000, "num_threads": 1}}
     res = run_calomplification(a.workdir, a.out, a.n_train, a.n_reference, a.n_pool,
                                [int(s) for s in a.sizes.split(",")], a.train_time, n_generated=a.n_generated,

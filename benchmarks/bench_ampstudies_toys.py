@@ -12,7 +12,6 @@ import tempfile
 import time
 
 from hepgen.amplify.gan_toys import TOY_CONFIG, gan_toy_study
-from hepgen.amplify.toys import get_toy
 
 SETTINGS = {"camel": ([10, 20, 50], None), "ring": ([10, 20, 50], [(0,), (1,), (0, 1)]),
             "sphere": ([3, 4, 6], [(0,), (4,), (0, 1, 2, 3, 4)])}
@@ -50,7 +49,8 @@ def main() -> None:
     ap.add_argument("--toys", default="camel,ring,sphere")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=30, help="loop epochs (lr falls x10 over them)")
-    ap.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps (batches of 10) per loop epoch")
+    ap.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per loop epoch")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: TOY_CONFIG's (50; the seed's 10)")
     ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
     ap.add_argument("--n-samples", type=int, default=200_000)
     ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TOY_CONFIG's; the seed's 5e-5)")
@@ -71,8 +71,10 @@ def main() -> None:
             n_per_dim, coords = SETTINGS[name]
             out[name] = gan_toy_study(name, n_per_dim, work, repeats=a.repeats, n_samples=a.n_samples,
                                       coordinates=coords, max_epochs=a.epochs, max_time=a.max_time,
-                                      repeat_data=max(1, a.steps_per_epoch * 10 // get_toy(name).n_train),
-                                      config={**TOY_CONFIG, "params": {**TOY_CONFIG["params"],
+                                      steps_per_epoch=a.steps_per_epoch,
+                                      config={"training": {**TOY_CONFIG["training"],
+                                                           **({"batch_size": a.batch_size} if a.batch_size else {})},
+                                              "params": {**TOY_CONFIG["params"],
                                                                        **({"lr": a.lr} if a.lr else {}),
                                                                        **({"width": a.width} if a.width else {}),
                                                                        **({"dropout": a.dropout} if a.dropout is not None

@@ -36,8 +36,10 @@ def test_train_arrays_refuses_shower_models(tmp_path):
 
 def test_gan_toy_study_end_to_end(tmp_path):
     r = gan_toy_study("ring", [4], tmp_path, repeats=2, n_train=30, n_samples=3000, config=TINY,
-                      coordinates=[(0,), (0, 1)], max_epochs=1, repeat_data=2)
+                      coordinates=[(0,), (0, 1)], max_epochs=2, steps_per_epoch=6)
     assert set(r["results"]) == {"r", "r+phi"}
+    # 6 steps of batch 10 per epoch on 30 points = 2 whole passes; 2 epochs
+    assert r["repeat_data"] == 2 and r["steps"] == [12, 12] and r["passes_over_data"] == [4, 4]
     combined = r["results"]["r+phi"]
     assert combined["gan"][0]["n_quant"] == 16
     # a training sample's own factor is near 1 by construction (statistics-limited): within a wide band

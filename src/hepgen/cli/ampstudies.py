@@ -14,7 +14,7 @@ def gan_toys(
     workdir: Path = typer.Option(Path("gan_toys_runs"), help="Folder for the training runs (resumable)."),
     n_per_dim: str = typer.Option("10,20,50", help="Quantiles per coordinate, comma separated."),
     repeats: int = typer.Option(3, help="Independent training sets (the seed used 100)."),
-    epochs: int = typer.Option(20, help="Loop epochs of 50 passes over the training set each."),
+    epochs: int = typer.Option(30, help="Loop epochs of about 100 optimiser steps each; the lr falls x10 over them."),
     max_time: Optional[str] = typer.Option(None, help="Time budget per training, e.g. 2m."),
     n_samples: int = typer.Option(200_000, help="Points sampled from each GAN."),
     seed: int = typer.Option(0, help="Random seed."),

@@ -32,9 +32,12 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from hepgen.models.losses import gaussian_mmd
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["VAEGAN", "LocallyConnected2d", "MinibatchDiscrimination"]
+
+MMD_ALPHAS = (0.125, 0.5, 2.0, 8.0)   # kernels exp(−α Δ²) on sum_weight × log E_vis: widths 2 ... 0.25
 
 
 class LocallyConnected2d(nn.Module):
@@ -110,20 +113,24 @@ class Decoder(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, size: tuple[int, int], width: int, n_kernels: int, kernel_dim: int) -> None:
+    def __init__(self, size: tuple[int, int], width: int, n_kernels: int, kernel_dim: int,
+                 mbd_total: bool = False) -> None:
         super().__init__()
         n_pix = size[0] * size[1]
+        self.mbd_total = mbd_total
         self.conv = spectral_norm(nn.Conv2d(1, width, 3, padding=1))
         self.lc = LocallyConnected2d(width, width // 2, size, 3)
         self.dense = spectral_norm(nn.Linear(width // 2 * n_pix, 64))
-        self.mbd = MinibatchDiscrimination(64, n_kernels, kernel_dim)
+        self.mbd = MinibatchDiscrimination(64 + int(mbd_total), n_kernels, kernel_dim)
         self.out = spectral_norm(nn.Linear(64 + n_kernels + n_pix + 1, 1))
 
     def forward(self, x: torch.Tensor, diff: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.conv(x), 0.2)
         h = F.leaky_relu(self.lc(h), 0.2)
         h = F.leaky_relu(self.dense(h.flatten(1)), 0.2)
-        return self.out(torch.cat([h, self.mbd(h), diff.flatten(1), total.reshape(-1, 1)], dim=1)).squeeze(1)
+        total = total.reshape(-1, 1)
+        mbd = self.mbd(torch.cat([h, total], dim=1) if self.mbd_total else h)
+        return self.out(torch.cat([h, mbd, diff.flatten(1), total], dim=1)).squeeze(1)
 
 
 @register_model("vaegan")
@@ -146,6 +153,11 @@ class VAEGAN(GenerativeModel):
         "diff_weight": 1.0,      # factor on that input
         "log_output": False,     # True: the decoder's ReLU output is the log image (E_vis then swings by 10x)
         "sum_weight": 10.0,      # factor on the log image sum given to D's last layer (0: off)
+        "mbd_total": False,      # hepgen addition: minibatch discrimination also sees that log sum, so that
+                                 # D can tell a too narrow E_vis spread (partial collapse of the energy scale)
+        "evis_mmd": 0.0,         # hepgen addition, 0 = off: weight of a Gaussian-kernel MMD between the log E_vis
+                                 # of generated and real batches in the generator loss (as the BIB-AE
+                                 # post-processor's MMD on energies, arXiv:2005.05334)
         "prior_fakes": True,     # hepgen addition: also show D images decoded from z ~ N(0, 1) (difference
                                  # input 0), so that the sampling path is trained adversarially; the
                                  # literal seed setup (False) lets D win on the difference input alone
@@ -157,7 +169,8 @@ class VAEGAN(GenerativeModel):
         self.encoder = Encoder(size, int(c["width"]), int(c["latent_dim"]))
         # log output: capped softly at 1.5 (100x the adapter scale), so that exp() cannot run away
         self.decoder = Decoder(size, int(c["width"]), int(c["latent_dim"]), 1.5 if c["log_output"] else float("inf"))
-        self.discriminator = Discriminator(size, int(c["width"]), int(c["mbd_kernels"]), int(c["mbd_dim"]))
+        self.discriminator = Discriminator(size, int(c["width"]), int(c["mbd_kernels"]), int(c["mbd_dim"]),
+                                           bool(c.get("mbd_total", False)))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr, betas = float(self.config["lr"]), tuple(self.config["betas"])
@@ -179,9 +192,13 @@ class VAEGAN(GenerativeModel):
         eps = float(self.config["log_eps"])
         return torch.expm1(log_img * math.log1p(1 / eps)) * eps
 
+    def _log_sum(self, img_in: torch.Tensor) -> torch.Tensor:
+        """``sum_weight`` × log of the image sum (~E_vis) of log images (about 0.9 wide for GFlash photons)."""
+        return torch.log(self._to_image(img_in).sum(dim=(1, 2, 3)) + 1e-3) * float(self.config["sum_weight"] or 1.0)
+
     def _d(self, img_in: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
         """Discriminator logit of log images; its last layer also sees the log of the image sum (~E_vis)."""
-        total = torch.log(self._to_image(img_in).sum(dim=(1, 2, 3)) + 1e-3) * float(self.config["sum_weight"])
+        total = self._log_sum(img_in) if self.config["sum_weight"] else torch.zeros(len(img_in))
         return self.discriminator(img_in, diff, total)
 
     def _diff(self, fake_in: torch.Tensor, real_in: torch.Tensor) -> torch.Tensor:
@@ -222,6 +239,13 @@ class VAEGAN(GenerativeModel):
                 d_gp = self._d(prior_in, torch.zeros_like(prior_in))
                 loss_g = loss_g + F.binary_cross_entropy_with_logits(d_gp, torch.ones_like(d_gp))
             loss = loss_g + float(self.config["kl_weight"]) * kl
+            w_mmd = float(self.config.get("evis_mmd") or 0.0)
+            if w_mmd > 0:
+                real_total = self._log_sum(real_in).detach()
+                mmd = sum(gaussian_mmd(self._log_sum(f), real_total, MMD_ALPHAS)
+                          for f in [fake_in] + ([prior_in] if prior else []))
+                loss = loss + w_mmd * mmd
+                out["evis_mmd"] = mmd.detach()
             opt_g.zero_grad()
             loss.backward()
             opt_g.step()
