@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--difference", default="abs", help="abs (hepgen) or signed (the seed literally)")
     ap.add_argument("--mbd-total", action="store_true", help="minibatch discrimination also sees log E_vis")
     ap.add_argument("--evis-mmd", type=float, default=0.0, help="weight of the log E_vis MMD in the generator loss")
+    ap.add_argument("--seed", type=int, default=0, help="training seed")
     ap.add_argument("--n-generated", type=int, default=100000)
     ap.add_argument("--hist-splits", type=int, default=100)
     ap.add_argument("--out", default="calo_amp")
@@ -39,7 +40,7 @@ def main() -> None:
     res = run_calomplification(a.workdir, a.out, a.n_train, a.n_reference, a.n_pool,
                                [int(s) for s in a.sizes.split(",")], a.train_time, n_generated=a.n_generated,
                                hist_splits=a.hist_splits, config=cfg, overwrite=True,
-                               select_every=a.select_every)
+                               select_every=a.select_every, seed=a.seed)
     print(json.dumps(res["settings"], indent=1))
 
 

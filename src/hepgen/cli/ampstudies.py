@@ -53,6 +53,11 @@ def calomplification(
     select_every: int = typer.Option(10, help="Epoch selection: score E_vis, E_peak, n_active of generated vs "
                                               "training images every N epochs, generate from the best (0: last)."),
     lr: float = typer.Option(2e-4, help="Learning rate (the seed used 8e-6 over 50k epochs)."),
+    mbd_total: bool = typer.Option(True, help="hepgen addition: minibatch discrimination also sees log E_vis "
+                                              "(--no-mbd-total: the seed's discriminator)."),
+    evis_mmd: float = typer.Option(5.0, help="hepgen addition: weight of a log E_vis MMD between generated and "
+                                             "training batches in the generator loss (0: the seed's loss)."),
+    seed: int = typer.Option(0, help="Training seed."),
     n_generated: int = typer.Option(100_000, help="Generated images."),
     hist_splits: int = typer.Option(100, help="Cross-validation splits of the histogram baseline."),
     overwrite: bool = typer.Option(False, help="Replace existing outputs."),
@@ -66,5 +71,6 @@ def calomplification(
 
     result = run_calomplification(workdir, output, n_train=n_train, n_reference=n_reference, n_pool=n_pool,
                                   sizes=[int(s) for s in sizes.split(",")], train_time=train_time, lr=lr,
-                                  select_every=select_every, n_generated=n_generated, hist_splits=hist_splits, overwrite=overwrite)
+                                  select_every=select_every, n_generated=n_generated, hist_splits=hist_splits,
+                                  overwrite=overwrite, seed=seed, mbd_total=mbd_total, evis_mmd=evis_mmd)
     typer.echo(study_markdown(result))

@@ -14,7 +14,11 @@ encoder and discriminator see log(1 + x / ``log_eps``) / log(1 + 1 / ``log_eps``
 energies (0 to about 1); the difference input is |log difference| (a linear weight on the signed
 difference rewards a shift of all pixels, not a reconstruction: E_vis ran off by 2-5x); D's last
 layer also sees log E_vis (``sum_weight``), which a log image hides; with ``prior_fakes`` D also sees
-decoded prior samples, the sampling path (see default_config).
+decoded prior samples, the sampling path (see default_config). Two further hepgen additions, off by
+default here and on in :func:`hepgen.amplify.calomplification.run_calomplification`: ``mbd_total`` (log
+E_vis enters the minibatch discrimination, so D can see a too narrow E_vis spread) and ``evis_mmd`` (a
+Gaussian-kernel MMD of log E_vis between generated and real batches in the generator loss); with both,
+the E_vis amplification went from 2.8-3.9 to >= 10 (docs/benchmarks.md).
 
 >>> import torch
 >>> m = VAEGAN((10, 10), 0, dict(VAEGAN.default_config))
