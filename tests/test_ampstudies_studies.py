@@ -71,3 +71,13 @@ def test_cli_gan_toys_rejects_unknown_toy(tmp_path, capsys):
     assert exc.value.code == 2
     assert "unknown toy 'donut'" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+
+
+def test_cli_calomplification_rejects_negative_mmd_weight(tmp_path, capsys):
+    from hepgen.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["calomplification", "-o", str(tmp_path / "amp"), "--workdir", str(tmp_path / "w"), "--evis-mmd", "-1"])
+    assert exc.value.code == 2
+    assert "evis_mmd: a weight >= 0 was expected, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "amp").exists() and not (tmp_path / "w").exists()

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from hepgen.amplify.observables import image_observables, pooled_images
+from hepgen.errors import InputError
 
 __all__ = ["simulate_images", "train_vaegan", "generate_images", "calomplification_study", "selection_score",
            "OBSERVABLE_SETS"]
@@ -193,6 +194,8 @@ def run_calomplification(workdir: str | Path, output: str | Path, n_train: int =
     from hepgen.amplify.study import write_study
     from hepgen.data import check_writable
 
+    if evis_mmd < 0:
+        raise InputError(f"evis_mmd: a weight >= 0 was expected, got {evis_mmd:g}")
     output = Path(output)
     for f in ("amplify.json", "amplify.md"):
         check_writable(output / f, overwrite)
