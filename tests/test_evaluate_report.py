@@ -54,7 +54,7 @@ def test_inconsistent_samples_are_refused():
     with pytest.raises(InputError, match="differs from the reference"):
         evaluate_samples(ref, _showers(50, 5, geometry="belle2-ecl-10x10"), classifier=False)
     far = ShowerData(ref.incident_energy * 10, ref.energy, ref.geometry)
-    with pytest.raises(InputError, match="outside the reference's range"):
+    with pytest.raises(InputError, match="lie outside the range both cover"):
         evaluate_samples(ref, far, classifier=False)
     nan = ShowerData(ref.incident_energy, ref.energy.copy(), ref.geometry)
     nan.energy[7, 3] = np.nan
@@ -121,3 +121,59 @@ def test_feature_cache_round_trip_and_invalidation(tmp_path):
         np.testing.assert_array_equal(first.scalars[k], again.scalars[k])
     assert cached_features(tmp_path / "a.h5", cache, threshold_mev=5.0).threshold_mev == 5.0   # other key: recomputed
     assert FeatureSet.load(cache, key="something else") is None
+
+
+def test_independent_draws_of_one_spectrum_are_compared_on_their_common_range():
+    """Two draws of one log-uniform spectrum never share their extremes: compare the overlap, say how many fell
+    outside, refuse only a real mismatch."""
+    def draw(seed):
+        rng = np.random.default_rng(seed)
+        inc = 10 ** rng.uniform(3, 6, 500)
+        return ShowerData(inc, rng.exponential(1.0, (500, 25)) * inc[:, None] / 25, "belle2-ecl-5x5")
+
+    a, b = draw(11), draw(12)
+    assert a.incident_energy.max() != b.incident_energy.max()
+    r = evaluate_samples(a, b, classifier=False)
+    o = r["incident_energy_overlap"]
+    assert 0 < o["n_reference_outside"] + o["n_generated_outside"] <= 10
+    assert r["n_reference"] == 500 - o["n_reference_outside"] and r["n_generated"] == 500 - o["n_generated_outside"]
+    assert any("outside the common range" in w for w in r["warnings"])
+    narrow = ShowerData(np.clip(b.incident_energy, 1e3, 1e5), b.energy, b.geometry)   # a third piles up at 100 GeV
+    with pytest.raises(InputError, match="at most 10 % of either outside"):
+        evaluate_samples(a, narrow, classifier=False)
+
+
+def test_values_outside_the_binning_are_reported_not_hidden():
+    """One corrupt voxel (1e30 MeV) hides in the overflow of every histogram: the result must say so."""
+    from hepgen.evaluate.evaluation import _compare_1d, binning_warnings
+
+    ref, gen = _showers(1000, 21), _showers(1000, 22)
+    broken = gen.energy.sum(1) / gen.incident_energy
+    broken[5] = 1e30 / gen.incident_energy[5]
+    r_vals = ref.energy.sum(1) / ref.incident_energy
+    from hepgen.evaluate.histograms import auto_bins
+
+    e = _compare_1d(r_vals, broken, auto_bins(np.concatenate([r_vals, broken])), w1=False)
+    assert e["outside"]["generated"]["far"] == 1 and e["outside"]["reference"]["far"] == 0
+    assert e["separation_power"] < 0.1                       # the histogram alone looks like a good match
+    w = binning_warnings({"E_vis/E_inc": e}, 1000, 1000)
+    assert len(w) == 1 and "1 far outside" in w[0] and "E_vis/E_inc" in w[0]
+    # a real shower sample with a tail: no false alarm
+    clean = evaluate_samples(ref, _showers(1000, 23), classifier=False)
+    assert not any("outside the histogram range" in w for w in clean["warnings"])
+    # and in a whole evaluation: a shower with its whole energy in one voxel, 1.9 E_inc, is over every range
+    gen.energy[5] = 0.0
+    gen.energy[5, 12] = 1.9 * gen.incident_energy[5]
+    r = evaluate_samples(ref, gen, classifier=False)
+    assert r["histograms"]["E_vis/E_inc"]["outside"]["generated"]["max"] == pytest.approx(1.9, rel=1e-5)
+
+
+def test_an_empty_histogram_is_undefined_not_a_perfect_match():
+    from hepgen.evaluate.histograms import separation_power
+
+    assert np.isnan(separation_power([0, 0, 0], [1, 2, 3])) and np.isnan(separation_power([0, 0], [0, 0]))
+    ref, gen = _showers(300, 31), _showers(300, 32)
+    from hepgen.evaluate.evaluation import _compare_1d
+
+    e = _compare_1d(np.full(300, 5.0), np.full(300, 5.0), np.linspace(0, 1, 11), w1=False)  # all outside
+    assert np.isnan(e["separation_power"])

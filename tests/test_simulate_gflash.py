@@ -106,11 +106,33 @@ def test_ild_mip_peak_and_aim_between_cells():
 
 
 def test_calochallenge_threshold_and_response():
-    s = simulate_showers("calochallenge-2", np.array([1e4] * 8 + [1e5] * 8), "electron", seed=2)
+    """ds2/3 files hold the challenge's calibrated energies (E_tot/E_inc near 1, its evaluate.py histograms span
+    0.5-1.5) with its 15.15 keV cut; --visible-energy gives the silicon energies with the same physical cut."""
+    e_inc = np.array([1e4] * 8 + [1e5] * 8)
+    s = simulate_showers("calochallenge-2", e_inc, "electron", seed=2)
     e = s.energy
-    assert not np.any((e > 0) & (e < 0.01515))
+    assert not np.any((e > 0) & (e < 0.01515)) and np.any(e < 0.02)
     ratio = s.visible_energy / s.incident_energy
-    assert 0.02 < ratio.mean() < 0.03
+    assert 0.9 < ratio.mean() < 1.02 and np.all((ratio > 0.5) & (ratio < 1.5))
+    v = simulate_showers("calochallenge-2", e_inc, "electron", seed=2, visible_energy=True)
+    assert 0.02 < (v.visible_energy / v.incident_energy).mean() < 0.03
+    f = gflash.detector_model("calochallenge-2").sampling_fraction
+    np.testing.assert_array_equal(v.energy > 0, s.energy > 0)          # the same cut in both conventions
+    np.testing.assert_allclose(v.energy / f, s.energy, rtol=1e-5)
+
+
+def test_calochallenge_file_states_its_energy_convention(tmp_path):
+    import h5py
+
+
+    simulate_to_file(tmp_path / "c.h5", "calochallenge-2", "10GeV", 32, particle="electron", seed=1, quiet=True)
+    simulate_to_file(tmp_path / "v.h5", "calochallenge-2", "10GeV", 32, particle="electron", seed=1, quiet=True,
+                     visible_energy=True)
+    with h5py.File(tmp_path / "c.h5") as c, h5py.File(tmp_path / "v.h5") as v:
+        assert c.attrs["energy_convention"] == "calibrated" and v.attrs["energy_convention"] == "visible"
+        f = float(c.attrs["sampling_fraction"])
+        assert 0.02 < f < 0.03
+        np.testing.assert_allclose(v["showers"][:] / f, c["showers"][:], rtol=1e-5)
 
 
 def test_cylinder_fast_path_equals_spot_sampling():

@@ -34,6 +34,10 @@ def simulate(
                                "(ild-ecal / ild-ahcal, the 'getting_high' layout)."),
     chunk_size: int = typer.Option(1000, "--chunk-size", help="Showers simulated and written at a time (bounds memory)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    visible_energy: bool = typer.Option(False, "--visible-energy", help="calochallenge-2/-3: write the energy seen "
+                                        "in the silicon instead of the challenge's calibrated energies (visible / "
+                                        "sampling fraction, E_tot/E_inc close to 1); the file's attribute "
+                                        "energy_convention says which."),
 ) -> None:
     """Simulate electromagnetic showers with the GFlash parameterisation (Grindhammer & Peters, hep-ex/0001020).
 
@@ -52,7 +56,7 @@ def simulate(
 
     total = simulate_to_file(output, detector, energy, n, particle=particle, seed=seed,
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
-                             overwrite=overwrite)
+                             overwrite=overwrite, visible_energy=visible_energy)
     typer.echo(f"wrote {total} {particle} showers in {detector} to {output}")
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,19 +24,20 @@ from hepgen.data import ShowerData
 from hepgen.errors import InputError
 from hepgen.evaluate.distances import single_threaded
 from hepgen.evaluate.features import FeatureSet, compute_features, default_threshold_mev
-from hepgen.evaluate.histograms import auto_bins, challenge_bins, chi2, separation_power, separation_power_error
+from hepgen.evaluate.histograms import (auto_bins, challenge_bins, chi2, outside_bins, separation_power,
+                                        separation_power_error)
 from hepgen.evaluate.metrics import METRICS
 from hepgen.evaluate.observables import CORRELATION_OBSERVABLES, correlation_matrix, mu90, shower_observables
 
 __all__ = ["evaluate_samples", "evaluate_features", "evaluate_files", "quick_metrics", "check_compatible",
-           "histogram_bins", "energy_bins"]
+           "histogram_bins", "energy_bins", "energy_overlap", "binning_warnings"]
 
 QUICK = ("E_vis/E_inc", "n_hits", "m1_z", "m2_x", "E1_frac", "E_max")
 
 
 def check_compatible(reference: ShowerData, generated: ShowerData, reference_name: str = "reference",
                      generated_name: str = "generated") -> None:
-    """Refuse samples that cannot be compared: other geometry, NaN, energies outside the reference's range.
+    """Refuse samples that cannot be compared: other geometry, NaN, incident energies that do not overlap.
 
     >>> from hepgen.data import ShowerData
     >>> a = ShowerData(np.full(2, 1e4), np.ones((2, 25)), "belle2-ecl-5x5")
@@ -43,7 +45,7 @@ def check_compatible(reference: ShowerData, generated: ShowerData, reference_nam
     >>> check_compatible(a, b)
     Traceback (most recent call last):
     ...
-    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energy 1e+06 MeV outside the reference's range 10000-10000 MeV (1 % margin); expected matching incident-energy distributions
+    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energies 1e+06-1e+06 MeV against the reference's 10000-10000 MeV: 2 of 2 generated and 2 of 2 reference showers lie outside the range both cover (1 % margin); expected matching incident-energy distributions (at most 10 % of either outside)
     """
     from hepgen.data.validate import check_showers
 
@@ -53,18 +55,76 @@ def check_compatible(reference: ShowerData, generated: ShowerData, reference_nam
                          file=generated_name)
     check_showers(reference.incident_energy, reference.energy, file=reference_name)
     check_showers(generated.incident_energy, generated.energy, file=generated_name)
-    check_energy_range(reference.incident_energy, generated.incident_energy, generated_name)
+    energy_overlap(reference.incident_energy, generated.incident_energy, generated_name)
 
 
-def check_energy_range(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str = "generated") -> None:
-    """Raise when a generated incident energy lies outside the reference range (1 % margin)."""
-    lo, hi = float(ref_inc.min()), float(ref_inc.max())
-    bad = (gen_inc < lo * 0.99) | (gen_inc > hi * 1.01)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputError(f"incident energy {gen_inc[i]:.6g} MeV outside the reference's range {lo:.6g}-{hi:.6g} MeV "
-                         "(1 % margin); expected matching incident-energy distributions",
-                         file=generated_name, dataset="incident_energies", index=i)
+#: largest fraction of either sample that may lie outside the common incident-energy range
+MAX_OUTSIDE_FRACTION = 0.10
+
+
+def energy_overlap(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str = "generated",
+                   margin: float = 0.01) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Masks of the showers inside the incident-energy range both samples cover, and a summary.
+
+    Two draws of one spectrum never share their extremes, so both samples are cut to the common range
+    [max of the minima, min of the maxima] (``margin`` relative) and the counts outside are reported. Only a
+    real mismatch, more than :data:`MAX_OUTSIDE_FRACTION` of either sample outside, is refused.
+
+    >>> rng = np.random.default_rng(1)
+    >>> a, b = 10 ** rng.uniform(3, 6, 500), 10 ** rng.uniform(3, 6, 500)
+    >>> ma, mb, info = energy_overlap(a, b)
+    >>> info["n_reference_outside"] + info["n_generated_outside"] <= 4, int(ma.sum()) >= 497
+    (True, True)
+    """
+    ref_inc, gen_inc = np.asarray(ref_inc, np.float64), np.asarray(gen_inc, np.float64)
+    lo = max(float(ref_inc.min()), float(gen_inc.min())) * (1 - margin)
+    hi = min(float(ref_inc.max()), float(gen_inc.max())) * (1 + margin)
+    mr, mg = (ref_inc >= lo) & (ref_inc <= hi), (gen_inc >= lo) & (gen_inc <= hi)
+    info = {"E_inc_min_mev": lo, "E_inc_max_mev": hi, "n_reference_outside": int((~mr).sum()),
+            "n_generated_outside": int((~mg).sum())}
+    worst = max(info["n_reference_outside"] / len(ref_inc), info["n_generated_outside"] / len(gen_inc))
+    if worst > MAX_OUTSIDE_FRACTION:
+        bad = np.flatnonzero(~mg)
+        raise InputError(f"incident energies {gen_inc.min():.6g}-{gen_inc.max():.6g} MeV against the reference's "
+                         f"{ref_inc.min():.6g}-{ref_inc.max():.6g} MeV: {len(bad)} of {len(gen_inc)} generated and "
+                         f"{info['n_reference_outside']} of {len(ref_inc)} reference showers lie outside the range "
+                         f"both cover ({100 * margin:g} % margin); expected matching incident-energy distributions "
+                         f"(at most {100 * MAX_OUTSIDE_FRACTION:g} % of either outside)", file=generated_name,
+                         dataset="incident_energies", index=int(bad[0]) if len(bad) else None)
+    return mr, mg, info
+
+
+def _overlap_warning(info: dict[str, Any]) -> list[str]:
+    if not info["n_reference_outside"] and not info["n_generated_outside"]:
+        return []
+    return [f"incident energies: {info['n_reference_outside']} reference and {info['n_generated_outside']} generated "
+            f"showers lie outside the common range {info['E_inc_min_mev']:.6g}-{info['E_inc_max_mev']:.6g} MeV and "
+            "are left out of every comparison"]
+
+
+def binning_warnings(histograms: dict[str, Any], n_reference: int, n_generated: int) -> list[str]:
+    """Warnings for histograms whose binning hides generated entries (overflow, underflow, NaN) far more often
+    than reference entries: a corrupt value or a broken energy scale must not read as a good match.
+
+    >>> h = {"E_vis": {"outside": {"reference": {"underflow": 1, "overflow": 1, "non_finite": 0, "far": 0, "max": 1.0},
+    ...                            "generated": {"underflow": 1, "overflow": 1, "non_finite": 0, "far": 1, "max": 1e30}}}}
+    >>> binning_warnings(h, 1000, 1000)
+    ['E_vis: 2 of 1000 generated entries outside the histogram range (1 underflow, 1 overflow, 0 not finite, 1 far outside; largest 1e+30), reference 2 of 1000']
+    """
+    out = []
+    for name, h in histograms.items():
+        o = h.get("outside")
+        if not o:
+            continue
+        g, r = o["generated"], o["reference"]
+        n_g = g["underflow"] + g["overflow"] + g["non_finite"]
+        n_r = r["underflow"] + r["overflow"] + r["non_finite"]
+        expected = (n_r + n_g) * n_generated / max(n_reference + n_generated, 1)   # same outside rate in both
+        if n_g and (g["non_finite"] or g["far"] > r["far"] or n_g > 2 * expected + 3 * np.sqrt(expected) + 3):
+            out.append(f"{name}: {n_g} of {n_generated} generated entries outside the histogram range "
+                       f"({g['underflow']} underflow, {g['overflow']} overflow, {g['non_finite']} not finite, "
+                       f"{g['far']} far outside; largest {g['max']:.6g}), reference {n_r} of {n_reference}")
+    return out
 
 
 def histogram_bins(name: str, ref: FeatureSet, gen: FeatureSet | None = None) -> tuple[np.ndarray, str]:
@@ -96,7 +156,7 @@ def _compare_1d(r: np.ndarray, g: np.ndarray, bins: np.ndarray, w1: bool = True)
     cg, _ = np.histogram(g, bins)
     c2, ndf = chi2(cr, cg)
     out = {"separation_power": separation_power(cr, cg), "separation_power_error": separation_power_error(cr, cg),
-           "chi2": c2, "ndf": ndf}
+           "chi2": c2, "ndf": ndf, "outside": {"reference": outside_bins(r, bins), "generated": outside_bins(g, bins)}}
     if w1:
         from hepgen.evaluate.metrics import one_d_metrics
 
@@ -154,6 +214,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
                                  "binning": "challenge" if ref.geometry.name.startswith("calochallenge") else "auto",
                                  "per_layer": False, "edges": edges.tolist()}
     out["histograms"] = hists
+    out.setdefault("warnings", []).extend(binning_warnings(hists, len(ref), len(gen)))
     # per incident-energy bin: E_vis/E_inc separation power, mu90 and sigma90/mu90 of E_vis
     ebins = []
     for lo, hi in energy_bins(ref.incident_energy):
@@ -202,11 +263,18 @@ def evaluate_samples(reference: ShowerData, generated: ShowerData, classifier: b
     :func:`hepgen.evaluate.classifier.classifier_test` (e.g. ``n_hidden``, ``n_epochs``, ``max_showers``).
     """
     check_compatible(reference, generated)
+    mr, mg, overlap = energy_overlap(reference.incident_energy, generated.incident_energy)
+    if not (mr.all() and mg.all()):
+        reference, generated = reference[mr], generated[mg]
+        if features is not None:
+            features = (features[0].subset(np.flatnonzero(mr)), features[1].subset(np.flatnonzero(mg)))
     if features is None:
         threshold = default_threshold_mev(reference.geometry) if threshold_mev is None else threshold_mev
         features = (compute_features(reference, threshold), compute_features(generated, threshold))
     ref, gen = features
     result = evaluate_features(ref, gen, seed=seed)
+    result["incident_energy_overlap"] = overlap
+    result["warnings"] = _overlap_warning(overlap) + result["warnings"]
     if classifier:
         result["classifier"] = run_classifiers(reference, generated, ref, gen, seed, classifier_options or {})
     return result
@@ -305,20 +373,27 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     if fr.geometry != fg.geometry:
         raise InputError(f"geometry '{fg.geometry.name}' ({fg.geometry.n_voxels} voxels) differs from the "
                          f"reference's '{fr.geometry.name}' ({fr.geometry.n_voxels} voxels)", file=str(generated_path))
-    check_energy_range(fr.incident_energy(), fg.incident_energy(), str(generated_path))
-    thr = default_threshold_mev(fr.geometry) if threshold_mev is None else threshold_mev
-    from hepgen.evaluate.features import cached_features
+    mr, mg, overlap = energy_overlap(fr.incident_energy(), fg.incident_energy(), str(generated_path))
+    thr = (default_threshold_mev(fr.geometry) * energy_convention_scale(fr, fg, str(generated_path))
+           if threshold_mev is None else threshold_mev)
 
     ref, gen = _features_of_both(reference_path, generated_path, out / "cache", thr, geometry, chunk_size, workers)
+    if not (mr.all() and mg.all()):
+        ref, gen = ref.subset(np.flatnonzero(mr)), gen.subset(np.flatnonzero(mg))
     t_feat = time.perf_counter() - t0
     status("comparing histograms, FPD/KPD, PRDC")
     result = evaluate_features(ref, gen, seed=seed)
     result["reference_file"], result["generated_file"] = str(reference_path), str(generated_path)
+    result["incident_energy_overlap"] = overlap
+    result["warnings"] = _overlap_warning(overlap) + result["warnings"]
     if classifier:
         status("classifier tests")
         n_r, n_g = min(len(fr), classifier_max_showers), min(len(fg), classifier_max_showers)
-        result["classifier"] = run_classifiers(fr.read(0, n_r), fg.read(0, n_g), ref.subset(slice(0, n_r)),
-                                               gen.subset(slice(0, n_g)), seed, classifier_options or {})
+        kr, kg = np.flatnonzero(mr[:n_r]), np.flatnonzero(mg[:n_g])
+        result["classifier"] = run_classifiers(fr.read(0, n_r)[kr], fg.read(0, n_g)[kg], ref.subset(
+            slice(0, len(kr))), gen.subset(slice(0, len(kg))), seed, classifier_options or {})
+    for w in result["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     result["timing_s"] = {"features": round(t_feat, 3), "total_before_report": round(time.perf_counter() - t0, 3)}
     out.mkdir(parents=True, exist_ok=True)
     figure_list = []
@@ -333,6 +408,35 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
 
     write_index(result, figure_list, index)
     return index
+
+
+#: geometries whose default threshold is stated for calibrated energies (the CaloChallenge's 0.5 keV / 0.033)
+CALIBRATED_THRESHOLD_GEOMETRIES = ("calochallenge-2", "calochallenge-3")
+
+
+def energy_convention_scale(reference_file: Any, generated_file: Any, generated_name: str = "generated") -> float:
+    """Factor from the geometry's default threshold to the files' energies: for CaloChallenge ds2/3 (threshold
+    stated for calibrated energies) the sampling fraction when the files say ``energy_convention = visible``,
+    else 1. Files that state different conventions cannot be compared.
+
+    >>> class F:
+    ...     def __init__(self, **attrs): self.attrs, self.geometry = attrs, type("G", (), {"name": "calochallenge-2"})
+    >>> energy_convention_scale(F(), F(energy_convention="calibrated"))
+    1.0
+    >>> energy_convention_scale(F(energy_convention="visible", sampling_fraction=0.0255), F())
+    0.0255
+    """
+    conv = [str(f.attrs.get("energy_convention", "")) for f in (reference_file, generated_file)]
+    if conv[0] and conv[1] and conv[0] != conv[1]:
+        raise InputError(f"energy convention '{conv[1]}' differs from the reference's '{conv[0]}' (calibrated = "
+                         "visible / sampling fraction, the CaloChallenge ds2/3 convention); simulate both the same way",
+                         file=generated_name)
+    if reference_file.geometry.name not in CALIBRATED_THRESHOLD_GEOMETRIES:
+        return 1.0
+    for f, c in zip((reference_file, generated_file), conv):
+        if c == "visible" and "sampling_fraction" in f.attrs:
+            return float(f.attrs["sampling_fraction"])
+    return 1.0
 
 
 def _jsonable(obj: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["separation_power", "separation_power_error", "chi2", "challenge_bins", "normalised"]
+__all__ = ["separation_power", "separation_power_error", "chi2", "challenge_bins", "normalised", "outside_bins"]
 
 
 def normalised(hist: np.ndarray) -> np.ndarray:
@@ -27,7 +27,14 @@ def normalised(hist: np.ndarray) -> np.ndarray:
 
 def separation_power(hist_a: np.ndarray, hist_b: np.ndarray) -> float:
     """Separation power of two histograms (counts or densities on the same equal-width bins, or
-    counts on any common bins); see the module docstring. Identical shapes give exactly 0."""
+    counts on any common bins); see the module docstring. Identical shapes give exactly 0; an empty
+    histogram gives NaN (undefined, as in the challenge's code), never a perfect match.
+
+    >>> separation_power([0, 0], [1, 2])
+    nan
+    """
+    if not (np.sum(hist_a) > 0 and np.sum(hist_b) > 0):
+        return float("nan")
     a, b = normalised(hist_a), normalised(hist_b)
     return float(0.5 * ((a - b) ** 2 / (a + b + 1e-16)).sum())
 
@@ -46,6 +53,29 @@ def separation_power_error(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
     dp = 0.5 * (p - q) * (p + 3 * q) / s
     dq = -0.5 * (p - q) * (3 * p + q) / s
     return float(np.sqrt(np.sum(dp ** 2 * p / na + dq ** 2 * q / nb)))
+
+
+def outside_bins(values: np.ndarray, edges: np.ndarray) -> dict[str, float | int]:
+    """Entries a histogram on ``edges`` does not show: below, above and not finite, with the extreme values seen;
+    ``far`` counts values more than ten bin ranges away (in log10 for log-spaced edges): a broken value, not a tail.
+
+    >>> outside_bins(np.array([0.5, 3.5, 1e30, np.nan]), np.array([0.0, 1.0, 3.0]))
+    {'underflow': 0, 'overflow': 2, 'non_finite': 1, 'far': 1, 'max': 1e+30, 'min': 0.5}
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    f = v[finite]
+    lo, hi = float(edges[0]), float(edges[-1])
+    if lo > 0 and hi / lo > 100:   # log-spaced
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lf, span = np.log10(np.where(f > 0, f, lo)), np.log10(hi / lo)
+        far = (lf > np.log10(hi) + 10 * span) | (lf < np.log10(lo) - 10 * span)
+    else:
+        span = hi - lo
+        far = (f > hi + 10 * span) | (f < lo - 10 * span)
+    return {"underflow": int((f < lo).sum()), "overflow": int((f > hi).sum()), "non_finite": int((~finite).sum()),
+            "far": int(far.sum()), "max": float(f.max()) if len(f) else float("nan"),
+            "min": float(f.min()) if len(f) else float("nan")}
 
 
 def chi2(counts_a: np.ndarray, counts_b: np.ndarray) -> tuple[float, int]:

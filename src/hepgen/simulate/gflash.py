@@ -40,12 +40,18 @@ from hepgen.simulate.parameterisation import (SPOT_HOM, SPOT_SAM, longitudinal_p
 from hepgen.simulate.response import CrossingResponse, mean_crossing_cos
 
 __all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "BLOCK", "PARTICLES",
-           "READOUT_THRESHOLD_MEV", "ELECTRON_START_X0"]
+           "READOUT_THRESHOLD_MEV", "ELECTRON_START_X0", "CALIBRATED_GEOMETRIES"]
 
 BLOCK = 32
 PARTICLES = ("photon", "electron", "positron")
-#: per-voxel readout thresholds of the presets (MeV); CaloChallenge datasets 2/3: 15.15 keV
+#: per-voxel readout thresholds of the presets (MeV, in the file's energy convention); CaloChallenge datasets 2/3:
+#: 15.15 keV = 0.5 keV / 0.033, the cut of the challenge's ``evaluate.py`` on its calibrated energies
 READOUT_THRESHOLD_MEV = {"calochallenge-2": 0.01515, "calochallenge-3": 0.01515}
+#: geometries whose files hold *calibrated* energies, as the CaloChallenge datasets 2 and 3 do: the energy seen
+#: in the silicon divided by the sampling fraction (the challenge's Geant4 detector: 0.033; hepgen's GFlash
+#: Si-W stack: the visible fraction of its sampling cell, :attr:`Detector.sampling_fraction`), so that
+#: E_tot / E_inc is close to 1 (arXiv:2410.21611)
+CALIBRATED_GEOMETRIES = frozenset({"calochallenge-2", "calochallenge-3"})
 _MAX_SPOTS = 2_000_000
 #: depth (X0) behind the entrance where electron/positron profiles begin. The paper's mean-profile fit puts
 #: the maximum at ln y - 0.858 (hep-ex/0001020 eq. 13), 0.36 X0 before the PDG's t_max = ln y - 0.5 (EGS4);
@@ -67,7 +73,18 @@ class Detector:
     step_visible: np.ndarray    # (S,) visible fraction of the step's energy
     layer_response: list        # per readout layer: CrossingResponse or None
     sampling_term: float | None  # c_s in sqrt(GeV), for the spot number
-    threshold_mev: float
+    threshold_mev: float        # readout threshold on the written energies (MeV, after ``energy_scale``)
+    energy_scale: float = 1.0   # written energy = visible energy x energy_scale (1 / sampling fraction if calibrated)
+
+    @property
+    def sampling_fraction(self) -> float:
+        """Visible fraction of the energy in a sampling cell (median over the steps; 1 for homogeneous media)."""
+        return float(np.median(self.step_visible))
+
+    @property
+    def energy_convention(self) -> str:
+        """``calibrated`` (visible energy / sampling fraction, the CaloChallenge ds2/3 convention) or ``visible``."""
+        return "calibrated" if self.energy_scale != 1.0 else "visible"
 
     @property
     def response_groups(self) -> list[tuple[CrossingResponse, np.ndarray | slice]]:
@@ -92,12 +109,21 @@ def _response(material: str, thickness: float, absorber: str) -> CrossingRespons
     return CrossingResponse(get_material(material), thickness, mean_crossing_cos(get_material(absorber)))
 
 
-def detector_model(geometry: str | Geometry) -> Detector:
+def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> Detector:
     """Cut a geometry's layer stack into simulation steps.
+
+    Geometries in :data:`CALIBRATED_GEOMETRIES` write calibrated energies (visible / sampling fraction) unless
+    ``visible_energy``; the readout threshold is the same physical cut in both conventions.
 
     >>> d = detector_model("ild-ecal")
     >>> len(d.step_layer), round(float(d.step_t[-1, 1]), 1)     # 30 sampling cells, 24 X0 deep
     (30, 24.2)
+    >>> c = detector_model("calochallenge-2")
+    >>> c.energy_convention, round(c.sampling_fraction, 4), round(1 / c.energy_scale, 4), c.threshold_mev
+    ('calibrated', 0.0255, 0.0255, 0.01515)
+    >>> v = detector_model("calochallenge-2", visible_energy=True)
+    >>> v.energy_convention, round(v.threshold_mev * 1e6, 1)                    # eV: 15.15 keV x 0.0255
+    ('visible', 386.4)
     """
     geo = get_geometry(geometry)
     if geo.layer_stack is None:
@@ -146,8 +172,14 @@ def detector_model(geometry: str | Geometry) -> Detector:
         terms = [r.mean_mev * (1 + r.var_mev2 / r.mean_mev**2) / v / 1e3
                  for r, v in ((responses[l], v) for l, v in zip(layer, vis)) if r is not None and v > 0]
         cs = float(np.sqrt(np.median(terms))) if terms else 0.1
+    threshold = READOUT_THRESHOLD_MEV.get(geo.name, 0.0)
+    fraction = float(np.median(vis))
+    calibrated = geo.name in CALIBRATED_GEOMETRIES and sampling
+    scale = 1.0 / fraction if calibrated and not visible_energy else 1.0
+    if calibrated and visible_energy:
+        threshold *= fraction  # the same cut, in visible MeV
     return Detector(geo, medium, sampling, np.asarray(layer), np.asarray(t_rng), np.asarray(z_mm), np.asarray(vis),
-                    responses, cs, READOUT_THRESHOLD_MEV.get(geo.name, 0.0))
+                    responses, cs, threshold, scale)
 
 
 def block_rng(seed_entropy: int, block: int, stream: int = 1) -> np.random.Generator:
@@ -197,6 +229,8 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
         _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, incidence_angle)
     for resp, cols in det.response_groups:
         out[:, cols] = resp.apply(out[:, cols], rng)
+    if det.energy_scale != 1.0:
+        out *= det.energy_scale
     if det.threshold_mev > 0:
         out[out < det.threshold_mev] = 0.0
     return out.astype(np.float32)
@@ -282,13 +316,14 @@ def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) ->
 
 def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, particle: str = "photon",
                      seed: int | None = None, incidence_angle: float = 0.0, chunk_size: int = 10_000,
-                     first_shower: int = 0) -> ShowerData:
+                     first_shower: int = 0, visible_energy: bool = False) -> ShowerData:
     """Simulate GFlash showers of ``incident_energy`` (MeV) in a geometry; returns :class:`ShowerData`.
 
     ``particle`` is photon, electron or positron; ``incidence_angle`` in radians (tilt in the x-z
     plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
     shower i always uses the random stream of block ``(first_shower + i) // BLOCK``. ``chunk_size``
-    bounds how many showers are held in float64 work arrays at a time.
+    bounds how many showers are held in float64 work arrays at a time. CaloChallenge ds2/3 geometries give
+    calibrated energies (see :data:`CALIBRATED_GEOMETRIES`) unless ``visible_energy``.
 
     >>> import numpy as np
     >>> a = simulate_showers("belle2-ecl-5x5", np.full(40, 1e3), "electron", seed=3)
@@ -306,7 +341,7 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     if len(e) and (not np.all(np.isfinite(e)) or e.min() <= 0):
         bad = int(np.flatnonzero(~np.isfinite(e) | (e <= 0))[0])
         raise InputError(f"incident energies must be positive and finite (MeV), got {e[bad]}", index=bad)
-    det = detector_model(geometry)
+    det = detector_model(geometry, visible_energy)
     entropy = np.random.SeedSequence(seed).entropy
     parts = []
     for start in range(0, len(e), BLOCK):

@@ -43,11 +43,13 @@ def block_energies(spec: EnergySpec, entropy: int, block: int) -> np.ndarray:
 def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | EnergySpec, n: int,
                      particle: str = "photon", seed: int | None = None, incidence_angle: float = 0.0,
                      layout: str = "calochallenge", chunk_size: int = 1000, overwrite: bool = False,
-                     compression: str = "gzip", quiet: bool | None = None) -> int:
+                     compression: str = "gzip", quiet: bool | None = None, visible_energy: bool = False) -> int:
     """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
 
     Re-running with the same arguments after an interruption continues the ``.partial`` file. Returns
-    the number of showers in the finished file.
+    the number of showers in the finished file. CaloChallenge ds2/3 files hold calibrated energies (visible /
+    sampling fraction, the challenge's convention) unless ``visible_energy``; the file's attributes
+    ``energy_convention`` and ``sampling_fraction`` say which.
     """
     from hepgen.data import ShowerData, ShowerWriter
 
@@ -58,13 +60,14 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     spec = parse_energy(energy) if isinstance(energy, str) else energy
     if min(spec.values) <= 0:
         raise InputError(f"incident energies must be positive, got {spec}")
-    det = detector_model(geometry)
+    det = detector_model(geometry, visible_energy)
     resumable = seed is not None
     entropy = int(np.random.SeedSequence(seed).entropy)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
     meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": entropy,
             "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
-            "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK}
+            "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK,
+            "energy_convention": det.energy_convention, "sampling_fraction": det.sampling_fraction}
     old_quiet = is_quiet()
     if quiet is not None:
         set_quiet(quiet)
