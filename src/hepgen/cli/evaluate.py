@@ -21,6 +21,8 @@ def evaluate(
                                               "for the geometry, e.g. 0.0152 MeV for calochallenge-2/3)."),
     geometry: Optional[str] = typer.Option(None, "--geometry", "-g", help="Geometry, when the files do not say."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw the comparison figures."),
+    all_layers: bool = typer.Option(False, "--all-layers", help="Also draw every per-layer feature: one figure per "
+                                    "layer with all its histograms (45 figures for calochallenge-2; slower)."),
     seed: int = typer.Option(0, help="Seed of the classifier split and training and of the resampling."),
     chunk_size: int = typer.Option(5_000, help="Showers read at a time (bounds the memory)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report in the output folder."),
@@ -34,5 +36,6 @@ def evaluate(
     options = {"n_epochs": epochs, "n_hidden": hidden}
     index = evaluate_files(reference, generated, output, classifier=classifier, seed=seed, threshold_mev=threshold,
                            geometry=geometry, chunk_size=chunk_size, figures=figures, classifier_options=options,
-                           classifier_max_showers=classifier_showers, overwrite=overwrite, workers=workers)
+                           classifier_max_showers=classifier_showers, overwrite=overwrite, workers=workers,
+                           layer_grids=all_layers)
     typer.echo(f"report: {index}")

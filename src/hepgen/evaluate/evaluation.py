@@ -251,6 +251,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
                 reverse=True)
     out["worst_separation_powers"] = [{"name": k, "separation_power": s,
                                        "separation_power_error": hists[k]["separation_power_error"]} for s, k in sp[:10]]
+    out["undefined_separation_powers"] = sorted(k for k, v in hists.items() if not np.isfinite(v["separation_power"]))
     return out
 
 
@@ -353,12 +354,12 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
                    classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
                    geometry: str | None = None, chunk_size: int = 5_000, figures: bool = True,
                    classifier_options: dict | None = None, classifier_max_showers: int = 20_000,
-                   overwrite: bool = False, workers: int = 2) -> Path:
+                   overwrite: bool = False, workers: int = 2, layer_grids: bool = False) -> Path:
     """Evaluate two shower files; writes ``metrics.json``, figures and ``index.html`` into ``output_dir``.
 
     Features stream through the files in chunks (with ``workers`` = 2, the generated file's in a second
     process beside the reference's); the classifier reads at most ``classifier_max_showers`` showers of each.
-    Returns the path of ``index.html``.
+    ``layer_grids`` adds one figure per layer with all its features. Returns the path of ``index.html``.
     """
     from hepgen.data import ShowerFile
     from hepgen.data.atomic import atomic_path
@@ -401,7 +402,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
         from hepgen.report.figures import comparison_figures
 
         status("figures")
-        figure_list = comparison_figures(ref, gen, result, out / "figures")
+        figure_list = comparison_figures(ref, gen, result, out / "figures", layer_grids=layer_grids)
     with atomic_path(out / "metrics.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
     from hepgen.report.html import write_index

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ratio_plot", "ratio_plot_counts", "profile_plot", "correlation_plot", "comparison_figures", "LABELS"]
+__all__ = ["ratio_plot", "ratio_plot_counts", "profile_plot", "correlation_plot", "comparison_figures",
+           "layer_grid_figures", "LABELS", "DPI"]
+
+#: resolution of the report's figures (dots per inch)
+DPI = 130
+#: y range of the generated/reference ratio panels; points beyond it are drawn as arrows at the edge
+RATIO_RANGE = (0.5, 1.5)
 
 #: Axis labels with units of the observables and features.
 LABELS = {
@@ -50,6 +56,33 @@ def _setup():
     return plt, mplhep
 
 
+def _sep_note(value: float | None) -> str:
+    return "sep. power undefined" if value is None or value != value else f"sep. power {value:.4f}"
+
+
+def _ratio_panel(rax, centres: np.ndarray, ratio: np.ndarray, rerr: np.ndarray, xlabel: str) -> None:
+    """Ratio points inside :data:`RATIO_RANGE`, arrows at the edge for points beyond it (none hidden)."""
+    from matplotlib.ticker import MaxNLocator
+
+    lo, hi = RATIO_RANGE
+    inside = (ratio >= lo) & (ratio <= hi)
+    rax.errorbar(centres[inside], ratio[inside], yerr=rerr[inside], fmt="o", ms=3, color="C1")
+    span = hi - lo
+    for mask, y, marker in ((ratio > hi, hi - 0.04 * span, "^"), (ratio < lo, lo + 0.04 * span, "v")):
+        if mask.any():
+            rax.plot(centres[mask], np.full(mask.sum(), y), marker, ms=6, color="C3", ls="none",
+                     label=f"{int(mask.sum())} beyond the range")
+    if (~inside & np.isfinite(ratio)).any():
+        rax.legend(fontsize=9, loc="lower left", handletextpad=0.2, borderpad=0.2)
+    rax.axhline(1.0, color="k", lw=1)
+    rax.set_ylim(lo, hi)
+    rax.set_ylabel("gen./ref.", fontsize=14)
+    rax.set_xlabel(xlabel)
+    if rax.get_xscale() == "linear":
+        rax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    rax.tick_params(axis="x", labelsize=13)
+
+
 def ratio_plot_counts(counts_ref: np.ndarray, counts_gen: np.ndarray, edges: np.ndarray, xlabel: str, path: Path,
                       title: str | None = None, logx: bool = False, logy: bool = False, note: str | None = None) -> Path:
     """Plot two count histograms normalised to unit area with Poisson bands and a generated/reference ratio panel."""
@@ -76,18 +109,14 @@ def ratio_plot_counts(counts_ref: np.ndarray, counts_gen: np.ndarray, edges: np.
         ratio = np.where(hr > 0, hg / hr, np.nan)
         rerr = np.where(hr > 0, ratio * np.sqrt((eg / np.where(hg > 0, hg, 1)) ** 2 + (er / hr) ** 2), np.nan)
     centres = 0.5 * (edges[1:] + edges[:-1]) if not logx else np.sqrt(np.clip(edges[1:] * edges[:-1], 1e-300, None))
-    rax.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color="C1")
-    rax.axhline(1.0, color="k", lw=1)
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel("gen./ref.", fontsize=14)
-    rax.set_xlabel(xlabel)
     if logx:
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    _ratio_panel(rax, centres, ratio, rerr, xlabel)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -117,13 +146,9 @@ def profile_plot(ref: np.ndarray, gen: np.ndarray, edges: np.ndarray, xlabel: st
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mr > 0, mg / mr, np.nan)
         rerr = np.where(mr > 0, ratio * np.sqrt((eg / np.where(mg > 0, mg, 1)) ** 2 + (er / mr) ** 2), np.nan)
-    rax.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color="C1")
-    rax.axhline(1.0, color="k", lw=1)
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel("gen./ref.", fontsize=14)
-    rax.set_xlabel(xlabel)
+    _ratio_panel(rax, centres, ratio, rerr, xlabel)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -132,24 +157,91 @@ def correlation_plot(corr: dict, path: Path) -> Path:
     """Reference correlation matrix and the difference generated - reference, side by side."""
     plt, _ = _setup()
     names = corr["names"]
-    fig, axes = plt.subplots(1, 2, figsize=(16, 7))
+    fig, axes = plt.subplots(1, 2, figsize=(18, 8), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.12)       # room between the first colour bar and the second matrix's labels
     for ax, key, title in ((axes[0], "reference", "reference"), (axes[1], "difference", "generated - reference")):
         m = np.asarray(corr[key])
         im = ax.imshow(m, cmap="RdBu_r", vmin=-1 if key == "reference" else -0.3, vmax=1 if key == "reference" else 0.3)
         ax.set_xticks(range(len(names)), names, rotation=90, fontsize=10)
         ax.set_yticks(range(len(names)), names, fontsize=10)
         ax.set_title(title, fontsize=14)
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, location="right")
+        cb.ax.tick_params(labelsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
+def _log_y(name: str) -> bool:
+    """Features whose tails the challenge's own plots show on a log y axis (centres of energy and widths)."""
+    return name.startswith(("EC_", "width_"))
+
+
+def layer_grid_figures(ref, gen, result: dict, folder: Path) -> list[dict]:
+    """One figure per calorimeter layer with every per-layer feature of that layer (layer energy, centres of
+    energy, widths, sparsity) as small normalised histograms, reference filled and generated as a line, each
+    titled with its separation power; returns the same records as :func:`comparison_figures`.
+
+    >>> import numpy as np, tempfile, pathlib
+    >>> from hepgen.data import ShowerData
+    >>> from hepgen.evaluate import compute_features, evaluate_samples
+    >>> rng = np.random.default_rng(0)
+    >>> s = ShowerData(np.full(200, 1e4), rng.exponential(1.0, (200, 368)), "calochallenge-1-photons")
+    >>> fs = compute_features(s)
+    >>> r = evaluate_samples(s, s, classifier=False, features=(fs, fs))
+    >>> figs = layer_grid_figures(fs, fs, r, pathlib.Path(tempfile.mkdtemp()) / "figures")
+    >>> len(figs), figs[0]["name"]
+    (5, 'layer 0: all features')
+    """
+    from hepgen.evaluate.evaluation import histogram_bins
+
+    plt, mplhep = _setup()
+    folder = Path(folder)
+    hists = result["histograms"]
+    by_layer: dict[int, list[str]] = {}
+    for n, v in hists.items():
+        if v["per_layer"]:
+            by_layer.setdefault(int(n.rsplit("_", 1)[1]), []).append(n)
+    figs = []
+    for layer in sorted(by_layer):
+        names = sorted(by_layer[layer])
+        ncol = 4
+        nrow = -(-len(names) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), layout="constrained", squeeze=False)
+        for ax, name in zip(axes.ravel(), names):
+            edges, _ = histogram_bins(name, ref, gen)
+            positive = edges[0] > 0 and edges[-1] / edges[0] > 100
+            for values, style in ((ref.scalars[name], dict(histtype="fill", alpha=0.3, color="C0")),
+                                  (gen.scalars[name], dict(histtype="step", lw=1.5, color="C1"))):
+                c, _ = np.histogram(values, edges)
+                mplhep.histplot(c / max(c.sum(), 1) / np.diff(edges), edges, ax=ax, **style)
+            if positive:
+                ax.set_xscale("log")
+            if positive or _log_y(name):
+                ax.set_yscale("log")
+            ax.set_xlabel(_label(name), fontsize=10)
+            ax.tick_params(labelsize=9)
+            ax.set_title(_sep_note(hists[name]["separation_power"]), fontsize=10)
+        for ax in axes.ravel()[len(names):]:
+            ax.set_visible(False)
+        fig.suptitle(f"layer {layer}: reference (filled) and generated (line)", fontsize=13)
+        fname = f"layer_{layer:02d}.png"
+        folder.mkdir(parents=True, exist_ok=True)
+        fig.savefig(folder / fname, dpi=DPI)
+        plt.close(fig)
+        worst = max((hists[n]["separation_power"] for n in names if np.isfinite(hists[n]["separation_power"])),
+                    default=None)
+        figs.append({"name": f"layer {layer}: all features", "path": f"{folder.name}/{fname}",
+                     "separation_power": worst})
+    return figs
+
+
 def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int = 12,
-                       all_figures: bool = False) -> list[dict]:
+                       all_figures: bool = False, layer_grids: bool = False) -> list[dict]:
     """Figures for every observable, the ``n_worst_layers`` worst per-layer features (all with
-    ``all_figures``), profiles, E_vis/E_inc per incident-energy bin and correlations; returns
+    ``all_figures``), profiles, E_vis/E_inc per incident-energy bin and correlations, and with ``layer_grids``
+    one figure per layer holding all its features (:func:`layer_grid_figures`); returns
     [{"name", "path" (relative to the report folder), "separation_power"}]."""
     from hepgen.evaluate.evaluation import histogram_bins
     from hepgen.evaluate.observables import profile_axes
@@ -157,7 +249,8 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
     folder = Path(folder)
     hists = result["histograms"]
     names = [n for n, v in hists.items() if not v["per_layer"] and n != "voxel_energy"]
-    layer_names = sorted((n for n, v in hists.items() if v["per_layer"]), key=lambda n: -hists[n]["separation_power"])
+    layer_names = sorted((n for n, v in hists.items() if v["per_layer"]),
+                         key=lambda n: -hists[n]["separation_power"] if np.isfinite(hists[n]["separation_power"]) else 1.0)
     names += layer_names if all_figures else layer_names[:n_worst_layers]
     figs = []
     for name in names:
@@ -166,13 +259,13 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
         fname = name.replace("/", "_over_") + ".png"
         sp = hists[name]["separation_power"]
         ratio_plot(ref.scalars[name], gen.scalars[name], edges, _label(name), folder / fname, logx=positive,
-                   logy=positive, note=f"sep. power {sp:.4f}")
+                   logy=positive or _log_y(name), note=_sep_note(sp))
         figs.append({"name": name, "path": f"{folder.name}/{fname}", "separation_power": sp})
     if "voxel_energy" in hists:
         edges = np.asarray(hists["voxel_energy"]["edges"])
         ratio_plot_counts(ref.cell_histogram(edges), gen.cell_histogram(edges), edges, LABELS["voxel_energy"],
                           folder / "voxel_energy.png", logx=True, logy=True,
-                          note=f"sep. power {hists['voxel_energy']['separation_power']:.4f}")
+                          note=_sep_note(hists["voxel_energy"]["separation_power"]))
         figs.append({"name": "voxel_energy", "path": f"{folder.name}/voxel_energy.png",
                      "separation_power": hists["voxel_energy"]["separation_power"]})
     for pname, (edges, xlabel) in profile_axes(ref.geometry).items():
@@ -190,9 +283,11 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
         fname = f"E_vis_over_E_inc_bin{i}.png"
         ratio_plot(ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg], edges, LABELS["E_vis/E_inc"],
                    folder / fname, title=f"$E_{{inc}}$ {lo / 1e3:.4g}-{hi / 1e3:.4g} GeV",
-                   note=f"sep. power {eb['E_vis/E_inc_separation_power']:.4f}")
+                   note=_sep_note(eb["E_vis/E_inc_separation_power"]))
         figs.append({"name": f"E_vis/E_inc, E_inc {lo / 1e3:.4g}-{hi / 1e3:.4g} GeV", "path": f"{folder.name}/{fname}",
                      "separation_power": eb["E_vis/E_inc_separation_power"]})
     correlation_plot(result["correlations"], folder / "correlations.png")
     figs.append({"name": "correlations", "path": f"{folder.name}/correlations.png", "separation_power": None})
+    if layer_grids:
+        figs += layer_grid_figures(ref, gen, result, folder)
     return figs

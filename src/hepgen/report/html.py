@@ -18,7 +18,7 @@ __all__ = ["write_index"]
 
 def _fmt(value: Any, err: Any = None) -> str:
     if value is None or value != value:
-        return "–"
+        return "undefined"
     s = f"{value:.4g}" if isinstance(value, float) else str(value)
     if err is not None and isinstance(err, float) and err == err:
         s += f" ± {err:.2g}"
@@ -26,7 +26,9 @@ def _fmt(value: Any, err: Any = None) -> str:
 
 
 def _sep(value: float | None) -> str:
-    return "" if value is None else f" — sep. power {value:.4f}"
+    if value is None:
+        return ""
+    return " — sep. power undefined" if value != value else f" — sep. power {value:.4f}"
 
 
 def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
@@ -52,6 +54,10 @@ def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
     summary = "\n".join(f"<tr><th>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>" for a, b in rows)
     worst = "\n".join(f"<tr><td>{html.escape(w['name'])}</td><td>{_fmt(w['separation_power'], w['separation_power_error'])}</td></tr>"
                       for w in result.get("worst_separation_powers", []))
+    undefined = result.get("undefined_separation_powers") or []
+    if undefined:
+        worst += (f"<tr><td colspan='2'>undefined (a histogram with no entries in range): "
+                  f"{html.escape(', '.join(undefined))}</td></tr>")
     ebins = "\n".join(
         f"<tr><td>{e['E_inc_min_mev'] / 1e3:.4g}–{e['E_inc_max_mev'] / 1e3:.4g}</td>"
         f"<td>{_fmt(e['reference']['mu90'], e['reference']['mu90_err'])}</td><td>{_fmt(e['generated']['mu90'], e['generated']['mu90_err'])}</td>"
