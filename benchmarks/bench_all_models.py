@@ -8,7 +8,8 @@ every model with a JSON in OUT (so ``--models a,b`` re-times some models and kee
 
 Data per kind: voxel and point-cloud shower models on calochallenge-2 (16 GFlash electrons, log-uniform
 1 GeV - 1 TeV, so the point-cloud n_hits model covers the timed energies); jet models on Pythia 8 top
-jets (JetNet150 for mdma-gan, mdma-flow, epic-gan as in seed 001's Table 5.5, JetNet30 for jet-flow and
+jets (JetNet150 for mdma-gan, mdma-flow, epic-gan as in Table 5.5 of B. Käch, "Generative Modelling in
+High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024), JetNet30 for jet-flow and
 tgan); array models on a 2-d Gaussian toy (ganplify-gan) and on 10x10 pooled ild-ecal GFlash images
 (vaegan). The reference simulator (GFlash per shower, Pythia 8 per jet) is timed once per kind, with
 the first model of that kind; the vaegan's reference (GFlash ild-ecal photon showers pooled to images)

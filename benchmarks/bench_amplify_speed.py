@@ -1,6 +1,7 @@
-"""Speed of the quantile machinery at Calomplification scale (seed 002 §3, arXiv:2202.07352):
-cells built on a 218k-point truth set (1D, 2D, 4D) for n_quant = 2 ... 2^17, vectorised
-assignment of 10^6 points, a full D̄_JS curve, and the equivalent-N recovery of reference subsets.
+"""Speed of the quantile machinery at Calomplification scale (Sec. 3 of S. Bieringer et al., "Calomplification —
+the power of generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352): cells built on a 218k-point
+truth set (1D, 2D, 4D) for n_quant = 2 ... 2^17, vectorised assignment of 10^6 points, a full D̄_JS curve, and the
+equivalent-N recovery of reference subsets.
 
     PYTHONPATH=src python benchmarks/bench_amplify_speed.py
 """

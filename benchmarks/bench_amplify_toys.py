@@ -1,4 +1,5 @@
-"""Classical baselines on the GANplification toys of seed 000 Ch. 5 (arXiv:2008.06545).
+"""Classical baselines on the GANplification toys of A. Butter et al., "GANplifying event samples", arXiv:2008.06545
+(S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5).
 
 For each toy, ``--repeats`` independent training sets (100 / 100 / 500 points) are drawn; a Gaussian
 KDE (5-fold CV bandwidth), a CV-binned histogram and (1D only) the 2-Gaussian maximum-likelihood fit
@@ -23,7 +24,7 @@ from hepgen.amplify.study import toy_study
 from hepgen.amplify.toys import get_toy
 from hepgen.progress import set_quiet
 
-# (toy, quantiles per direction, coordinate sets) as in the seed's figures
+# (toy, quantiles per direction, coordinate sets) as in the paper's figures
 PLAN = {
     "camel": ([10, 20, 50], [(0,)]),
     "ring": ([10, 20, 50], [(0,), (1,)]),
@@ -46,8 +47,8 @@ def truth_check(toy_name: str, n_per_dim: list[int], coords, repeats: int, seed:
     return out
 
 
-# seed 000 GAN amplification factors (Sec. 5.1) per (toy key, coordinate set): {n_quant: factor}
-SEED_GAN = {("camel", "x"): {10: 1.5, 20: 2.8, 50: 6}, ("sphere-combined", "r+phi1+phi2+phi3+phi4"): {243: 3, 1024: 8, 7776: 30}}
+# GAN amplification factors of Diefenbacher 2022 (Sec. 5.1) per (toy key, coordinate set): {n_quant: factor}
+PAPER_GAN = {("camel", "x"): {10: 1.5, 20: 2.8, 50: 6}, ("sphere-combined", "r+phi1+phi2+phi3+phi4"): {243: 3, 1024: 8, 7776: 30}}
 
 
 def plot(results: dict, path: str) -> None:
@@ -63,9 +64,9 @@ def plot(results: dict, path: str) -> None:
         for i, (label, rows) in enumerate(results[key]["results"][c].items()):
             k = [row["n_quant"] for row in rows]
             ax.plot(k, [row["factor_from_mean_mse"] for row in rows], "o-", color=f"C{i}", label=label)
-        if (key, c) in SEED_GAN:
-            t = SEED_GAN[(key, c)]
-            ax.plot(list(t), list(t.values()), "k*", ms=10, label="seed GAN")
+        if (key, c) in PAPER_GAN:
+            t = PAPER_GAN[(key, c)]
+            ax.plot(list(t), list(t.values()), "k*", ms=10, label="paper GAN")
         ax.set(xscale="log", yscale="log", title=f"{key}: {c}", xlabel="number of quantiles", ylabel="amplification")
         ax.legend(fontsize=6)
     for ax in axes.ravel()[len(panels):]:

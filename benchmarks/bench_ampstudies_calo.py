@@ -1,4 +1,5 @@
-"""Calomplification (seed 002) on a shared CPU: simulate, train the VAE-GAN, generate, measure.
+"""Calomplification (S. Bieringer et al., "Calomplification — the power of generative calorimeter models", JINST 17
+(2022) P09028, arXiv:2202.07352) on a shared CPU: simulate, train the VAE-GAN, generate, measure.
 
     PYTHONPATH=src python benchmarks/bench_ampstudies_calo.py --workdir calo --n-reference 20000 --n-pool 5000 \
         --train-time 6m --n-generated 100000 --select-every 10 --out calo_amp
@@ -23,9 +24,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--kl-weight", type=float, default=1.0)
-    ap.add_argument("--no-prior-fakes", action="store_true", help="the seed's setup literally (see vaegan.py)")
+    ap.add_argument("--no-prior-fakes", action="store_true", help="the paper's setup literally (see vaegan.py)")
     ap.add_argument("--select-every", type=int, default=10, help="epoch selection every N epochs (0: off)")
-    ap.add_argument("--difference", default="abs", help="abs (hepgen) or signed (the seed literally)")
+    ap.add_argument("--difference", default="abs", help="abs (hepgen) or signed (the paper literally)")
     ap.add_argument("--mbd-total", action="store_true", help="minibatch discrimination also sees log E_vis")
     ap.add_argument("--evis-mmd", type=float, default=0.0, help="weight of the log E_vis MMD in the generator loss")
     ap.add_argument("--seed", type=int, default=0, help="training seed")

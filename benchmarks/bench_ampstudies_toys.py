@@ -1,4 +1,6 @@
-"""GANplification toys with the GAN (seed 000 Ch. 5): amplification vs number of quantiles.
+"""GANplification toys with the GAN (A. Butter et al., "GANplifying event samples", arXiv:2008.06545;
+S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5):
+amplification vs number of quantiles.
 
     PYTHONPATH=src python benchmarks/bench_ampstudies_toys.py --toys camel,ring,sphere --repeats 3 \
         --epochs 30 --out gan_toys.json
@@ -17,12 +19,12 @@ SETTINGS = {"camel": ([10, 20, 50], None), "ring": ([10, 20, 50], [(0,), (1,), (
             "sphere": ([3, 4, 6], [(0,), (4,), (0, 1, 2, 3, 4)])}
 
 
-SEED = {("camel", "x"): ([10, 20, 50], [1.5, 2.8, 6.0]), ("ring", "r"): ([10, 20, 50], [4, 4, 4]),
+PAPER = {("camel", "x"): ([10, 20, 50], [1.5, 2.8, 6.0]), ("ring", "r"): ([10, 20, 50], [4, 4, 4]),
         ("sphere", "r+phi1+phi2+phi3+phi4"): ([243, 1024, 7776], [3, 8, 30])}
 
 
 def plot(results: dict, path: str) -> None:
-    """Amplification vs number of quantiles per toy and coordinate set, with the seed's GAN numbers."""
+    """Amplification vs number of quantiles per toy and coordinate set, with the paper's GAN numbers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,8 +37,8 @@ def plot(results: dict, path: str) -> None:
                 k = [e["n_quant"] for e in rows[label]]
                 f = [e["factor_from_mean_mse"] for e in rows[label]]
                 ax.plot(k, f, style, color=f"C{i}", label=f"{key} {label}")
-            if (name, key) in SEED:
-                ax.plot(*SEED[(name, key)], "s", color=f"C{i}", mfc="none", ms=8, label=f"{key} seed GAN")
+            if (name, key) in PAPER:
+                ax.plot(*PAPER[(name, key)], "s", color=f"C{i}", mfc="none", ms=8, label=f"{key} paper GAN")
         ax.set(xscale="log", yscale="log", xlabel="number of quantiles", ylabel="N_equiv / N_train", title=name)
         ax.legend(fontsize=6)
     fig.tight_layout()
@@ -50,12 +52,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=30, help="loop epochs (lr falls x10 over them)")
     ap.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per loop epoch")
-    ap.add_argument("--batch-size", type=int, default=None, help="default: TOY_CONFIG's (50; the seed's 10)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: TOY_CONFIG's (50; the paper's 10)")
     ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
     ap.add_argument("--n-samples", type=int, default=200_000)
-    ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TOY_CONFIG's; the seed's 5e-5)")
-    ap.add_argument("--width", type=int, default=None, help="hidden width (default: TOY_CONFIG's; the seed's 256)")
-    ap.add_argument("--dropout", type=float, default=None, help="generator dropout (default: TOY_CONFIG's; seed 0.5)")
+    ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TOY_CONFIG's; the paper's 5e-5)")
+    ap.add_argument("--width", type=int, default=None, help="hidden width (default: TOY_CONFIG's; the paper's 256)")
+    ap.add_argument("--dropout", type=float, default=None, help="generator dropout (default: TOY_CONFIG's; the paper's 0.5)")
     ap.add_argument("--out", default="gan_toys.json")
     ap.add_argument("--from-json", default=None, help="only plot an earlier result")
     ap.add_argument("--plot", default=None, help="PNG path")

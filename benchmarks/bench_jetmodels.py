@@ -1,4 +1,5 @@
-"""Short CPU trainings of the jet models on Pythia top jets, scored with the JetNet metrics (seed-001
+"""Short CPU trainings of the jet models on Pythia top jets, scored with the JetNet metrics (B. Käch,
+"Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024),
 Tables 5.3 / 5.5 layout: W1M, W1P, W1EFP, KPD, FPD, generation time, parameters, plus the IN row).
 
 Usage::
@@ -9,7 +10,7 @@ Usage::
 The file is split (seeded) into training jets and test jets (``--n-test``); the IN row compares the two
 halves of the test jets and every model row uses the first half as reference, so all rows see equal N.
 ``--n-max 30`` keeps the 30 hardest particles (JetNet30). Each model trains for ``--budget`` seconds of
-wall time with the CPU configs below (smaller than the seed's GPU settings where stated), then generates
+wall time with the CPU configs below (smaller than the thesis's GPU settings where stated), then generates
 as many jets as the test set; generation time per jet is measured at batch 1000. Prints a Markdown table.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: CPU configs: the seed's architecture unless noted (MDMA-Flow and NF shrunk to fit a minutes budget)
+#: CPU configs: the thesis's architecture unless noted (MDMA-Flow and NF shrunk to fit a minutes budget)
 CONFIGS = {
     "mdma-gan": {"params": {}, "training": {"batch_size": 128}},
     "epic-gan": {"params": {}, "training": {"batch_size": 128}},

@@ -1,4 +1,4 @@
-"""MDMA-GAN generation speed on CPU at the seed's JetNet150 settings (Table 5.4), optionally side by side
+"""MDMA-GAN generation speed on CPU at the JetNet150 settings of Käch 2024 (Table 5.4), optionally side by side
 with the public implementation (github.com/kaechb/MDMA, ``models/model.py``, generator only).
 
 Usage::
@@ -7,7 +7,7 @@ Usage::
         [--threads 2] [--n 2000]
 
 Multiplicities are drawn from the KDE of the given jets' multiplicities (else ~N(60, 15), clipped to
-[1, 150]). hepgen is timed as ``MDMAGAN.sample`` (size buckets, noise included) with 16 heads (the seed's
+[1, 150]). hepgen is timed as ``MDMAGAN.sample`` (size buckets, noise included) with 16 heads (the thesis's
 setting) and with 4 heads (head width 12); the public generator as its ``Gen.forward`` on clouds padded
 to 150 with ``avg_n`` = mean multiplicity, the way its sampling code calls it. Weights are random (the
 cost does not depend on them). The public code is loaded from the given checkout at run time, with its

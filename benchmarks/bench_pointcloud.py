@@ -1,4 +1,5 @@
-"""Point-cloud shower models on calochallenge-2 GFlash electrons, laid out like seed 001 Table 6.1.
+"""Point-cloud shower models on calochallenge-2 GFlash electrons, laid out like Table 6.1 of
+B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024).
 
 Simulates training and test showers (log-uniform incident energies), trains each model for a fixed
 wall-clock budget with the shared loop, generates the test sample (n_hits drawn from the fitted
@@ -29,7 +30,7 @@ def main() -> None:
     ap.add_argument("--e-max", type=float, default=1e5, help="MeV")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--classifier-epochs", type=int, default=30)
-    ap.add_argument("--flow-steps", type=int, default=10, help="midpoint steps of MDMA-Flow sampling (seed: 200)")
+    ap.add_argument("--flow-steps", type=int, default=10, help="midpoint steps of MDMA-Flow sampling (Käch 2024: 200)")
     ap.add_argument("--n-timing", type=int, default=20, help="showers per energy for the timing vs E_inc")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None, help="write the results here")

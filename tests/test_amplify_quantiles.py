@@ -1,4 +1,5 @@
-"""Quantile cells and the quantile JSD / MSE (seed 002 §3, seed 000 eq. 5.1.3)."""
+"""Quantile cells and the quantile JSD / MSE (Bieringer et al., arXiv:2202.07352, Sec. 3; S. Diefenbacher,
+"Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), eq. 5.1.3)."""
 
 import numpy as np
 import pytest

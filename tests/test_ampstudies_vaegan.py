@@ -51,7 +51,7 @@ def test_short_training_keeps_visible_energy(tmp_path):
 
     gen = generate_images(run, 2000, seed=3)
     e_gen, e_train = gen.sum(axis=(1, 2)), x.sum(axis=(1, 2))
-    # the seed's literal setup gave E_vis 0.5x (encoder collapse) or 5x (overshoot) after minutes
+    # the paper's literal setup gave E_vis 0.5x (encoder collapse) or 5x (overshoot) after minutes
     assert 0.7 < e_gen.mean() / e_train.mean() < 1.4
     assert selection_score(gen, x) < selection_score(3.0 * gen, x)
 

@@ -132,7 +132,7 @@ def test_mdma_gan_sample_uses_cardinality_and_buckets():
     assert x[..., 3].sum(1).tolist() == n.tolist()
     assert torch.all(x[..., :3][x[..., 3] == 0] == 0)
     assert torch.isfinite(x).all()
-    # generator parameters at the seed's JetNet150 settings (Table 5.4; the thesis counts 111,443)
+    # generator parameters at the thesis's JetNet150 settings (Käch 2024, Table 5.4; the thesis counts 111,443)
     assert 80_000 < MDMAGAN((150, 4), 1, MDMAGAN.default_config).n_parameters() < 120_000
 
 

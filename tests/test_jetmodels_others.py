@@ -93,7 +93,7 @@ def test_ot_pairing_lowers_transport_cost():
         assert cost(x0[j]) <= cost(x0[torch.randperm(16, generator=g)]) + 1e-4
 
 
-def test_parameter_counts_next_to_the_seed():
+def test_parameter_counts_next_to_the_thesis():
     from hepgen.models.epic_gan import EPiCGAN
     from hepgen.models.jet_flow import JetFlow
     from hepgen.models.mdma_flow import MDMAFlow

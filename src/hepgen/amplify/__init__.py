@@ -5,7 +5,8 @@ divergence and quantile MSE (:mod:`~hepgen.amplify.jsd`), equivalent sample size
 factor (:mod:`~hepgen.amplify.equivalent`), classical baselines (:mod:`~hepgen.amplify.baselines`),
 the GANplification toys (:mod:`~hepgen.amplify.toys`), shower observables on pooled images
 (:mod:`~hepgen.amplify.observables`) and the study driver (:mod:`~hepgen.amplify.study`).
-Seeds: arXiv:2008.06545 (GANplification), arXiv:2202.07352 (Calomplification).
+Papers: A. Butter et al., "GANplifying event samples", arXiv:2008.06545; S. Bieringer et al., "Calomplification —
+the power of generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352.
 
 >>> import numpy as np
 >>> from hepgen.amplify import build_quantile_cells, quantile_jsd

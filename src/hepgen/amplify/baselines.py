@@ -1,15 +1,17 @@
-"""Classical density estimators fitted to the training data, the baselines of seed 002 §4
-(Fig. 8–10, Table 1; arXiv:2202.07352) and the 1D fit of seed 000 Ch. 5 (arXiv:2008.06545).
+"""Classical density estimators fitted to the training data, the baselines of Sec. 4 (Fig. 8–10, Table 1) of
+S. Bieringer et al., "Calomplification — the power of generative calorimeter models", JINST 17 (2022) P09028,
+arXiv:2202.07352, and the 1D fit of A. Butter et al., "GANplifying event samples", arXiv:2008.06545
+(S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5).
 
 * :class:`KDEBaseline`: Gaussian kernel density (scikit-learn ``KernelDensity``) with the bandwidth
   chosen by 5-fold cross-validated log-likelihood (``GridSearchCV``) on standardised coordinates
   (each column shifted to mean 0 and scaled to std 1, so bandwidths compare with Table 1).
 * :class:`HistogramBaseline`: a histogram on the training range whose number of bins per dimension
   minimises the mean negative log-likelihood of held-out points over random cross-validation splits
-  (seed: 500); a pseudo-count of total weight 1 spread over all bins keeps the likelihood of a point
-  in an empty bin finite. Sampling draws a bin, then a uniform point inside it.
+  (Bieringer et al. 2022: 500); a pseudo-count of total weight 1 spread over all bins keeps the likelihood of a
+  point in an empty bin finite. Sampling draws a bin, then a uniform point inside it.
 * :class:`MixtureBaseline`: maximum-likelihood Gaussian mixture (2 components in 1D is the
-  5-parameter camel-back fit of seed 000 eq. 5.1.4).
+  5-parameter camel-back fit of Diefenbacher 2022, eq. 5.1.4).
 
 >>> import numpy as np
 >>> train = np.random.default_rng(0).normal(size=(300, 1))
@@ -146,7 +148,7 @@ class HistogramBaseline:
 
 
 class MixtureBaseline:
-    """Maximum-likelihood Gaussian mixture; 2 components in 1D = the seed 000 5-parameter fit."""
+    """Maximum-likelihood Gaussian mixture; 2 components in 1D = the 5-parameter fit of Diefenbacher 2022."""
 
     def __init__(self, n_components: int = 2, seed: int = 0) -> None:
         self.n_components, self.seed = n_components, seed

@@ -1,10 +1,11 @@
-"""The Calomplification study of seed 002 (arXiv:2202.07352): is a VAE-GAN trained on 1k showers worth
-more than 1k GEANT4-like showers?
+"""The Calomplification study (S. Bieringer et al., "Calomplification — the power of generative calorimeter
+models", JINST 17 (2022) P09028, arXiv:2202.07352): is a VAE-GAN trained on 1k showers worth more than 1k
+GEANT4-like showers?
 
 Pipeline: 50 GeV photons in ``ild-ecal`` from the GFlash simulator (:func:`simulate_images`: showers
 are simulated in chunks and only their depth-summed, 3×3-pooled 10×10 images in MeV are kept), a
 :mod:`~hepgen.models.vaegan` trained by the shared loop on the 1k training images (no pixel cut, as
-in the seed), 10^5–10^6 generated images, and :func:`~hepgen.amplify.study.amplify_study` on the
+in the paper), 10^5–10^6 generated images, and :func:`~hepgen.amplify.study.amplify_study` on the
 observables E_vis, E_peak, E_pixel, CG_x, CG_y and their joints (0.1 MeV cut on generated and
 reference images), with KDE and histogram baselines.
 
@@ -53,7 +54,7 @@ SELECTION_OBSERVABLES = ("E_vis", "E_peak", "n_active")
 
 def selection_score(generated: np.ndarray, train_images: np.ndarray, n_quant: int = 100,
                     threshold_mev: float = 0.1) -> float:
-    """Epoch-selection score (seed 002 §2: 100-bin JSD of generated vs training observables): the mean
+    """Epoch-selection score (Bieringer et al. 2022, Sec. 2: 100-bin JSD of generated vs training observables): the mean
     two-sample D̄_JS of E_vis, E_peak and n_active in ``n_quant`` cells, both cut at ``threshold_mev``.
 
     >>> rng = np.random.default_rng(0)
@@ -80,7 +81,7 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
     With ``select_every`` > 0 the budget is trained in chunks of that many epochs (the run resumes);
     after each chunk ``n_select`` images are generated and scored against the training images with
     :func:`selection_score`; the best epoch's weights go to ``checkpoints/best.ckpt``, which
-    generation uses (the seed's epoch selection; the shared loop validates only showers). The scores
+    generation uses (the paper's epoch selection; the shared loop validates only showers). The scores
     are appended to ``logs/selection.jsonl``. ``max_time`` is then the time of this call (checked
     between chunks, so it may run over by one chunk).
     """
@@ -146,7 +147,7 @@ def calomplification_study(train_images: Sequence[np.ndarray], generated_images:
                            reference_images: np.ndarray, n_pool: int, observables: Sequence[str] = OBSERVABLE_SETS,
                            sizes: Sequence[int] = (1000, 5000, 10000), replicates: int = 3,
                            threshold_mev: float = 0.1, **options) -> dict:
-    """D̄_JS curves, equivalent sizes and amplification (seed 002) from pooled images in MeV.
+    """D̄_JS curves, equivalent sizes and amplification (Bieringer et al. 2022) from pooled images in MeV.
 
     The first ``n_pool`` reference images give the subsets of ``sizes``; the rest is the truth set that
     defines the quantiles. Training images are cut at ``threshold_mev`` for evaluation (they were
@@ -187,7 +188,7 @@ def run_calomplification(workdir: str | Path, output: str | Path, n_train: int =
 
     ``mbd_total`` and ``evis_mmd`` are the VAE-GAN's two hepgen additions (see
     :class:`hepgen.models.vaegan.VAEGAN`), on by default: without them the generated E_vis spread came out
-    30-40 % narrow and the E_vis amplification 2.8-3.9 (docs/benchmarks.md); ``False``/``0`` is the seed's model.
+    30-40 % narrow and the E_vis amplification 2.8-3.9 (docs/benchmarks.md); ``False``/``0`` is the paper's model.
     ``seed`` is the training seed (the images are always simulated with seeds 101 and 202)."""
     import time
 

@@ -1,4 +1,6 @@
-"""Equivalent sample size and amplification factor (seed 002 §4, seed 000 §5.1).
+"""Equivalent sample size and amplification factor (S. Bieringer et al., "Calomplification — the power of
+generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352, Sec. 4; S. Diefenbacher, "Topics in
+Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Sec. 5.1).
 
 A generated sample is worth ``N_equiv`` reference (e.g. GEANT4) events when its quantile distance to
 the truth equals the expected distance of a reference sample of that size. Two ways:
@@ -107,7 +109,7 @@ def expected_jsd(probabilities: np.ndarray, n: float, n_reference: float | None 
 
 
 def expected_mse(probabilities: np.ndarray, n: float) -> float:
-    """Expected quantile MSE (seed 000 eq. 5.1.3) of a sample of ``n``: Σ p_j(1 − p_j) / (k n).
+    """Expected quantile MSE (Diefenbacher 2022, eq. 5.1.3) of a sample of ``n``: Σ p_j(1 − p_j) / (k n).
 
     >>> expected_mse(np.full(10, 0.1), 100)   # (k - 1) / (k² N)
     0.0009
@@ -138,9 +140,9 @@ def equivalent_size_multinomial(distance: float, probabilities: np.ndarray, std:
                                 n_reference: float | None = None, metric: str = "jsd") -> EquivalentSize:
     """Size N of a statistics-limited sample whose expected distance equals ``distance``.
 
-    ``metric`` is ``'jsd'`` (D̄_JS, seed 002), ``'mse'`` or ``'rmse'`` (quantile (√)MSE, seed 000).
-    ``std`` (spread of ``distance``) gives the interval; ``n_reference`` removes the truth-set noise
-    (the estimate is unresolved, inf, when the distance is at or below that floor).
+    ``metric`` is ``'jsd'`` (D̄_JS, Bieringer et al. 2022), ``'mse'`` or ``'rmse'`` (quantile (√)MSE,
+    Diefenbacher 2022). ``std`` (spread of ``distance``) gives the interval; ``n_reference`` removes the truth-set
+    noise (the estimate is unresolved, inf, when the distance is at or below that floor).
 
     >>> p = np.full(10, 0.1)
     >>> round(equivalent_size_multinomial(0.03, p, metric="rmse").n_equiv)

@@ -1,4 +1,5 @@
-"""GANplification toys with the GAN itself (seed 000 Ch. 5, arXiv:2008.06545).
+"""GANplification toys with the GAN itself (A. Butter et al., "GANplifying event samples", arXiv:2008.06545;
+S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5).
 
 For each repeat a fresh training set of the toy is drawn, the ``ganplify-gan`` is trained on it by
 the shared loop (:func:`hepgen.amplify.surrogates.train_arrays`), ``n_samples`` points are drawn
@@ -29,10 +30,10 @@ from hepgen.amplify.toys import get_toy
 
 __all__ = ["gan_toy_study", "TOY_CONFIG"]
 
-# CPU-sized GAN (the seed's 1000-dim noise, 7×256 layers and 10^5 steps do not fit a shared 2-core machine).
-# At width 64 the seed's 50 % generator dropout leaves a broad unimodal camel (the dropout noise swamps the
+# CPU-sized GAN (the paper's 1000-dim noise, 7×256 layers and 10^5 steps do not fit a shared 2-core machine).
+# At width 64 the paper's 50 % generator dropout leaves a broad unimodal camel (the dropout noise swamps the
 # 64-dim input noise); 10 % keeps dropout on at sampling and learns both modes in ~10^3 steps. A short run
-# needs a larger lr (10^-3, falling ×10 over the run) than the seed's 5·10^-5 over 10^5 steps. Batch 50 (seed:
+# needs a larger lr (10^-3, falling ×10 over the run) than the paper's 5·10^-5 over 10^5 steps. Batch 50 (paper:
 # 10): the minibatch-std features of 10 points cannot tell a 10-30 % too wide camel mode, which is what
 # 3000 steps at batch 10 gave; at batch 50 the modes come out right (amplification ×2-3 higher, same data).
 TOY_CONFIG = {"params": {"noise_dim": 64, "width": 64, "layers": 5, "mbd_features": 16,
@@ -48,7 +49,7 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
 
     One loop epoch is about ``steps_per_epoch`` optimiser steps (whole passes over the training set at the
     config's batch size); unless the config sets
-    ``lr_decay``, the lr falls ×10 over the ``max_epochs`` (the seed: × 0.9 per 1000 of its 10^4 passes). Returns ``{"results": {coords: {"gan": [...], "train": [...]}}, ...}`` with one entry
+    ``lr_decay``, the lr falls ×10 over the ``max_epochs`` (the paper: × 0.9 per 1000 of its 10^4 passes). Returns ``{"results": {coords: {"gan": [...], "train": [...]}}, ...}`` with one entry
     per ``n_per_dim`` (``n_quant``, ``rmse_mean/std``, ``factor_mean/std``, ``factor_from_mean_mse``).
     """
     from hepgen.amplify.surrogates import sample_arrays, train_arrays

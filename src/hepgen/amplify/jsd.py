@@ -1,5 +1,7 @@
-"""Quantile-binned Jensen–Shannon divergence (seed 002 eq. 3.3, arXiv:2202.07352) and the
-quantile MSE of the GANplification toys (seed 000 eq. 5.1.3, arXiv:2008.06545).
+"""Quantile-binned Jensen–Shannon divergence (eq. 3.3 of S. Bieringer et al., "Calomplification — the power of
+generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352) and the quantile MSE of the
+GANplification toys (A. Butter et al., "GANplifying event samples", arXiv:2008.06545; eq. 5.1.3 of S. Diefenbacher,
+"Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022)).
 
 D̄_JS(g, p) = ½ Σ_i [g_i log(g_i / m_i) + p_i log(p_i / m_i)],  m_i = ½(g_i + p_i),
 
@@ -36,7 +38,7 @@ def _xlogx_over(a: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def jsd_from_fractions(g: np.ndarray, p: np.ndarray) -> float:
-    """D̄_JS of seed 002 eq. 3.3 between cell fractions ``g`` and ``p`` (each summing to 1), in nats.
+    """D̄_JS of Bieringer et al. 2022, eq. 3.3, between cell fractions ``g`` and ``p`` (each summing to 1), in nats.
 
     >>> round(jsd_from_fractions(np.array([0.25, 0.75]), np.array([0.5, 0.5])), 5)
     0.03382
@@ -73,9 +75,9 @@ def two_sample_jsd(a: np.ndarray, b: np.ndarray, n_quant: int) -> float:
 
 
 def quantile_mse(sample: np.ndarray, cells: QuantileCells | GridCells, root: bool = False) -> float:
-    """Quantile MSE of seed 000 eq. 5.1.3: mean over cells of (x_j − p_j)²; ``root`` gives √MSE.
+    """Quantile MSE of Diefenbacher 2022, eq. 5.1.3: mean over cells of (x_j − p_j)²; ``root`` gives √MSE.
 
-    For analytic quantiles p_j = 1/n_quant, as in the seed.
+    For analytic quantiles p_j = 1/n_quant, as in Diefenbacher 2022.
 
     >>> cells = build_quantile_cells(np.arange(4.0), 2)
     >>> quantile_mse(np.array([0.0, 0.0, 0.0, 3.0]), cells)
@@ -87,7 +89,7 @@ def quantile_mse(sample: np.ndarray, cells: QuantileCells | GridCells, root: boo
 
 
 def is_sparse(n_quant: int, n_entries: int) -> bool:
-    """Seed 002 sparsity rule: a quantile set is sparse when ``n_quant > n_entries / 10``.
+    """Sparsity rule of Bieringer et al. 2022: a quantile set is sparse when ``n_quant > n_entries / 10``.
 
     >>> is_sparse(64, 1000), is_sparse(128, 1000)
     (False, True)

@@ -1,4 +1,5 @@
-"""Shower observables of seed 002 eq. 2.2 (arXiv:2202.07352) on depth-summed, pooled images.
+"""Shower observables of eq. 2.2 of S. Bieringer et al., "Calomplification — the power of generative calorimeter
+models", JINST 17 (2022) P09028, arXiv:2202.07352, on depth-summed, pooled images.
 
 Each shower (N, z, y, x) is summed over depth and pooled ``pool`` × ``pool`` (a sum, so energy is
 kept), e.g. ILD ECAL 30×30×30 -> 10×10 pixels; pixels below ``threshold_mev`` (0.1 MeV, half a MIP)

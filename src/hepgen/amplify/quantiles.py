@@ -1,17 +1,18 @@
-"""Equal-probability cells ("quantiles") for binning samples, seed 002 §3 (arXiv:2202.07352).
+"""Equal-probability cells ("quantiles") for binning samples, Sec. 3 of S. Bieringer et al., "Calomplification —
+the power of generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352.
 
 :func:`build_quantile_cells` splits a large reference sample recursively at its median into
 ``n_cells`` cells of (nearly) equal reference count. In more than one dimension the split dimension
 alternates with the depth (kd-tree style): depth 0 splits dimension 0, depth 1 dimension 1, ...
 A node that must hold ``k`` cells sends ``floor(k/2)`` of them left, at the reference quantile
-``floor(k/2)/k``, so any ``n_cells`` works (powers of two give the seed's 2, 4, 8, ... and in 1D any
+``floor(k/2)/k``, so any ``n_cells`` works (powers of two give the paper's 2, 4, 8, ... and in 1D any
 ``n_cells`` gives the empirical ``n_cells``-quantiles). The split value is the midpoint between the
 two neighbouring sorted reference values; a point equal to it goes left (``x <= edge``), so ties
 are assigned consistently. Because of ties the cells need not hold equal counts, so the cell
 probabilities are *measured* as reference fractions, never assumed to be ``1/n_cells``.
 
-:class:`GridCells` is the product of independent per-dimension edges (the seed 000 "spider web"
-of analytic quantiles); its probabilities are given.
+:class:`GridCells` is the product of independent per-dimension edges (the "spider web" of analytic
+quantiles of A. Butter et al., "GANplifying event samples", arXiv:2008.06545); its probabilities are given.
 
 >>> import numpy as np
 >>> ref = np.random.default_rng(0).normal(size=(100_000, 2))
@@ -104,7 +105,7 @@ class QuantileCells:
         return np.bincount(self.assign(x), minlength=self.n_cells)
 
     def fractions(self, x: np.ndarray) -> np.ndarray:
-        """Fraction of the points of ``x`` in each cell (g_i of seed 002 eq. 3.3)."""
+        """Fraction of the points of ``x`` in each cell (g_i of Bieringer et al. 2022, eq. 3.3)."""
         c = self.counts(x)
         return c / max(c.sum(), 1)
 

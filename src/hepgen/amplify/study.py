@@ -1,5 +1,7 @@
-"""Amplification studies: D̄_JS versus n_quant for named observables (seed 002, arXiv:2202.07352)
-and the analytic GANplification toys with classical baselines (seed 000 Ch. 5, arXiv:2008.06545).
+"""Amplification studies: D̄_JS versus n_quant for named observables (S. Bieringer et al., "Calomplification — the
+power of generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352) and the analytic GANplification
+toys with classical baselines (A. Butter et al., "GANplifying event samples", arXiv:2008.06545; S. Diefenbacher,
+"Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5).
 
 :func:`amplify_study` takes per-sample observable tables (name -> values) for the training
 sample(s), generated sample(s), a *truth* sample (defines the cells and p_i) and a disjoint
@@ -56,7 +58,7 @@ def _subsets(pool: np.ndarray, n: int, replicates: int, rng: np.random.Generator
     if blocks:                                  # per-entry observable: contiguous runs of entries
         starts = rng.integers(0, max(1, len(pool) - n + 1), size=replicates)
         return [pool[s:s + n] for s in starts]
-    if n * replicates <= len(pool):             # disjoint subsets, as in the seed
+    if n * replicates <= len(pool):             # disjoint subsets, as in Bieringer et al. 2022
         perm = rng.permutation(len(pool))
         return [pool[perm[i * n:(i + 1) * n]] for i in range(replicates)]
     return [pool[rng.choice(len(pool), n, replace=False)] for _ in range(replicates)]
@@ -159,7 +161,7 @@ def study_markdown(result: dict) -> str:
 
 
 def plot_set(obs_set: str, r: dict, path: Path) -> None:
-    """Log-log D̄_JS vs n_quant, solid where non-sparse and dashed where sparse (seed 002 Fig. 6)."""
+    """Log-log D̄_JS vs n_quant, solid where non-sparse and dashed where sparse (Bieringer et al. 2022, Fig. 6)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,7 +243,7 @@ def toy_amplification_table(toy, samples: dict[str, list[np.ndarray]], coordinat
 def toy_study(toy_name: str, n_per_dim: Sequence[int], baselines: Sequence[str] = ("kde", "hist", "fit"),
               repeats: int = 10, n_train: int | None = None, n_samples: int = 1_000_000,
               coordinates: Sequence[tuple[int, ...]] | None = None, hist_splits: int = 100, seed: int = 0) -> dict:
-    """Quantile √MSE (seed 000 eq. 5.1.3) of baselines fitted to ``repeats`` toy training sets, and
+    """Quantile √MSE (Diefenbacher 2022, eq. 5.1.3) of baselines fitted to ``repeats`` toy training sets, and
     their amplification N_equiv / n_train from the multinomial expectation, per coordinate set
     (``(0,)`` = first coordinate alone, all coordinates = combined product cells) and ``n_per_dim``.
 

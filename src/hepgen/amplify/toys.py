@@ -1,5 +1,6 @@
-"""The GANplification toy distributions of seed 000 Ch. 5 (arXiv:2008.06545) with exact samplers
-and exact quantiles.
+"""The GANplification toy distributions of A. Butter et al., "GANplifying event samples", arXiv:2008.06545
+(S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5)
+with exact samplers and exact quantiles.
 
 * ``camel``: 1D camel back p(x) = ½ N(x; 4, 1) + ½ N(x; −4, 1) (eq. 5.1.1), 100 training points.
 * ``ring``: 2D Gaussian ring, radius |N(4, 1)| (a folded normal), angle uniform (eq. 5.2.1–2), 100.

@@ -1,4 +1,5 @@
-"""``hepgen gan-toys`` and ``hepgen calomplification``: the amplification studies of seeds 000 and 002."""
+"""``hepgen gan-toys`` and ``hepgen calomplification``: the amplification studies of
+Butter et al., arXiv:2008.06545 (GANplification) and Bieringer et al., arXiv:2202.07352 (Calomplification)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def gan_toys(
     output: Path = typer.Option(..., "--output", "-o", help="JSON file with amplification vs number of quantiles."),
     workdir: Path = typer.Option(Path("gan_toys_runs"), help="Folder for the training runs (resumable)."),
     n_per_dim: str = typer.Option("10,20,50", help="Quantiles per coordinate, comma separated."),
-    repeats: int = typer.Option(3, help="Independent training sets (the seed used 100)."),
+    repeats: int = typer.Option(3, help="Independent training sets (the paper used 100)."),
     epochs: int = typer.Option(30, help="Loop epochs of about 100 optimiser steps each; the lr falls x10 over them."),
     max_time: Optional[str] = typer.Option(None, help="Time budget per training, e.g. 2m."),
     n_samples: int = typer.Option(200_000, help="Points sampled from each GAN."),
@@ -52,11 +53,11 @@ def calomplification(
     train_time: str = typer.Option("10m", help="VAE-GAN training time of this call (resumes a run in --workdir)."),
     select_every: int = typer.Option(10, help="Epoch selection: score E_vis, E_peak, n_active of generated vs "
                                               "training images every N epochs, generate from the best (0: last)."),
-    lr: float = typer.Option(2e-4, help="Learning rate (the seed used 8e-6 over 50k epochs)."),
+    lr: float = typer.Option(2e-4, help="Learning rate (the paper used 8e-6 over 50k epochs)."),
     mbd_total: bool = typer.Option(True, help="hepgen addition: minibatch discrimination also sees log E_vis "
-                                              "(--no-mbd-total: the seed's discriminator)."),
+                                              "(--no-mbd-total: the paper's discriminator)."),
     evis_mmd: float = typer.Option(5.0, help="hepgen addition: weight of a log E_vis MMD between generated and "
-                                             "training batches in the generator loss (0: the seed's loss)."),
+                                             "training batches in the generator loss (0: the paper's loss)."),
     seed: int = typer.Option(0, help="Training seed."),
     n_generated: int = typer.Option(100_000, help="Generated images."),
     hist_splits: int = typer.Option(100, help="Cross-validation splits of the histogram baseline."),

@@ -17,8 +17,8 @@ def evaluate(
     epochs: int = typer.Option(30, help="Classifier epochs at most (early stop after 5 without improvement)."),
     hidden: int = typer.Option(256, help="Classifier hidden units per layer (the challenge uses 2048)."),
     classifier_showers: int = typer.Option(20_000, help="Showers of each sample the classifier reads at most."),
-    threshold: Optional[float] = typer.Option(None, help="Cell threshold in MeV (default: the challenge's or seed's value "
-                                              "for the geometry, e.g. 0.0152 MeV for calochallenge-2/3)."),
+    threshold: Optional[float] = typer.Option(None, help="Cell threshold in MeV (default: the challenge's or the source "
+                                              "study's value for the geometry, e.g. 0.0152 MeV for calochallenge-2/3)."),
     geometry: Optional[str] = typer.Option(None, "--geometry", "-g", help="Geometry, when the files do not say."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw the comparison figures."),
     all_layers: bool = typer.Option(False, "--all-layers", help="Also draw every per-layer feature: one figure per "

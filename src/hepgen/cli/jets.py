@@ -36,17 +36,18 @@ def evaluate_jets(
     reference: Path = typer.Argument(..., help="Reference JetNet file (e.g. Pythia test jets)."),
     generated: List[Path] = typer.Argument(..., help="One or more generated JetNet files."),
     reference2: Optional[Path] = typer.Option(None, "--reference2", help="Second independent reference for the IN row (default: split REFERENCE in halves)."),
-    n_eval: int = typer.Option(50_000, "--n-eval", help="Jets drawn per W1 resampling (seed: 50 000)."),
+    n_eval: int = typer.Option(50_000, "--n-eval", help="Jets drawn per W1 resampling (Käch 2024: 50 000)."),
     batches: int = typer.Option(5, "--batches", help="W1 resamplings."),
-    fpd_min: int = typer.Option(20_000, "--fpd-min", help="Smallest FPD batch (seed: 20 000)."),
-    fpd_max: int = typer.Option(50_000, "--fpd-max", help="Largest FPD batch (seed: 50 000)."),
-    kpd_batch: int = typer.Option(5_000, "--kpd-batch", help="KPD batch size (seed: 5 000)."),
+    fpd_min: int = typer.Option(20_000, "--fpd-min", help="Smallest FPD batch (Käch 2024: 20 000)."),
+    fpd_max: int = typer.Option(50_000, "--fpd-max", help="Largest FPD batch (Käch 2024: 50 000)."),
+    kpd_batch: int = typer.Option(5_000, "--kpd-batch", help="KPD batch size (Käch 2024: 5 000)."),
     max_jets: Optional[int] = typer.Option(None, "--max-jets", help="Use at most this many jets of each file."),
     seed: int = typer.Option(42, "--seed", help="Seed of the resamplings."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with histograms and correlations."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing HTML report."),
 ) -> None:
-    """JetNet metrics of GENERATED against REFERENCE plus the in-sample IN row, in the seed-001 units.
+    """JetNet metrics of GENERATED against REFERENCE plus the in-sample IN row, in the units of the tables of B. Käch,
+    "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024).
 
     W1M, W1P (x1e3), W1EFP (x1e5), KPD, FPD (x1e4), each with its uncertainty.
     """

@@ -2,7 +2,8 @@
 
 A :class:`HitTransform` turns the hits of :class:`~hepgen.data.ShowerPoints` (integer voxel indices
 along ``geometry.axes``, e.g. (layer, alpha, radius), and energies in MeV) into an (M, 4) float array
-and back, as in Käch's thesis (seed 001, Sec. 6.2, arXiv:2305.15254 for the models):
+and back, as in B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024),
+Sec. 6.2 (arXiv:2305.15254 for the models):
 
 * indices are dequantised inside their voxel: z and R with the linear-interpolation scheme of the
   thesis (Alg. 4: inside bin i the offset has the linear density between the yields of bins i and

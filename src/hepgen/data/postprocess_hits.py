@@ -1,4 +1,5 @@
-"""Post-processing of generated hits before re-voxelisation (seed 001, Sec. 6.3 and App. C.1).
+"""Post-processing of generated hits before re-voxelisation (B. Käch, "Generative Modelling in High-Energy
+Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 6.3 and App. C.1).
 
 * :func:`rotate_alpha` turns every shower by a random whole number of alpha bins (the model need
   not learn the periodicity; the azimuth of a shower along the z axis carries no physics).

@@ -32,14 +32,16 @@ __all__ = ["FeatureSet", "compute_features", "cached_features", "default_thresho
 
 CELL_LOG10_MIN, CELL_LOG10_MAX, CELL_LOG10_STEP = -6.0, 8.0, 1e-4
 
-#: Readout thresholds (MeV) of the challenge's evaluation (ds1: 1 MeV, ds2/3: 0.5 keV / 0.033) and of the seeds.
+#: Readout thresholds (MeV) of the challenge's evaluation (ds1: 1 MeV, ds2/3: 0.5 keV / 0.033) and of the source
+#: studies (ILD: Diefenbacher 2022, Bieringer et al. 2022; Belle II: Irakkathil Jabbar 2022; full citations in
+#: :mod:`hepgen.evaluate.observables`).
 _THRESHOLDS = {"calochallenge-1-photons": 1.0, "calochallenge-1-pions": 1.0, "calochallenge-2": 0.5e-3 / 0.033,
                "calochallenge-3": 0.5e-3 / 0.033, "ild-ecal": 0.1, "ild-ahcal": 0.25, "belle2-ecl-5x5": 1.0,
                "belle2-ecl-10x10": 1.0, "belle2-ecl-30x30": 10.0}
 
 
 def default_threshold_mev(geometry: Geometry) -> float:
-    """Cell threshold (MeV) applied before evaluation: the challenge's or the seed's value, else 0.
+    """Cell threshold (MeV) applied before evaluation: the challenge's or the source study's value, else 0.
 
     >>> from hepgen.geometry import get_geometry
     >>> round(default_threshold_mev(get_geometry("calochallenge-2")), 5)

@@ -1,6 +1,7 @@
 """JetNet metrics: W1M, W1P, W1EFP, FPD, KPD (Kansal et al., arXiv:2106.11535 and arXiv:2211.10295).
 
-Definitions follow the seed-001 thesis (Sec. 5.3.1) and the public ``jetnet.evaluation`` defaults:
+Definitions follow B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024),
+Sec. 5.3.1, and the public ``jetnet.evaluation`` defaults:
 
 * W1M: 1-D Wasserstein-1 between relative jet masses (massless constituents), mean and std over
   ``num_batches`` resamplings (with replacement) of ``num_eval_samples`` jets (``num_batches=0``: the
@@ -14,7 +15,7 @@ Definitions follow the seed-001 thesis (Sec. 5.3.1) and the public ``jetnet.eval
 * KPD: unbiased MMD^2 with the polynomial kernel (x.y/d + 1)^degree on the same normalised EFPs; median and
   half the 16.275-83.725 % spread over batches.
 
-:func:`score_jets` reports them in the seed tables' units (W1M, W1P x 1e3; W1EFP x 1e5; FPD, KPD x 1e4).
+:func:`score_jets` reports them in the units of the tables of Käch 2024 (W1M, W1P x 1e3; W1EFP x 1e5; FPD, KPD x 1e4).
 EFPs need ``energyflow`` (the ``hepgen[jets]`` extra), imported on first use.
 
 >>> import numpy as np
@@ -40,7 +41,7 @@ __all__ = ["UNITS", "w1", "inverse_variance_mean", "relative_mass", "efps", "w1m
            "efp_graphs", "frechet_distance", "fpd", "mmd_poly_unbiased", "kpd", "fpd_kpd_features", "score_jets",
            "evaluate_jets", "format_table"]
 
-#: metric -> factor of the seed-001 tables
+#: metric -> factor of the tables of Käch 2024
 UNITS = {"W1M": 1e3, "W1P": 1e3, "W1EFP": 1e5, "KPD": 1e4, "FPD": 1e4}
 
 
@@ -275,7 +276,7 @@ def fpd_kpd_features(jets: JetData | np.ndarray) -> np.ndarray:
 def score_jets(ref: JetData, gen: JetData, num_eval_samples: int = 50_000, num_batches: int = 5,
                fpd_min_samples: int = 20_000, fpd_max_samples: int = 50_000, kpd_batch_size: int = 5_000,
                seed: int = 42, _cache: dict | None = None) -> dict[str, tuple[float, float]]:
-    """All five metrics of ``gen`` against ``ref``, as (value, uncertainty) in the seed tables' units."""
+    """All five metrics of ``gen`` against ``ref``, as (value, uncertainty) in the units of Käch 2024's tables."""
     cache = {} if _cache is None else _cache
 
     def features(j: JetData) -> tuple[np.ndarray, np.ndarray]:
@@ -322,7 +323,7 @@ def _fmt(v: float, e: float) -> str:
 
 
 def format_table(rows: dict[str, dict[str, tuple[float, float]]]) -> str:
-    """Markdown table in the layout of seed-001 Tables 5.3/5.5 (W1M, W1P x1e3; W1EFP x1e5; KPD, FPD x1e4).
+    """Markdown table in the layout of Käch 2024, Tables 5.3/5.5 (W1M, W1P x1e3; W1EFP x1e5; KPD, FPD x1e4).
 
     >>> print(format_table({"IN": {"W1M": (0.31, 0.07), "W1P": (0.2, 0.03), "W1EFP": (0.47, 0.09),
     ...                            "KPD": (-0.13, 0.06), "FPD": (0.7, 0.3)}}).splitlines()[2])

@@ -1,19 +1,26 @@
-"""Shower observables of the seed studies, for any geometry, vectorised over showers.
+"""Shower observables of the studies cited below, for any geometry, vectorised over showers.
 
 Scalars per shower (MeV, mm; see :func:`shower_observables`):
 
 * ``E_vis`` visible energy above the cell threshold, ``E_inc``, ``E_vis/E_inc``, ``E_max`` (hottest cell),
-  ``n_hits`` (cells >= threshold) and ``n_hits_high`` (cells >= the second threshold) — seeds 000, 003;
+  ``n_hits`` (cells >= threshold) and ``n_hits_high`` (cells >= the second threshold) — Diefenbacher 2022,
+  Irakkathil Jabbar 2022;
 * ``m1_x, m1_y, m1_z`` energy-weighted centre of gravity and ``m2_x, m2_y, m2_z`` energy-weighted RMS
-  about it along the transverse axes and the depth (cylinders: the challenge's eta/phi in mm) — seeds 000, 002;
+  about it along the transverse axes and the depth (cylinders: the challenge's eta/phi in mm) — Diefenbacher 2022,
+  Bieringer et al. 2022;
 * ``E1_frac, E2_frac, E3_frac`` fractions of E_vis in the first, second and last third of the layers;
 * ``start_layer`` first layer l where layers l and l+1 each hold >= 1 % of E_vis (n_layers if none);
 * crystal arrays (Cartesian, summed over depth): ``E1/E9``, ``E9/E21``, ``E9/E25`` (odd n >= 5),
-  ``E16/E100`` (n >= 10), ``E196/E900`` (n >= 30) on windows centred on the array — seed 003;
-  ``E_peak`` hottest pixel of the depth-summed image — seed 002.
+  ``E16/E100`` (n >= 10), ``E196/E900`` (n >= 30) on windows centred on the array — Irakkathil Jabbar 2022;
+  ``E_peak`` hottest pixel of the depth-summed image — Bieringer et al. 2022.
 
 Profiles per shower (:func:`shower_profiles`): ``longitudinal`` (energy per layer), ``radial`` (energy per
 radial bin), and for Cartesian grids ``x`` and ``y`` (energy per column / row).
+
+References: S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg
+(2022); J. Irakkathil Jabbar, "Fast Simulation of Electromagnetic Calorimeter Responses using Deep Learning", PhD
+thesis, KIT (2022); S. Bieringer et al., "Calomplification — the power of generative calorimeter models", JINST 17
+(2022) P09028, arXiv:2202.07352.
 
 >>> import numpy as np
 >>> from hepgen.geometry import get_geometry
@@ -36,14 +43,14 @@ from hepgen.geometry import CartesianGeometry, Geometry
 __all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix",
            "CORRELATION_OBSERVABLES", "apply_threshold"]
 
-#: The 12 observables of seed 000's correlation matrices.
+#: The 12 observables of the correlation matrices of Diefenbacher 2022.
 CORRELATION_OBSERVABLES = ("m1_x", "m1_y", "m1_z", "m2_x", "m2_y", "m2_z", "E_vis", "E_inc", "n_hits",
                            "E1_frac", "E2_frac", "E3_frac")
 START_FRACTION = 0.01
 
 
 def apply_threshold(energy: np.ndarray, threshold_mev: float) -> np.ndarray:
-    """Set cells below ``threshold_mev`` to zero (as the challenge's and the seeds' evaluations do).
+    """Set cells below ``threshold_mev`` to zero (as the challenge's and the cited studies' evaluations do).
 
     >>> apply_threshold(np.array([[0.5, 2.0]]), 1.0).tolist()
     [[0.0, 2.0]]

@@ -16,7 +16,8 @@ belle2-ecl-30x30            ... 30 x 30 crystals of 1 cm                        
 
 The CaloChallenge datasets 2/3 detector has 90 physical layers of 1.4 mm W + 0.3 mm Si, read out in
 pairs (45 readout layers), inner radius 80 cm (arXiv:2410.21611). ILD: 20 x 2.1 mm then 10 x 4.2 mm W,
-each followed by 0.525 mm Si (seed 000 Sec. 2.6); AHCAL: 17.2 mm steel + 3 mm scintillator.
+each followed by 0.525 mm Si (S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD
+thesis, U. Hamburg (2022), Sec. 2.6); AHCAL: 17.2 mm steel + 3 mm scintillator.
 
 >>> from hepgen.geometry import get_geometry
 >>> get_geometry("calochallenge-2").layer_stack[0]

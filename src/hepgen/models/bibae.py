@@ -1,7 +1,9 @@
 """BIB-AE with Post-Processor, optional latent KDE sampling and visible-energy conditioning.
 
-"Getting High" (arXiv:2005.05334, seed 000 §3.4) and "Hadrons, better, faster, stronger"
-(arXiv:2112.09709, §3.6-3.7); BIB-AE framework arXiv:1912.00830. An encoder maps a shower and its
+Buhmann et al., "Getting High: High Fidelity Simulation of High Granularity Calorimeters with High Speed",
+arXiv:2005.05334, and Buhmann et al., "Hadrons, better, faster, stronger", arXiv:2112.09709, as in
+S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022),
+Sec. 6.3, 7.3 and 8.2; BIB-AE framework arXiv:1912.00830. An encoder maps a shower and its
 labels to a small Gaussian latent (μ, log σ²); the decoder takes that latent plus extra N(0, 1)
 noise dimensions and the labels. Adversaries are WGAN-GP critics: the main critic sees
 (image, difference) — (x, 0) for real, (x', x − x') for reconstructions — and the latent critic
@@ -38,7 +40,7 @@ __all__ = ["BIBAE"]
 
 class DifferenceCritic(nn.Module):
     """Critic on a 2-channel input (image, difference): conv trunks on the image and on its log,
-    a dense branch on the difference, and the labels (seed 000 §3.4)."""
+    a dense branch on the difference, and the labels (Diefenbacher 2022, Sec. 6.3)."""
 
     def __init__(self, data_shape, n_cond: int, width: int, circ: int | None) -> None:
         super().__init__()
@@ -57,7 +59,7 @@ class DifferenceCritic(nn.Module):
 
 @register_model("bibae")
 class BIBAE(GenerativeModel):
-    """BIB-AE + Post-Processor; ``params`` defaults follow the photon model of seed 000 §3.4."""
+    """BIB-AE + Post-Processor; ``params`` defaults follow the photon model of Diefenbacher 2022, Sec. 6.3."""
 
     default_config = {
         "latent_dim": 24,
@@ -70,7 +72,7 @@ class BIBAE(GenerativeModel):
         "beta_latent_critic": 100.0,
         "beta_kld": 0.05,          # pion / test beam: 0.01
         "beta_latent_mmd": 100.0,
-        "beta_reconstruction": 0.0,  # optional plain MSE (not in the seeds)
+        "beta_reconstruction": 0.0,  # optional plain MSE (not in the papers)
         "lr": 5e-4,                # encoder, decoder, critic, post-processor (pion: 5e-5)
         "lr_latent_critic": 2e-3,  # pion: 2e-4
         "lr_decay": 0.95,          # per epoch (pion: 0.97)

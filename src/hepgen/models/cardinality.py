@@ -1,5 +1,5 @@
-"""Particle multiplicity sampler: Gaussian KDE with Scott's bandwidth (seed 001 §3.10, after EPiC-GAN,
-arXiv:2301.08128).
+"""Particle multiplicity sampler: Gaussian KDE with Scott's bandwidth (B. Käch, "Generative Modelling in
+High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 5.2.1, after EPiC-GAN, arXiv:2301.08128).
 
 A sample is a random training multiplicity plus Gaussian kernel noise of width h = sigma n^(-1/5)
 (Scott's rule in 1-D), rounded to an integer and clamped to [1, n_max].

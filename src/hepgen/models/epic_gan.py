@@ -1,5 +1,5 @@
-"""EPiC-GAN: equivariant point cloud GAN, Buhmann, Kasieczka & Thaler, arXiv:2301.08128 (seed 001 §3.12,
-the published JetNet150 baseline of Table 5.5).
+"""EPiC-GAN: equivariant point cloud GAN, Buhmann, Kasieczka & Thaler, arXiv:2301.08128 (the published JetNet150
+baseline of Table 5.5 of B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024)).
 
 EPiC layers: a global state g and particles x_i; g ← g + MLP(mean_i x_i, s · Σ_i x_i, g) (pooling over
 real particles, s = ``sum_scale``), then every particle x_i ← x_i + MLP(x_i, W g) independently. The

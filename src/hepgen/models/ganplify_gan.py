@@ -1,4 +1,5 @@
-"""The fully connected GAN of the GANplification study (seed 000 §3.1, arXiv:2008.06545).
+"""The fully connected GAN of the GANplification study (A. Butter et al., "GANplifying event samples", arXiv:2008.06545;
+S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Sec. 5.1).
 
 Generator: 1000-dim uniform noise in [−1, 1], 7 dense layers of 256 ELU units with 50 % dropout that
 stays **on at sampling** (it is part of the generator's randomness). Discriminator: minibatch
@@ -6,7 +7,7 @@ discrimination by the standard deviation over the batch of an embedding of the d
 (kernel-1 convolutions = dense layers of 256, 256, m filters), concatenated with x and fed to a
 7-layer LeakyReLU(0.01) network with 50 % dropout and a sigmoid output. The discriminator loss adds
 the gradient regulariser of Roth et al. (arXiv:1705.09367) with the gradient taken in data units
-(as the seed trained on raw points; on standardised camel points it was 16× too strong and the
+(as the paper trained on raw points; on standardised camel points it was 16× too strong and the
 discriminator learnt nothing); training points are smeared by U[−smear, smear] (data units). Adam(5e-5, β = 0.5, 0.9), batch 10,
 lr × 0.9 every 1000 passes over the data. Used on arrays (``data_kind = "arrays"``).
 
@@ -98,17 +99,17 @@ def roth_penalty(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor,
 
 @register_model("ganplify-gan")
 class GANplifyGAN(GenerativeModel):
-    """GANplification GAN for (N, d) points; ``params`` as in seed 000 §3.1 unless noted."""
+    """GANplification GAN for (N, d) points; ``params`` as in Diefenbacher 2022, Sec. 5.1, unless noted."""
 
     data_kind = "arrays"
     default_config = {
         "noise_dim": 1000,
         "width": 256,
         "layers": 7,
-        "mbd_features": 32,      # m, not stated in the seed
+        "mbd_features": 32,      # m, not stated in the paper
         "dropout": 0.5,          # generator, on at sampling
-        "d_dropout": None,       # discriminator; None = same as the generator's (the seed: 0.5 in both)
-        "gamma": 2.0,            # Roth regulariser weight (not stated in the seed; Roth et al. use 2), data units
+        "d_dropout": None,       # discriminator; None = same as the generator's (the paper: 0.5 in both)
+        "gamma": 2.0,            # Roth regulariser weight (not stated in the paper; Roth et al. use 2), data units
         "smear": 0.1,            # uniform smearing of the training points, data units
         "lr": 5e-5,
         "betas": [0.5, 0.9],
@@ -167,6 +168,6 @@ class GANplifyGAN(GenerativeModel):
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``len(cond)`` points (dropout active even in eval mode, as in the seed)."""
+        """``len(cond)`` points (dropout active even in eval mode, as in the paper)."""
         with torch.no_grad():
             return self.generator(self._noise(len(cond), generator)).reshape((len(cond),) + self.data_shape)

@@ -1,5 +1,7 @@
-"""JetFlow: rational-quadratic-spline coupling normalizing flow on the flattened cloud (seed 001 §3.3,
-Käch et al., arXiv:2211.13630), built with zuko (``zuko.flows.NSF`` with two masking passes = coupling).
+"""JetFlow: rational-quadratic-spline coupling normalizing flow on the flattened cloud (Käch et al., "JetFlow:
+Generating Jets with Conditioned and Mass Constrained Normalising Flows", arXiv:2211.13630; B. Käch, "Generative
+Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 5.4.1), built with zuko
+(``zuko.flows.NSF`` with two masking passes = coupling).
 
 The n_max × 3 features (Box-Cox on pt_rel and standard scaling by default, thesis Sec. 2.6) are flattened;
 padded slots get Gaussian noise of variance 1e-8. The flow's context is the cardinality n / n_max (the
@@ -28,7 +30,7 @@ __all__ = ["JetFlow"]
 
 @register_model("jet-flow")
 class JetFlow(JetModelBase, GenerativeModel):
-    """RQS coupling NF (NF, or NF(c) with ``labels: [mass]``); defaults from seed-001 Table 5.1."""
+    """RQS coupling NF (NF, or NF(c) with ``labels: [mass]``); defaults from Käch 2024, Table 5.1."""
 
     default_config = {
         "transforms": 25, "hidden": [128, 128, 128], "bins": 6,

@@ -1,5 +1,6 @@
 """What the particle-cloud GANs share (MDMA-GAN, EPiC-GAN, TGAN): LSGAN updates with AdamW β1 = 0
-(seed 001 §3.1: any β1 > 0 did not converge), the optional mean-field matching loss, batches trimmed to
+(B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 4.3.3
+and 5.4.4: any β1 > 0 did not converge), the optional mean-field matching loss, batches trimmed to
 their largest cloud, and size-bucketed sampling.
 
 A subclass builds ``self.gen`` and ``self.critic`` and implements :meth:`JetGAN.generate` (noise ->
@@ -57,7 +58,7 @@ class JetGAN(JetModelBase, GenerativeModel):
         raise NotImplementedError
 
     def n_parameters(self) -> int:
-        """Generator parameters (what the seed tables list)."""
+        """Generator parameters (what the tables of Käch 2024 list)."""
         return sum(p.numel() for p in self.gen.parameters())
 
     def configure_optimizers(self):

@@ -1,4 +1,5 @@
-"""Loss terms of the voxel shower models (seed theses: arXiv:2005.05334, arXiv:2112.09709).
+"""Loss terms of the voxel shower models (Buhmann et al., arXiv:2005.05334 and arXiv:2112.09709;
+S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022)).
 
 * :func:`gradient_penalty` — WGAN-GP (arXiv:1704.00028), labels from the current batch.
 * :func:`constrainer_loss` — κ·E|(a(x')−E)² − (a(x)−E)²| with an energy regressor a(x).
@@ -45,7 +46,7 @@ def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fa
 
 def constrainer_loss(pred_fake: torch.Tensor, pred_real: torch.Tensor, target: torch.Tensor,
                      kappa: float = 0.01) -> torch.Tensor:
-    """Energy constrainer loss κ·mean|(a(x')−E)² − (a(x)−E)²| (seed 000 eq. 6.2.1).
+    """Energy constrainer loss κ·mean|(a(x')−E)² − (a(x)−E)²| (Diefenbacher 2022, eq. 6.2.1).
 
     >>> import torch
     >>> float(constrainer_loss(torch.tensor([3.0]), torch.tensor([1.0]), torch.tensor([1.0]), kappa=0.5))
@@ -72,7 +73,7 @@ def gaussian_mmd(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = (1.
 
 def sorted_kernel_mmd(fake: torch.Tensor, real: torch.Tensor, top_n: int = 2000, window: int = 100,
                       stride: int = 50, alpha: float = 200.0) -> torch.Tensor:
-    """Sorted-kernel MMD of hit energies (seed 000 §3.4, arXiv:2005.05334).
+    """Sorted-kernel MMD of hit energies (Diefenbacher 2022, Sec. 6.3; arXiv:2005.05334).
 
     Each shower (flattened) is sorted by energy, descending; the ``top_n`` highest cells are kept
     and the Gaussian-kernel MMD (width ``alpha``, energies as given, e.g. MeV) is computed between

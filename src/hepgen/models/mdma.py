@@ -1,4 +1,6 @@
-"""Mean-field attention (MDMA) block of Käch et al., arXiv:2305.15254 (seed 001 §3.6, thesis Sec. 5.5).
+"""Mean-field attention (MDMA) block of Käch & Melzer-Pellmann, "Attention to Mean-Fields for Particle Cloud
+Generation", arXiv:2305.15254 (B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg /
+DESY (2024), Sec. 5.5.1-5.5.3).
 
 Particles interact only through one mean-field token: the token queries all particles with multi-head
 cross-attention (one query, softmax over the real particles, padding masked), an optional condition vector

@@ -1,5 +1,6 @@
-"""Conditional MDMA-Flow for calorimeter showers as point clouds (Käch et al., arXiv:2305.15254; seed 001
-Sec. 5.5.7 and 6.3, Table 6.1).
+"""Conditional MDMA-Flow for calorimeter showers as point clouds (Käch & Melzer-Pellmann, "Attention to Mean-Fields
+for Particle Cloud Generation", arXiv:2305.15254; B. Käch, "Generative Modelling in High-Energy Physics", PhD
+thesis, U. Hamburg / DESY (2024), Sec. 5.5.7 and 6.3, Table 6.1).
 
 A continuous normalising flow trained with conditional flow matching (straight paths
 x_t = (1 - t) x0 + t x1, x0 ~ N(0, 1), target velocity x1 - x0; Lipman et al., arXiv:2210.02747). The

@@ -1,5 +1,6 @@
-"""Conditional MDMA-GAN for calorimeter showers as point clouds (Käch & Melzer-Pellmann, arXiv:2305.15254;
-seed 001 Sec. 6.3, Table 6.1).
+"""Conditional MDMA-GAN for calorimeter showers as point clouds (Käch & Melzer-Pellmann, "Attention to Mean-Fields
+for Particle Cloud Generation", arXiv:2305.15254; B. Käch, "Generative Modelling in High-Energy Physics", PhD
+thesis, U. Hamburg / DESY (2024), Sec. 6.3, Table 6.1).
 
 Hits (E, z, alpha, R) come from :class:`hepgen.training.adapters.PointCloudAdapter`. Generator and critic
 are mean-field attention bodies (:class:`hepgen.models.mdma.MDMABody`); the condition (log E_inc, log n_hits) gates the

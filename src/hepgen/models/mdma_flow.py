@@ -1,6 +1,6 @@
-"""MDMA-Flow: continuous normalizing flow whose vector field is the MDMA body, trained with conditional
-flow matching (Käch, thesis Sec. 5.5.7, seed 001 §3.8; blocks of arXiv:2305.15254; CFM of Lipman et al.
-arXiv:2210.02747 / Tong et al. arXiv:2302.00482).
+"""MDMA-Flow: continuous normalizing flow whose vector field is the MDMA body, trained with conditional flow
+matching (B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 5.5.7;
+blocks of arXiv:2305.15254; CFM of Lipman et al. arXiv:2210.02747 / Tong et al. arXiv:2302.00482).
 
 Training: x0 ~ N(0, 1) per real particle, x1 a data cloud, t ~ U(0, 1) per jet, x_t = t x1 + (1 - t) x0,
 loss |v(x_t, t) - (x1 - x0)|² over real particles (independent coupling, σ_min = 0). With ``ot: true`` the
@@ -71,7 +71,7 @@ def ot_pairing(x0: torch.Tensor, x1: torch.Tensor, mask: torch.Tensor) -> torch.
 
 @register_model("mdma-flow")
 class MDMAFlow(JetModelBase, GenerativeModel):
-    """MDMA-Flow; defaults: seed-001 Table 5.4 (JetNet150 top; 3,119,491 parameters there)."""
+    """MDMA-Flow; defaults: Käch 2024, Table 5.4 (JetNet150 top; 3,119,491 parameters there)."""
 
     default_config = {
         "l_dim": 128, "hidden": 256, "heads": 16, "num_blocks": 8, "frequencies": 16,

@@ -1,4 +1,6 @@
-"""MDMA-GAN: mean-field attention GAN for particle clouds, Käch & Melzer, arXiv:2305.15254 (seed 001 §3.7).
+"""MDMA-GAN: mean-field attention GAN for particle clouds, Käch & Melzer-Pellmann, "Attention to Mean-Fields for
+Particle Cloud Generation", arXiv:2305.15254 (B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis,
+U. Hamburg / DESY (2024), Sec. 5.5.4-5.5.5).
 
 Generator: Gaussian noise with 3 features per particle -> α -> sum-pooled mean field -> ``num_blocks_gen``
 :class:`~hepgen.models.mdma.MDMABlock` (cardinality n / n_max gating the mean field) -> β (3 features).
@@ -58,7 +60,7 @@ class MDMACritic(nn.Module):
 
 @register_model("mdma-gan")
 class MDMAGAN(JetGAN):
-    """MDMA-GAN; defaults: seed-001 Table 5.4 (JetNet150 top), 111,443 generator parameters there."""
+    """MDMA-GAN; defaults: Käch 2024, Table 5.4 (JetNet150 top), 111,443 generator parameters there."""
 
     default_config = {
         "l_dim_gen": 16, "hidden_gen": 48, "heads_gen": 16, "num_blocks_gen": 7,

@@ -2,7 +2,8 @@
 
 Two estimators of p(n_hits | E_inc), both fitted on training showers and stored as plain lists:
 
-* ``"poly"`` (seed 001, App. C.2): mean and standard deviation of n_hits as degree-5 (mean) and
+* ``"poly"`` (B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024),
+  App. C.2): mean and standard deviation of n_hits as degree-5 (mean) and
   degree-2 (spread) polynomials in log E_inc; samples are Gaussian around the mean, rounded.
 * ``"kde"`` (Gaussian kernel with Scott's bandwidth, as EPiC-GAN/MDMA use for cardinalities, made
   conditional): one of the sqrt(N) training showers nearest in log E_inc is drawn, then kernel noise

@@ -3,7 +3,7 @@ energies without moving them, trained with the sorted-kernel MMD so that the hit
 (MIP peak) and the number of hits come out right (arXiv:2005.05334 §3 for photons,
 arXiv:2112.09709 for pions: second MMD width, sorted MSE/MAE, batch-mean term).
 
-It starts as the identity (last layer initialised to zero; this replaces the seed's MSE-only
+It starts as the identity (last layer initialised to zero; this replaces the paper's MSE-only
 pre-training epoch) and is conditioned on (log Σ cells, labels).
 
 >>> import torch

@@ -1,5 +1,6 @@
-"""TGAN: transformer-encoder GAN on particle clouds (Käch et al., seed 001 §3.5, thesis Sec. 5.4.4,
-arXiv:2211.13623 per the report's reference [158]).
+"""TGAN: transformer-encoder GAN on particle clouds (Käch, Krücker & Melzer-Pellmann, "Point Cloud Generation using
+Transformer Encoders and Normalising Flows", arXiv:2211.13623; B. Käch, "Generative Modelling in High-Energy
+Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 5.4.4).
 
 Block (BERT-like, no positional encoding): masked multi-head self-attention, residual + LayerNorm,
 particle-wise φ (l_dim -> hidden) and ψ (hidden -> l_dim), residual + LayerNorm. Generator: Gaussian noise (3 per particle)
@@ -63,7 +64,7 @@ class _Body(nn.Module):
 
 @register_model("tgan")
 class TGAN(JetGAN):
-    """Transformer GAN; defaults: seed-001 Table 5.2 (80 k parameters in Table 5.3)."""
+    """Transformer GAN; defaults: Käch 2024, Table 5.2 (80 k parameters in Table 5.3)."""
 
     default_config = {
         "l_dim": 16, "hidden": 256, "heads": 16, "num_blocks": 4, "num_blocks_gen": 4,

@@ -1,4 +1,5 @@
-"""VAE-GAN of Calomplification (seed 002, arXiv:2202.07352) for unconditioned 10×10 calorimeter images.
+"""VAE-GAN of Calomplification (S. Bieringer et al., "Calomplification — the power of generative calorimeter
+models", JINST 17 (2022) P09028, arXiv:2202.07352) for unconditioned 10×10 calorimeter images.
 
 Encoder: three convolutions (LeakyReLU, LeakyReLU, ReLU) and two linear heads (mean, log-variance).
 Generator/decoder after LAGAN (arXiv:1701.05927): dense -> 5×5 -> upsample -> convolution and
@@ -7,9 +8,9 @@ norm (arXiv:1802.05957) on the convolution and dense layers (not on the locally 
 norm over all pixels' kernels would shrink each), minibatch discrimination (Salimans et al.,
 arXiv:1606.03498; features averaged over the batch so they stay in [0, 1]), and the difference
 between the reconstructed and the input image as extra input to its final dense layer (zero for real
-images). Loss (seed eq. 2.1): L_GAN + KL(q(z|x) | N(0, 1)); two discriminator steps per
+images). Loss (paper eq. 2.1): L_GAN + KL(q(z|x) | N(0, 1)); two discriminator steps per
 generator+encoder step, non-saturating generator loss, one-sided label smoothing. Layer sizes are not
-in the seed: chosen small. hepgen choices (seed silent), each needed for stable CPU training:
+in the paper: chosen small. hepgen choices (paper silent), each needed for stable CPU training:
 encoder and discriminator see log(1 + x / ``log_eps``) / log(1 + 1 / ``log_eps``) of the adapter-scaled
 energies (0 to about 1); the difference input is |log difference| (a linear weight on the signed
 difference rewards a shift of all pixels, not a reconstruction: E_vis ran off by 2-5x); D's last
@@ -148,9 +149,9 @@ class VAEGAN(GenerativeModel):
         "mbd_kernels": 8,
         "mbd_dim": 4,
         "kl_weight": 1.0,        # eq. 2.1 has no coefficient
-        "label_smoothing": 0.9,  # target of real images (value not stated in the seed)
+        "label_smoothing": 0.9,  # target of real images (value not stated in the paper)
         "log_eps": 1e-4,         # discriminator sees log(1 + x / log_eps)
-        "lr": 8e-6,              # the seed's value (for 50k epochs); shorter runs need larger
+        "lr": 8e-6,              # the paper's value (for 50k epochs); shorter runs need larger
         "betas": [0.5, 0.999],
         "d_steps": 2,            # discriminator steps per generator+encoder step
         "difference": "abs",     # D's extra input: |log-image difference| ("signed": the literal difference)
@@ -164,7 +165,7 @@ class VAEGAN(GenerativeModel):
                                  # post-processor's MMD on energies, arXiv:2005.05334)
         "prior_fakes": True,     # hepgen addition: also show D images decoded from z ~ N(0, 1) (difference
                                  # input 0), so that the sampling path is trained adversarially; the
-                                 # literal seed setup (False) lets D win on the difference input alone
+                                 # literal paper setup (False) lets D win on the difference input alone
     }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:

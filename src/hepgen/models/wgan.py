@@ -1,7 +1,11 @@
 """Conditional WGAN-GP with an energy constrainer network a(x).
 
-Photon WGAN of "Getting High" (arXiv:2005.05334, seed 000 §3.3), pion WGAN with a ResNet critic
-(arXiv:2112.09709, §3.5) and the Belle II WGAN with energy regressor (seed 003 §3); gradient
+Photon WGAN of Buhmann et al., "Getting High: High Fidelity Simulation of High Granularity Calorimeters with
+High Speed", arXiv:2005.05334, pion WGAN with a ResNet critic (Buhmann et al., "Hadrons, better, faster,
+stronger", arXiv:2112.09709), both as in S. Diefenbacher, "Topics in Generative Modeling of Particle Physics
+Data", PhD thesis, U. Hamburg (2022), Sec. 6.2 and 7.2, and the Belle II WGAN with energy regressor
+(J. Irakkathil Jabbar, "Fast Simulation of Electromagnetic Calorimeter Responses using Deep Learning", PhD
+thesis, KIT (2022), Ch. 3); gradient
 penalty of arXiv:1704.00028. The generator and critic sizes follow the geometry
 (:mod:`hepgen.models.layers`); the constrainer is fully connected on log(1 + E_voxel / MeV) and is
 pre-trained on real showers for ``constrainer_steps`` updates before the GAN starts.
@@ -41,7 +45,7 @@ class Critic(nn.Module):
 
 @register_model("wgan")
 class WGAN(GenerativeModel):
-    """Conditional WGAN-GP + constrainer; ``params`` (defaults from the seeds, photon script)."""
+    """Conditional WGAN-GP + constrainer; ``params`` (defaults from the papers, photon script)."""
 
     default_config = {
         "noise_dim": 100,

@@ -115,7 +115,8 @@ class ShowerAdapter:
 
 
 class PointCloudAdapter:
-    """Showers <-> padded hit clouds for point-cloud models (seed 001 Ch. 6).
+    """Showers <-> padded hit clouds for point-cloud models (B. Käch, "Generative Modelling in High-Energy
+    Physics", PhD thesis, U. Hamburg / DESY (2024), Ch. 6).
 
     x is (N, n_max, 5): per hit the standardised (E, z, alpha, R) of :class:`hepgen.data.hits.HitTransform`
     (dequantised, logit, Box-Cox) and a last 0/1 column marking real hits (hits first, zero padding).

@@ -108,7 +108,7 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     """(model in eval mode, adapter, config) from a run directory.
 
     ``which="best"`` takes the weights of the best validated epoch (``checkpoints/best.ckpt``, the
-    seeds' epoch selection) when the run has one and stores nothing derived from the final weights
+    papers' epoch selection) when the run has one and stores nothing derived from the final weights
     (``extra.npz``, e.g. a latent KDE); otherwise, and with ``which="last"``, the last checkpoint.
     """
     import numpy as np
