@@ -34,37 +34,47 @@ QUICK = ("E_vis/E_inc", "n_hits", "m1_z", "m2_x", "E1_frac", "E_max")
 
 
 def check_compatible(reference: ShowerData, generated: ShowerData, reference_name: str = "reference",
-                     generated_name: str = "generated") -> None:
-    """Refuse samples that cannot be compared: other geometry, NaN, energies outside the reference's range.
+                     generated_name: str = "generated") -> list[str]:
+    """Refuse samples that cannot be compared (other geometry, NaN, negative deposits); return warnings
+    about implausible values (e.g. a response above twice the incident energy, see
+    :mod:`hepgen.data.validate`) and generated incident energies outside the reference's range.
 
     >>> from hepgen.data import ShowerData
     >>> a = ShowerData(np.full(2, 1e4), np.ones((2, 25)), "belle2-ecl-5x5")
     >>> b = ShowerData(np.full(2, 1e6), np.ones((2, 25)), "belle2-ecl-5x5")
     >>> check_compatible(a, b)
-    Traceback (most recent call last):
-    ...
-    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energy 1e+06 MeV outside the reference's range 10000-10000 MeV (1 % margin); expected matching incident-energy distributions
+    ["generated: dataset 'incident_energies': index 0: incident energy 1e+06 MeV outside the reference's range 10000-10000 MeV (1 % margin); expected matching incident-energy distributions; 2 of 2 showers"]
     """
-    from hepgen.data.validate import check_showers
+    from hepgen.data.validate import LENIENT, check_showers
 
     if reference.geometry != generated.geometry:
         raise InputError(f"geometry '{generated.geometry.name}' ({generated.geometry.n_voxels} voxels) differs from "
                          f"the reference's '{reference.geometry.name}' ({reference.geometry.n_voxels} voxels)",
                          file=generated_name)
-    check_showers(reference.incident_energy, reference.energy, file=reference_name)
-    check_showers(generated.incident_energy, generated.energy, file=generated_name)
-    check_energy_range(reference.incident_energy, generated.incident_energy, generated_name)
+    warnings = check_showers(reference.incident_energy, reference.energy, file=reference_name, policy=LENIENT)
+    warnings += check_showers(generated.incident_energy, generated.energy, file=generated_name, policy=LENIENT)
+    return warnings + check_energy_range(reference.incident_energy, generated.incident_energy, generated_name)
 
 
-def check_energy_range(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str = "generated") -> None:
-    """Raise when a generated incident energy lies outside the reference range (1 % margin)."""
+def check_energy_range(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str = "generated",
+                       strict: bool = False) -> list[str]:
+    """Generated incident energies outside the reference range (1 % margin): a warning (the report shows
+    how far off the sample is), or an :class:`InputError` with ``strict``.
+
+    >>> check_energy_range(np.array([1e3, 2e3]), np.array([1.5e3]))
+    []
+    """
     lo, hi = float(ref_inc.min()), float(ref_inc.max())
     bad = (gen_inc < lo * 0.99) | (gen_inc > hi * 1.01)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputError(f"incident energy {gen_inc[i]:.6g} MeV outside the reference's range {lo:.6g}-{hi:.6g} MeV "
-                         "(1 % margin); expected matching incident-energy distributions",
-                         file=generated_name, dataset="incident_energies", index=i)
+    if not bad.any():
+        return []
+    i = int(np.argmax(bad))
+    err = InputError(f"incident energy {gen_inc[i]:.6g} MeV outside the reference's range {lo:.6g}-{hi:.6g} MeV "
+                     "(1 % margin); expected matching incident-energy distributions",
+                     file=generated_name, dataset="incident_energies", index=i)
+    if strict:
+        raise err
+    return [f"{err}; {int(bad.sum())} of {len(bad)} showers"]
 
 
 def histogram_bins(name: str, ref: FeatureSet, gen: FeatureSet | None = None) -> tuple[np.ndarray, str]:
@@ -176,11 +186,15 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
                            "max_abs_difference": float(np.abs(cg - cr).max()),
                            "error": float(1.0 / np.sqrt(min(len(ref), len(gen))))}
     if multivariate:
-        mean, std = xr.mean(axis=0), xr.std(axis=0) + 1e-12
-        zr, zg = (xr - mean) / std, (xg - mean) / std
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = xr.mean(axis=0), xr.std(axis=0) + 1e-12
+            zr, zg = (xr - mean) / std, (xg - mean) / std
         out["fpd"] = METRICS["fpd"](xr, xg, seed=42 + seed)     # seed 42: jetnet's default
-        with single_threaded():
-            out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+        if np.isfinite(zr).all() and np.isfinite(zg).all():
+            with single_threaded():
+                out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+        else:   # features beyond float64 after standardising (implausible input, warned about): no PRDC
+            out["prdc"] = {k: float("nan") for k in ("precision", "recall", "density", "coverage")}
         out["kpd"] = kpd_job.result() if kpd_job is not None else METRICS["kpd"](xr, xg, seed=42 + seed)
         if pool is not None:
             pool.shutdown()
@@ -201,12 +215,12 @@ def evaluate_samples(reference: ShowerData, generated: ShowerData, classifier: b
     ``classifier=False`` skips the DNN tests; ``classifier_options`` go to
     :func:`hepgen.evaluate.classifier.classifier_test` (e.g. ``n_hidden``, ``n_epochs``, ``max_showers``).
     """
-    check_compatible(reference, generated)
+    warnings = check_compatible(reference, generated)
     if features is None:
         threshold = default_threshold_mev(reference.geometry) if threshold_mev is None else threshold_mev
         features = (compute_features(reference, threshold), compute_features(generated, threshold))
     ref, gen = features
-    result = evaluate_features(ref, gen, seed=seed)
+    result = {"warnings": warnings} | evaluate_features(ref, gen, seed=seed)
     if classifier:
         result["classifier"] = run_classifiers(reference, generated, ref, gen, seed, classifier_options or {})
     return result
@@ -290,29 +304,36 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
 
     Features stream through the files in chunks (with ``workers`` = 2, the generated file's in a second
     process beside the reference's); the classifier reads at most ``classifier_max_showers`` showers of each.
-    Returns the path of ``index.html``.
+    Returns the path of ``index.html``. Files that cannot be read are refused (:class:`InputError`);
+    implausible values (see :mod:`hepgen.data.validate`) are reported on stderr, in ``metrics.json``
+    (``warnings``) and in a box at the top of ``index.html``.
     """
     from hepgen.data import ShowerFile
-    from hepgen.data.atomic import atomic_path
-    from hepgen.progress import status
+    from hepgen.data.atomic import atomic_path, check_folder_writable
+    from hepgen.data.validate import LENIENT
+    from hepgen.progress import status, warn
 
     out = Path(output_dir)
     index = out / "index.html"
     if (out / "metrics.json").exists() and not overwrite:
         raise InputError("report exists; pass --overwrite to replace it", file=str(out / "metrics.json"))
+    check_folder_writable(out)
     t0 = time.perf_counter()
-    fr, fg = ShowerFile(reference_path, geometry), ShowerFile(generated_path, geometry)
+    fr, fg = (ShowerFile(p, geometry, policy=LENIENT) for p in (reference_path, generated_path))
     if fr.geometry != fg.geometry:
         raise InputError(f"geometry '{fg.geometry.name}' ({fg.geometry.n_voxels} voxels) differs from the "
                          f"reference's '{fr.geometry.name}' ({fr.geometry.n_voxels} voxels)", file=str(generated_path))
-    check_energy_range(fr.incident_energy(), fg.incident_energy(), str(generated_path))
+    range_warnings = check_energy_range(fr.incident_energy(), fg.incident_energy(), str(generated_path))
     thr = default_threshold_mev(fr.geometry) if threshold_mev is None else threshold_mev
     from hepgen.evaluate.features import cached_features
 
     ref, gen = _features_of_both(reference_path, generated_path, out / "cache", thr, geometry, chunk_size, workers)
     t_feat = time.perf_counter() - t0
     status("comparing histograms, FPD/KPD, PRDC")
-    result = evaluate_features(ref, gen, seed=seed)
+    warnings = ref.warnings + gen.warnings + range_warnings
+    for w in warnings:
+        warn(w)
+    result = {"warnings": warnings} | evaluate_features(ref, gen, seed=seed)
     result["reference_file"], result["generated_file"] = str(reference_path), str(generated_path)
     if classifier:
         status("classifier tests")
