@@ -152,9 +152,9 @@ class Validator:
         """Raise the rule's :class:`InputError` (whatever the policy)."""
         raise InputError(RULES[rule].message.format(**values), file=self.file, dataset=dataset, index=index)
 
-    def flag(self, rule: str, n_bad: int, n_rows: int, dataset: str | None = None, index: int | None = None,
+    def flag(self, rule: str, n_bad: int, dataset: str | None = None, index: int | None = None,
              **values: Any) -> None:
-        """An implausible finding in ``n_bad`` of ``n_rows`` rows: raise (strict) or remember (lenient)."""
+        """An implausible finding in ``n_bad`` rows: raise (strict) or remember (lenient)."""
         if RULES[rule].kind != "implausible" or self.policy == STRICT:
             self.fail(rule, dataset, index, **values)
         if rule not in self._found:
@@ -235,7 +235,7 @@ class Validator:
             bad = (incident_energy < lo) | (incident_energy > hi)
             if bad.any():
                 i = int(np.argmax(bad))
-                self.flag("incident_range", int(bad.sum()), len(bad), dataset, offset + i,
+                self.flag("incident_range", int(bad.sum()), dataset, offset + i,
                           value=float(incident_energy[i]), lo=lo, hi=hi)
 
     def deposits(self, incident_energy: np.ndarray, total: np.ndarray, largest: np.ndarray, smallest: np.ndarray,
@@ -254,12 +254,12 @@ class Validator:
         huge = voxel_ratio > MAX_RESPONSE
         if huge.any():
             i = int(np.argmax(huge))
-            self.flag("huge_voxel", int(huge.sum()), len(huge), dataset, offset + i, value=float(largest[i]),
+            self.flag("huge_voxel", int(huge.sum()), dataset, offset + i, value=float(largest[i]),
                       ratio=float(voxel_ratio[i]), limit=MAX_RESPONSE)
         high = (ratio > MAX_RESPONSE) & ~huge
         if high.any():
             i = int(np.argmax(high))
-            self.flag("response", int(high.sum()), len(high), incident_dataset, offset + i, value=float(ratio[i]),
+            self.flag("response", int(high.sum()), incident_dataset, offset + i, value=float(ratio[i]),
                       limit=MAX_RESPONSE, unit=unit)
 
     def showers(self, incident_energy: np.ndarray, energy: np.ndarray, dataset: str = "showers",
