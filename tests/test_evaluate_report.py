@@ -139,7 +139,7 @@ def test_independent_draws_of_one_spectrum_are_compared_on_their_common_range():
     assert r["n_reference"] == 500 - o["n_reference_outside"] and r["n_generated"] == 500 - o["n_generated_outside"]
     assert any("outside the common range" in w for w in r["warnings"])
     narrow = ShowerData(np.clip(b.incident_energy, 1e3, 1e5), b.energy, b.geometry)   # a third piles up at 100 GeV
-    with pytest.raises(InputError, match="at most 10 % of either outside"):
+    with pytest.raises(InputError, match="at most 10 % or 5 showers of either outside"):
         evaluate_samples(a, narrow, classifier=False)
 
 

@@ -50,6 +50,13 @@ def _len(obj: object) -> float | None:
         return None
 
 
+def warn(message: str) -> None:
+    """Print ``hepgen: warning: <message>`` to stderr (also when quiet: a warning is not progress)."""
+    import sys
+
+    print(f"hepgen: warning: {message}", file=sys.stderr)
+
+
 def status(message: str) -> None:
     """Print a one-line status message to stderr unless quiet."""
     if not _QUIET:

@@ -81,3 +81,6 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         print(f"hepgen: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except PermissionError as exc:    # e.g. a folder made read-only while a command runs
+        print(f"hepgen: error: {exc.filename or ''}: permission denied", file=sys.stderr)
+        sys.exit(2)

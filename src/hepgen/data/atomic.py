@@ -21,17 +21,38 @@ from typing import Iterator
 
 from hepgen.errors import InputError
 
-__all__ = ["atomic_path", "check_writable", "partial_path"]
+__all__ = ["atomic_path", "check_writable", "partial_path", "check_folder_writable"]
+
+
+def check_folder_writable(folder: str | Path) -> None:
+    """Refuse an output folder (or, when it does not exist yet, its nearest existing parent) that this
+    process cannot write into, with one :class:`InputError` line saying "permission denied".
+
+    >>> import tempfile
+    >>> check_folder_writable(tempfile.mkdtemp() + "/new/sub")
+    """
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError("is a file, expected a folder", file=str(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError("permission denied: cannot write into this folder", file=str(probe))
 
 
 def check_writable(path: str | Path, overwrite: bool = False) -> Path:
-    """Refuse an existing ``path`` unless ``overwrite``; make sure its folder exists."""
+    """Refuse an existing ``path`` unless ``overwrite``; make sure its folder exists and is writable."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError("output file exists; pass --overwrite to replace it", file=str(path))
     if path.is_dir():
         raise InputError("output path is a directory, expected a file name", file=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_folder_writable(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", file=str(path.parent)) from None
     return path
 
 

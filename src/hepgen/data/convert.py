@@ -33,7 +33,11 @@ def convert_file(source: str | Path, target: str | Path, to: str = "calochalleng
     if to not in FORMATS:
         raise InputError(f"unknown output format '{to}': expected one of {', '.join(FORMATS)}")
     source, target = Path(source), Path(target)
-    if source.resolve() == target.resolve():
+    try:
+        same = source.resolve() == target.resolve()
+    except (OSError, RuntimeError) as exc:     # e.g. a symbolic-link loop
+        raise InputError(f"cannot resolve the path: {exc}", file=str(source)) from None
+    if same:
         raise InputError("input and output are the same file", file=str(target))
     is_jets = source.suffix in (".npy", ".npz")
     if not is_jets:

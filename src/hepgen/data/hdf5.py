@@ -41,11 +41,11 @@ import numpy as np
 
 from hepgen.data.atomic import check_writable, partial_path
 from hepgen.data.showers import ShowerData
-from hepgen.data.validate import check_showers
+from hepgen.data.validate import FLOAT_KINDS, NUMBER_KINDS, STRICT, Validator, describe_os_error, read_errors
 from hepgen.errors import InputError
 from hepgen.geometry import Geometry, geometry_for_voxels, geometry_from_spec, get_geometry, preset_names
 
-__all__ = ["ShowerFile", "ShowerWriter", "read_showers", "write_showers", "LAYOUTS", "open_hdf5"]
+__all__ = ["ShowerFile", "ShowerWriter", "read_showers", "write_showers", "LAYOUTS", "open_hdf5", "geometry_from_attrs"]
 
 
 @dataclass(frozen=True)
@@ -67,24 +67,34 @@ ILD_GROUPS = {"ild-ecal": "30x30", "ild-ahcal": "hcal_only"}
 
 
 def open_hdf5(path: str | Path, mode: str = "r"):
-    """Open an HDF5 file, turning h5py's errors into one clear :class:`InputError`."""
+    """Open an HDF5 file, turning h5py's and the OS's errors into one clear :class:`InputError`
+    (missing, empty, permission denied, locked by a writer, symbolic-link loop, truncated or corrupt)."""
     import h5py
 
     path = Path(path)
     if mode == "r":
-        if not path.exists():
-            raise InputError("file not found", file=str(path))
-        if path.stat().st_size == 0:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise InputError("file not found" + (" (dangling symbolic link)" if path.is_symlink() else ""),
+                             file=str(path)) from None
+        except OSError as exc:
+            raise InputError(describe_os_error(exc), file=str(path)) from None
+        if path.is_dir():
+            raise InputError("is a directory; expected an HDF5 file", file=str(path))
+        if st.st_size == 0:
             raise InputError("file is empty (0 bytes); expected an HDF5 file", file=str(path))
     try:
         return h5py.File(path, mode)
     except OSError as exc:
-        raise InputError(f"not a readable HDF5 file (truncated or corrupt?): {exc}".split("(errno")[0].strip(),
-                         file=str(path)) from None
+        raise InputError(describe_os_error(exc), file=str(path)) from None
 
 
 def _detect(h5, path: str) -> tuple[Layout, str, str]:
     """(layout, incident dataset path, showers dataset path)."""
+    if "n_hits" in h5 and "hits" in h5 and "showers" not in h5:
+        raise InputError("this is a hepgen point-cloud file (n_hits, hits/...); expected voxel showers "
+                         "(CaloChallenge or ILD HDF5)", file=path)
     if "showers" in h5 or "incident_energies" in h5:
         for key in ("incident_energies", "showers"):
             if key not in h5:
@@ -92,7 +102,7 @@ def _detect(h5, path: str) -> tuple[Layout, str, str]:
                                  file=path, dataset=key)
         return LAYOUTS["calochallenge"], "incident_energies", "showers"
     for group in h5:
-        g = h5[group]
+        g = h5.get(group)
         if hasattr(g, "keys") and ("layers" in g or "energy" in g):
             for key in ("energy", "layers"):
                 if key not in g:
@@ -105,15 +115,40 @@ def _detect(h5, path: str) -> tuple[Layout, str, str]:
                      "or '<group>/energy' + '<group>/layers' (ILD)", file=path)
 
 
+def geometry_from_attrs(h5, path: str) -> Geometry | None:
+    """The geometry a file's attributes name (``geometry_spec`` JSON, else a preset ``geometry``), or None."""
+    attrs = h5.attrs
+    with read_errors(path):
+        spec = attrs["geometry_spec"] if "geometry_spec" in attrs else None
+        name = attrs["geometry"] if "geometry" in attrs else None
+    if spec is not None:
+        if isinstance(spec, bytes):
+            spec = spec.decode("utf-8", "replace")
+        if not isinstance(spec, str):
+            raise InputError(f"attribute 'geometry_spec' of type {type(spec).__name__}; expected a JSON string",
+                             file=path)
+        try:
+            spec = json.loads(spec)
+        except ValueError as exc:
+            raise InputError(f"attribute 'geometry_spec' is not valid JSON ({exc})", file=path) from None
+        try:
+            return geometry_from_spec(spec, source=path)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any malformed value in a foreign spec is bad input
+            raise InputError(f"attribute 'geometry_spec' does not describe a geometry: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}", file=path) from None
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    if isinstance(name, str) and name in preset_names():
+        return get_geometry(name)
+    return None
+
+
 def _geometry_from_attrs(h5, n_voxels: int, dense_shape: tuple[int, ...], path: str,
                          geometry: Geometry | str | None) -> Geometry:
-    if geometry is not None:
-        geo = get_geometry(geometry)
-    elif "geometry_spec" in h5.attrs:
-        geo = geometry_from_spec(json.loads(h5.attrs["geometry_spec"]), source=path)
-    elif "geometry" in h5.attrs and str(h5.attrs["geometry"]) in preset_names():
-        geo = get_geometry(str(h5.attrs["geometry"]))
-    else:
+    geo = get_geometry(geometry) if geometry is not None else geometry_from_attrs(h5, path)
+    if geo is None:
         geo = geometry_for_voxels(n_voxels)
         if geo is None:
             raise InputError(f"{n_voxels} voxels per shower match no built-in geometry; pass --geometry NAME or a "
@@ -123,6 +158,18 @@ def _geometry_from_attrs(h5, n_voxels: int, dense_shape: tuple[int, ...], path: 
         raise InputError(f"voxel shape {shape} does not fit geometry '{geo.name}' "
                          f"(expected {geo.shape if len(dense_shape) > 1 else (geo.n_voxels,)})", file=path)
     return geo
+
+
+def _attrs(h5) -> dict[str, Any]:
+    """File attributes that can be read (others are skipped: they are metadata, not data)."""
+    out = {}
+    for k in list(h5.attrs):
+        try:
+            v = h5.attrs[k]
+            out[k] = v.item() if hasattr(v, "item") and getattr(v, "size", 1) == 1 else v
+        except (OSError, TypeError, ValueError, KeyError):
+            continue
+    return out
 
 
 class ShowerFile:
@@ -136,46 +183,75 @@ class ShowerFile:
     validate: check every chunk read (NaN, negative deposits, units).
     """
 
-    def __init__(self, path: str | Path, geometry: Geometry | str | None = None, validate: bool = True) -> None:
+    def __init__(self, path: str | Path, geometry: Geometry | str | None = None, validate: bool = True,
+                 policy: str = STRICT) -> None:
         self.path = str(path)
         self.validate = validate
+        self.validator = Validator(self.path, policy)
+        v = self.validator
         with open_hdf5(path) as h5:
-            self.layout, self._incident, self._showers = _detect(h5, self.path)
-            inc, sh = h5[self._incident], h5[self._showers]
+            with read_errors(self.path):
+                self.layout, self._incident, self._showers = _detect(h5, self.path)
+            inc = v.dataset(h5, self._incident, NUMBER_KINDS, "real numbers (MeV)")
+            sh = v.dataset(h5, self._showers, FLOAT_KINDS, "floating-point energies (MeV)")
             if len(sh.shape) < 2:
                 raise InputError(f"expected a 2D or 4D array of showers, got shape {sh.shape}",
                                  file=self.path, dataset=self._showers)
-            if inc.shape[0] != sh.shape[0] or inc.size != inc.shape[0]:
+            if len(inc.shape) == 0 or inc.shape[0] != sh.shape[0] or inc.size != inc.shape[0]:
                 raise InputError(f"incident energies of shape {inc.shape} for {sh.shape[0]} showers; expected "
                                  f"({sh.shape[0]}, 1)", file=self.path, dataset=self._incident)
             if sh.shape[0] == 0:
                 raise InputError("file holds no showers (N = 0)", file=self.path, dataset=self._showers)
             self.n = int(sh.shape[0])
             n_vox = int(np.prod(sh.shape[1:]))
+            if n_vox == 0:
+                raise InputError(f"showers of shape {sh.shape} hold no voxels", file=self.path, dataset=self._showers)
             self.geometry = _geometry_from_attrs(h5, n_vox, tuple(sh.shape[1:]), self.path, geometry)
-            self.label_names = sorted(h5["labels"].keys()) if "labels" in h5 else []
-            self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()}
+            self.label_names = []
+            if "labels" in h5:
+                group = h5.get("labels")
+                if not hasattr(group, "keys"):
+                    raise InputError("expected a group of per-shower label datasets", file=self.path,
+                                     dataset="labels")
+                with read_errors(self.path, "labels"):
+                    names = sorted(group.keys())
+                for k in names:
+                    ds = v.dataset(h5, f"labels/{k}", NUMBER_KINDS, "real numbers")
+                    if len(ds.shape) == 0 or ds.shape[0] != self.n or ds.size != self.n:
+                        raise InputError(f"label of shape {ds.shape} for {self.n} showers; expected ({self.n},)",
+                                         file=self.path, dataset=f"labels/{k}")
+                self.label_names = names
+            self.attrs = _attrs(h5)
             self.compression = sh.compression
 
     def __len__(self) -> int:
         return self.n
 
+    @property
+    def warnings(self) -> list[str]:
+        """Implausible values met so far (lenient policy): one line per rule."""
+        return self.validator.warnings
+
     def read(self, start: int = 0, stop: int | None = None) -> ShowerData:
-        """Showers ``start:stop`` as :class:`ShowerData` (energies converted to MeV)."""
+        """Showers ``start:stop`` as :class:`ShowerData` (energies converted to MeV), validated by the policy."""
         stop = self.n if stop is None else min(stop, self.n)
+        v = self.validator
         with open_hdf5(self.path) as h5:
-            try:
-                inc = h5[self._incident][start:stop].reshape(-1).astype(np.float64)
-                energy = h5[self._showers][start:stop].reshape(stop - start, -1)
+            with read_errors(self.path, self._showers):
+                inc = h5[self._incident][start:stop]
+                energy = h5[self._showers][start:stop]
                 labels = {k: h5["labels"][k][start:stop] for k in self.label_names}
-            except OSError as exc:
-                raise InputError(f"cannot read showers {start}-{stop} (truncated file?): {exc}",
-                                 file=self.path, dataset=self._showers) from None
+        inc = v.as_float(inc.reshape(-1), np.float64, self._incident, "incident energy", self._unit, start)
+        energy = v.as_float(energy.reshape(stop - start, -1), np.float32, self._showers, "voxel energy", "MeV", start)
+        labels = {k: v.labels(k, x.reshape(-1), start) for k, x in labels.items()}
         inc = inc * self.layout.incident_mev_per_unit
         if self.validate:
-            check_showers(inc, energy, file=self.path, energy_dataset=self._showers,
-                          incident_dataset=self._incident, offset=start)
+            v.showers(inc, energy, self._showers, self._incident, start, "MeV")
         return ShowerData(inc, energy, self.geometry, labels)
+
+    @property
+    def _unit(self) -> str:
+        return "MeV" if self.layout.incident_mev_per_unit == 1 else "GeV"
 
     def chunks(self, size: int = 10_000) -> Iterator[ShowerData]:
         """Iterate over the file in pieces of ``size`` showers."""
@@ -183,15 +259,21 @@ class ShowerFile:
             yield self.read(start, start + size)
 
     def incident_energy(self) -> np.ndarray:
-        """(N,) incident energies in MeV, without reading the showers."""
+        """(N,) incident energies in MeV, without reading the showers (finite and positive, else InputError)."""
         with open_hdf5(self.path) as h5:
-            return h5[self._incident][:].reshape(-1).astype(np.float64) * self.layout.incident_mev_per_unit
+            with read_errors(self.path, self._incident):
+                inc = h5[self._incident][:]
+        inc = self.validator.as_float(inc.reshape(-1), np.float64, self._incident, "incident energy", self._unit)
+        inc = inc * self.layout.incident_mev_per_unit
+        if self.validate:
+            self.validator.incident(inc, self._incident, plausibility=False)
+        return inc
 
 
 def read_showers(path: str | Path, geometry: Geometry | str | None = None,
-                 start: int = 0, stop: int | None = None) -> ShowerData:
+                 start: int = 0, stop: int | None = None, policy: str = STRICT) -> ShowerData:
     """Read showers from a CaloChallenge or ILD file (see :class:`ShowerFile`)."""
-    return ShowerFile(path, geometry).read(start, stop)
+    return ShowerFile(path, geometry, policy=policy).read(start, stop)
 
 
 class ShowerWriter:

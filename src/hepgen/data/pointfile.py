@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.data.atomic import check_writable, partial_path
-from hepgen.data.hdf5 import open_hdf5
+from hepgen.data.hdf5 import geometry_from_attrs, open_hdf5
+from hepgen.data.validate import FLOAT_KINDS, INT_KINDS, NUMBER_KINDS, STRICT, Validator, read_errors
 from hepgen.data.pointcloud import ShowerPoints
 from hepgen.errors import InputError
-from hepgen.geometry import Geometry, geometry_from_spec, get_geometry, preset_names
+from hepgen.geometry import Geometry, get_geometry, preset_names
 
 __all__ = ["PointWriter", "read_points"]
 
@@ -69,13 +70,54 @@ class PointWriter:
 
 
 def read_points(path: str | Path) -> ShowerPoints:
-    """Read a point-cloud shower file written by :class:`PointWriter`."""
+    """Read a point-cloud shower file written by :class:`PointWriter`, validated like voxel showers
+    (:mod:`hepgen.data.validate`, strict policy)."""
+    path = str(path)
+    v = Validator(path, STRICT)
     with open_hdf5(path) as h5:
-        for key in ("incident_energies", "n_hits", "hits/energy", "hits/indices"):
+        kinds = {"incident_energies": (NUMBER_KINDS, "real numbers (MeV)"), "n_hits": (INT_KINDS, "integers"),
+                 "hits/energy": (FLOAT_KINDS, "floating-point energies (MeV)"), "hits/indices": (INT_KINDS, "integers")}
+        ds = {}
+        for key, (k, expected) in kinds.items():
             if key not in h5:
                 raise InputError("dataset missing; a point-cloud file needs incident_energies, n_hits, hits/energy, "
-                                 "hits/indices", file=str(path), dataset=key)
-        geo = (geometry_from_spec(json.loads(h5.attrs["geometry_spec"])) if "geometry_spec" in h5.attrs
-               else get_geometry(str(h5.attrs.get("geometry", ""))))
-        return ShowerPoints(h5["incident_energies"][:], h5["n_hits"][:], h5["hits/energy"][:],
-                            h5["hits/indices"][:].astype(np.int64), geo)
+                                 "hits/indices", file=path, dataset=key)
+            ds[key] = v.dataset(h5, key, k, expected)
+        geo = geometry_from_attrs(h5, path)
+        if geo is None:
+            raise InputError("no geometry: expected a 'geometry' attribute naming a built-in geometry or a "
+                             "'geometry_spec'", file=path)
+        with read_errors(path):
+            inc, n_hits, energy, indices = (ds[k][()] for k in kinds)
+    inc = v.as_float(np.reshape(inc, -1), np.float64, "incident_energies", "incident energy", "MeV")
+    energy = v.as_float(np.reshape(energy, -1), np.float32, "hits/energy", "hit energy", "MeV")
+    n_hits = np.reshape(n_hits, -1).astype(np.int64)
+    if len(n_hits) != len(inc) or len(inc) == 0:
+        raise InputError(f"{len(n_hits)} hit counts for {len(inc)} incident energies; expected one per shower (N > 0)",
+                         file=path, dataset="n_hits")
+    bad = n_hits < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        v.fail("count", "n_hits", i, what="hit count", value=float(n_hits[i]), expected="a count >= 0")
+    if int(n_hits.sum()) != len(energy) or np.shape(indices) != (len(energy), 3):
+        raise InputError(f"{int(n_hits.sum())} hits counted, {len(energy)} energies, indices of shape "
+                         f"{np.shape(indices)}; expected (M,) and (M, 3) with M = sum(n_hits)", file=path)
+    indices = np.asarray(indices).astype(np.int64)
+    try:
+        geo.flatten_indices(indices)
+    except (ValueError, KeyError, IndexError):
+        bad = (indices < 0).any(axis=1)
+        i = int(np.argmax(bad)) if bad.any() else 0
+        raise InputError(f"voxel index outside geometry '{geo.name}' (first bad hit at or after {i})", file=path,
+                         dataset="hits/indices") from None
+    if len(energy):
+        start = np.concatenate([[0], np.cumsum(n_hits)[:-1]])
+        has = n_hits > 0
+        total, largest, smallest = (np.zeros(len(inc)) for _ in range(3))
+        total[has] = np.add.reduceat(energy.astype(np.float64), start[has])
+        largest[has] = np.maximum.reduceat(energy, start[has])
+        smallest[has] = np.minimum.reduceat(energy, start[has])
+    else:
+        total = largest = smallest = np.zeros(len(inc))
+    v.deposits(inc, total, largest, smallest, "hits/energy", "incident_energies")
+    return ShowerPoints(inc, n_hits, energy, indices, geo)

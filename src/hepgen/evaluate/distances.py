@@ -42,10 +42,13 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     s1 = torch.from_numpy(np.atleast_2d(np.asarray(sigma1, dtype=np.float64)))
     s2 = torch.from_numpy(np.atleast_2d(np.asarray(sigma2, dtype=np.float64)))
-    w, v = torch.linalg.eigh(s1)
-    root1 = (v * w.clamp(min=0).sqrt()) @ v.T
-    m = root1 @ s2 @ root1
-    lam = torch.linalg.eigvalsh(0.5 * (m + m.T))
+    try:
+        w, v = torch.linalg.eigh(s1)
+        root1 = (v * w.clamp(min=0).sqrt()) @ v.T
+        m = root1 @ s2 @ root1
+        lam = torch.linalg.eigvalsh(0.5 * (m + m.T))
+    except RuntimeError:   # ill-conditioned (e.g. features spanning 300 decades): no distance
+        return float("nan")
     d = mu1 - mu2
     return float(d @ d + s1.trace() + s2.trace() - 2 * lam.clamp(min=0).sqrt().sum())
 
@@ -101,6 +104,8 @@ def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 2
                 a, b = x[np.sort(rng.choice(len(x), n))], y[np.sort(rng.choice(len(y), n))]
                 fds.append(frechet_distance(*_mean_cov(a), *_mean_cov(b)))
             vals.append(np.mean(fds))
+    if not np.all(np.isfinite(vals)):
+        return float("nan"), float("nan")
     params, cov = curve_fit(lambda t, a, b: a + b * t, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf]))
     return float(params[0]), float(np.sqrt(cov[0, 0]))
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,11 @@ QUICK = ("E_vis/E_inc", "n_hits", "m1_z", "m2_x", "E1_frac", "E_max")
 
 
 def check_compatible(reference: ShowerData, generated: ShowerData, reference_name: str = "reference",
-                     generated_name: str = "generated") -> None:
-    """Refuse samples that cannot be compared: other geometry, NaN, incident energies that do not overlap.
+                     generated_name: str = "generated") -> list[str]:
+    """Refuse samples that cannot be compared (other geometry, NaN, negative deposits, incident energies that
+    do not overlap); return warnings about implausible values (e.g. a response above twice the incident energy,
+    see :mod:`hepgen.data.validate`).
+
 
     >>> from hepgen.data import ShowerData
     >>> a = ShowerData(np.full(2, 1e4), np.ones((2, 25)), "belle2-ecl-5x5")
@@ -45,21 +47,24 @@ def check_compatible(reference: ShowerData, generated: ShowerData, reference_nam
     >>> check_compatible(a, b)
     Traceback (most recent call last):
     ...
-    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energies 1e+06-1e+06 MeV against the reference's 10000-10000 MeV: 2 of 2 generated and 2 of 2 reference showers lie outside the range both cover (1 % margin); expected matching incident-energy distributions (at most 10 % of either outside)
+    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energies 1e+06-1e+06 MeV against the reference's 10000-10000 MeV: 2 of 2 generated and 2 of 2 reference showers lie outside the range both cover (1 % margin); expected matching incident-energy distributions (at most 10 % or 5 showers of either outside)
     """
-    from hepgen.data.validate import check_showers
+    from hepgen.data.validate import LENIENT, check_showers
 
     if reference.geometry != generated.geometry:
         raise InputError(f"geometry '{generated.geometry.name}' ({generated.geometry.n_voxels} voxels) differs from "
                          f"the reference's '{reference.geometry.name}' ({reference.geometry.n_voxels} voxels)",
                          file=generated_name)
-    check_showers(reference.incident_energy, reference.energy, file=reference_name)
-    check_showers(generated.incident_energy, generated.energy, file=generated_name)
+    warnings = check_showers(reference.incident_energy, reference.energy, file=reference_name, policy=LENIENT)
+    warnings += check_showers(generated.incident_energy, generated.energy, file=generated_name, policy=LENIENT)
     energy_overlap(reference.incident_energy, generated.incident_energy, generated_name)
+    return warnings
 
 
-#: largest fraction of either sample that may lie outside the common incident-energy range
+#: largest fraction of either sample that may lie outside the common incident-energy range (and at least
+#: :data:`MAX_OUTSIDE_SHOWERS` showers: two draws of one spectrum differ by a few showers at the edges)
 MAX_OUTSIDE_FRACTION = 0.10
+MAX_OUTSIDE_SHOWERS = 5
 
 
 def energy_overlap(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str = "generated",
@@ -68,7 +73,8 @@ def energy_overlap(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str
 
     Two draws of one spectrum never share their extremes, so both samples are cut to the common range
     [max of the minima, min of the maxima] (``margin`` relative) and the counts outside are reported. Only a
-    real mismatch, more than :data:`MAX_OUTSIDE_FRACTION` of either sample outside, is refused.
+    real mismatch, more than :data:`MAX_OUTSIDE_FRACTION` (and :data:`MAX_OUTSIDE_SHOWERS`) of either sample
+    outside, is refused.
 
     >>> rng = np.random.default_rng(1)
     >>> a, b = 10 ** rng.uniform(3, 6, 500), 10 ** rng.uniform(3, 6, 500)
@@ -82,14 +88,15 @@ def energy_overlap(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str
     mr, mg = (ref_inc >= lo) & (ref_inc <= hi), (gen_inc >= lo) & (gen_inc <= hi)
     info = {"E_inc_min_mev": lo, "E_inc_max_mev": hi, "n_reference_outside": int((~mr).sum()),
             "n_generated_outside": int((~mg).sum())}
-    worst = max(info["n_reference_outside"] / len(ref_inc), info["n_generated_outside"] / len(gen_inc))
-    if worst > MAX_OUTSIDE_FRACTION:
+    too_many = [k > max(MAX_OUTSIDE_FRACTION * n, MAX_OUTSIDE_SHOWERS) for k, n in
+                ((info["n_reference_outside"], len(ref_inc)), (info["n_generated_outside"], len(gen_inc)))]
+    if lo > hi or any(too_many):
         bad = np.flatnonzero(~mg)
         raise InputError(f"incident energies {gen_inc.min():.6g}-{gen_inc.max():.6g} MeV against the reference's "
                          f"{ref_inc.min():.6g}-{ref_inc.max():.6g} MeV: {len(bad)} of {len(gen_inc)} generated and "
                          f"{info['n_reference_outside']} of {len(ref_inc)} reference showers lie outside the range "
                          f"both cover ({100 * margin:g} % margin); expected matching incident-energy distributions "
-                         f"(at most {100 * MAX_OUTSIDE_FRACTION:g} % of either outside)", file=generated_name,
+                         f"(at most {100 * MAX_OUTSIDE_FRACTION:g} % or {MAX_OUTSIDE_SHOWERS} showers of either outside)", file=generated_name,
                          dataset="incident_energies", index=int(bad[0]) if len(bad) else None)
     return mr, mg, info
 
@@ -237,11 +244,15 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
                            "max_abs_difference": float(np.abs(cg - cr).max()),
                            "error": float(1.0 / np.sqrt(min(len(ref), len(gen))))}
     if multivariate:
-        mean, std = xr.mean(axis=0), xr.std(axis=0) + 1e-12
-        zr, zg = (xr - mean) / std, (xg - mean) / std
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = xr.mean(axis=0), xr.std(axis=0) + 1e-12
+            zr, zg = (xr - mean) / std, (xg - mean) / std
         out["fpd"] = METRICS["fpd"](xr, xg, seed=42 + seed)     # seed 42: jetnet's default
-        with single_threaded():
-            out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+        if np.isfinite(zr).all() and np.isfinite(zg).all():
+            with single_threaded():
+                out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+        else:   # features beyond float64 after standardising (implausible input, warned about): no PRDC
+            out["prdc"] = {k: float("nan") for k in ("precision", "recall", "density", "coverage")}
         out["kpd"] = kpd_job.result() if kpd_job is not None else METRICS["kpd"](xr, xg, seed=42 + seed)
         if pool is not None:
             pool.shutdown()
@@ -263,7 +274,7 @@ def evaluate_samples(reference: ShowerData, generated: ShowerData, classifier: b
     ``classifier=False`` skips the DNN tests; ``classifier_options`` go to
     :func:`hepgen.evaluate.classifier.classifier_test` (e.g. ``n_hidden``, ``n_epochs``, ``max_showers``).
     """
-    check_compatible(reference, generated)
+    warnings = check_compatible(reference, generated)
     mr, mg, overlap = energy_overlap(reference.incident_energy, generated.incident_energy)
     if not (mr.all() and mg.all()):
         reference, generated = reference[mr], generated[mg]
@@ -275,7 +286,7 @@ def evaluate_samples(reference: ShowerData, generated: ShowerData, classifier: b
     ref, gen = features
     result = evaluate_features(ref, gen, seed=seed)
     result["incident_energy_overlap"] = overlap
-    result["warnings"] = _overlap_warning(overlap) + result["warnings"]
+    result["warnings"] = warnings + _overlap_warning(overlap) + result["warnings"]
     if classifier:
         result["classifier"] = run_classifiers(reference, generated, ref, gen, seed, classifier_options or {})
     return result
@@ -359,18 +370,22 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
 
     Features stream through the files in chunks (with ``workers`` = 2, the generated file's in a second
     process beside the reference's); the classifier reads at most ``classifier_max_showers`` showers of each.
-    ``layer_grids`` adds one figure per layer with all its features. Returns the path of ``index.html``.
+    ``layer_grids`` adds one figure per layer with all its features. Returns the path of ``index.html``. Files
+    that cannot be read are refused (:class:`InputError`); implausible values (see :mod:`hepgen.data.validate`)
+    are reported on stderr, in ``metrics.json`` (``warnings``) and in a box at the top of ``index.html``.
     """
     from hepgen.data import ShowerFile
-    from hepgen.data.atomic import atomic_path
-    from hepgen.progress import status
+    from hepgen.data.atomic import atomic_path, check_folder_writable
+    from hepgen.data.validate import LENIENT
+    from hepgen.progress import status, warn
 
     out = Path(output_dir)
     index = out / "index.html"
     if (out / "metrics.json").exists() and not overwrite:
         raise InputError("report exists; pass --overwrite to replace it", file=str(out / "metrics.json"))
+    check_folder_writable(out)
     t0 = time.perf_counter()
-    fr, fg = ShowerFile(reference_path, geometry), ShowerFile(generated_path, geometry)
+    fr, fg = (ShowerFile(p, geometry, policy=LENIENT) for p in (reference_path, generated_path))
     if fr.geometry != fg.geometry:
         raise InputError(f"geometry '{fg.geometry.name}' ({fg.geometry.n_voxels} voxels) differs from the "
                          f"reference's '{fr.geometry.name}' ({fr.geometry.n_voxels} voxels)", file=str(generated_path))
@@ -386,7 +401,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     result = evaluate_features(ref, gen, seed=seed)
     result["reference_file"], result["generated_file"] = str(reference_path), str(generated_path)
     result["incident_energy_overlap"] = overlap
-    result["warnings"] = _overlap_warning(overlap) + result["warnings"]
+    result["warnings"] = ref.warnings + gen.warnings + _overlap_warning(overlap) + result["warnings"]
     if classifier:
         status("classifier tests")
         n_r, n_g = min(len(fr), classifier_max_showers), min(len(fg), classifier_max_showers)
@@ -394,7 +409,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
         result["classifier"] = run_classifiers(fr.read(0, n_r)[kr], fg.read(0, n_g)[kg], ref.subset(
             slice(0, len(kr))), gen.subset(slice(0, len(kg))), seed, classifier_options or {})
     for w in result["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
+        warn(w)
     result["timing_s"] = {"features": round(t_feat, 3), "total_before_report": round(time.perf_counter() - t0, 3)}
     out.mkdir(parents=True, exist_ok=True)
     figure_list = []

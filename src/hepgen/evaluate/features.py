@@ -62,6 +62,7 @@ class FeatureSet:
     profiles: name -> (N, bins) float32 energies per layer / radial bin / x / y column (MeV).
     cell_counts: histogram of all cell energies > 0 on the fine log10 grid (see module docstring).
     highlevel: names of the CaloChallenge high-level features among ``scalars`` (empty for other geometries).
+    warnings: implausible values the reader met in the source file (see :mod:`hepgen.data.validate`).
     """
 
     geometry: Geometry
@@ -70,6 +71,7 @@ class FeatureSet:
     profiles: dict[str, np.ndarray]
     cell_counts: np.ndarray
     highlevel: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.scalars["E_inc"])
@@ -91,7 +93,7 @@ class FeatureSet:
 
         arrays = {f"s/{k}": v for k, v in self.scalars.items()} | {f"p/{k}": v for k, v in self.profiles.items()}
         meta = json.dumps({"geometry": self.geometry.spec(), "threshold_mev": self.threshold_mev,
-                           "highlevel": self.highlevel, "key": key})
+                           "highlevel": self.highlevel, "key": key, "warnings": self.warnings})
         with atomic_path(path, overwrite=True) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, cell_counts=self.cell_counts, meta=np.array(meta), **arrays)
@@ -109,14 +111,15 @@ class FeatureSet:
                 scalars = {k[2:]: z[k] for k in z.files if k.startswith("s/")}
                 profiles = {k[2:]: z[k] for k in z.files if k.startswith("p/")}
                 return cls(geometry_from_spec(meta["geometry"]), meta["threshold_mev"], scalars, profiles,
-                           z["cell_counts"], meta["highlevel"])
+                           z["cell_counts"], meta["highlevel"], list(meta.get("warnings", [])))
         except (OSError, KeyError, ValueError):
             return None
 
     def subset(self, index: np.ndarray) -> "FeatureSet":
         """Features of a subset of showers (the cell spectrum is kept whole)."""
         return FeatureSet(self.geometry, self.threshold_mev, {k: v[index] for k, v in self.scalars.items()},
-                          {k: v[index] for k, v in self.profiles.items()}, self.cell_counts, self.highlevel)
+                          {k: v[index] for k, v in self.profiles.items()}, self.cell_counts, self.highlevel,
+                          self.warnings)
 
 
 def _cell_counts(energy: np.ndarray) -> np.ndarray:
@@ -194,15 +197,18 @@ def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None,
 def cached_features(path: str | Path, cache: str | Path, threshold_mev: float | None = None,
                     geometry: str | None = None, chunk_size: int = 5_000, description: str | None = None) -> FeatureSet:
     """Features of a shower file, computed once and kept in ``cache`` (an ``.npz``); a rerun (e.g. after an
-    interrupted evaluation) reads them back while the file's size, time stamp and the threshold are unchanged."""
+    interrupted evaluation) reads them back while the file's size, time stamp and the threshold are unchanged.
+    The file is read with the lenient policy: implausible values become the FeatureSet's ``warnings``."""
     from hepgen.data import ShowerFile
+    from hepgen.data.validate import LENIENT
 
-    f = ShowerFile(path, geometry)
+    f = ShowerFile(path, geometry, policy=LENIENT)
     thr = default_threshold_mev(f.geometry) if threshold_mev is None else threshold_mev
     st = Path(path).stat()
     key = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{thr!r}|{f.geometry.name}"
     fs = FeatureSet.load(cache, key) if Path(cache).exists() else None
     if fs is None:
         fs = compute_features(f.chunks(chunk_size), thr, description=description)
+        fs.warnings = f.warnings
         fs.save(cache, key)
     return fs

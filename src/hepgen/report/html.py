@@ -32,8 +32,9 @@ def _sep(value: float | None) -> str:
 
 
 def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
-    """Write the report page: summary table (classifier AUCs, FPD/KPD, PRDC, worst separation powers,
-    mu90 per energy), then the figures. ``figures`` paths are relative to the page."""
+    """Write the report page: a warning box (``result["warnings"]``: implausible input values), summary table
+    (classifier AUCs, FPD/KPD, PRDC, worst separation powers, mu90 per energy), then the figures.
+    ``figures`` paths are relative to the page."""
     from hepgen.data.atomic import atomic_path
 
     rows = [("geometry", result.get("geometry")), ("showers (reference / generated)",
@@ -63,14 +64,20 @@ def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
         f"<td>{_fmt(e['reference']['mu90'], e['reference']['mu90_err'])}</td><td>{_fmt(e['generated']['mu90'], e['generated']['mu90_err'])}</td>"
         f"<td>{_fmt(e['reference']['sigma90/mu90'])}</td><td>{_fmt(e['generated']['sigma90/mu90'])}</td>"
         f"<td>{_fmt(e['E_vis/E_inc_separation_power'])}</td></tr>" for e in result.get("energy_bins", []))
+    warn = "".join(f"<li>{html.escape(str(w))}</li>" for w in result.get("warnings", []))
+    if warn:
+        warn = ("<div class='warnings' role='alert'><strong>Warning: implausible input values; the numbers below "
+                f"describe these files as they are.</strong><ul>{warn}</ul></div>")
     figs = "\n".join(f"<figure><img src='{html.escape(f['path'])}' width='420'><figcaption>{html.escape(f['name'])}"
                      f"{_sep(f.get('separation_power'))}</figcaption></figure>" for f in figures)
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>hepgen evaluation: {html.escape(str(result.get('geometry')))}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin-bottom:1.5em}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} figure{{display:inline-block;margin:4px}}
-figcaption{{font-size:small}}</style></head><body>
+figcaption{{font-size:small}} .warnings{{border:2px solid #c00;background:#fee;padding:0.5em 1em;margin:1em 0}}
+</style></head><body>
 <h1>Generated vs reference showers</h1>
+{warn}
 <p>Reference: {html.escape(str(result.get('reference_file', 'in memory')))}; generated:
 {html.escape(str(result.get('generated_file', 'in memory')))}. All numbers with uncertainties are in metrics.json.</p>
 <h2>Summary</h2><table>{summary}</table>

@@ -39,12 +39,16 @@ def _energy_histogram(e_mev: np.ndarray, bins: int = 8) -> list[str]:
 
 
 def summarise_showers_file(path: str | Path, geometry: str | None = None, chunk_size: int = 10_000) -> str:
-    """Format, N, geometry, incident-energy range and histogram, mean hits, E_dep/E_inc, file size."""
+    """Format, N, geometry, incident-energy range and histogram, mean hits, E_dep/E_inc, file size.
+
+    Implausible values (e.g. showers above twice their incident energy) do not stop the summary: each
+    rule met gives one warning on stderr (see :mod:`hepgen.data.validate`)."""
     from hepgen.data.hdf5 import ShowerFile
-    from hepgen.progress import track
+    from hepgen.data.validate import LENIENT
+    from hepgen.progress import track, warn
 
     path = Path(path)
-    f = ShowerFile(path, geometry)
+    f = ShowerFile(path, geometry, policy=LENIENT)
     n_chunks = -(-len(f) // chunk_size)
     e_inc, n_hits, e_dep = [], [], []
     for chunk in track(f.chunks(chunk_size), total=n_chunks, description="reading"):
@@ -52,6 +56,8 @@ def summarise_showers_file(path: str | Path, geometry: str | None = None, chunk_
         n_hits.append(chunk.n_hits(0.0))
         e_dep.append(chunk.visible_energy)
     e_inc, n_hits, e_dep = map(np.concatenate, (e_inc, n_hits, e_dep))
+    for w in f.warnings:
+        warn(w)
     layout = {"calochallenge": "CaloChallenge HDF5 (incident_energies, showers; MeV)",
               "ild": "ILD getting_high HDF5 (<group>/energy in GeV, <group>/layers in MeV)"}[f.layout.name]
     ratio = e_dep / e_inc
