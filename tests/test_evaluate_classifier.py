@@ -150,3 +150,59 @@ def test_multiclass_on_jets():
     assert x["pythia"].shape == (1000, 44)
     r = multiclass_test(x, reference="pythia", seed=0, n_hidden=32, n_epochs=10)
     assert r["recall"]["bad"] > 0.9 and r["reference_assignment"]["gan"] > 0.8
+
+
+def _shower_file(path, n, seed, scale=1.0):
+    from hepgen.data import ShowerData, write_showers
+
+    rng = np.random.default_rng(seed)
+    inc = rng.choice([1e3, 5e3], n)
+    write_showers(path, ShowerData(inc, rng.exponential(1.0, (n, 25)) * inc[:, None] / 25 * scale, "belle2-ecl-5x5"))
+
+
+def test_cli_official_recipe_and_multiclass(tmp_path, capsys):
+    import json
+
+    from hepgen.cli import main
+
+    for name, seed, scale in (("ref", 1, 1.0), ("gen", 2, 1.0), ("bad", 3, 1.5)):
+        _shower_file(tmp_path / f"{name}.h5", 500, seed, scale)
+    out = tmp_path / "report"
+    args = ["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out),
+            "--classifier", "official", "--hidden", "16", "--epochs", "3", "--no-figures", "--workers", "1",
+            "--multiclass", str(tmp_path / "bad.h5")]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classifier"]["low_level"]["recipe"] == "official"
+    assert metrics["classifier"]["high_level"]["architecture"] == "3x16 LeakyReLU"
+    multi = json.loads((out / "multiclass.json").read_text())
+    assert multi["classes"] == ["ref", "gen", "bad"] and np.array(multi["confusion"]).sum() == 3 * 100
+    assert "| true \\ predicted | ref | gen | bad | recall |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(tmp_path / "r2"),
+              "--classifier", "fast"])
+    assert exc.value.code == 2 and "--classifier 'fast'" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()
+
+
+def test_jets_cli_multiclass(tmp_path, capsys):
+    from hepgen.cli import main
+    from hepgen.data import JetData, write_jets
+
+    def jets(n, shift, seed):
+        rng = np.random.default_rng(seed)
+        p = np.zeros((n, 10, 4), np.float32)
+        p[:, :6, 0], p[:, :6, 1] = rng.normal(shift, 0.1, (n, 6)), rng.normal(0, 0.1, (n, 6))
+        p[:, :6, 2], p[:, :6, 3] = rng.dirichlet(np.ones(6), n), 1
+        return JetData(p)
+
+    write_jets(tmp_path / "pythia.h5", jets(300, 0.0, 1))
+    write_jets(tmp_path / "model.h5", jets(300, 0.3, 2))
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "evaluate-jets", str(tmp_path / "pythia.h5"), str(tmp_path / "model.h5"), "--n-eval", "40",
+              "--batches", "2", "--fpd-min", "20", "--fpd-max", "40", "--kpd-batch", "20", "--multiclass"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "| true \\ predicted | pythia | model | recall |" in out and "held-out reference jets" in out

@@ -58,7 +58,7 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["RECIPES", "classifier_test", "low_level_inputs", "multiclass_test", "jet_classifier_inputs",
-           "fit_preprocessing", "hanley_mcneil_error", "format_confusion"]
+           "fit_preprocessing", "hanley_mcneil_error", "format_confusion", "multiclass_files"]
 
 #: recipe -> training options; ``preprocessing=None`` means "standard" for the low level and "conditional"
 #: for the high level (see the module docstring).
@@ -367,3 +367,44 @@ def format_confusion(result: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + f" | {result['recall'][name]:.3f} |")
     lines.append("| precision | " + " | ".join(f"{result['precision'][n]:.3f}" for n in names) + " | |")
     return "\n".join(lines)
+
+
+def multiclass_files(reference_path, generated_paths, level: str = "high", recipe: str = "default",
+                     max_showers: int = 20_000, threshold_mev: float | None = None, geometry: str | None = None,
+                     seed: int = 0, **overrides) -> dict:
+    """:func:`multiclass_test` on shower files: the reference and every generated file are one class each
+    (named by file stem), at most ``max_showers`` showers of each, on the high-level inputs (conditionally
+    standardised, as the binary default) or the low-level ones (``level="low"``). Same geometry for all.
+    """
+    from pathlib import Path
+
+    from hepgen.data import ShowerFile
+    from hepgen.errors import InputError
+    from hepgen.evaluate.evaluation import _multivariate_inputs
+    from hepgen.evaluate.features import compute_features, default_threshold_mev
+    from hepgen.evaluate.observables import apply_threshold
+
+    paths = [Path(reference_path)] + [Path(p) for p in generated_paths]
+    names = [p.stem for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    files = [ShowerFile(p, geometry) for p in paths]
+    for p, f in zip(paths[1:], files[1:]):
+        if f.geometry != files[0].geometry:
+            raise InputError(f"geometry '{f.geometry.name}' differs from the reference's '{files[0].geometry.name}'",
+                             file=str(p))
+    thr = default_threshold_mev(files[0].geometry) if threshold_mev is None else threshold_mev
+    samples = {}
+    for name, f in zip(names, files):
+        data = f.read(0, min(len(f), max_showers))
+        if level == "low":
+            samples[name] = low_level_inputs(apply_threshold(data.energy, thr), data.incident_energy)
+        else:
+            samples[name] = _multivariate_inputs(compute_features(data, thr), data.incident_energy).astype(np.float32)
+    prep = "standard" if level == "low" else "conditional"
+    if recipe == "official":
+        prep = "none"
+    result = multiclass_test(samples, reference=names[0], seed=seed, recipe=recipe, preprocessing=prep, **overrides)
+    result["level"] = level
+    result["files"] = dict(zip(names, map(str, paths)))
+    return result
