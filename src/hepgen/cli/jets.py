@@ -45,6 +45,9 @@ def evaluate_jets(
     seed: int = typer.Option(42, "--seed", help="Seed of the resamplings."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with histograms and correlations."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing HTML report."),
+    multiclass: bool = typer.Option(False, "--multiclass", help="Also run the multiclass classifier test (one class per "
+                                    "file: REFERENCE and every GENERATED) on the jet features and the pt-ordered "
+                                    "particles; prints the confusion matrix."),
 ) -> None:
     """JetNet metrics of GENERATED against REFERENCE plus the in-sample IN row, in the units of the tables of B. Käch,
     "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024).
@@ -64,6 +67,15 @@ def evaluate_jets(
                fpd_max_samples=fpd_max, kpd_batch_size=kpd_batch, seed=seed)
     table = format_table(rows)
     typer.echo(table)
+    if multiclass:
+        from hepgen.evaluate.classifier import format_confusion, jet_classifier_inputs, multiclass_test
+
+        name = reference.stem if reference.stem not in gens else "reference"
+        inputs = {name: jet_classifier_inputs(ref), **{k: jet_classifier_inputs(g) for k, g in gens.items()}}
+        result = multiclass_test(inputs, reference=name, seed=seed)
+        typer.echo(format_confusion(result))
+        typer.echo("mean class probability on held-out reference jets (reference class left out): " +
+                   ", ".join(f"{k} {v:.3f}" for k, v in result["reference_assignment"].items()))
     if html is not None:
         from hepgen.report.jets import jets_report
 

@@ -272,7 +272,7 @@ def evaluate_samples(reference: ShowerData, generated: ShowerData, classifier: b
     """Everything ``metrics.json`` holds for two in-memory samples of one geometry.
 
     ``classifier=False`` skips the DNN tests; ``classifier_options`` go to
-    :func:`hepgen.evaluate.classifier.classifier_test` (e.g. ``n_hidden``, ``n_epochs``, ``max_showers``).
+    :func:`hepgen.evaluate.classifier.classifier_test` (e.g. ``recipe``, ``n_hidden``, ``n_epochs``, ``max_showers``).
     """
     warnings = check_compatible(reference, generated)
     mr, mg, overlap = energy_overlap(reference.incident_energy, generated.incident_energy)
@@ -304,7 +304,8 @@ def run_classifiers(reference: ShowerData, generated: ShowerData, ref: FeatureSe
     out = {"low_level": classifier_test(low_r, low_g, seed=seed, **options)}
     del low_r, low_g
     out["high_level"] = classifier_test(_multivariate_inputs(ref, ref.incident_energy),
-                                        _multivariate_inputs(gen, gen.incident_energy), seed=seed, **options)
+                                        _multivariate_inputs(gen, gen.incident_energy), seed=seed, level="high",
+                                        **options)
     return out
 
 
