@@ -278,12 +278,17 @@ def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 2
     sizes = (1 / np.linspace(1 / min_samples, 1 / max_samples, num_points)).astype(int)
     rng = np.random.default_rng(seed)
     vals = []
+    import torch
+
     with single_threaded():
         for n in sizes:
             fds = []
             for _ in range(num_batches):
                 ia, ib = rng.choice(len(x), n), rng.choice(len(y), n)
-                fds.append(frechet_distance(*_mean_cov_of_draw(x, ia), *_mean_cov_of_draw(y, ib)))
+                try:
+                    fds.append(frechet_distance(*_mean_cov_of_draw(x, ia), *_mean_cov_of_draw(y, ib)))
+                except torch.linalg.LinAlgError as exc:
+                    return Distance(np.nan, np.nan, **{**notes, "reason": f"Fréchet distance at N = {n}: {exc}"})
             vals.append(np.mean(fds))
     value, error, reason = _fit_intercept(1 / sizes, np.array(vals))
     return Distance(value, error, **{**notes, "reason": reason})
