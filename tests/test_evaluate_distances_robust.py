@@ -53,6 +53,11 @@ def test_feature_constant_in_both_samples_is_kept_as_jetnet_keeps_it():
     g = np.random.default_rng(42)
     ix, iy = g.choice(len(x), 300), g.choice(len(y), 300)
     assert D._kpd_batch(xn, yn, 0, 300, 42, 4) == pytest.approx(D.mmd_poly_unbiased_reference(xn[ix], yn[iy]), rel=1e-9)
+    # a feature that is 1 up to float32 round-off in both samples (the d = 0 EFP, sum of pt_rel) is kept too
+    rng = np.random.default_rng(5)
+    x1 = np.c_[x, 1 + rng.normal(0, 1e-7, len(x))]
+    y1 = np.c_[y, 1 + rng.normal(0, 1e-7, len(y))]
+    assert D.kpd(x1, y1, num_batches=2, batch_size=300).notes["excluded_features"] == []
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -65,26 +70,31 @@ def test_non_finite_value_gives_nan_and_reason(bad):
 
 
 def test_unconverged_fit_gives_nan_and_flag(monkeypatch):
-    # values ~1e10 (unnormalised features of scale 1e5): curve_fit stops at its start a = b = 1
+    # values ~1e10 (unnormalised features of scale 1e5): jetnet's curve_fit stops at its start a = 1 +- 0;
+    # the well-scaled fit reaches the least-squares intercept, and jetnet's result is only a note
     rng = np.random.default_rng(0)
     x, y = rng.normal(0, 1e5, (400, 3)), rng.normal(0, 1e5, (400, 3))
     d = D.fpd(x, y, 100, 400, num_batches=3, num_points=4, normalise=False)
-    assert math.isnan(d.value) and math.isnan(d.error) and "did not converge" in d.notes["reason"]
-    # and any fit that returns its starting point is caught, whatever the scale
+    assert d.notes["jetnet_curve_fit"]["value"] == 1.0 and d.notes["jetnet_curve_fit"]["error"] == 0.0
+    assert d.value > 1e8 and 0 < d.error < d.value and d.notes["reason"] is None
+    # a fit that stops at its starting point is caught, whatever the scale
     import scipy.optimize
 
     monkeypatch.setattr(scipy.optimize, "curve_fit", lambda f, t, v, **kw: (np.array([1.0, 1.0]), np.zeros((2, 2))))
     x, y = _pair(n=600)
     d = D.fpd(x, y + 0.3, 100, 400, num_batches=3, num_points=4)
-    assert math.isnan(d[0]) and "did not converge" in d.notes["reason"]
+    assert math.isnan(d[0]) and math.isnan(d[1]) and "did not converge" in d.notes["reason"]
+    r = METRICS["fpd"](x, y + 0.3, min_samples=100, max_samples=400, num_batches=3, num_points=4)
+    assert math.isnan(r["value"]) and "did not converge" in r["reason"]
 
 
 def test_converged_fit_is_the_least_squares_line():
-    t = 1 / np.array([100.0, 200.0, 300.0, 400.0])
-    v = 0.2 + 30 * t + np.array([1e-3, -1e-3, 5e-4, -5e-4])
-    a, err, reason = D._fit_intercept(t, v)
-    exact = np.linalg.lstsq(np.c_[np.ones(4), t], v, rcond=None)[0][0]
-    assert reason is None and a == pytest.approx(exact, rel=1e-4) and 0 < err < 0.01
+    # jetnet's raw curve_fit stops early on these (flat FD, 1/N ~ 1e-4): intercept 0.0020974 instead of 0.0020372
+    t = 1 / np.array([10000, 11111, 12500, 14285, 16666, 20000, 25000, 33333, 50000, 100000.0])
+    v = 0.0020372 + 1.0 * t + 1e-5 * np.array([1, -1, 2, -2, 0.5, -0.5, 1, -1, 0, 0])
+    a, err, reason, jetnet_fit = D._fit_intercept(t, v)
+    exact = np.linalg.lstsq(np.c_[np.ones_like(t), t], v, rcond=None)[0][0]
+    assert reason is None and a == pytest.approx(exact, rel=1e-6) and 0 < err < 1e-4
 
 
 def test_calochallenge_defaults_and_size_warning():

@@ -14,18 +14,20 @@ What cannot be computed is never given a finite-looking number (``value`` and ``
 * non-finite entries in either sample;
 * a Fréchet extrapolation whose fit did not reach the least-squares minimum (the exact non-negative
   least-squares solution of FD = a + b/N is the check), or Fréchet / MMD values that are not finite.
+  The fit runs on 1/N and FD divided by their largest values: jetnet fits the raw values from a = b = 1
+  and can stop early (at its start, a = 1 +- 0, on values ~1e10); jetnet's own result is kept in
+  ``notes["jetnet_curve_fit"]``.
 
 Degenerate features (:func:`screen_features`): jetnet leaves a feature whose reference is all zero
-unnormalised; a feature that takes one and the same value in both samples is kept as jetnet keeps it
-(it adds nothing to the Fréchet distance). A feature whose *reference* has no spread at float precision
-(max - min <= ``rtol`` = 1e-4 times the largest |value| in either sample) while the generated sample
-differs cannot be normalised by its reference maximum (a width in an almost empty layer: reference
-values ~1e-8 of round-off, generated 0.05 from one two-hit shower, normalised to 5e6, makes the Fréchet
-distance 1e10 on its own): it is left out of
-both distances and listed in ``notes["excluded_features"]`` with the reason; with every feature left out
-the result is NaN. Sizes: jetnet recommends at least 50 000 rows per sample; below that
-``notes["warnings"]`` says that the values are dominated by single tail objects and not comparable with
-published ones.
+unnormalised; a feature without spread that is the same in both samples (up to round-off) is kept as
+jetnet keeps it (it adds nothing to the Fréchet distance). A feature whose *reference* has no spread
+(max - min <= 1e-4 times the largest |value| in either sample) while the generated values lie more
+than one reference maximum outside the reference's range cannot be normalised by that maximum (a width
+in an almost empty layer: reference values ~1e-8 of round-off, generated 0.05 from one two-hit shower,
+normalised to 5e6, makes the Fréchet distance 1e10 on its own): it is left out of both distances and
+listed in ``notes["excluded_features"]`` with the reason; with every feature left out the result is NaN.
+Sizes: jetnet recommends at least 50 000 rows per sample; below that ``notes["warnings"]`` says that
+the values are dominated by single tail objects and not comparable with published ones.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Distance", "screen_features", "RECOMMENDED_SAMPLES", "frechet_distance", "frechet_distance_reference", "fpd", "poly_kernel_sum", "mmd_poly_unbiased", "mmd_poly_unbiased_reference", "kpd",
+__all__ = ["Distance", "screen_features", "RECOMMENDED_SAMPLES", "frechet_distance", "frechet_distance_reference", "fpd", "poly_kernel_sum", "mmd_poly_unbiased", "mmd_poly_unbiased_reference", "mmd_poly_unbiased_counts", "kpd",
            "single_threaded"]
 
 
@@ -153,14 +155,17 @@ class Distance(tuple):
 
 
 def screen_features(ref_features: np.ndarray, gen_features: np.ndarray, rtol: float = 1e-4,
-                    names: list[str] | None = None) -> tuple[np.ndarray, list[dict], str | None]:
+                    names: list[str] | None = None, max_outside: float = 1.0) -> tuple[np.ndarray, list[dict], str | None]:
     """Which features FPD/KPD can use: ``(keep, excluded, fatal)``.
 
     ``keep`` is a boolean mask over the features; ``excluded`` lists ``{"index", "name", "reason"}`` for
     features whose reference has no spread (max - min <= ``rtol`` x the largest |value| in either
-    sample) while the generated sample differs from it; features identical and constant in both samples
-    are kept (jetnet's treatment, no contribution to the Fréchet distance). ``fatal`` is a reason string
-    when the distances cannot be computed at all (non-finite entries, empty or mismatched samples).
+    sample) while the generated values, divided by the reference maximum as jetnet divides them, lie
+    more than ``max_outside`` outside the reference's range (every other normalised feature lives in
+    [-1, 1], so such a feature alone would make the distance). Features without spread that stay close
+    (a constant in both samples, an EFP that is 1 up to float32 round-off) are kept as jetnet keeps
+    them: they add (almost) nothing to the Fréchet distance and keep the kernel's d. ``fatal`` is a
+    reason string when the distances cannot be computed at all (non-finite entries, too few rows).
 
     >>> x = np.c_[np.arange(4.0), np.full(4, 1e-8)]
     >>> y = np.c_[np.arange(4.0), [1e-8, 1e-8, 1e-8, 0.05]]
@@ -184,11 +189,14 @@ def screen_features(ref_features: np.ndarray, gen_features: np.ndarray, rtol: fl
     lo_x, hi_x, lo_y, hi_y = x.min(0), x.max(0), y.min(0), y.max(0)
     scale = np.maximum(np.abs(np.c_[lo_x, hi_x, lo_y, hi_y]).max(axis=1), np.finfo(float).tiny)
     flat_ref = (hi_x - lo_x) <= rtol * scale
-    same_constant = flat_ref & (lo_y == lo_x) & (hi_y == hi_x)
-    keep = ~flat_ref | same_constant
+    ref_max = np.maximum(np.abs(lo_x), np.abs(hi_x))
+    jetnet_scale = np.where(ref_max > 0, ref_max, 1.0)
+    outside = np.maximum(lo_x - lo_y, hi_y - hi_x).clip(min=0) / jetnet_scale
+    keep = ~(flat_ref & (outside > max_outside))
     excluded = [{"index": int(i), "name": _name(int(i), names),
                  "reason": f"no spread in the reference ({lo_x[i]:.3g} to {hi_x[i]:.3g}) while the generated sample "
-                           f"spans {lo_y[i]:.3g} to {hi_y[i]:.3g}: cannot be normalised by the reference maximum"}
+                           f"spans {lo_y[i]:.3g} to {hi_y[i]:.3g}: normalised by the reference maximum, the generated "
+                           f"values leave the reference's range by {outside[i]:.3g}"}
                 for i in np.flatnonzero(~keep)]
     if not keep.any():
         return keep, excluded, "every feature is degenerate (no spread in the reference)"
@@ -208,45 +216,55 @@ def _size_warnings(n_ref: int, n_gen: int, what: str) -> list[str]:
             "dominated by single tail objects and not comparable with published values"]
 
 
-def _fit_intercept(inv_sizes: np.ndarray, vals: np.ndarray) -> tuple[float, float, str | None]:
-    """FD(1/N) = a + b/N with a, b >= 0 by ``scipy.optimize.curve_fit`` exactly as jetnet fits it (start
-    a = b = 1), checked against the exact non-negative least-squares solution: ``(a, sigma_a, None)``,
-    or ``(nan, nan, reason)`` where the fit stopped away from the minimum: its sum of squared residuals
-    above the exact one by more than 1 % of the values' own sum of squared deviations (a converged fit
-    of jetnet's stops within ~0.1 % of it; one stuck at its start, as on values ~1e10, is off by ~100 %)."""
+def _fit_intercept(inv_sizes: np.ndarray, vals: np.ndarray) -> tuple[float, float, str | None, tuple[float, float]]:
+    """FD(1/N) = a + b/N with a, b >= 0 by ``scipy.optimize.curve_fit``: ``(a, sigma_a, None, jetnet_fit)``,
+    or ``(nan, nan, reason, jetnet_fit)`` where the fit did not reach the least-squares minimum.
+
+    jetnet fits the raw values (1/N ~ 1e-5, start a = b = 1); there the slope's scale is 1e4-1e5 from the
+    start and the trust-region fit often stops early: on two equal 1000-shower samples at 1.6 sigma_a
+    from the least-squares intercept, on values ~1e10 at its starting point (a = 1 +- 0). Here 1/N and
+    FD are divided by their largest values first (the same least-squares problem, well scaled; sigma_a as
+    curve_fit's covariance gives it) and the result is checked against the exact non-negative
+    least-squares solution. ``jetnet_fit`` is (a, sigma_a) of jetnet's own call, for comparisons with
+    the official code (nan, nan where that call fails)."""
     from scipy.optimize import curve_fit
 
     t, v = np.asarray(inv_sizes, float), np.asarray(vals, float)
+    line = lambda x, a, b: a + b * x   # noqa: E731
+    jetnet_fit = (np.nan, np.nan)
     if not np.isfinite(v).all():
-        return np.nan, np.nan, "non-finite Fréchet distances in the extrapolation"
+        return np.nan, np.nan, "non-finite Fréchet distances in the extrapolation", jetnet_fit
     if len(t) < 3:
-        return np.nan, np.nan, f"the extrapolation needs at least 3 batch sizes, got {len(t)}"
+        return np.nan, np.nan, f"the extrapolation needs at least 3 batch sizes, got {len(t)}", jetnet_fit
     try:
-        params, cov = curve_fit(lambda x, a, b: a + b * x, t, v, bounds=([0, 0], [np.inf, np.inf]))
+        pj, cj = curve_fit(line, t, v, bounds=([0, 0], [np.inf, np.inf]))
+        jetnet_fit = (float(pj[0]), float(np.sqrt(cj[0, 0])))
+    except (RuntimeError, ValueError):
+        pass
+    t_scale, v_scale = float(np.abs(t).max()) or 1.0, float(np.abs(v).max()) or 1.0
+    try:
+        params, cov = curve_fit(line, t / t_scale, v / v_scale, bounds=([0, 0], [np.inf, np.inf]))
     except (RuntimeError, ValueError) as exc:
-        return np.nan, np.nan, f"the fit of FD = a + b/N failed: {exc}"
-    ssr = float(np.sum((params[0] + params[1] * t - v) ** 2))
-    exact = _nonnegative_line_ssr(t, v)
-    spread = float(np.sum((v - v.mean()) ** 2))
-    if not np.isfinite(ssr) or ssr - exact > 1e-2 * spread + 1e-9 * float(v @ v):
-        return np.nan, np.nan, (f"the fit of FD = a + b/N did not converge (curve_fit stopped at a = {params[0]:.4g}, "
-                                f"b = {params[1]:.4g}, away from the least-squares minimum)")
-    error = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) else np.nan
+        return np.nan, np.nan, f"the fit of FD = a + b/N failed: {exc}", jetnet_fit
+    a, error = float(params[0]) * v_scale, float(np.sqrt(cov[0, 0])) * v_scale
+    a_exact, b_exact = _nonnegative_line(t / t_scale, v / v_scale)
+    if not np.isfinite(a) or abs(a - a_exact * v_scale) > max(1e-3 * error, 1e-9 * v_scale):
+        return np.nan, np.nan, (f"the fit of FD = a + b/N did not converge (stopped at a = {a:.6g}, the "
+                                f"least-squares intercept is {a_exact * v_scale:.6g})"), jetnet_fit
     if not np.isfinite(error):
-        return np.nan, np.nan, "the fit's uncertainty on the intercept is not finite"
-    return float(params[0]), error, None
+        return np.nan, np.nan, "the fit's uncertainty on the intercept is not finite", jetnet_fit
+    return a, error, None, jetnet_fit
 
 
-def _nonnegative_line_ssr(t: np.ndarray, v: np.ndarray) -> float:
-    """Smallest sum of squared residuals of v = a + b t over a, b >= 0 (free fit, or a boundary)."""
+def _nonnegative_line(t: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """(a, b) >= 0 minimising the squared residuals of v = a + b t (the free fit, or the best boundary)."""
     candidates = []
-    design = np.c_[np.ones_like(t), t]
-    (a, b), *_ = np.linalg.lstsq(design, v, rcond=None)
+    (a, b), *_ = np.linalg.lstsq(np.c_[np.ones_like(t), t], v, rcond=None)
     if a >= 0 and b >= 0:
-        candidates.append((a, b))
-    candidates.append((max(v.mean(), 0.0), 0.0))
+        candidates.append((float(a), float(b)))
+    candidates.append((max(float(v.mean()), 0.0), 0.0))
     candidates.append((0.0, max(float(t @ v) / float(t @ t), 0.0)))
-    return min(float(np.sum((a + b * t - v) ** 2)) for a, b in candidates)
+    return min(candidates, key=lambda p: float(np.sum((p[0] + p[1] * t - v) ** 2)))
 
 
 def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 20_000,
@@ -290,7 +308,10 @@ def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 2
                 except torch.linalg.LinAlgError as exc:
                     return Distance(np.nan, np.nan, **{**notes, "reason": f"Fréchet distance at N = {n}: {exc}"})
             vals.append(np.mean(fds))
-    value, error, reason = _fit_intercept(1 / sizes, np.array(vals))
+    value, error, reason, jetnet_fit = _fit_intercept(1 / sizes, np.array(vals))
+    notes["jetnet_curve_fit"] = {"value": jetnet_fit[0], "error": jetnet_fit[1], "note": (
+        "jetnet's curve_fit on the unscaled points (what the official code prints); it can stop before the "
+        "least-squares minimum")}
     return Distance(value, error, **{**notes, "reason": reason})
 
 
@@ -399,10 +420,52 @@ def single_threaded():
 
 def _kpd_batch(x: np.ndarray, y: np.ndarray, i: int, batch_size: int, seed: int, degree: int) -> float:
     """MMD^2 of batch ``i``: ``batch_size`` rows of each sample drawn with replacement with the generator
-    ``default_rng(seed + 1000 i)`` (reference rows first), as jetnet's ``_kpd_batches`` draws them."""
+    ``default_rng(seed + 1000 i)`` (reference rows first), as jetnet's ``_kpd_batches`` draws them.
+    Where the batch is larger than a sample, the same sums come from that sample's rows weighted by how
+    often each was drawn (:func:`mmd_poly_unbiased_counts`)."""
     rng = np.random.default_rng(seed + 1000 * i)
     ix, iy = rng.choice(len(x), batch_size), rng.choice(len(y), batch_size)
+    if batch_size > min(len(x), len(y)):
+        return mmd_poly_unbiased_counts(np.asarray(x), np.bincount(ix, minlength=len(x)), np.asarray(y),
+                                        np.bincount(iy, minlength=len(y)), degree)
     return mmd_poly_unbiased(np.asarray(x[np.sort(ix)]), np.asarray(y[np.sort(iy)]), degree)
+
+
+def _weighted_kernel_sum(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: np.ndarray, degree: int,
+                         block_rows: int = 1024) -> tuple[float, float]:
+    """(sum_ab cx_a cy_b k(x_a, y_b), sum_a cx_a k(x_a, y_a)) with k = (a.b / d + 1)^degree (the second
+    only meaningful for y = x)."""
+    import torch
+
+    a = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+    b = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64))
+    wa, wb = torch.from_numpy(cx.astype(np.float64)), torch.from_numpy(cy.astype(np.float64))
+    gamma, total, diag = 1.0 / a.shape[1], 0.0, 0.0
+    with torch.no_grad():
+        for s in range(0, len(a), block_rows):
+            e = min(s + block_rows, len(a))
+            g = _power_(torch.addmm(torch.ones(1, dtype=torch.float64), a[s:e], b.T, beta=1.0, alpha=gamma), degree)
+            total += float(wa[s:e] @ (g @ wb))
+            if a.shape == b.shape:
+                diag += float(wa[s:e] @ g.diagonal(offset=s)[: e - s]) if g.shape[1] >= e else 0.0
+    return total, diag
+
+
+def mmd_poly_unbiased_counts(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: np.ndarray, degree: int = 4) -> float:
+    """:func:`mmd_poly_unbiased` of the samples in which row a of ``x`` appears ``cx[a]`` times (and of
+    ``y``, ``cy``): the pair sums over distinct positions are c^T K c - sum_a c_a K_aa, on len(x) rows
+    instead of sum(cx).
+
+    >>> x, y = np.array([[0.0], [1.0]]), np.array([[0.5], [2.0]])
+    >>> c, d = np.array([2, 1]), np.array([1, 3])
+    >>> round(mmd_poly_unbiased_counts(x, c, y, d, 2), 12) == round(mmd_poly_unbiased(x[[0, 0, 1]], y[[0, 1, 1, 1]], 2), 12)
+    True
+    """
+    m, n = float(cx.sum()), float(cy.sum())
+    sxx, txx = _weighted_kernel_sum(x, cx, x, cx, degree)
+    syy, tyy = _weighted_kernel_sum(y, cy, y, cy, degree)
+    sxy, _ = _weighted_kernel_sum(x, cx, y, cy, degree)
+    return float((sxx - txx) / (m * (m - 1)) + (syy - tyy) / (n * (n - 1)) - 2 * sxy / (m * n))
 
 
 def _kpd_batches_in_processes(x: np.ndarray, y: np.ndarray, num_batches: int, batch_size: int, seed: int,
