@@ -589,7 +589,8 @@ def run_case(case: Case, work: Path, figures: bool = False) -> list[Outcome]:
                               "--overwrite"])
     outcomes.append(Outcome("convert", status, err))
     if jets:
-        argv = ["-q", "evaluate-jets", str(case.reference), src, *JET_EVAL]
+        argv = ["-q", "evaluate-jets", str(case.reference), src, *JET_EVAL, "-o", str(work / "jets_report"),
+                "--overwrite"]
     else:
         argv = ["-q", "evaluate", str(case.reference), src, "-o", str(work / "report"), "--no-classifier",
                 "--workers", "1", "--overwrite", "--chunk-size", "10"] + ([] if figures else ["--no-figures"])

@@ -202,7 +202,8 @@ def test_jets_cli_multiclass(tmp_path, capsys):
     write_jets(tmp_path / "model.h5", jets(300, 0.3, 2))
     with pytest.raises(SystemExit) as exc:
         main(["--quiet", "evaluate-jets", str(tmp_path / "pythia.h5"), str(tmp_path / "model.h5"), "--n-eval", "40",
-              "--batches", "2", "--fpd-min", "20", "--fpd-max", "40", "--kpd-batch", "20", "--multiclass"])
+              "--batches", "2", "--fpd-min", "20", "--fpd-max", "40", "--kpd-batch", "20", "--multiclass",
+              "-o", str(tmp_path / "jets_report")])
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "| true \\ predicted | pythia | model | recall |" in out and "held-out reference jets" in out

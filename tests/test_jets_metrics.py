@@ -106,3 +106,19 @@ def test_evaluate_rows_units_and_table():
     assert table.splitlines()[0].startswith("| Model | W1M ×10³") and "| IN |" in table
     with pytest.raises(InputError, match="at least 4"):
         M.evaluate_jets(ref[:3], {"g": gen})
+
+
+def test_w1p_combined_is_the_plain_mean_with_the_spread_over_resamplings():
+    # eta shifted by 0.05: W1 of eta ~50e-3, phi and pt ~0 with smaller spreads; the inverse-variance mean
+    # would follow the feature with the smallest spread, the plain mean is (eta + phi + pt) / 3
+    ref, gen = toy_jets(150, seed=6), toy_jets(150, shift=0.05, seed=7)
+    rows = M.score_jets(ref, gen, num_eval_samples=100, num_batches=4, fpd_min_samples=50, fpd_max_samples=100,
+                        kpd_batch_size=50)
+    per = rows["details"]["W1P_per_feature"]
+    assert list(per) == ["eta_rel", "phi_rel", "pt_rel"]
+    assert rows["W1P"][0] == pytest.approx(np.mean([v for v, _ in per.values()]), rel=1e-12)
+    batches = M._w1p_batches(ref, gen, 100, 4, 42)
+    assert rows["W1P"][1] == pytest.approx(1e3 * np.std(batches.mean(axis=1)), rel=1e-12)
+    assert rows["W1P"][0] != pytest.approx(1e3 * M.inverse_variance_mean(*M.w1p(ref, gen, 100, 4))[0], rel=0.05)
+    assert len(rows["details"]["W1EFP_per_efp"]) == 5 and "plain mean" in rows["details"]["combination"]
+    assert "below the 50000" in rows["details"]["warnings"][0]

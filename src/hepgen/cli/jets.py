@@ -43,8 +43,9 @@ def evaluate_jets(
     kpd_batch: int = typer.Option(5_000, "--kpd-batch", help="KPD batch size (Käch 2024: 5 000)."),
     max_jets: Optional[int] = typer.Option(None, "--max-jets", help="Use at most this many jets of each file."),
     seed: int = typer.Option(42, "--seed", help="Seed of the resamplings."),
+    output: Path = typer.Option(Path("jets_report"), "--output", "-o", help="Folder for metrics.json."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with histograms and correlations."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing HTML report."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json and HTML report."),
     multiclass: bool = typer.Option(False, "--multiclass", help="Also run the multiclass classifier test (one class per "
                                     "file: REFERENCE and every GENERATED) on the jet features and the pt-ordered "
                                     "particles; prints the confusion matrix."),
@@ -52,12 +53,22 @@ def evaluate_jets(
     """JetNet metrics of GENERATED against REFERENCE plus the in-sample IN row, in the units of the tables of B. Käch,
     "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024).
 
-    W1M, W1P (x1e3), W1EFP (x1e5), KPD, FPD (x1e4), each with its uncertainty.
+    W1M, W1P (x1e3), W1EFP (x1e5), KPD, FPD (x1e4), each with its uncertainty; W1P per particle feature
+    below the table. Writes OUTPUT/metrics.json (refused if it exists, unless --overwrite).
     """
-    from hepgen.data.atomic import check_writable
-    from hepgen.data.jetnet import read_jets
-    from hepgen.evaluate.jets import evaluate_jets as run, format_table
+    import json
 
+    from hepgen.data.atomic import atomic_path, check_writable
+    from hepgen.data.jetnet import read_jets
+    from hepgen.errors import InputError
+    from hepgen.evaluate.evaluation import _jsonable
+    from hepgen.evaluate.jets import COMBINATION, UNITS, evaluate_jets as run, format_details, format_table, rows_as_json
+
+    metrics_path = output / "metrics.json"
+    if metrics_path.exists() and not overwrite:
+        raise InputError("report exists; pass --overwrite to replace it", file=str(metrics_path))
+    if output.exists() and not output.is_dir():
+        raise InputError("output path is a file, expected a folder", file=str(output))
     if html is not None:
         check_writable(html, overwrite)
     ref = read_jets(reference, stop=max_jets)
@@ -67,6 +78,19 @@ def evaluate_jets(
                fpd_max_samples=fpd_max, kpd_batch_size=kpd_batch, seed=seed)
     table = format_table(rows)
     typer.echo(table)
+    typer.echo(format_details(rows))
+    result = {"reference_file": str(reference), "reference2_file": str(reference2) if reference2 else None,
+              "generated_files": {p.stem: str(p) for p in generated}, "max_jets": max_jets,
+              "settings": {"num_eval_samples": n_eval, "num_batches": batches, "fpd_min_samples": fpd_min,
+                           "fpd_max_samples": fpd_max, "kpd_batch_size": kpd_batch, "seed": seed},
+              "units": {k: f"x{v:g}" for k, v in UNITS.items()}, "combination": COMBINATION,
+              "in_row": "IN: two independent reference samples (--reference2, else the halves of REFERENCE; then "
+                        "the model rows use the first half as reference)",
+              "rows": rows_as_json(rows)}
+    output.mkdir(parents=True, exist_ok=True)
+    with atomic_path(metrics_path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
+    typer.echo(f"metrics: {metrics_path}")
     if multiclass:
         from hepgen.evaluate.classifier import format_confusion, jet_classifier_inputs, multiclass_test
 

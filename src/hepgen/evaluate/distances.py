@@ -6,7 +6,28 @@ and ``kpd(..., batch_size=10000)`` on its high-level features): features are nor
 reference's maximum absolute value; FPD is the Fréchet distance of Gaussian fits at sample sizes
 evenly spaced in 1/N, extrapolated linearly to 1/N = 0; KPD is the unbiased MMD^2 with the polynomial
 kernel (x.y/d + 1)^degree (quartic by default), median and half the 16-84 % spread over batches.
-Both return ``(value, uncertainty)``.
+Both return a :class:`Distance`: the pair ``(value, uncertainty)`` with ``notes`` saying what was done.
+
+What cannot be computed is never given a finite-looking number (``value`` and ``uncertainty`` are NaN and
+``notes["reason"]`` says why):
+
+* non-finite entries in either sample;
+* a Fréchet extrapolation whose fit did not reach the least-squares minimum (the exact non-negative
+  least-squares solution of FD = a + b/N is the check), or Fréchet / MMD values that are not finite.
+  The fit runs on 1/N and FD divided by their largest values: jetnet fits the raw values from a = b = 1
+  and can stop early (at its start, a = 1 +- 0, on values ~1e10); jetnet's own result is kept in
+  ``notes["jetnet_curve_fit"]``.
+
+Degenerate features (:func:`screen_features`): jetnet leaves a feature whose reference is all zero
+unnormalised; a feature without spread that is the same in both samples (up to round-off) is kept as
+jetnet keeps it (it adds nothing to the Fréchet distance). A feature whose *reference* has no spread
+(max - min <= 1e-4 times the largest |value| in either sample) while the generated values lie more
+than one reference maximum outside the reference's range cannot be normalised by that maximum (a width
+in an almost empty layer: reference values ~1e-8 of round-off, generated 0.05 from one two-hit shower,
+normalised to 5e6, makes the Fréchet distance 1e10 on its own): it is left out of both distances and
+listed in ``notes["excluded_features"]`` with the reason; with every feature left out the result is NaN.
+Sizes: jetnet recommends at least 50 000 rows per sample; below that ``notes["warnings"]`` says that
+the values are dominated by single tail objects and not comparable with published ones.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -23,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["frechet_distance", "frechet_distance_reference", "fpd", "poly_kernel_sum", "mmd_poly_unbiased", "mmd_poly_unbiased_reference", "kpd",
+__all__ = ["Distance", "screen_features", "RECOMMENDED_SAMPLES", "frechet_distance", "frechet_distance_reference", "fpd", "poly_kernel_sum", "mmd_poly_unbiased", "mmd_poly_unbiased_reference", "mmd_poly_unbiased_counts", "kpd",
            "single_threaded"]
 
 
@@ -81,33 +102,220 @@ def _mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.numpy(), (c.T @ c).div_(len(x) - 1).numpy()
 
 
+def _mean_cov_of_draw(x: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_mean_cov` of the rows ``x[index]`` (a draw with replacement); where the draw is larger than
+    ``x``, from the rows of ``x`` weighted by how often each was drawn (the same sums, len(x) instead of
+    len(index) rows in the product)."""
+    if len(index) <= len(x):
+        return _mean_cov(x[np.sort(index)])
+    import torch
+
+    counts = torch.from_numpy(np.bincount(index, minlength=len(x)).astype(np.float64))
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+    mean = (counts @ t) / len(index)
+    c = t - mean
+    return mean.numpy(), ((c * counts[:, None]).T @ c).div_(len(index) - 1).numpy()
+
+
 def _normalise(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.abs(x).max(axis=0)
     scale[scale == 0] = 1
     return x / scale, y / scale
 
 
-def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 20_000,
-        max_samples: int = 50_000, num_batches: int = 20, num_points: int = 10, normalise: bool = True,
-        seed: int = 42) -> tuple[float, float]:
-    """Frechet physics distance extrapolated to N -> infinity: (intercept, its fit uncertainty)."""
+#: jetnet's recommended minimum number of rows per sample for FPD, KPD and the W1 metrics
+RECOMMENDED_SAMPLES = 50_000
+
+
+class Distance(tuple):
+    """``(value, uncertainty)`` of a distance, unpackable as a pair, with ``notes`` (a dict) beside it:
+    ``reason`` (None, or why value and uncertainty are NaN), ``excluded_features`` (degenerate features
+    left out, with reasons), ``warnings`` (e.g. a sample below the recommended size), ``n_reference``,
+    ``n_generated`` and the settings used.
+
+    >>> d = Distance(0.5, 0.1, reason=None)
+    >>> value, error = d
+    >>> value, d.error, d.notes["reason"]
+    (0.5, 0.1, None)
+    """
+
+    def __new__(cls, value: float, error: float, **notes):
+        obj = super().__new__(cls, (float(value), float(error)))
+        obj.notes = dict(notes)
+        return obj
+
+    @property
+    def value(self) -> float:
+        return self[0]
+
+    @property
+    def error(self) -> float:
+        return self[1]
+
+    def as_dict(self) -> dict:
+        """``{"value", "error", **notes}``."""
+        return {"value": self[0], "error": self[1], **self.notes}
+
+
+def screen_features(ref_features: np.ndarray, gen_features: np.ndarray, rtol: float = 1e-4,
+                    names: list[str] | None = None, max_outside: float = 1.0) -> tuple[np.ndarray, list[dict], str | None]:
+    """Which features FPD/KPD can use: ``(keep, excluded, fatal)``.
+
+    ``keep`` is a boolean mask over the features; ``excluded`` lists ``{"index", "name", "reason"}`` for
+    features whose reference has no spread (max - min <= ``rtol`` x the largest |value| in either
+    sample) while the generated values, divided by the reference maximum as jetnet divides them, lie
+    more than ``max_outside`` outside the reference's range (every other normalised feature lives in
+    [-1, 1], so such a feature alone would make the distance). Features without spread that stay close
+    (a constant in both samples, an EFP that is 1 up to float32 round-off) are kept as jetnet keeps
+    them: they add (almost) nothing to the Fréchet distance and keep the kernel's d. ``fatal`` is a
+    reason string when the distances cannot be computed at all (non-finite entries, too few rows).
+
+    >>> x = np.c_[np.arange(4.0), np.full(4, 1e-8)]
+    >>> y = np.c_[np.arange(4.0), [1e-8, 1e-8, 1e-8, 0.05]]
+    >>> keep, excluded, fatal = screen_features(x, y)
+    >>> keep.tolist(), excluded[0]["index"], fatal
+    ([True, False], 1, None)
+    >>> screen_features(x, np.c_[y[:, :1], [np.nan] * 4])[2]
+    'non-finite values in the generated sample: 4 rows, first feature 1'
+    """
+    x, y = np.asarray(ref_features), np.asarray(gen_features)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        return np.zeros(0, bool), [], f"expected two (N, d) arrays of equal d, got {x.shape} and {y.shape}"
+    if len(x) < 2 or len(y) < 2:
+        return np.zeros(x.shape[1], bool), [], f"need at least 2 rows per sample, got {len(x)} and {len(y)}"
+    for sample, a in (("reference", x), ("generated", y)):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            return (np.zeros(x.shape[1], bool), [], f"non-finite values in the {sample} sample: "
+                    f"{len(np.unique(rows))} rows, first feature {_name(int(cols.min()), names)}")
+    lo_x, hi_x, lo_y, hi_y = x.min(0), x.max(0), y.min(0), y.max(0)
+    scale = np.maximum(np.abs(np.c_[lo_x, hi_x, lo_y, hi_y]).max(axis=1), np.finfo(float).tiny)
+    flat_ref = (hi_x - lo_x) <= rtol * scale
+    ref_max = np.maximum(np.abs(lo_x), np.abs(hi_x))
+    jetnet_scale = np.where(ref_max > 0, ref_max, 1.0)
+    outside = np.maximum(lo_x - lo_y, hi_y - hi_x).clip(min=0) / jetnet_scale
+    keep = ~(flat_ref & (outside > max_outside))
+    excluded = [{"index": int(i), "name": _name(int(i), names),
+                 "reason": f"no spread in the reference ({lo_x[i]:.3g} to {hi_x[i]:.3g}) while the generated sample "
+                           f"spans {lo_y[i]:.3g} to {hi_y[i]:.3g}: normalised by the reference maximum, the generated "
+                           f"values leave the reference's range by {outside[i]:.3g}"}
+                for i in np.flatnonzero(~keep)]
+    if not keep.any():
+        return keep, excluded, "every feature is degenerate (no spread in the reference)"
+    return keep, excluded, None
+
+
+def _name(i: int, names: list[str] | None) -> str:
+    return names[i] if names is not None and i < len(names) else str(i)
+
+
+def _size_warnings(n_ref: int, n_gen: int, what: str) -> list[str]:
+    n = min(n_ref, n_gen)
+    if n >= RECOMMENDED_SAMPLES:
+        return []
+    return [f"{what} on {n_ref} reference and {n_gen} generated rows, below the {RECOMMENDED_SAMPLES} recommended "
+            "(jetnet, Kansal et al. arXiv:2211.10295): batches are drawn with replacement, so the value is "
+            "dominated by single tail objects and not comparable with published values"]
+
+
+def _fit_intercept(inv_sizes: np.ndarray, vals: np.ndarray) -> tuple[float, float, str | None, tuple[float, float]]:
+    """FD(1/N) = a + b/N with a, b >= 0 by ``scipy.optimize.curve_fit``: ``(a, sigma_a, None, jetnet_fit)``,
+    or ``(nan, nan, reason, jetnet_fit)`` where the fit did not reach the least-squares minimum.
+
+    jetnet fits the raw values (1/N ~ 1e-5, start a = b = 1); there the slope's scale is 1e4-1e5 from the
+    start and the trust-region fit often stops early: on two equal 1000-shower samples at 1.6 sigma_a
+    from the least-squares intercept, on values ~1e10 at its starting point (a = 1 +- 0). Here 1/N and
+    FD are divided by their largest values first (the same least-squares problem, well scaled; sigma_a as
+    curve_fit's covariance gives it) and the result is checked against the exact non-negative
+    least-squares solution. ``jetnet_fit`` is (a, sigma_a) of jetnet's own call, for comparisons with
+    the official code (nan, nan where that call fails)."""
     from scipy.optimize import curve_fit
 
-    x, y = (_normalise(ref_features, gen_features) if normalise else (ref_features, gen_features))
+    t, v = np.asarray(inv_sizes, float), np.asarray(vals, float)
+    line = lambda x, a, b: a + b * x   # noqa: E731
+    jetnet_fit = (np.nan, np.nan)
+    if not np.isfinite(v).all():
+        return np.nan, np.nan, "non-finite Fréchet distances in the extrapolation", jetnet_fit
+    if len(t) < 3:
+        return np.nan, np.nan, f"the extrapolation needs at least 3 batch sizes, got {len(t)}", jetnet_fit
+    try:
+        pj, cj = curve_fit(line, t, v, bounds=([0, 0], [np.inf, np.inf]))
+        jetnet_fit = (float(pj[0]), float(np.sqrt(cj[0, 0])))
+    except (RuntimeError, ValueError):
+        pass
+    t_scale, v_scale = float(np.abs(t).max()) or 1.0, float(np.abs(v).max()) or 1.0
+    try:
+        params, cov = curve_fit(line, t / t_scale, v / v_scale, bounds=([0, 0], [np.inf, np.inf]))
+    except (RuntimeError, ValueError) as exc:
+        return np.nan, np.nan, f"the fit of FD = a + b/N failed: {exc}", jetnet_fit
+    a, error = float(params[0]) * v_scale, float(np.sqrt(cov[0, 0])) * v_scale
+    a_exact, b_exact = _nonnegative_line(t / t_scale, v / v_scale)
+    if not np.isfinite(a) or abs(a - a_exact * v_scale) > max(1e-3 * error, 1e-9 * v_scale):
+        return np.nan, np.nan, (f"the fit of FD = a + b/N did not converge (stopped at a = {a:.6g}, the "
+                                f"least-squares intercept is {a_exact * v_scale:.6g})"), jetnet_fit
+    if not np.isfinite(error):
+        return np.nan, np.nan, "the fit's uncertainty on the intercept is not finite", jetnet_fit
+    return a, error, None, jetnet_fit
+
+
+def _nonnegative_line(t: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """(a, b) >= 0 minimising the squared residuals of v = a + b t (the free fit, or the best boundary)."""
+    candidates = []
+    (a, b), *_ = np.linalg.lstsq(np.c_[np.ones_like(t), t], v, rcond=None)
+    if a >= 0 and b >= 0:
+        candidates.append((float(a), float(b)))
+    candidates.append((max(float(v.mean()), 0.0), 0.0))
+    candidates.append((0.0, max(float(t @ v) / float(t @ t), 0.0)))
+    return min(candidates, key=lambda p: float(np.sum((p[0] + p[1] * t - v) ** 2)))
+
+
+def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 20_000,
+        max_samples: int = 50_000, num_batches: int = 20, num_points: int = 10, normalise: bool = True,
+        seed: int = 42, names: list[str] | None = None) -> Distance:
+    """Fréchet physics distance extrapolated to N -> infinity: (intercept, its fit uncertainty), with
+    jetnet's defaults (20 batches at each of 10 sizes from 20 000 to 50 000, seed 42). Degenerate
+    features are screened (:func:`screen_features`); NaN with ``notes["reason"]`` where it cannot be
+    computed.
+
+    >>> rng = np.random.default_rng(1)
+    >>> x = np.c_[rng.normal(0, 1, (500, 2)), np.full(500, 1e-8)]
+    >>> y = x.copy(); y[0, 2] = 0.05   # one generated row in an otherwise empty feature
+    >>> d = fpd(x, y, min_samples=200, max_samples=500, num_batches=2, num_points=3)
+    >>> bool(np.isfinite(d.value)), d.notes["excluded_features"][0]["index"]
+    (True, 2)
+    >>> bool(np.isnan(fpd(x, np.c_[y[:, :2], [np.inf] * 500], 200, 500, 2, 3).value))
+    True
+    """
+    x, y = np.asarray(ref_features), np.asarray(gen_features)
+    notes = {"n_reference": len(x), "n_generated": len(y), "min_samples": min_samples, "max_samples": max_samples,
+             "num_batches": num_batches, "num_points": num_points, "seed": seed, "reason": None,
+             "excluded_features": [], "warnings": _size_warnings(len(x), len(y), "FPD")}
+    keep, notes["excluded_features"], fatal = screen_features(x, y, names=names)
+    if fatal:
+        return Distance(np.nan, np.nan, **{**notes, "reason": fatal})
+    x, y = x[:, keep], y[:, keep]
+    x, y = (_normalise(x, y) if normalise else (x, y))
     sizes = (1 / np.linspace(1 / min_samples, 1 / max_samples, num_points)).astype(int)
     rng = np.random.default_rng(seed)
     vals = []
+    import torch
+
     with single_threaded():
         for n in sizes:
             fds = []
             for _ in range(num_batches):
-                a, b = x[np.sort(rng.choice(len(x), n))], y[np.sort(rng.choice(len(y), n))]
-                fds.append(frechet_distance(*_mean_cov(a), *_mean_cov(b)))
+                ia, ib = rng.choice(len(x), n), rng.choice(len(y), n)
+                try:
+                    fds.append(frechet_distance(*_mean_cov_of_draw(x, ia), *_mean_cov_of_draw(y, ib)))
+                except torch.linalg.LinAlgError as exc:
+                    return Distance(np.nan, np.nan, **{**notes, "reason": f"Fréchet distance at N = {n}: {exc}"})
             vals.append(np.mean(fds))
-    if not np.all(np.isfinite(vals)):
-        return float("nan"), float("nan")
-    params, cov = curve_fit(lambda t, a, b: a + b * t, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf]))
-    return float(params[0]), float(np.sqrt(cov[0, 0]))
+    value, error, reason, jetnet_fit = _fit_intercept(1 / sizes, np.array(vals))
+    notes["jetnet_curve_fit"] = {"value": jetnet_fit[0], "error": jetnet_fit[1], "note": (
+        "jetnet's curve_fit on the unscaled points (what the official code prints); it can stop before the "
+        "least-squares minimum")}
+    return Distance(value, error, **{**notes, "reason": reason})
 
 
 def _power_(g, degree: int):
@@ -215,10 +423,52 @@ def single_threaded():
 
 def _kpd_batch(x: np.ndarray, y: np.ndarray, i: int, batch_size: int, seed: int, degree: int) -> float:
     """MMD^2 of batch ``i``: ``batch_size`` rows of each sample drawn with replacement with the generator
-    ``default_rng(seed + 1000 i)`` (reference rows first), as jetnet's ``_kpd_batches`` draws them."""
+    ``default_rng(seed + 1000 i)`` (reference rows first), as jetnet's ``_kpd_batches`` draws them.
+    Where the batch is larger than a sample, the same sums come from that sample's rows weighted by how
+    often each was drawn (:func:`mmd_poly_unbiased_counts`)."""
     rng = np.random.default_rng(seed + 1000 * i)
     ix, iy = rng.choice(len(x), batch_size), rng.choice(len(y), batch_size)
+    if batch_size > min(len(x), len(y)):
+        return mmd_poly_unbiased_counts(np.asarray(x), np.bincount(ix, minlength=len(x)), np.asarray(y),
+                                        np.bincount(iy, minlength=len(y)), degree)
     return mmd_poly_unbiased(np.asarray(x[np.sort(ix)]), np.asarray(y[np.sort(iy)]), degree)
+
+
+def _weighted_kernel_sum(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: np.ndarray, degree: int,
+                         block_rows: int = 1024) -> tuple[float, float]:
+    """(sum_ab cx_a cy_b k(x_a, y_b), sum_a cx_a k(x_a, y_a)) with k = (a.b / d + 1)^degree (the second
+    only meaningful for y = x)."""
+    import torch
+
+    a = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+    b = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64))
+    wa, wb = torch.from_numpy(cx.astype(np.float64)), torch.from_numpy(cy.astype(np.float64))
+    gamma, total, diag = 1.0 / a.shape[1], 0.0, 0.0
+    with torch.no_grad():
+        for s in range(0, len(a), block_rows):
+            e = min(s + block_rows, len(a))
+            g = _power_(torch.addmm(torch.ones(1, dtype=torch.float64), a[s:e], b.T, beta=1.0, alpha=gamma), degree)
+            total += float(wa[s:e] @ (g @ wb))
+            if a.shape == b.shape:
+                diag += float(wa[s:e] @ g.diagonal(offset=s)[: e - s]) if g.shape[1] >= e else 0.0
+    return total, diag
+
+
+def mmd_poly_unbiased_counts(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: np.ndarray, degree: int = 4) -> float:
+    """:func:`mmd_poly_unbiased` of the samples in which row a of ``x`` appears ``cx[a]`` times (and of
+    ``y``, ``cy``): the pair sums over distinct positions are c^T K c - sum_a c_a K_aa, on len(x) rows
+    instead of sum(cx).
+
+    >>> x, y = np.array([[0.0], [1.0]]), np.array([[0.5], [2.0]])
+    >>> c, d = np.array([2, 1]), np.array([1, 3])
+    >>> round(mmd_poly_unbiased_counts(x, c, y, d, 2), 12) == round(mmd_poly_unbiased(x[[0, 0, 1]], y[[0, 1, 1, 1]], 2), 12)
+    True
+    """
+    m, n = float(cx.sum()), float(cy.sum())
+    sxx, txx = _weighted_kernel_sum(x, cx, x, cx, degree)
+    syy, tyy = _weighted_kernel_sum(y, cy, y, cy, degree)
+    sxy, _ = _weighted_kernel_sum(x, cx, y, cy, degree)
+    return float((sxx - txx) / (m * (m - 1)) + (syy - tyy) / (n * (n - 1)) - 2 * sxy / (m * n))
 
 
 def _kpd_batches_in_processes(x: np.ndarray, y: np.ndarray, num_batches: int, batch_size: int, seed: int,
@@ -250,22 +500,40 @@ def _kpd_batches_in_processes(x: np.ndarray, y: np.ndarray, num_batches: int, ba
 
 
 def kpd(ref_features: np.ndarray, gen_features: np.ndarray, num_batches: int = 10, batch_size: int = 5_000,
-        normalise: bool = True, seed: int = 42, degree: int = 4, n_jobs: int = 1) -> tuple[float, float]:
+        normalise: bool = True, seed: int = 42, degree: int = 4, n_jobs: int = 1,
+        names: list[str] | None = None) -> Distance:
     """Kernel physics distance: (median, half the 16.275-83.725 percentile range) of MMD^2 over batches.
 
-    jetnet's definition and defaults (10 batches, 5000 rows, seed 42, quartic kernel, max-abs normalisation;
-    the CaloChallenge passes ``batch_size=10000``). ``n_jobs > 1`` spreads the batches over that many
-    single-threaded worker processes when ``batch_size >= 4000`` (same values: each batch has its own seeded
-    generator; below that size the workers' start-up of a few seconds costs more than it saves).
+    jetnet's definition and defaults (10 batches of 5000 rows drawn with replacement, seed 42, quartic
+    kernel, max-abs normalisation; the CaloChallenge passes ``batch_size=10000``). Degenerate features
+    are screened as for :func:`fpd`; NaN with ``notes["reason"]`` where it cannot be computed.
+    ``n_jobs > 1`` spreads the batches over that many single-threaded worker processes when
+    ``batch_size >= 4000`` (same values: each batch has its own seeded generator; below that size the
+    workers' start-up of a few seconds costs more than it saves).
+
+    >>> x = np.c_[np.arange(50.0), np.full(50, 3.0)]
+    >>> d = kpd(x, x.copy(), num_batches=3, batch_size=20)
+    >>> d.notes["excluded_features"], d.notes["reason"]   # the constant feature is kept, as in jetnet
+    ([], None)
     """
-    x, y = (_normalise(ref_features, gen_features) if normalise else (ref_features, gen_features))
+    x, y = np.asarray(ref_features), np.asarray(gen_features)
+    notes = {"n_reference": len(x), "n_generated": len(y), "num_batches": num_batches, "batch_size": batch_size,
+             "seed": seed, "degree": degree, "reason": None, "excluded_features": [],
+             "warnings": _size_warnings(len(x), len(y), "KPD")}
+    keep, notes["excluded_features"], fatal = screen_features(x, y, names=names)
+    if fatal:
+        return Distance(np.nan, np.nan, **{**notes, "reason": fatal})
+    x, y = x[:, keep], y[:, keep]
+    x, y = (_normalise(x, y) if normalise else (x, y))
     if n_jobs > 1 and num_batches > 1 and batch_size >= 4000:   # smaller: the workers' start-up costs more
         vals = _kpd_batches_in_processes(x, y, num_batches, batch_size, seed, degree, n_jobs)
     else:
         with single_threaded():
             vals = [_kpd_batch(x, y, i, batch_size, seed, degree) for i in range(num_batches)]
+    if not np.isfinite(vals).all():
+        return Distance(np.nan, np.nan, **{**notes, "reason": "non-finite MMD values in the batches"})
     lo, hi = np.percentile(vals, [16.275, 83.725])
-    return float(np.median(vals)), float((hi - lo) / 2)
+    return Distance(float(np.median(vals)), float((hi - lo) / 2), **notes)
 
 
 if __name__ == "__main__":   # a KPD worker: x.npy y.npy out.npy batch-list batch_size seed degree

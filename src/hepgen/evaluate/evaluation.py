@@ -256,6 +256,12 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
         out["kpd"] = kpd_job.result() if kpd_job is not None else METRICS["kpd"](xr, xg, seed=42 + seed)
         if pool is not None:
             pool.shutdown()
+        from hepgen.evaluate.metrics import distance_messages
+        from hepgen.progress import status
+
+        status(f"FPD/KPD on {len(xr)} reference and {len(xg)} generated showers, {xr.shape[1]} features")
+        for line in distance_messages("FPD", out["fpd"]) + distance_messages("KPD", out["kpd"]):
+            status(line)
         out["multivariate_inputs"] = ("the challenge's high-level classifier inputs" if ref.highlevel else
                                       "log10 E_inc and every scalar observable") + "; PRDC on standardised inputs"
     sp = sorted(((v["separation_power"], k) for k, v in hists.items() if np.isfinite(v["separation_power"])),

@@ -6,8 +6,14 @@ Sec. 5.3.1, and the public ``jetnet.evaluation`` defaults:
 * W1M: 1-D Wasserstein-1 between relative jet masses (massless constituents), mean and std over
   ``num_batches`` resamplings (with replacement) of ``num_eval_samples`` jets (``num_batches=0``: the
   full samples once, std 0).
-* W1P: the same per particle feature (eta_rel, phi_rel, pt_rel) over all real (mask = 1) particles;
-  one number by the inverse-variance weighted mean (:func:`inverse_variance_mean`).
+* W1P: the same per particle feature (eta_rel, phi_rel, pt_rel) over all real (mask = 1) particles, reported
+  per feature and combined (:data:`COMBINATION`) by the plain mean over the features, as the JetNet
+  tables do (jetnet's ``w1p(..., average_over_features=True)`` of versions before 0.2.5; Kansal et al.,
+  arXiv:2106.11535; Käch and Melzer-Pellmann, arXiv:2305.15254), with the error the standard deviation over
+  the resamplings of the per-resampling mean over features. The seed thesis' inverse-variance mean
+  (:func:`inverse_variance_mean`, Eq. 5.8-5.9) is not used: on Pythia top jets it weighs pt_rel ~250x more
+  than eta_rel, so it is W1 of pt_rel alone, and its error sqrt(1/sum w) is 10-30x smaller than the
+  scatter of the combined value between seeds.
 * W1EFP: the same per Energy Flow Polynomial (n = 4, d = 4, prime: 5 EFPs), combined likewise.
 * FPD: Frechet distance on the 36 EFPs of degree <= 4, features divided by max |reference|, batch sizes
   evenly spaced in 1/N between ``min_samples`` and ``max_samples``, linear fit FD = a + b/N with a, b >= 0;
@@ -37,12 +43,31 @@ from hepgen.evaluate.distances import fpd, frechet_distance, kpd, mmd_poly_unbia
 from hepgen.data.jets import JetData
 from hepgen.errors import InputError
 
-__all__ = ["UNITS", "w1", "inverse_variance_mean", "relative_mass", "efps", "w1m", "w1p", "w1efp",
+__all__ = ["UNITS", "COMBINATION", "PARTICLE_FEATURES", "combine_features", "w1", "inverse_variance_mean", "relative_mass", "efps", "w1m", "w1p", "w1efp",
            "efp_graphs", "frechet_distance", "fpd", "mmd_poly_unbiased", "kpd", "fpd_kpd_features", "score_jets",
-           "evaluate_jets", "format_table"]
+           "evaluate_jets", "format_table", "format_details", "rows_as_json"]
 
 #: metric -> factor of the tables of Käch 2024
 UNITS = {"W1M": 1e3, "W1P": 1e3, "W1EFP": 1e5, "KPD": 1e4, "FPD": 1e4}
+
+#: the particle features of W1P, in the JetNet order
+PARTICLE_FEATURES = ("eta_rel", "phi_rel", "pt_rel")
+
+#: how W1P and W1EFP combine their per-feature values (written into metrics.json)
+COMBINATION = ("plain mean over the features of the per-feature W1 (mean over resamplings), as in the JetNet "
+               "tables (Kansal et al. arXiv:2106.11535; jetnet < 0.2.5 w1p(average_over_features=True)); error: "
+               "standard deviation over the resamplings of the per-resampling mean over features")
+
+
+def combine_features(per_batch: np.ndarray) -> tuple[float, float]:
+    """Combined W1 of a (num_batches, n_features) array of per-resampling values: (mean over features of
+    the per-feature means, standard deviation over resamplings of the mean over features).
+
+    >>> combine_features(np.array([[1.0, 3.0], [3.0, 5.0]]))   # per-batch means 2 and 4
+    (3.0, 1.0)
+    """
+    v = np.atleast_2d(np.asarray(per_batch, float))
+    return float(v.mean()), float(np.std(v.mean(axis=1)))
 
 
 def w1(x: np.ndarray, y: np.ndarray) -> float:
@@ -216,34 +241,39 @@ def efps(jets: JetData | np.ndarray, efpset_args: Sequence = (("d<=", 4),), batc
     return out
 
 
-def _resampled_w1(a: np.ndarray, b: np.ndarray, num_eval_samples: int, num_batches: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per column of (N, k) arrays: mean and std of W1 over bootstrap resamplings (num_batches = 0: W1 of
-    the full samples once, std 0)."""
+def _w1_batches(a: np.ndarray, b: np.ndarray, num_eval_samples: int, num_batches: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """(num_batches, k) W1 per column of (N, k) arrays, each batch ``num_eval_samples`` rows of each drawn
+    with replacement (reference first, as jetnet draws); num_batches = 0: the full samples once (1, k)."""
     if num_batches == 0:
-        return np.array([w1(a[:, k], b[:, k]) for k in range(a.shape[1])]), np.zeros(a.shape[1])
+        return np.array([[w1(a[:, k], b[:, k]) for k in range(a.shape[1])]])
     vals = []
     for _ in range(num_batches):
         i, j = rng.choice(len(a), num_eval_samples), rng.choice(len(b), num_eval_samples)
         vals.append([w1(a[i, k], b[j, k]) for k in range(a.shape[1])])
-    return np.mean(vals, axis=0), np.std(vals, axis=0)
+    return np.array(vals)
+
+
+def _mean_std(per_batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std over batches (std 0 for a single full-sample batch)."""
+    return per_batch.mean(axis=0), per_batch.std(axis=0)
 
 
 def w1m(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples: int = 50_000,
         num_batches: int = 5, seed: int = 42) -> tuple[float, float]:
     """W1 of the relative jet mass: (mean, std) over ``num_batches`` resamplings."""
-    m, s = _resampled_w1(relative_mass(ref)[:, None], relative_mass(gen)[:, None], num_eval_samples,
-                         num_batches, np.random.default_rng(seed))
+    m, s = _mean_std(_w1_batches(relative_mass(ref)[:, None], relative_mass(gen)[:, None], num_eval_samples,
+                                 num_batches, np.random.default_rng(seed)))
     return float(m[0]), float(s[0])
 
 
-def w1p(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples: int = 50_000,
-        num_batches: int = 5, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """W1 per particle feature (eta_rel, phi_rel, pt_rel) over real particles: (means[3], stds[3])."""
+def _w1p_batches(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples: int, num_batches: int,
+                 seed: int) -> np.ndarray:
+    """(num_batches, 3) W1 per particle feature over the real particles of each resampling."""
     pr, pg = _particles(ref), _particles(gen)
     if num_batches == 0:
         a, b = pr[pr[..., 3] > 0.5][:, :3], pg[pg[..., 3] > 0.5][:, :3]
-        return np.array([w1(a[:, k], b[:, k]) for k in range(3)]), np.zeros(3)
+        return np.array([[w1(a[:, k], b[:, k]) for k in range(3)]])
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(num_batches):
@@ -251,7 +281,14 @@ def w1p(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples: 
         b = pg[rng.choice(len(pg), num_eval_samples)]
         a, b = a[a[..., 3] > 0.5][:, :3], b[b[..., 3] > 0.5][:, :3]
         vals.append([w1(a[:, k], b[:, k]) if len(a) and len(b) else np.inf for k in range(3)])
-    return np.mean(vals, axis=0), np.std(vals, axis=0)
+    return np.array(vals)
+
+
+def w1p(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples: int = 50_000,
+        num_batches: int = 5, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """W1 per particle feature (eta_rel, phi_rel, pt_rel) over real particles: (means[3], stds[3]), as
+    ``jetnet.evaluation.w1p`` returns them."""
+    return _mean_std(_w1p_batches(ref, gen, num_eval_samples, num_batches, seed))
 
 
 def w1efp(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples: int = 50_000,
@@ -260,7 +297,7 @@ def w1efp(ref: JetData | np.ndarray, gen: JetData | np.ndarray, num_eval_samples
     """W1 per EFP (default n = 4, d = 4, prime: 5 EFPs): (means, stds). Precomputed EFPs may be passed."""
     a = efps(ref, efpset_args) if ref_efps is None else ref_efps
     b = efps(gen, efpset_args) if gen_efps is None else gen_efps
-    return _resampled_w1(a, b, num_eval_samples, num_batches, np.random.default_rng(seed))
+    return _mean_std(_w1_batches(a, b, num_eval_samples, num_batches, np.random.default_rng(seed)))
 
 
 def _W1EFP_GRAPHS() -> tuple:
@@ -275,8 +312,16 @@ def fpd_kpd_features(jets: JetData | np.ndarray) -> np.ndarray:
 
 def score_jets(ref: JetData, gen: JetData, num_eval_samples: int = 50_000, num_batches: int = 5,
                fpd_min_samples: int = 20_000, fpd_max_samples: int = 50_000, kpd_batch_size: int = 5_000,
-               seed: int = 42, _cache: dict | None = None) -> dict[str, tuple[float, float]]:
-    """All five metrics of ``gen`` against ``ref``, as (value, uncertainty) in the units of Käch 2024's tables."""
+               seed: int = 42, _cache: dict | None = None) -> dict:
+    """All five metrics of ``gen`` against ``ref``, as (value, uncertainty) in the units of Käch 2024's tables,
+    plus ``"details"``: per-feature W1P (eta_rel, phi_rel, pt_rel) and per-EFP W1EFP values, the
+    combination convention, FPD/KPD notes (NaN reasons, left-out features) and sample-size warnings.
+
+    jetnet's defaults: W1 on 5 resamplings of 50 000 jets, FPD 20 batches at 10 sizes from 20 000 to
+    50 000, KPD 10 batches of 5000, seed 42. NaN where a distance cannot be computed.
+    """
+    from hepgen.evaluate.distances import RECOMMENDED_SAMPLES
+
     cache = {} if _cache is None else _cache
 
     def features(j: JetData) -> tuple[np.ndarray, np.ndarray]:
@@ -286,15 +331,34 @@ def score_jets(ref: JetData, gen: JetData, num_eval_samples: int = 50_000, num_b
         return cache[id(j)]
 
     (er, fr), (eg, fg) = features(ref), features(gen)
-    out: dict[str, tuple[float, float]] = {}
+    out: dict = {}
     m, s = w1m(ref, gen, num_eval_samples, num_batches, seed)
     out["W1M"] = (m, s)
-    out["W1P"] = inverse_variance_mean(*w1p(ref, gen, num_eval_samples, num_batches, seed))
-    out["W1EFP"] = inverse_variance_mean(*w1efp(ref, gen, num_eval_samples, num_batches, seed,
-                                                ref_efps=er, gen_efps=eg))
-    out["KPD"] = kpd(fr, fg, batch_size=kpd_batch_size, seed=seed)
-    out["FPD"] = fpd(fr, fg, fpd_min_samples, fpd_max_samples, seed=seed)
-    return {k: (v * UNITS[k], e * UNITS[k]) for k, (v, e) in out.items()}
+    p_batches = _w1p_batches(ref, gen, num_eval_samples, num_batches, seed)
+    out["W1P"] = combine_features(p_batches)
+    e_batches = _w1_batches(er, eg, num_eval_samples, num_batches, np.random.default_rng(seed))
+    out["W1EFP"] = combine_features(e_batches)
+    k = kpd(fr, fg, batch_size=kpd_batch_size, seed=seed)
+    f = fpd(fr, fg, fpd_min_samples, fpd_max_samples, seed=seed)
+    out["KPD"], out["FPD"] = tuple(k), tuple(f)
+    rows = {key: (v * UNITS[key], e * UNITS[key]) for key, (v, e) in out.items()}
+    pm, ps = _mean_std(p_batches)
+    em, es = _mean_std(e_batches)
+    warnings = []
+    if min(len(ref), len(gen)) < RECOMMENDED_SAMPLES:
+        warnings.append(f"{len(ref)} reference and {len(gen)} generated jets, below the {RECOMMENDED_SAMPLES} that "
+                        "jetnet recommends: resamplings repeat jets, single tail jets dominate FPD/KPD, and the "
+                        "values are not comparable with published tables")
+    rows["details"] = {
+        "n_reference": len(ref), "n_generated": len(gen),
+        "W1P_per_feature": {name: (float(a) * UNITS["W1P"], float(b) * UNITS["W1P"])
+                            for name, a, b in zip(PARTICLE_FEATURES, pm, ps)},
+        "W1EFP_per_efp": [(float(a) * UNITS["W1EFP"], float(b) * UNITS["W1EFP"]) for a, b in zip(em, es)],
+        "combination": COMBINATION,
+        "FPD": {key: v for key, v in f.notes.items()}, "KPD": {key: v for key, v in k.notes.items()},
+        "warnings": warnings,
+    }
+    return rows
 
 
 def evaluate_jets(ref: JetData, gens: dict[str, JetData], ref2: JetData | None = None,
@@ -335,3 +399,60 @@ def format_table(rows: dict[str, dict[str, tuple[float, float]]]) -> str:
     for model, r in rows.items():
         lines.append("| " + " | ".join([model] + [_fmt(*r[n]) for n in names]) + " |")
     return "\n".join(lines)
+
+
+def format_details(rows: dict[str, dict]) -> str:
+    """The per-feature W1P values, the sample sizes, the combination convention and every FPD/KPD
+    problem or warning of :func:`evaluate_jets`' rows, as text lines under the table.
+
+    >>> rows = {"IN": {"details": {"n_reference": 10, "n_generated": 10, "combination": "plain mean",
+    ...         "W1P_per_feature": {"eta_rel": (1.0, 0.1), "phi_rel": (2.0, 0.2), "pt_rel": (3.0, 0.3)},
+    ...         "FPD": {"reason": None}, "KPD": {"reason": None}, "warnings": []}}}
+    >>> print(format_details(rows))
+    W1P ×10³ per feature (combined: plain mean)
+    IN (10 / 10 jets): eta_rel 1.00 ± 0.10, phi_rel 2.0 ± 0.2, pt_rel 3.0 ± 0.3
+    """
+    lines = []
+    for model, r in rows.items():
+        d = r.get("details")
+        if not d:
+            continue
+        if not lines:
+            lines.append(f"W1P ×10³ per feature (combined: {d['combination']})")
+        per = ", ".join(f"{k} {_fmt(*v)}" for k, v in d["W1P_per_feature"].items())
+        lines.append(f"{model} ({d['n_reference']} / {d['n_generated']} jets): {per}")
+        for key in ("FPD", "KPD"):
+            if d[key].get("reason"):
+                lines.append(f"{model}: {key} not computed: {d[key]['reason']}")
+            for e in d[key].get("excluded_features") or []:
+                lines.append(f"{model}: {key}: EFP {e['name']} left out: {e['reason']}")
+        lines += [f"{model}: warning: {w}" for w in d.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def rows_as_json(rows: dict[str, dict]) -> dict[str, dict]:
+    """:func:`evaluate_jets`' rows in the layout of ``metrics.json``: per model, each metric as
+    ``{"value", "error"}`` in the table units (W1M, W1P x1e3; W1EFP x1e5; KPD, FPD x1e4), FPD and KPD
+    with their notes (``reason`` where NaN, left-out features, settings), per-feature W1P and per-EFP
+    W1EFP values, sizes and warnings.
+
+    >>> r = rows_as_json({"IN": {"W1M": (1.0, 0.1), "details": {"W1P_per_feature": {"eta_rel": (2.0, 0.2)},
+    ...                  "W1EFP_per_efp": [], "FPD": {}, "KPD": {}}}})
+    >>> r["IN"]["W1M"], r["IN"]["W1P_per_feature"]
+    ({'value': 1.0, 'error': 0.1}, {'eta_rel': {'value': 2.0, 'error': 0.2}})
+    """
+    out = {}
+    for model, r in rows.items():
+        d = dict(r.get("details", {}))
+        entry: dict = {}
+        for key in ("W1M", "W1P", "W1EFP", "KPD", "FPD"):
+            if key in r:
+                entry[key] = {"value": r[key][0], "error": r[key][1]}
+                if key in ("KPD", "FPD"):
+                    entry[key]["notes"] = d.pop(key, {})
+        entry["W1P_per_feature"] = {k: {"value": v, "error": e} for k, (v, e) in d.pop("W1P_per_feature", {}).items()}
+        entry["W1EFP_per_efp"] = [{"value": v, "error": e} for v, e in d.pop("W1EFP_per_efp", [])]
+        d.pop("FPD", None), d.pop("KPD", None)
+        entry.update(d)
+        out[model] = entry
+    return out

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["METRICS", "ONE_D", "MULTI", "register", "SortedPair", "one_d_metrics", "w1", "ks", "fpd", "kpd",
-           "prdc"]
+           "prdc", "distance_messages", "CALOCHALLENGE_CONVENTION"]
 
 METRICS: dict[str, Callable[..., dict]] = {}
 ONE_D: list[str] = []
@@ -164,32 +164,57 @@ def ks(reference: np.ndarray, generated: np.ndarray) -> dict:
     return {"value": res["ks"], "p_value": res["ks_p_value"], "error": float(np.sqrt((n + m) / (n * m)))}
 
 
+#: how hepgen's FPD/KPD settings relate to the official code (written beside the values in metrics.json)
+CALOCHALLENGE_CONVENTION = ("CaloChallenge code/evaluate.py: jetnet.evaluation.fpd(reference, generated, "
+                            "min_samples=10000) with jetnet's other defaults (max_samples 50000, 20 batches at each "
+                            "of 10 sizes, seed 42) and jetnet.evaluation.kpd(reference, generated, batch_size=10000) "
+                            "(10 batches, seed 42), on the challenge's high-level classifier inputs normalised by "
+                            "the reference's max |x|")
+
+
 @register("fpd", multivariate=True)
 def fpd(reference: np.ndarray, generated: np.ndarray, min_samples: int = 10_000, max_samples: int = 50_000,
-        num_batches: int = 5, num_points: int = 5, seed: int = 42) -> dict:
-    """Fréchet physics distance (:func:`hepgen.evaluate.distances.fpd`) with the CaloChallenge's
-    ``min_samples = 10000`` and jetnet's seed 42; fewer batches and points than jetnet's 20 x 10 keep it
-    fast on a CPU."""
+        num_batches: int = 20, num_points: int = 10, seed: int = 42, names: list[str] | None = None) -> dict:
+    """Fréchet physics distance (:func:`hepgen.evaluate.distances.fpd`) with the CaloChallenge's settings
+    (``min_samples = 10000``, jetnet's 20 batches x 10 sizes up to 50000, seed 42): ``{"value", "error",
+    "reason", "excluded_features", "warnings", "n_reference", "n_generated", settings..., "convention"}``;
+    value and error are NaN where the distance cannot be computed (``reason`` says why)."""
     from hepgen.evaluate.distances import fpd as distance
 
-    value, error = distance(reference, generated, min_samples=min_samples, max_samples=max_samples,
-                            num_batches=num_batches, num_points=num_points, seed=seed)
-    return {"value": value, "error": error}
+    d = distance(reference, generated, min_samples=min_samples, max_samples=max_samples,
+                 num_batches=num_batches, num_points=num_points, seed=seed, names=names)
+    return {**d.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
 
 
 @register("kpd", multivariate=True)
 def kpd(reference: np.ndarray, generated: np.ndarray, batch_size: int = 10_000, num_batches: int = 10,
-        seed: int = 42, n_jobs: int = 1) -> dict:
+        seed: int = 42, n_jobs: int = 1, names: list[str] | None = None) -> dict:
     """Kernel physics distance (:func:`hepgen.evaluate.distances.kpd`, quartic kernel) with the
     CaloChallenge's ``batch_size = 10000`` and jetnet's other defaults (10 batches, seed 42: the same
-    row draws as ``jetnet.evaluation.kpd``), the batch capped at the smaller sample's size (drawing 10000
-    with replacement from a few thousand showers only costs time). ``n_jobs`` worker processes."""
+    row draws as ``jetnet.evaluation.kpd``; batches are drawn with replacement at that size whatever the
+    sample size, as the official code does). ``n_jobs`` worker processes. Same keys as :func:`fpd`."""
     from hepgen.evaluate.distances import kpd as distance
 
-    batch_size = max(2, min(batch_size, len(reference), len(generated)))
-    value, error = distance(reference, generated, num_batches=num_batches, batch_size=batch_size, seed=seed,
-                            n_jobs=n_jobs)
-    return {"value": value, "error": error}
+    d = distance(reference, generated, num_batches=num_batches, batch_size=batch_size, seed=seed, n_jobs=n_jobs,
+                 names=names)
+    return {**d.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
+
+
+def distance_messages(name: str, result: dict) -> list[str]:
+    """One line per problem of an FPD/KPD result (NaN reason, left-out features, size warnings) for the
+    terminal; empty when there is none.
+
+    >>> distance_messages("FPD", {"value": float("nan"), "reason": "non-finite values", "warnings": []})
+    ['FPD: not computed: non-finite values']
+    """
+    lines = [f"{name}: not computed: {result['reason']}"] if result.get("reason") else []
+    excluded = result.get("excluded_features") or []
+    if excluded:
+        shown = ", ".join(str(e["name"]) for e in excluded[:8]) + (" ..." if len(excluded) > 8 else "")
+        lines.append(f"{name}: {len(excluded)} feature(s) without spread in the reference left out ({shown}); "
+                     "see excluded_features in metrics.json")
+    lines += [f"{name}: warning: {w}" for w in result.get("warnings") or []]
+    return lines
 
 
 def _knn_radius(x: np.ndarray, k: int) -> np.ndarray:
@@ -198,9 +223,18 @@ def _knn_radius(x: np.ndarray, k: int) -> np.ndarray:
     return NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)[0][:, -1]
 
 
+#: what hepgen's PRDC is computed on, and how the official code differs (written into metrics.json)
+PRDC_DEFINITION = ("Naeem et al. arXiv:2002.09797 with k nearest neighbours, Euclidean, as the prdc package computes "
+                   "it; hepgen evaluate: on the standardised high-level inputs, at most 5000 rows per sample. The "
+                   "CaloChallenge's evaluate.py -m prdc applies the same definition to log10 of all voxel energies "
+                   "(zeros set to 0.1 MeV) of all showers, so the two are different numbers")
+
+
 @register("prdc", multivariate=True)
 def prdc(reference: np.ndarray, generated: np.ndarray, k: int = 5, max_samples: int = 5_000, seed: int = 0) -> dict:
-    """Precision, recall, density and coverage with k-nearest-neighbour balls (on at most ``max_samples`` each)."""
+    """Precision, recall, density and coverage with k-nearest-neighbour balls (on at most ``max_samples``
+    rows of each sample, drawn without replacement; the same values as the ``prdc`` package's
+    ``compute_prdc`` up to ties at a ball's radius)."""
     rng = np.random.default_rng(seed)
     real = np.asarray(reference, np.float64)[rng.permutation(len(reference))[:max_samples]]
     fake = np.asarray(generated, np.float64)[rng.permutation(len(generated))[:max_samples]]
@@ -218,4 +252,5 @@ def prdc(reference: np.ndarray, generated: np.ndarray, k: int = 5, max_samples: 
         recalled[start:start + 1000] = (d < r_fake[None, :]).any(axis=1)
     return {"precision": float((n_in_real > 0).mean()), "recall": float(recalled.mean()),
             "density": float(n_in_real.sum() / (k * len(fake))), "coverage": float(covered.mean()),
-            "error": float(1 / np.sqrt(len(fake)))}
+            "error": float(1 / np.sqrt(len(fake))), "k": k, "n_reference": len(real), "n_generated": len(fake),
+            "definition": PRDC_DEFINITION}
