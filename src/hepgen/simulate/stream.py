@@ -46,8 +46,10 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                      compression: str = "gzip", quiet: bool | None = None) -> int:
     """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
 
-    Re-running with the same arguments after an interruption continues the ``.partial`` file. Returns
-    the number of showers in the finished file.
+    Re-running with the same arguments (and a ``seed``) after an interruption continues the ``.partial``
+    file; a partial file written with other settings is refused (``overwrite`` starts over). Without a
+    ``seed`` one is drawn and recorded in the file's ``seed`` attribute (a decimal string): passing it as
+    ``seed`` repeats the run exactly. Returns the number of showers in the finished file.
     """
     from hepgen.data import ShowerData, ShowerWriter
 
@@ -59,10 +61,15 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     if min(spec.values) <= 0:
         raise InputError(f"incident energies must be positive, got {spec}")
     det = detector_model(geometry)
+    if seed is not None and int(seed) < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
+    if int(chunk_size) < 1:
+        raise InputError(f"chunk size must be >= 1, got {chunk_size}")
     resumable = seed is not None
-    entropy = int(np.random.SeedSequence(seed).entropy)
+    entropy = int(np.random.SeedSequence(seed).entropy)  # seed itself when given (SeedSequence(s).entropy == s)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
-    meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": entropy,
+    # the seed as a decimal string: a drawn one has 128 bits, more than an HDF5 integer attribute holds
+    meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": str(entropy),
             "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
             "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK}
     old_quiet = is_quiet()

@@ -1,0 +1,171 @@
+"""Hardening: unseeded runs, killed and mismatched resumes, planted links, outputs over inputs, safe checkpoints."""
+
+import hashlib
+import os
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+from conftest import random_showers
+
+import hepgen.simulate.stream as stream
+from hepgen.cli import main
+from hepgen.data import ShowerWriter, read_showers, write_showers
+from hepgen.errors import InputError
+
+SIM = ["simulate", "-d", "belle2-ecl-5x5", "-e", "uniform:1GeV:5GeV", "-n", "70"]
+
+
+def cli(capsys, *args):
+    """(exit code, stdout, stderr) of ``hepgen -q ARGS`` run in this process."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["-q", *map(str, args)])
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def datasets(path):
+    with h5py.File(path, "r") as h5:
+        return {k: h5[k][()] for k in ("incident_energies", "showers")}
+
+
+def same_data(a, b):
+    da, db = datasets(a), datasets(b)
+    return all(np.array_equal(da[k], db[k]) for k in da)
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def killed_partial(tmp_path, monkeypatch, name, geometry="belle2-ecl-5x5", seed=3):
+    """A .partial.h5 of a simulate run killed after its first chunk (of 32 showers)."""
+    real, calls = stream.simulate_block, {"n": 0}
+
+    def dies_second_time(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "simulate_block", dies_second_time)
+    with pytest.raises(KeyboardInterrupt):
+        stream.simulate_to_file(tmp_path / name, geometry, "uniform:1GeV:5GeV", 70, seed=seed, chunk_size=32,
+                                quiet=True)
+    monkeypatch.setattr(stream, "simulate_block", real)
+    part = tmp_path / name.replace(".h5", ".partial.h5")
+    assert part.exists()
+    return part
+
+
+def test_unseeded_simulate_records_its_seed_and_that_seed_repeats_it(tmp_path, capsys):
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "a.h5")
+    assert code == 0, err
+    with h5py.File(tmp_path / "a.h5") as h5:
+        seed = h5.attrs["seed"]
+    assert isinstance(seed, str) and int(seed) > 2 ** 64  # 128 bits drawn
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "b.h5", "--seed", seed)
+    assert code == 0, err
+    assert same_data(tmp_path / "a.h5", tmp_path / "b.h5")
+    code, _, _ = cli(capsys, *SIM, "-o", tmp_path / "c.h5")
+    assert code == 0 and not same_data(tmp_path / "a.h5", tmp_path / "c.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "b.h5", "c.h5"]
+
+
+@pytest.mark.parametrize("content", ["empty", "superblock", "header_only"])
+def test_unreadable_or_empty_partial_is_started_over(tmp_path, capsys, content):
+    ref = tmp_path / "ref.h5"
+    assert cli(capsys, *SIM, "-o", ref, "--seed", 4)[0] == 0
+    part = tmp_path / "out.partial.h5"
+    if content == "empty":
+        part.write_bytes(b"")
+    elif content == "superblock":  # what a job killed right after opening its file leaves (96 bytes)
+        part.write_bytes(ref.read_bytes()[:96])
+    else:  # a valid file without the shower datasets
+        with h5py.File(part, "w") as h5:
+            h5.attrs["x"] = 1
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "out.h5", "--seed", 4)
+    assert code == 0, err
+    assert "out.partial.h5" in err and "starting over" in err
+    assert same_data(ref, tmp_path / "out.h5") and not part.exists()
+
+
+def test_overwrite_starts_over_instead_of_resuming(tmp_path, capsys, monkeypatch):
+    part = killed_partial(tmp_path, monkeypatch, "out.h5", seed=3)
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "out.h5", "--seed", 9)  # other seed: refused
+    assert code == 2 and "seed" in err and "--overwrite" in err
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "out.h5", "--seed", 9, "--overwrite")
+    assert code == 0, err
+    assert cli(capsys, *SIM, "-o", tmp_path / "ref.h5", "--seed", 9)[0] == 0
+    assert same_data(tmp_path / "ref.h5", tmp_path / "out.h5") and not part.exists()
+
+
+def test_resume_with_another_geometry_is_refused_before_writing_a_byte(tmp_path, capsys, monkeypatch):
+    part = killed_partial(tmp_path, monkeypatch, "out.h5", geometry="calochallenge-2")
+    before = digest(part)
+    code, _, err = cli(capsys, "simulate", "-d", "belle2-ecl-5x5", "-e", "uniform:1GeV:5GeV", "-n", 70,
+                       "-o", tmp_path / "out.h5", "--seed", 3, "--chunk-size", 32)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "out.partial.h5" in lines[0] and "geometry = 'calochallenge-2' there" in lines[0]
+    assert "'belle2-ecl-5x5' now" in lines[0] and "--overwrite" in lines[0]
+    assert digest(part) == before
+    # the right rerun resumes and equals an uninterrupted run
+    code, _, err = cli(capsys, "simulate", "-d", "calochallenge-2", "-e", "uniform:1GeV:5GeV", "-n", 70,
+                       "-o", tmp_path / "out.h5", "--seed", 3)
+    assert code == 0, err
+    stream.simulate_to_file(tmp_path / "ref.h5", "calochallenge-2", "uniform:1GeV:5GeV", 70, seed=3, quiet=True)
+    assert same_data(tmp_path / "ref.h5", tmp_path / "out.h5")
+
+
+def test_a_chunk_that_was_not_completed_is_dropped_on_resume(tmp_path):
+    s = random_showers("belle2-ecl-5x5", 30, seed=5)
+    out = tmp_path / "sim.h5"
+    w = ShowerWriter(out, s.geometry, resume=True, metadata={"seed": 1})
+    w.append(s[:10])
+    # killed in the middle of the next chunk: rows grown (zeros), count not advanced
+    w._h5["incident_energies"].resize(20, axis=0)
+    w._h5["showers"].resize(20, axis=0)
+    w.abort()
+    w = ShowerWriter(out, s.geometry, resume=True, metadata={"seed": 1})
+    assert w.n_written == 10
+    w.append(s[10:])
+    w.close()
+    back = read_showers(out)
+    assert np.array_equal(back.energy, s.energy) and np.array_equal(back.incident_energy, s.incident_energy)
+
+
+def test_a_link_planted_at_the_partial_name_is_never_written_through(tmp_path, capsys):
+    write_showers(tmp_path / "in.h5", random_showers("belle2-ecl-5x5", 12, seed=2))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out.partial.h5").symlink_to(victim)
+    code, _, err = cli(capsys, "convert", tmp_path / "in.h5", tmp_path / "out.h5")
+    assert code == 0, err
+    assert victim.read_text() == "precious" and len(read_showers(tmp_path / "out.h5")) == 12
+    (tmp_path / "pts.partial.h5").symlink_to(victim)
+    assert cli(capsys, "convert", tmp_path / "in.h5", tmp_path / "pts.h5", "--to", "points")[0] == 0
+    assert victim.read_text() == "precious"
+    # a resumable job refuses the link (exit 2), --overwrite replaces the link itself
+    (tmp_path / "sim.partial.h5").symlink_to(victim)
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "sim.h5", "--seed", 1)
+    assert code == 2 and "sim.partial.h5" in err and "symbolic link" in err
+    code, _, err = cli(capsys, *SIM, "-o", tmp_path / "sim.h5", "--seed", 1, "--overwrite")
+    assert code == 0, err
+    assert victim.read_text() == "precious" and not os.path.lexists(tmp_path / "sim.partial.h5")
+    # a link at the final name is replaced (with --overwrite), its target kept
+    (tmp_path / "final.h5").symlink_to(victim)
+    assert cli(capsys, *SIM, "-o", tmp_path / "final.h5", "--seed", 1, "--overwrite")[0] == 0
+    assert victim.read_text() == "precious" and not (tmp_path / "final.h5").is_symlink()
+
+
+def test_failed_convert_leaves_nothing_behind(tmp_path, capsys):
+    s = random_showers("belle2-ecl-5x5", 30, seed=2)
+    write_showers(tmp_path / "in.h5", s)
+    with h5py.File(tmp_path / "in.h5", "a") as h5:
+        h5["showers"][25, 3] = np.nan
+    code, _, err = cli(capsys, "convert", tmp_path / "in.h5", tmp_path / "out.h5", "--chunk-size", 10)
+    assert code == 2 and "in.h5" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.h5"]
