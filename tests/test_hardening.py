@@ -169,3 +169,90 @@ def test_failed_convert_leaves_nothing_behind(tmp_path, capsys):
     code, _, err = cli(capsys, "convert", tmp_path / "in.h5", tmp_path / "out.h5", "--chunk-size", 10)
     assert code == 2 and "in.h5" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.h5"]
+
+
+# --- checkpoints: loading a run directory never runs code ---------------------------------------
+
+TINY = {"params": {"width": 4, "noise_dim": 4, "constrainer_steps": 2},
+        "training": {"batch_size": 16, "val_every_epochs": 1}}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A wgan trained one epoch on belle2-ecl-5x5 showers, and its training file."""
+    from hepgen.progress import set_quiet
+    from hepgen.training import train
+
+    set_quiet(True)
+    d = tmp_path_factory.mktemp("tiny")
+    write_showers(d / "train.h5", random_showers("belle2-ecl-5x5", 64, seed=3))
+    run = train("wgan", d / "train.h5", d / "run", TINY, max_epochs=1)
+    return run, d / "train.h5"
+
+
+class _RunsAShellCommand:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _plant(path, marker):
+    import torch
+
+    torch.save({"epoch": _RunsAShellCommand(marker), "state_dict": {}}, path)
+
+
+@pytest.mark.parametrize("command", ["generate", "export", "resume", "best"])
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tiny_run, tmp_path, capsys, command):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    marker = tmp_path / "marker"
+    _plant(run / "checkpoints" / ("best.ckpt" if command == "best" else "last.ckpt"), marker)
+    (run / "extra.npz").unlink(missing_ok=True)
+    if command in ("generate", "export"):  # both take best.ckpt when there is one
+        (run / "checkpoints" / "best.ckpt").unlink()
+    args = {"generate": ["generate", run, "-n", 5, "-e", "1GeV", "-o", tmp_path / "g.h5"],
+            "best": ["generate", run, "-n", 5, "-e", "1GeV", "-o", tmp_path / "g.h5"],
+            "export": ["export", run, "--onnx", tmp_path / "m.onnx"],
+            "resume": ["train", "-d", tiny_run[1], "-o", run, "--max-epochs", 2]}[command]
+    code, _, err = cli(capsys, *args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and ".ckpt" in lines[0] and "refused: loading it would run code (posix.system)" in lines[0]
+    assert not marker.exists()
+    assert not (tmp_path / "g.h5").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_truncated_checkpoint_is_one_input_error(tiny_run, tmp_path):
+    from hepgen.training.run import load_checkpoint
+
+    bad = tmp_path / "last.ckpt"
+    bad.write_bytes((tiny_run[0] / "checkpoints" / "last.ckpt").read_bytes()[:300])
+    with pytest.raises(InputError, match="last.ckpt: not a readable checkpoint"):
+        load_checkpoint(bad)
+
+
+def test_resume_loads_lightning_checkpoints_with_weights_only(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    import torch
+
+    from hepgen.training import train
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    seen = []
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    train(None, tiny_run[1], run, max_epochs=2)
+    assert seen and all(w is True for w in seen)
+    assert int(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]) == 2

@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from hepgen.training.run import RunDir, open_run
+from hepgen.training.run import RunDir, checkpoint_globals, load_checkpoint, open_run
 
 __all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "run_training"]
 
@@ -149,8 +149,10 @@ class RunCheckpoint(L.Callback):
         self.last = time.monotonic()
 
     def save(self, trainer: L.Trainer) -> None:
+        from hepgen.data.atomic import temp_path
+
         path = self.run.checkpoint
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp = temp_path(path) if trainer.is_global_zero else path  # a fresh private file; only rank 0 writes
         trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, path)
@@ -173,7 +175,7 @@ class Validation(L.Callback):
     def __init__(self, run: RunDir, adapter, reference, every: int = 1, seed: int = 0) -> None:
         self.run, self.adapter, self.reference, self.every, self.seed = run, adapter, reference, every, seed
         self.t0 = time.monotonic()
-        self.best_score = (torch.load(run.best, map_location="cpu", weights_only=False)["validation_score"]
+        self.best_score = (float(load_checkpoint(run.best)["validation_score"])
                            if run.best.is_file() else float("inf"))
 
     def keep_if_best(self, pl_module, epoch: int, record: dict[str, Any]) -> None:
@@ -182,7 +184,9 @@ class Validation(L.Callback):
         if not seps or float(np.mean(seps)) >= self.best_score:
             return
         self.best_score = float(np.mean(seps))
-        tmp = self.run.best.with_name(f".{self.run.best.name}.tmp{os.getpid()}")
+        from hepgen.data.atomic import temp_path
+
+        tmp = temp_path(self.run.best)
         torch.save({"state_dict": pl_module.state_dict(), "epoch": epoch, "validation_score": self.best_score}, tmp)
         os.replace(tmp, self.run.best)
         record["best_epoch"] = epoch
@@ -267,7 +271,7 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
     ckpt = run.checkpoint if run.checkpoint.is_file() else None
     done_epochs = 0
     if ckpt is not None:
-        done_epochs = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("epoch", 0))
+        done_epochs = int(load_checkpoint(ckpt).get("epoch", 0))  # refuses a file that would run code
     callbacks = [RunCheckpoint(run, float(tcfg["checkpoint_every_s"])),
                  Validation(run, adapter, reference, int(tcfg["val_every_epochs"]), seed),
                  ProgressCallback(len(loader) * max_epochs, len(loader) * done_epochs)]
@@ -284,7 +288,8 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*(does not have many workers|resuming from a checkpoint that ended"
                                           "|LightningModule.configure_optimizers|GPU available|isinstance.treespec).*")
-        trainer.fit(wrapper, loader, ckpt_path=str(ckpt) if ckpt else None)
+        with torch.serialization.safe_globals(checkpoint_globals()):  # Lightning's resume: no code either
+            trainer.fit(wrapper, loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     return int(trainer.global_rank)
 
 
@@ -384,9 +389,10 @@ def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], refer
     net.eval()
     extra = net.after_training({k: torch.as_tensor(v) for k, v in arrays.items()})
     if extra:
-        tmp = run.extra.with_name(f".extra.tmp{os.getpid()}.npz")
-        np.savez(tmp, **{k: np.asarray(v) for k, v in extra.items()})
-        os.replace(tmp, run.extra)
+        from hepgen.data.atomic import atomic_path
+
+        with atomic_path(run.extra, overwrite=True) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in extra.items()})
     run.set_state(status="finished", n_parameters=net.n_parameters())
     return run.path
 
@@ -398,7 +404,7 @@ def _load_weights(net, run_dir: str | Path) -> None:
     src = RunDir(run_dir)
     if not src.checkpoint.is_file():
         raise InputError("run to initialise from has no checkpoint", file=str(src.checkpoint))
-    ckpt = torch.load(src.checkpoint, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(src.checkpoint)
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         net.load_state_dict(state)
