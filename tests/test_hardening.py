@@ -256,3 +256,28 @@ def test_resume_loads_lightning_checkpoints_with_weights_only(tiny_run, tmp_path
     train(None, tiny_run[1], run, max_epochs=2)
     assert seen and all(w is True for w in seen)
     assert int(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]) == 2
+
+
+# --- an output never replaces an input ----------------------------------------------------------
+
+def test_outputs_that_are_inputs_are_refused(tiny_run, tmp_path, capsys):
+    run, data = tiny_run
+    like = tmp_path / "like.h5"
+    write_showers(like, random_showers("belle2-ecl-5x5", 10, seed=8))
+    (tmp_path / "alias.h5").symlink_to(like)
+    before = digest(like)
+    cases = [["generate", run, "-n", 5, "-e", f"like:{like}", "-o", like, "--overwrite"],
+             ["generate", run, "-n", 5, "-e", f"like:{like}", "-o", tmp_path / "alias.h5", "--overwrite"],
+             ["generate", run, "-n", 5, "-e", "1GeV", "-o", run / "preprocessing.json", "--overwrite"],
+             ["evaluate", like, data, "-o", like, "--no-classifier", "--no-figures", "--overwrite"],
+             ["train", "-d", like, "-o", like, "-m", "wgan"]]
+    for args in cases:
+        code, _, err = cli(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (args, err)
+        assert "is the input file" in lines[0] and "would destroy the input" in lines[0], (args, err)
+    assert digest(like) == before
+    geo = tmp_path / "geo.yaml"
+    geo.write_text("name: g\n")
+    code, _, err = cli(capsys, *SIM[:2], geo, *SIM[3:], "-o", geo, "--overwrite", "--seed", 1)
+    assert code == 2 and "is the input file" in err and geo.read_text() == "name: g\n"

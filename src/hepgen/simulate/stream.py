@@ -60,6 +60,11 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     spec = parse_energy(energy) if isinstance(energy, str) else energy
     if min(spec.values) <= 0:
         raise InputError(f"incident energies must be positive, got {spec}")
+    if isinstance(geometry, (str, Path)) and Path(geometry).is_file():  # a geometry file is an input too
+        from hepgen.data.atomic import check_not_input, partial_path
+
+        for target in (path, partial_path(path)):
+            check_not_input(target, [geometry], "output")
     det = detector_model(geometry)
     if seed is not None and int(seed) < 0:
         raise InputError(f"seed must be >= 0, got {seed}")

@@ -205,6 +205,7 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
         raise InputError(f"number of showers must be positive, got {n}")
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
+    _check_output_is_no_input(output, run_dir, energies)
     if workers > 1 or shard_size:
         if energies is None:
             raise InputError("sharded generation is for shower models; give --energies")
@@ -239,6 +240,19 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
                 writer.append(chunk)
                 bar.advance(stop - start)
     return Path(output)
+
+
+def _check_output_is_no_input(output, run_dir, energies: str | None) -> None:
+    """InputError when ``output`` (or its partial file) is the ``like:`` file or a file of the run directory."""
+    from hepgen.data.atomic import check_not_input, partial_path
+    from hepgen.training.run import RunDir
+
+    run = RunDir(run_dir)
+    inputs = [run.path, run.config, run.preprocessing, run.checkpoint, run.best, run.extra]
+    if energies is not None and str(energies).startswith("like:"):
+        inputs.append(str(energies)[5:])
+    for target in (output, partial_path(output)):
+        check_not_input(target, inputs, "output")
 
 
 def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, labels: dict, batch_size: int,

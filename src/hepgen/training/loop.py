@@ -325,6 +325,13 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     from hepgen.training.adapters import adapter_for
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
 
+    from hepgen.data.atomic import check_not_input
+
+    data_file = None if isinstance(data, ShowerData) or not isinstance(data, (str, Path)) else data
+    config_file = config if isinstance(config, (str, Path)) else None
+    check_not_input(run_dir, [data_file, config_file, init_from], "run directory")
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise InputError("the run directory (-o) exists and is a file, expected a folder", file=str(run_dir))
     if init_from is not None and model is None and config is None:
         model = load_yaml(RunDir(init_from).config)["model"]
     name = load_yaml(RunDir(run_dir).config)["model"] if RunDir(run_dir).exists() else resolve_config(model, config)["model"]
