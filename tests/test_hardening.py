@@ -281,3 +281,51 @@ def test_outputs_that_are_inputs_are_refused(tiny_run, tmp_path, capsys):
     geo.write_text("name: g\n")
     code, _, err = cli(capsys, *SIM[:2], geo, *SIM[3:], "-o", geo, "--overwrite", "--seed", 1)
     assert code == 2 and "is the input file" in err and geo.read_text() == "name: g\n"
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def test_nan_in_the_first_epoch_does_not_claim_a_kept_checkpoint(tmp_path, monkeypatch):
+    import torch
+
+    from hepgen.models.wgan import WGAN
+    from hepgen.progress import set_quiet
+    from hepgen.training import TrainingDiverged, train
+    from hepgen.training.run import RunDir
+
+    set_quiet(True)
+    real = WGAN.training_step
+
+    def nan_step(self, *args, **kwargs):
+        losses = real(self, *args, **kwargs)
+        return {k: torch.tensor(float("nan")) for k in losses}
+
+    monkeypatch.setattr(WGAN, "training_step", nan_step)
+    s = random_showers("belle2-ecl-5x5", 40, seed=1)
+    with pytest.raises(TrainingDiverged) as e:
+        train("wgan", s, tmp_path / "run", TINY, max_epochs=2)
+    msg = str(e.value)
+    assert "at epoch 0, batch 0" in msg and "no checkpoint had been written yet" in msg
+    assert "last good checkpoint" not in msg
+    assert not RunDir(tmp_path / "run").checkpoint.exists()
+    assert RunDir(tmp_path / "run").state()["status"] == "diverged"
+
+
+def test_training_data_with_an_absurd_deposit_is_refused(tmp_path, capsys):
+    s = random_showers("belle2-ecl-5x5", 40, seed=1)
+    write_showers(tmp_path / "train.h5", s)
+    with h5py.File(tmp_path / "train.h5", "a") as h5:
+        h5["showers"][17, 12] = 1e30
+    code, _, err = cli(capsys, "train", "-d", tmp_path / "train.h5", "-o", tmp_path / "run", "-m", "wgan",
+                       "--max-epochs", 1)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert "train.h5: dataset 'showers': index 17: deposit of 1e+30 MeV in voxel 12" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_list_models_needs_no_data_or_output(capsys):
+    code, out, err = cli(capsys, "train", "--list-models")
+    assert code == 0 and "wgan" in out.split() and "bibae" in out.split(), err
+    code, _, err = cli(capsys, "train", "-o", "somewhere")
+    assert code == 2 and "--data" in err

@@ -24,11 +24,12 @@ import torch
 
 from hepgen.training.run import RunDir, checkpoint_globals, load_checkpoint, open_run
 
-__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "run_training"]
+__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "run_training",
+           "check_training_showers"]
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss or weight became NaN/inf; the run directory keeps the last good checkpoint."""
+    """A loss or weight became NaN/inf; the run directory keeps the last good checkpoint, if one was written."""
 
 
 def parse_duration(value: str | float | int | None) -> float | None:
@@ -102,13 +103,11 @@ class LitWrapper(L.LightningModule):
         for k, v in losses.items():
             value = float(v)
             if not math.isfinite(value):
-                raise TrainingDiverged(f"loss '{k}' became {value} at epoch {self.current_epoch}, batch {batch_idx}; "
-                                       "training stopped, the last good checkpoint is kept (try a lower learning rate)")
+                raise TrainingDiverged(f"loss '{k}' became {value} at epoch {self.current_epoch}, batch {batch_idx}")
             self.epoch_losses.setdefault(k, []).append(value)
         for name, p in self.model.named_parameters():
             if not torch.isfinite(p).all():
-                raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}; training stopped, "
-                                       "the last good checkpoint is kept")
+                raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         name, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -319,7 +318,7 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     >>> (run / "checkpoints" / "last.ckpt").is_file()
     True
     """
-    from hepgen.data import ShowerData, read_showers
+    from hepgen.data import ShowerData, ShowerFile
     from hepgen.errors import InputError
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import adapter_for
@@ -339,7 +338,13 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         from hepgen.training.jets import train_jets
 
         return train_jets(model, data, run_dir, config, max_time, max_epochs, seed, resume)
-    showers = data if isinstance(data, ShowerData) else read_showers(data)
+    if isinstance(data, ShowerData):
+        showers = data
+        check_training_showers(showers)
+    else:
+        source = ShowerFile(data)
+        showers = source.read()
+        check_training_showers(showers, file=str(data), dataset=source._showers)
     if init_from is not None and config is None and not RunDir(run_dir).exists():
         src = load_yaml(RunDir(init_from).config)
         config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
@@ -377,6 +382,47 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
                         devices=devices, strategy=strategy, accelerator=accelerator)
 
 
+MAX_DEPOSIT_OVER_INCIDENT = 1e3
+
+
+def check_training_showers(showers, file: str | None = None, dataset: str | None = None) -> None:
+    """Refuse training showers with a non-finite or non-positive incident energy, a non-finite deposit or a
+    deposit above :data:`MAX_DEPOSIT_OVER_INCIDENT` times the shower's incident energy (a unit or
+    corruption error that would otherwise train silently); the error names file, dataset and shower index.
+
+    >>> from hepgen.data import ShowerData
+    >>> s = ShowerData(np.array([1e3, 1e3]), np.array([[1.0] * 25, [0.0] * 24 + [1e30]]), "belle2-ecl-5x5")
+    >>> check_training_showers(s[:1])
+    >>> check_training_showers(s, file="train.h5", dataset="showers")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: train.h5: dataset 'showers': index 1: deposit of 1e+30 MeV in voxel 24 is ...
+    """
+    from hepgen.errors import InputError
+
+    inc = np.asarray(showers.incident_energy, dtype=np.float64)
+    energy = np.asarray(showers.energy)
+    bad_inc = ~np.isfinite(inc) | (inc <= 0)
+    if bad_inc.any():
+        i = int(np.argmax(bad_inc))
+        raise InputError(f"incident energy {inc[i]:.6g} MeV; expected a finite positive energy", file=file,
+                         dataset="incident_energies" if dataset == "showers" else None, index=i)
+    finite = np.isfinite(energy)
+    if not finite.all():
+        i, v = (int(k) for k in np.argwhere(~finite)[0])
+        raise InputError(f"deposit {energy[i, v]} in voxel {v}; expected finite energies", file=file,
+                         dataset=dataset, index=i)
+    peak = energy.max(axis=1) if energy.size else np.zeros(len(inc))
+    too_big = peak > MAX_DEPOSIT_OVER_INCIDENT * inc
+    if too_big.any():
+        i = int(np.argmax(too_big))
+        v = int(np.argmax(energy[i]))
+        raise InputError(f"deposit of {energy[i, v]:.6g} MeV in voxel {v} is more than "
+                         f"{MAX_DEPOSIT_OVER_INCIDENT:g} x the incident energy {inc[i]:.6g} MeV; expected deposits "
+                         "in MeV up to about the incident energy (wrong unit or corrupt file?)",
+                         file=file, dataset=dataset, index=i)
+
+
 def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
                  epochs: int, seconds: float | None, seed: int, **fit_options) -> Path:
     """Fit with the run's state kept honest (running / diverged / interrupted / finished), then store what the
@@ -386,8 +432,14 @@ def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], refer
     try:
         rank = fit(run, net, adapter, arrays, reference, cfg, epochs, seconds, seed, **fit_options)
     except TrainingDiverged as exc:
-        run.set_state(status="diverged", message=str(exc))
-        raise
+        if run.checkpoint.is_file():  # say what is true: a checkpoint from an earlier epoch, or none at all
+            epoch = load_checkpoint(run.checkpoint).get("epoch", "?")
+            kept = f"the last good checkpoint (end of epoch {epoch}) is kept in {run.checkpoint}"
+        else:
+            kept = "no checkpoint had been written yet, so there is none to keep (a rerun starts over)"
+        diverged = TrainingDiverged(f"{exc}; training stopped, {kept} (try a lower learning rate)")
+        run.set_state(status="diverged", message=str(diverged))
+        raise diverged from None
     except KeyboardInterrupt:
         run.set_state(status="interrupted")
         raise
