@@ -329,3 +329,21 @@ def test_list_models_needs_no_data_or_output(capsys):
     assert code == 0 and "wgan" in out.split() and "bibae" in out.split(), err
     code, _, err = cli(capsys, "train", "-o", "somewhere")
     assert code == 2 and "--data" in err
+
+
+# --- errors name their file ---------------------------------------------------------------------
+
+def test_label_errors_name_the_file(tiny_run, tmp_path, capsys):
+    s = random_showers("belle2-ecl-5x5", 60, seed=1)
+    write_showers(tmp_path / "like.h5", s)
+    with h5py.File(tmp_path / "like.h5", "a") as h5:
+        h5["labels/theta"] = np.ones(55)
+    code, _, err = cli(capsys, "generate", tiny_run[0], "-n", 60, "-e", f"like:{tmp_path / 'like.h5'}",
+                       "-o", tmp_path / "g.h5")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert "like.h5" in lines[0] and "label 'theta' has 55 entries for 60 showers" in lines[0]
+    code, _, err = cli(capsys, "train", "-d", tmp_path / "like.h5", "-o", tmp_path / "run", "-m", "wgan")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "like.h5" in lines[0] and "'theta' has 55 entries" in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["like.h5"]

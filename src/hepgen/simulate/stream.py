@@ -23,7 +23,7 @@ import numpy as np
 
 from hepgen.geometry import Geometry
 from hepgen.progress import ProgressBar, set_quiet, is_quiet
-from hepgen.errors import InputError
+from hepgen.errors import InputError, about_file
 from hepgen.units import EnergySpec, parse_energy
 from hepgen.simulate.gflash import BLOCK, PARTICLES, block_rng, detector_model, simulate_block
 
@@ -60,12 +60,14 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     spec = parse_energy(energy) if isinstance(energy, str) else energy
     if min(spec.values) <= 0:
         raise InputError(f"incident energies must be positive, got {spec}")
-    if isinstance(geometry, (str, Path)) and Path(geometry).is_file():  # a geometry file is an input too
+    geometry_file = str(geometry) if isinstance(geometry, (str, Path)) and Path(geometry).is_file() else None
+    if geometry_file:  # a geometry file is an input too
         from hepgen.data.atomic import check_not_input, partial_path
 
         for target in (path, partial_path(path)):
-            check_not_input(target, [geometry], "output")
-    det = detector_model(geometry)
+            check_not_input(target, [geometry_file], "output")
+    with about_file(geometry_file):
+        det = detector_model(geometry)
     if seed is not None and int(seed) < 0:
         raise InputError(f"seed must be >= 0, got {seed}")
     if int(chunk_size) < 1:

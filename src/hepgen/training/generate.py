@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
-from hepgen.errors import InputError
+from hepgen.errors import InputError, about_file
 
 __all__ = ["ShowerGenerator", "JetGenerator", "ArrayGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
 
@@ -172,17 +172,28 @@ def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray,
 
     if str(energies).startswith("like:"):
         path = str(energies)[5:]
-        f = ShowerFile(path)
-        e = f.incident_energy()
-        idx = np.arange(n) if n <= len(e) else np.random.default_rng(seed).integers(0, len(e), n)
-        labels: dict[str, np.ndarray] = {}
-        if f.label_names:
-            import h5py
-
-            with h5py.File(path, "r") as h5:
-                labels = {k: h5["labels"][k][:][idx] for k in f.label_names}
-        return e[idx], labels
+        with about_file(path):
+            return _like(path, n, seed)
     return parse_energy(energies).sample(n, seed=seed), {}
+
+
+def _like(path: str, n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The first n incident energies (and labels) of a shower file, drawn with replacement beyond it."""
+    f = ShowerFile(path)
+    e = f.incident_energy()
+    idx = np.arange(n) if n <= len(e) else np.random.default_rng(seed).integers(0, len(e), n)
+    labels: dict[str, np.ndarray] = {}
+    if f.label_names:
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            for k in f.label_names:
+                values = h5["labels"][k][:]
+                if len(values) != len(e):
+                    raise InputError(f"label '{k}' has {len(values)} entries for {len(e)} showers",
+                                     dataset=f"labels/{k}")
+                labels[k] = values[idx]
+    return e[idx], labels
 
 
 def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,

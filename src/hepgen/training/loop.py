@@ -319,7 +319,7 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     True
     """
     from hepgen.data import ShowerData, ShowerFile
-    from hepgen.errors import InputError
+    from hepgen.errors import InputError, about_file
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import adapter_for
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
@@ -338,20 +338,23 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         from hepgen.training.jets import train_jets
 
         return train_jets(model, data, run_dir, config, max_time, max_epochs, seed, resume)
+    data_name = None if isinstance(data, ShowerData) else str(data)
     if isinstance(data, ShowerData):
         showers = data
         check_training_showers(showers)
     else:
-        source = ShowerFile(data)
-        showers = source.read()
-        check_training_showers(showers, file=str(data), dataset=source._showers)
+        with about_file(data_name):
+            source = ShowerFile(data)
+            showers = source.read()
+        check_training_showers(showers, file=data_name, dataset=source._showers)
     if init_from is not None and config is None and not RunDir(run_dir).exists():
         src = load_yaml(RunDir(init_from).config)
         config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
         model = model or src["model"]
     run, cfg, adapter = open_run(run_dir, model, config, resume)
     if adapter is not None and adapter.geometry != showers.geometry:
-        raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'")
+        raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'",
+                         file=data_name)
     if adapter is None and lr is not None:
         if "lr" not in cfg["params"]:
             raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
@@ -361,10 +364,11 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         else (showers, showers[:0])
     val_set = val_set[: int(tcfg["val_max"])]
     if len(train_set) < 2:
-        raise InputError(f"need at least 2 training showers, got {len(train_set)}")
+        raise InputError(f"need at least 2 training showers, got {len(train_set)}", file=data_name)
     cls = get_model_class(cfg["model"])
     if adapter is None:
-        adapter = adapter_for(cls.data_kind).fit(train_set, cfg["preprocessing"], cfg["labels"])
+        with about_file(data_name):
+            adapter = adapter_for(cls.data_kind).fit(train_set, cfg["preprocessing"], cfg["labels"])
         run.create()
         run.write_json(run.preprocessing, adapter.state())
         save_yaml(run.config, cfg)
@@ -377,7 +381,8 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         run.set_state(init_from=str(Path(init_from).name))
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
-    arrays = adapter.encode(train_set)
+    with about_file(data_name):
+        arrays = adapter.encode(train_set)
     return run_training(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed,
                         devices=devices, strategy=strategy, accelerator=accelerator)
 
