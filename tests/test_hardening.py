@@ -347,3 +347,22 @@ def test_label_errors_name_the_file(tiny_run, tmp_path, capsys):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "like.h5" in lines[0] and "'theta' has 55 entries" in lines[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["like.h5"]
+
+
+def test_report_figures_replace_a_planted_link_instead_of_writing_through_it(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hepgen.report.figures import _save_png
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "fig.png").symlink_to(victim)
+    fig = plt.figure()
+    _save_png(fig, tmp_path / "fig.png", dpi=20)
+    plt.close(fig)
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "fig.png").is_symlink() and (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "victim.txt"]

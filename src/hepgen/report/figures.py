@@ -85,11 +85,9 @@ def ratio_plot_counts(counts_ref: np.ndarray, counts_gen: np.ndarray, edges: np.
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    _save_png(fig, path, dpi=80, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def ratio_plot(reference: np.ndarray, generated: np.ndarray, edges: np.ndarray, xlabel: str, path: Path,
@@ -122,10 +120,9 @@ def profile_plot(ref: np.ndarray, gen: np.ndarray, edges: np.ndarray, xlabel: st
     rax.set_ylim(0.5, 1.5)
     rax.set_ylabel("gen./ref.", fontsize=14)
     rax.set_xlabel(xlabel)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    _save_png(fig, path, dpi=80, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def correlation_plot(corr: dict, path: Path) -> Path:
@@ -140,8 +137,7 @@ def correlation_plot(corr: dict, path: Path) -> Path:
         ax.set_yticks(range(len(names)), names, fontsize=10)
         ax.set_title(title, fontsize=14)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70, bbox_inches="tight")
+    _save_png(fig, path, dpi=70, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -196,3 +192,11 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
     correlation_plot(result["correlations"], folder / "correlations.png")
     figs.append({"name": "correlations", "path": f"{folder.name}/correlations.png", "separation_power": None})
     return figs
+
+
+def _save_png(fig, path: str | Path, **options) -> None:
+    """Save ``fig`` as PNG through a fresh temporary file renamed onto ``path`` (never through a link)."""
+    from hepgen.data.atomic import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format="png", **options)
