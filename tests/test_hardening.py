@@ -366,3 +366,27 @@ def test_report_figures_replace_a_planted_link_instead_of_writing_through_it(tmp
     assert victim.read_text() == "precious"
     assert not (tmp_path / "fig.png").is_symlink() and (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "victim.txt"]
+
+
+# --- a real kill: SIGKILL once the partial file exists, then the same command again --------------
+
+def test_simulate_killed_after_its_partial_exists_resumes_bit_exact(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["-q", "simulate", "-d", "calochallenge-2", "-e", "log-uniform:1GeV:100GeV", "-n", "600",
+            "--chunk-size", "64", "--seed", "5", "-o", str(tmp_path / "out.h5")]
+    proc = subprocess.Popen([sys.executable, "-m", "hepgen", *args], stderr=subprocess.DEVNULL)
+    part = tmp_path / "out.partial.h5"
+    while proc.poll() is None and not part.exists():
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)  # whatever it was doing (no timing assumed: it may even have finished)
+    proc.wait()
+    r = subprocess.run([sys.executable, "-m", "hepgen", *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    stream.simulate_to_file(tmp_path / "ref.h5", "calochallenge-2", "log-uniform:1GeV:100GeV", 600, seed=5,
+                            quiet=True)
+    assert same_data(tmp_path / "ref.h5", tmp_path / "out.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "ref.h5"]
