@@ -390,3 +390,16 @@ def test_simulate_killed_after_its_partial_exists_resumes_bit_exact(tmp_path):
                             quiet=True)
     assert same_data(tmp_path / "ref.h5", tmp_path / "out.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "ref.h5"]
+
+
+def test_run_logs_are_not_appended_through_a_planted_link(tmp_path):
+    from hepgen.training.run import RunDir
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = RunDir(tmp_path / "run")
+    run.create()
+    run.metrics.symlink_to(victim)
+    with pytest.raises(InputError, match="metrics.jsonl: is a symbolic link"):
+        run.log({"epoch": 0})
+    assert victim.read_text() == "precious"

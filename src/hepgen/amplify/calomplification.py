@@ -91,7 +91,7 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
 
     from hepgen.amplify.surrogates import sample_arrays, train_arrays
     from hepgen.training.loop import parse_duration
-    from hepgen.data.atomic import temp_path
+    from hepgen.data.atomic import append_line, temp_path
     from hepgen.training.run import RunDir, load_checkpoint
 
     if select_every <= 0:
@@ -112,8 +112,7 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
         done = int(ckpt["epoch"])
         score = selection_score(sample_arrays(run.path, n_select, seed=seed + 12345, batch_size=n_select,
                                               which="last"), train_images)
-        with open(run.path / "logs" / "selection.jsonl", "a") as f:
-            f.write(json.dumps({"epoch": done - 1, "score": score}) + "\n")
+        append_line(run.path / "logs" / "selection.jsonl", json.dumps({"epoch": done - 1, "score": score}))
         if score < best:
             best = score
             tmp = temp_path(run.best)

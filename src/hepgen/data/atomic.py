@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 from hepgen.errors import InputError
 
-__all__ = ["atomic_path", "check_writable", "partial_path", "temp_path", "check_not_input"]
+__all__ = ["atomic_path", "check_writable", "partial_path", "temp_path", "check_not_input", "append_line"]
 
 
 def check_writable(path: str | Path, overwrite: bool = False) -> Path:
@@ -106,3 +106,24 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if os.path.lexists(tmp):
             tmp.unlink()
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` and a newline to a log file, refusing a symbolic link at ``path`` (``O_NOFOLLOW``).
+
+    >>> import tempfile, pathlib
+    >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> append_line(log, '{"epoch": 0}'); append_line(log, '{"epoch": 1}')
+    >>> log.read_text().splitlines()
+    ['{"epoch": 0}', '{"epoch": 1}']
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise InputError("is a symbolic link; hepgen does not append through links: remove it",
+                             file=str(path)) from None
+        raise InputError(f"cannot append to it: {exc.strerror}", file=str(path)) from None
+    with os.fdopen(fd, "a") as f:
+        f.write(line + "\n")

@@ -63,8 +63,9 @@ class RunDir:
 
     def log(self, record: dict[str, Any]) -> None:
         self.metrics.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        from hepgen.data.atomic import append_line
+
+        append_line(self.metrics, json.dumps(record))
 
     def set_state(self, **state: Any) -> None:
         old = self.read_json(self.state_file) if self.state_file.is_file() else {}
