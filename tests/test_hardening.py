@@ -403,3 +403,41 @@ def test_run_logs_are_not_appended_through_a_planted_link(tmp_path):
     with pytest.raises(InputError, match="metrics.jsonl: is a symbolic link"):
         run.log({"epoch": 0})
     assert victim.read_text() == "precious"
+
+
+def test_generate_starts_over_an_unreadable_partial_and_a_killed_shard_continues(tiny_run, tmp_path, capsys,
+                                                                                  monkeypatch):
+    import importlib
+
+    from hepgen.data.shards import Shard
+
+    gen_module = importlib.import_module("hepgen.training.generate")
+
+    run = tiny_run[0]
+    args = ["generate", run, "-n", 40, "-e", "uniform:1GeV:5GeV", "--batch-size", 16, "--seed", 3]
+    assert cli(capsys, *args, "-o", tmp_path / "ref.h5")[0] == 0
+    (tmp_path / "out.partial.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(88))  # 96 bytes, header cut
+    code, _, err = cli(capsys, *args, "-o", tmp_path / "out.h5")
+    assert code == 0 and "out.partial.h5" in err and "starting over" in err
+    assert same_data(tmp_path / "ref.h5", tmp_path / "out.h5")
+    code, _, err = cli(capsys, *args[:-1], 4, "-o", tmp_path / "ref.h5")  # other seed over a finished file
+    assert code == 2 and "exists" in err
+    # a shard task killed after its first chunk continues its partial shard
+    shard, e = Shard(index=0, n=40, seed=7, file="shard-00000.h5"), np.linspace(1e3, 5e3, 40)
+    task = dict(run_dir=str(run), incident_energy=e, labels={}, batch_size=16, compression="gzip", backend="torch")
+    gen_module._write_shard(shard, tmp_path / "clean.h5", **task)
+    real, calls = gen_module.ShowerGenerator.sample, {"n": 0}
+
+    def dies_second_time(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", dies_second_time)
+    with pytest.raises(KeyboardInterrupt):
+        gen_module._write_shard(shard, tmp_path / "shard.h5", **task)
+    assert (tmp_path / "shard.partial.h5").exists()
+    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", real)
+    gen_module._write_shard(shard, tmp_path / "shard.h5", **task)
+    assert same_data(tmp_path / "clean.h5", tmp_path / "shard.h5")

@@ -268,7 +268,8 @@ def _check_output_is_no_input(output, run_dir, energies: str | None) -> None:
 
 def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, labels: dict, batch_size: int,
                  compression: str, backend: str) -> None:
-    """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter."""
+    """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter, and a
+    task killed half-way continues its ``.partial`` shard when rerun."""
     import torch
 
     from hepgen.training.timing import auto_batch_size
@@ -277,10 +278,13 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
     gen = load_generator(run_dir, backend, threads=1)
     micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))
     meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
-            "shard": shard.index}
-    with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels)) as w:
+            "shard": shard.index, "n_requested": shard.n, "batch_size": batch_size}
+    with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels),
+                      resume=True) as w:
         for k, start in enumerate(range(0, shard.n, batch_size)):
             stop = min(shard.n, start + batch_size)
+            if stop <= w.n_written:
+                continue
             lab = {key: v[start:stop] for key, v in labels.items()}
             w.append(gen.sample(incident_energy[start:stop], lab or None, batch_size=micro,
                                 seed=shard.seed * 1_000_003 + k))
