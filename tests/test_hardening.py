@@ -441,3 +441,33 @@ def test_generate_starts_over_an_unreadable_partial_and_a_killed_shard_continues
     monkeypatch.setattr(gen_module.ShowerGenerator, "sample", real)
     gen_module._write_shard(shard, tmp_path / "shard.h5", **task)
     assert same_data(tmp_path / "clean.h5", tmp_path / "shard.h5")
+
+
+def test_generate_resume_with_other_weights_is_refused(tiny_run, tmp_path, capsys, monkeypatch):
+    import importlib
+    import shutil
+
+    gen_module = importlib.import_module("hepgen.training.generate")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    args = ["generate", run, "-n", 40, "-e", "uniform:1GeV:5GeV", "--batch-size", 16, "-o", tmp_path / "g.h5"]
+    real, calls = gen_module.ShowerGenerator.sample, {"n": 0}
+
+    def dies_second_time(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", dies_second_time)
+    assert cli(capsys, *args)[0] == 130  # interrupted after its first chunk
+    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", real)
+    part = tmp_path / "g.partial.h5"
+    before = digest(part)
+    from hepgen.training import train
+
+    train(None, tiny_run[1], run, max_epochs=2)  # the run trains on: other weights
+    (run / "checkpoints" / "best.ckpt").unlink(missing_ok=True)
+    code, _, err = cli(capsys, *args)
+    assert code == 2 and "g.partial.h5" in err and "generator_weights" in err and "--overwrite" in err
+    assert digest(part) == before

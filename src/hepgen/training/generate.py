@@ -236,7 +236,8 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
-            "energies": str(energies), "n_requested": n, "batch_size": batch_size}
+            "energies": str(energies), "n_requested": n, "batch_size": batch_size,
+            "generator_weights": _weights_digest(gen.model)}
     layout = "ild" if gen.geometry.name in ("ild-ecal", "ild-ahcal") and str(output).endswith(".ild.h5") else \
         "calochallenge"
     with ShowerWriter(output, gen.geometry, layout=layout, compression=compression, overwrite=overwrite,
@@ -251,6 +252,21 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
                 writer.append(chunk)
                 bar.advance(stop - start)
     return Path(output)
+
+
+def _weights_digest(model) -> str | None:
+    """SHA-256 (first 16 hex digits) of the checkpoint file the model was loaded from: a resume with other
+    weights (the run trained on in between) is refused instead of mixing two generators in one file."""
+    import hashlib
+
+    path = getattr(model, "hepgen_checkpoint", None)
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def _check_output_is_no_input(output, run_dir, energies: str | None) -> None:

@@ -197,4 +197,5 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
         with np.load(run.extra) as f:
             model.load_extra({k: f[k] for k in f.files})
     model.eval()
+    model.hepgen_checkpoint = str(ckpt_path)  # which weights (generation records their digest)
     return model, adapter, config
