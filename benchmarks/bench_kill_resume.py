@@ -7,7 +7,7 @@ are written), then reruns the same command to the end. The finished file must eq
 dataset and bit for bit, the file of an uninterrupted run with the same seed. A rerun that does not
 end within 10x the uninterrupted wall time counts as a hang. Prints a Markdown table.
 
-The generator is a tiny WGAN trained for one epoch on GFlash showers made here (belle2-ecl-5x5), so
+The generator is a tiny WGAN trained for one epoch on GFlash showers made here (calochallenge-2), so
 the test needs nothing but hepgen itself.
 """
 
@@ -33,7 +33,7 @@ HEPGEN = [sys.executable, "-m", "hepgen", "-q"]
 
 
 def run(args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(HEPGEN + args, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(HEPGEN + args, check=False, capture_output=True, text=True, timeout=timeout)
 
 
 def datasets(path: Path) -> dict[str, np.ndarray]:
@@ -60,21 +60,25 @@ def kill_moment(partial: Path) -> str:
     return "first chunk" if done == 0 else "later"
 
 
-def one_kill(args: list[str], output: Path, rng: np.random.Generator, t_start: float, t_rest: float) -> str:
-    """Start the command and SIGKILL it at a random moment; returns where it landed ('finished' if it ended)."""
+def one_kill(args: list[str], output: Path, rng: np.random.Generator, t_start: float, t_rest: float,
+             n_chunks: int) -> str:
+    """Start the command and SIGKILL it at a random moment; returns where it landed ('finished' if it ended).
+
+    A third of the kills aim at the start-up (before the partial file exists), a third at the first chunk
+    (within one chunk's time after the partial file appears), a third at the chunks after it."""
     partial = output.with_name(f"{output.stem}.partial{output.suffix}")
+    t_chunk = t_rest / max(1, n_chunks)
+    aim = rng.integers(3)
     proc = subprocess.Popen(HEPGEN + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.monotonic()
-    if rng.random() < 0.3:  # somewhere in the start-up (imports, model loading)
+    if aim == 0:
         deadline = t0 + rng.uniform(0.0, t_start)
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.005)
-    else:  # once the partial file is there: in the first chunk or after some chunks
+    else:
         while not os.path.lexists(partial) and proc.poll() is None and time.monotonic() - t0 < 10 * (t_start + t_rest):
-            time.sleep(0.002)
-        deadline = time.monotonic() + rng.uniform(0.0, t_rest)
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.005)
+            time.sleep(0.001)
+        deadline = time.monotonic() + (rng.uniform(0.0, t_chunk) if aim == 1 else rng.uniform(t_chunk, t_rest))
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
     if proc.poll() is not None:
         return "finished"
     proc.send_signal(signal.SIGKILL)
@@ -99,7 +103,7 @@ def first_partial_time(args: list[str], output: Path) -> tuple[float, float]:
     return t_partial, total - t_partial
 
 
-def bench(name: str, args: list[str], work: Path, trials: int, rng: np.random.Generator) -> dict:
+def bench(name: str, args: list[str], n_chunks: int, work: Path, trials: int, rng: np.random.Generator) -> dict:
     ref = work / f"{name}-ref.h5"
     t0 = time.monotonic()
     r = run(args + ["-o", str(ref)])
@@ -117,7 +121,7 @@ def bench(name: str, args: list[str], work: Path, trials: int, rng: np.random.Ge
         out = folder / "out.h5"
         cmd = args + ["-o", str(out)]
         for _ in range(1 + int(rng.random() < 0.5)):
-            where = one_kill(cmd, out, rng, t_start, t_rest)
+            where = one_kill(cmd, out, rng, t_start, t_rest, n_chunks)
             row[where] += 1
             row["kills"] += where != "finished"
             if where == "finished":
@@ -146,32 +150,36 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="trials per command (1-2 kills each)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill moments")
     parser.add_argument("--quick", action="store_true", help="2 trials per command, smaller files")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (printed) for inspection")
     opts = parser.parse_args()
     trials = 2 if opts.quick else opts.trials
     rng = np.random.default_rng(opts.seed)
     work = Path(tempfile.mkdtemp(prefix="hepgen-kill-"))
     try:
-        n_sim, n_gen = (300, 4000) if opts.quick else (1200, 20000)
-        # a tiny generator: one WGAN epoch on 256 GFlash showers
+        n_sim, n_gen = (300, 1000) if opts.quick else (1200, 3000)
+        # a tiny generator: one WGAN epoch on 256 GFlash showers (calochallenge-2: writing a chunk takes a while)
         data = work / "train.h5"
         cfg = work / "tiny.yaml"
         cfg.write_text("model: wgan\nparams: {width: 8, noise_dim: 4, constrainer_steps: 2}\n"
                        "training: {batch_size: 64}\n")
-        for args in (["simulate", "-d", "belle2-ecl-5x5", "-e", "uniform:1GeV:10GeV", "-n", "256", "--seed", "3",
+        for args in (["simulate", "-d", "calochallenge-2", "-e", "uniform:1GeV:10GeV", "-n", "256", "--seed", "3",
                       "-o", str(data)],
                      ["train", "-d", str(data), "-o", str(work / "run"), "-c", str(cfg), "--max-epochs", "1"]):
             r = run(args)
             if r.returncode != 0:
                 raise SystemExit(f"setup failed: {' '.join(args)}: {r.stderr}")
         commands = {
-            "simulate": ["simulate", "-d", "calochallenge-2", "-e", "log-uniform:1GeV:100GeV", "-n", str(n_sim),
-                         "--chunk-size", "128", "--seed", "11"],
-            "generate": ["generate", str(work / "run"), "-n", str(n_gen), "-e", "log-uniform:1GeV:10GeV",
-                         "--batch-size", "1000", "--seed", "12"],
+            "simulate": (["simulate", "-d", "calochallenge-2", "-e", "log-uniform:1GeV:100GeV", "-n", str(n_sim),
+                          "--chunk-size", "128", "--seed", "11"], -(-n_sim // 128)),
+            "generate": (["generate", str(work / "run"), "-n", str(n_gen), "-e", "log-uniform:1GeV:10GeV",
+                          "--batch-size", "500", "--seed", "12"], -(-n_gen // 500)),
         }
-        rows = [bench(name, args, work, trials, rng) for name, args in commands.items()]
+        rows = [bench(name, args, n_chunks, work, trials, rng) for name, (args, n_chunks) in commands.items()]
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if opts.keep:
+            print(f"work folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     print("| command | uninterrupted s | trials | kills (before partial / in first chunk / later) | ended before "
           "kill | resumed bit-exact | mismatches | hangs | failed | 'starting over' notes | leftover files |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -293,11 +293,10 @@ class ShowerWriter:
         self._file = self.partial
         return h5
 
-    def _restart(self, problem: str):
+    def _restart(self, problem: str) -> None:
         import sys
 
         print(f"hepgen: note: {self.partial}: partial file {problem}; starting over", file=sys.stderr)
-        return None
 
     def _row_datasets(self, h5) -> list[str]:
         names = [self._incident, self._showers]
