@@ -69,7 +69,7 @@ def test_chunked_writing_equals_one_shot_and_streams(tmp_path):
 def test_writer_resumes_a_partial_file_and_refuses_other_settings(tmp_path):
     s = random_showers("belle2-ecl-5x5", 30, seed=5)
     out = tmp_path / "sim.h5"
-    w = ShowerWriter(out, s.geometry, metadata={"seed": 1})
+    w = ShowerWriter(out, s.geometry, resume=True, metadata={"seed": 1})
     w.append(s[:10])
     w.abort()  # killed
     assert not out.exists() and (tmp_path / "sim.partial.h5").exists()

@@ -11,7 +11,10 @@ prints it as one line and exits with code 2.
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["InputError", "about_file"]
 
 
 class InputError(ValueError):
@@ -47,3 +50,22 @@ class InputError(ValueError):
             where.append(f"index {self.index}")
         prefix = ": ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+@contextmanager
+def about_file(file: str | None, dataset: str | None = None) -> Iterator[None]:
+    """Name ``file`` (and ``dataset``) in an :class:`InputError` raised inside the block that names no file.
+
+    >>> try:
+    ...     with about_file("train.h5"):
+    ...         raise InputError("label 'theta' has 55 entries for 60 showers")
+    ... except InputError as exc:
+    ...     print(exc)
+    train.h5: label 'theta' has 55 entries for 60 showers
+    """
+    try:
+        yield
+    except InputError as exc:
+        if exc.file is not None or file is None:
+            raise
+        raise InputError(exc.message, file=str(file), dataset=exc.dataset or dataset, index=exc.index) from None

@@ -92,7 +92,8 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
 
     from hepgen.amplify.surrogates import sample_arrays, train_arrays
     from hepgen.training.loop import parse_duration
-    from hepgen.training.run import RunDir
+    from hepgen.data.atomic import append_line, temp_path
+    from hepgen.training.run import RunDir, load_checkpoint
 
     if select_every <= 0:
         return train_arrays("vaegan", train_images, run_dir, config, max_epochs, max_time, seed, scaling="scale")
@@ -101,23 +102,22 @@ def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | N
     run = RunDir(run_dir)
     done = 0
     if run.checkpoint.is_file():
-        done = int(torch.load(run.checkpoint, map_location="cpu", weights_only=False).get("epoch", 0))
-    best = (torch.load(run.best, map_location="cpu", weights_only=False)["validation_score"]
+        done = int(load_checkpoint(run.checkpoint).get("epoch", 0))
+    best = (float(load_checkpoint(run.best)["validation_score"])
             if run.best.is_file() else float("inf"))
     while done < total and (seconds is None or time.monotonic() - t0 < seconds):
         # whole chunks (the loop's time limit counts over resumes); the budget is checked between them
         train_arrays("vaegan", train_images, run_dir, config, min(done + select_every, total), 1e9, seed,
                      scaling="scale")
-        ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(run.checkpoint)
         done = int(ckpt["epoch"])
         score = selection_score(sample_arrays(run.path, n_select, seed=seed + 12345, batch_size=n_select,
                                               which="last"), train_images)
-        with open(run.path / "logs" / "selection.jsonl", "a") as f:
-            f.write(json.dumps({"epoch": done - 1, "score": score}) + "\n")
+        append_line(run.path / "logs" / "selection.jsonl", json.dumps({"epoch": done - 1, "score": score}))
         if score < best:
             best = score
-            tmp = run.best.with_name(f".{run.best.name}.tmp")
-            torch.save({"state_dict": ckpt["state_dict"], "epoch": done - 1, "validation_score": score}, tmp)
+            tmp = temp_path(run.best)
+            torch.save({"state_dict": ckpt["state_dict"], "epoch": done - 1, "validation_score": float(score)}, tmp)
             tmp.replace(run.best)
     return run.path
 
@@ -133,10 +133,10 @@ def generate_images(run_dir: str | Path, n: int, seed: int = 0, threshold_mev: f
 
 
 def _selected_epoch(run_dir: str | Path) -> int | None:
-    import torch
+    from hepgen.training.run import load_checkpoint
 
     best = Path(run_dir) / "checkpoints" / "best.ckpt"
-    return int(torch.load(best, map_location="cpu", weights_only=False)["epoch"]) if best.is_file() else None
+    return int(load_checkpoint(best)["epoch"]) if best.is_file() else None
 
 
 def _table(images: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:

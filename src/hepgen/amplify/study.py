@@ -181,7 +181,7 @@ def plot_set(obs_set: str, r: dict, path: Path) -> None:
     ax.set(xscale="log", yscale="log", xlabel="number of quantiles", ylabel=r"$\bar D_{JS}$ [nats]", title=obs_set)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -201,8 +201,7 @@ def write_study(result: dict, outdir: str | Path, overwrite: bool = False, plots
         tmp.write_text(study_markdown(result))
     for s, png in pngs.items():
         with atomic_path(png, overwrite) as tmp:
-            plot_set(s, result["sets"][s], tmp.with_suffix(".png"))
-            tmp.with_suffix(".png").replace(tmp)
+            plot_set(s, result["sets"][s], tmp)
     return targets + list(pngs.values())
 
 

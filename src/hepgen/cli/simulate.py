@@ -28,7 +28,8 @@ def simulate(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output HDF5 file."),
     particle: str = typer.Option("photon", "--particle", "-p", help="photon, electron or positron."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives the same file, and "
-                                       "re-running an interrupted job with it resumes the .partial file."),
+                                       "re-running an interrupted job with it resumes the .partial file. Without "
+                                       "it a seed is drawn and recorded in the file (attribute 'seed')."),
     angle: float = typer.Option(0.0, "--angle", help="Incidence angle in degrees (0 = perpendicular)."),
     layout: str = typer.Option("calochallenge", "--layout", help="calochallenge (any detector) or ild "
                                "(ild-ecal / ild-ahcal, the 'getting_high' layout)."),

@@ -9,8 +9,9 @@ import typer
 
 
 def train(
-    data: Path = typer.Option(..., "--data", "-d", help="Training showers (CaloChallenge or ILD HDF5)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Run directory (created; an existing run is resumed)."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Training showers (CaloChallenge or ILD HDF5)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run directory (created; an existing run is "
+                                          "resumed)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name, e.g. wgan or bibae "
                                         "(or 'model:' in the config)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config: model/params/training/"
@@ -31,7 +32,7 @@ def train(
     """Train a generator; progress bar and per-epoch validation metrics (separation powers) on stderr.
 
     Killed runs resume from their last checkpoint when the same command is run again. A NaN/inf
-    loss stops training with one line (exit code 3) and keeps the last good checkpoint.
+    loss stops training with one line (exit code 3) and keeps the last good checkpoint, if one was written.
     """
     from hepgen.training import TrainingDiverged
     from hepgen.training import train as run_training
@@ -41,6 +42,9 @@ def train(
 
         typer.echo("\n".join(names()))
         raise typer.Exit()
+    missing = [flag for flag, v in (("--data", data), ("--output", output)) if v is None]
+    if missing:
+        raise typer.BadParameter(f"missing {', '.join(missing)} (see hepgen train --help)")
     try:
         run = run_training(model, data, output, config, max_time=max_time, max_epochs=max_epochs, seed=seed,
                            resume=not no_resume, devices=devices, strategy=strategy, accelerator=accelerator,

@@ -39,7 +39,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from hepgen.data.atomic import check_writable, partial_path
+from hepgen.data.atomic import check_writable, partial_path, temp_path
 from hepgen.data.showers import ShowerData
 from hepgen.data.validate import FLOAT_KINDS, NUMBER_KINDS, STRICT, Validator, describe_os_error, read_errors
 from hepgen.errors import InputError
@@ -285,17 +285,23 @@ class ShowerWriter:
     geometry: geometry of every chunk.
     layout: ``calochallenge`` (default; any geometry) or ``ild`` (ild-ecal / ild-ahcal).
     compression: ``gzip`` (default, as the CaloChallenge files), ``lzf`` or ``none``.
-    overwrite: replace an existing final file.
-    resume: continue an existing ``.partial`` file written with the same ``metadata``
-        (:attr:`n_written` tells how far it got); otherwise a stale partial file is replaced.
+    overwrite: replace an existing final file (and start over instead of resuming a partial file).
+    resume: write into ``name.partial.h5`` and continue it when it exists (:attr:`n_written` tells how
+        far it got). Its settings (geometry, layout, labels, compression and every ``metadata`` entry)
+        must match, else :class:`InputError` names the differing one; an unreadable partial file (a
+        job killed before its first chunk) is started over with a note on stderr. Without ``resume``
+        the showers go to a private temporary file that is deleted when the writer fails.
     metadata: provenance stored as file attributes (seed, command, ...).
+
+    Only whole chunks count: the number of complete showers is recorded after each chunk is flushed,
+    so a job killed in the middle of a chunk resumes from the chunk before.
 
     >>> import numpy as np, tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "b.h5"
     >>> with ShowerWriter(path, "belle2-ecl-5x5") as w:
     ...     w.append(ShowerData(np.ones(3) * 1e3, np.zeros((3, 25)), "belle2-ecl-5x5"))
-    >>> len(ShowerFile(path))
-    3
+    >>> len(ShowerFile(path)), sorted(p.name for p in path.parent.iterdir())
+    (3, ['b.h5'])
     """
 
     def __init__(
@@ -324,18 +330,91 @@ class ShowerWriter:
         self._showers = self.layout.showers.format(group=group)
         self.metadata = {k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v)
                          for k, v in (metadata or {}).items() if v is not None}
+        self.compression, self.labels = compression, tuple(labels)
+        self.resume = resume
         self.n_written = 0
-        if resume and self.partial.exists():
-            self._h5 = open_hdf5(self.partial, "a")
-            stored = {k: self._h5.attrs.get(k) for k in self.metadata}
-            if any(_differs(stored[k], v) for k, v in self.metadata.items()):
-                self._h5.close()
-                raise InputError("a partial file from a run with other settings exists; delete it or rerun with "
-                                 "the same options", file=str(self.partial))
-            self.n_written = int(self._h5[self._incident].shape[0])
-        else:
-            self._h5 = open_hdf5(self.partial, "w")
-            self._create(compression, labels)
+        self._h5 = None
+        if resume and not overwrite and os.path.islink(self.partial):
+            raise InputError("is a symbolic link, not a partial file written by hepgen; hepgen never writes "
+                             "through a link: remove it, or pass --overwrite to replace the link (not its target)",
+                             file=str(self.partial))
+        if resume and not overwrite and self.partial.exists():
+            self._h5 = self._reopen_partial()
+        if self._h5 is None:
+            # a fresh file under a private name (O_EXCL): never through a link or over a file of another job
+            self._file = temp_path(self.path)
+            self._h5 = open_hdf5(self._file, "w")
+            self._create(compression, self.labels)
+            self._h5.flush()
+            if resume:  # visible under the partial name (replacing a link itself) only once it is valid
+                os.replace(self._file, self.partial)
+                self._file = self.partial
+
+    def _reopen_partial(self):
+        """The partial file opened for appending, or ``None`` (note on stderr) when it cannot be read."""
+        import h5py
+
+        try:
+            h5 = h5py.File(self.partial, "a")
+        except OSError as exc:
+            return self._restart(f"not a readable HDF5 file ({str(exc).split('(')[0].strip()})")
+        try:
+            problem, n = self._check_partial(h5)
+        except InputError:  # other settings: never touched
+            h5.close()
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            problem, n = f"unreadable ({exc})", 0
+        if problem is not None:
+            h5.close()
+            return self._restart(problem)
+        for key in self._row_datasets(h5):  # drop rows of a chunk that was not completed
+            if h5[key].shape[0] != n:
+                h5[key].resize(n, axis=0)
+        self.n_written = n
+        self._file = self.partial
+        return h5
+
+    def _restart(self, problem: str) -> None:
+        import sys
+
+        print(f"hepgen: note: {self.partial}: partial file {problem}; starting over", file=sys.stderr)
+
+    def _row_datasets(self, h5) -> list[str]:
+        names = [self._incident, self._showers]
+        return names + [f"labels/{k}" for k in h5["labels"]] if "labels" in h5 else names
+
+    def _check_partial(self, h5) -> tuple[str | None, int]:
+        """(why it cannot be resumed or None, number of complete showers); InputError on other settings."""
+        attrs = h5.attrs
+        if "geometry" not in attrs or not any(k in h5 for k in ("incident_energies", "showers", *ILD_GROUPS.values())):
+            return "holds no shower datasets (killed before its first chunk?)", 0
+        stored_spec = attrs.get("geometry_spec")
+        wanted_spec = json.dumps(self.geometry.spec()) if self.geometry.name not in preset_names() else None
+        settings = [("geometry", attrs.get("geometry"), self.geometry.name),
+                    ("geometry_spec", stored_spec, wanted_spec)]
+        stored_layout = next((n for n, lay in LAYOUTS.items() if lay.showers.format(
+            group=ILD_GROUPS.get(str(attrs.get("geometry")), "")) in h5), None)
+        settings.append(("layout", stored_layout, self.layout.name))
+        settings.append(("labels", sorted(h5["labels"]) if "labels" in h5 else [], sorted(self.labels)))
+        if self._showers in h5:
+            settings.append(("compression", h5[self._showers].compression or "none", self.compression))
+        settings += [(k, attrs.get(k), v) for k, v in self.metadata.items()]
+        for key, stored, wanted in settings:
+            if (stored is None) != (wanted is None) or (stored is not None and _differs(stored, wanted)):
+                shown = "(not set)" if stored is None else _attr_text(stored)
+                raise InputError(f"a partial file of a run with other settings exists: {key} = {shown} there, "
+                                 f"{'(not set)' if wanted is None else _attr_text(wanted)} now; rerun with the "
+                                 "same options to resume it, or pass --overwrite to start over",
+                                 file=str(self.partial))
+        lengths = {key: h5[key].shape[0] for key in self._row_datasets(h5)}
+        if COMPLETE_ROWS in attrs:
+            n = int(attrs[COMPLETE_ROWS])
+        else:  # written before the count was kept: trust it only when every dataset has the same length
+            n = min(lengths.values()) if len(set(lengths.values())) == 1 else -1
+        if n < 0 or any(v < n for v in lengths.values()):
+            return f"is inconsistent (rows {lengths}, {n} recorded complete)", 0
+        return None, n
 
     def _create(self, compression: str, labels: tuple[str, ...]) -> None:
         from hepgen import __version__
@@ -359,28 +438,29 @@ class ShowerWriter:
         self._h5.attrs["energy_unit"] = "MeV" if self.layout.incident_mev_per_unit == 1 else "GeV (incident), MeV (deposits)"
         for k, v in self.metadata.items():
             self._h5.attrs[k] = v
+        self._h5.attrs[COMPLETE_ROWS] = 0
 
     def append(self, showers: ShowerData) -> None:
         """Write a chunk (negative round-off deposits are clipped to 0)."""
         if showers.geometry != self.geometry:
             raise InputError(f"cannot write '{showers.geometry.name}' showers into a '{self.geometry.name}' file",
                              file=str(self.path))
+        missing = [name for name in self.labels if name not in showers.labels]
+        if missing:
+            raise InputError(f"chunk lacks label '{missing[0]}' that the file records", file=str(self.path))
         n, m = self.n_written, len(showers)
         energy = np.clip(showers.energy, 0.0, None)
         if self.layout.dense:
             energy = energy.reshape((m,) + self.geometry.shape)
         inc = (showers.incident_energy / self.layout.incident_mev_per_unit).reshape(-1, 1)
-        for key, data in ((self._incident, inc), (self._showers, energy)):
+        columns = [(self._incident, inc), (self._showers, energy)]
+        columns += [(f"labels/{name}", showers.labels[name]) for name in self.labels]
+        for key, data in columns:
             ds = self._h5[key]
             ds.resize(n + m, axis=0)
             ds[n:n + m] = data
-        if "labels" in self._h5:
-            for name in self._h5["labels"]:
-                if name not in showers.labels:
-                    raise InputError(f"chunk lacks label '{name}' that the file records", file=str(self.path))
-                ds = self._h5["labels"][name]
-                ds.resize(n + m, axis=0)
-                ds[n:n + m] = showers.labels[name]
+        self._h5.flush()  # the rows first, then the count that makes them part of the file
+        self._h5.attrs[COMPLETE_ROWS] = n + m
         self._h5.flush()
         self.n_written = n + m
 
@@ -388,15 +468,18 @@ class ShowerWriter:
         """Finish the file and move it to its final name."""
         if self._h5 is None:
             return
+        del self._h5.attrs[COMPLETE_ROWS]
         self._h5.close()
         self._h5 = None
-        os.replace(self.partial, self.path)
+        os.replace(self._file, self.path)
 
     def abort(self) -> None:
-        """Close without finishing; the ``.partial`` file stays for a resume."""
+        """Close without finishing: a resumable ``.partial`` file stays, a private temporary file is deleted."""
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None
+            if not self.resume and os.path.lexists(self._file):
+                os.unlink(self._file)
 
     def __enter__(self) -> "ShowerWriter":
         return self
@@ -406,6 +489,17 @@ class ShowerWriter:
             self.close()
         else:
             self.abort()
+
+
+COMPLETE_ROWS = "hepgen_complete_rows"
+
+
+def _attr_text(value: Any) -> str:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _differs(stored: Any, wanted: Any) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgen.data.atomic import check_writable, partial_path
+from hepgen.data.atomic import check_writable, temp_path
 from hepgen.data.hdf5 import geometry_from_attrs, open_hdf5
 from hepgen.data.validate import FLOAT_KINDS, INT_KINDS, NUMBER_KINDS, STRICT, Validator, read_errors
 from hepgen.data.pointcloud import ShowerPoints
@@ -37,9 +37,9 @@ class PointWriter:
     def __init__(self, path: str | Path, geometry: Geometry | str, overwrite: bool = False,
                  compression: str = "gzip") -> None:
         self.path = check_writable(path, overwrite)
-        self.partial = partial_path(self.path)
         self.geometry = get_geometry(geometry)
         comp = None if compression == "none" else compression
+        self.partial = temp_path(self.path)  # private, fresh (never through a planted link)
         self._h5 = open_hdf5(self.partial, "w")
         for name, shape, dtype in (("incident_energies", (0,), "f8"), ("n_hits", (0,), "i8"),
                                    ("hits/energy", (0,), "f4"), ("hits/indices", (0, 3), "i4")):

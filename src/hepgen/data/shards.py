@@ -20,10 +20,10 @@ finished shards and redoes killed ones from scratch: no shower is lost or duplic
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hepgen.data.atomic import atomic_path
 from hepgen.errors import InputError
 
 __all__ = ["Shard", "ShardManifest", "merge_shards"]
@@ -91,9 +91,8 @@ class ShardManifest:
     def save(self) -> None:
         """Write the manifest atomically."""
         d = {k: v for k, v in asdict(self).items() if k != "folder"}
-        tmp = self.folder / f".{MANIFEST}.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(d, indent=1))
-        os.replace(tmp, self.folder / MANIFEST)
+        with atomic_path(self.folder / MANIFEST, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(d, indent=1))
 
     def path_of(self, shard: Shard) -> Path:
         return self.folder / shard.file

@@ -386,8 +386,14 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     from hepgen.data.validate import LENIENT
     from hepgen.progress import status, warn
 
+    from hepgen.data.atomic import check_not_input
+
     out = Path(output_dir)
     index = out / "index.html"
+    for target in (out, out / "metrics.json", index):
+        check_not_input(target, [reference_path, generated_path], "report output")
+    if out.exists() and not out.is_dir():
+        raise InputError("the report output must be a folder, this is a file", file=str(out))
     if (out / "metrics.json").exists() and not overwrite:
         raise InputError("report exists; pass --overwrite to replace it", file=str(out / "metrics.json"))
     check_folder_writable(out)

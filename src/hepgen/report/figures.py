@@ -114,11 +114,9 @@ def ratio_plot_counts(counts_ref: np.ndarray, counts_gen: np.ndarray, edges: np.
     if logy:
         ax.set_yscale("log")
     _ratio_panel(rax, centres, ratio, rerr, xlabel)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    _save_png(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def ratio_plot(reference: np.ndarray, generated: np.ndarray, edges: np.ndarray, xlabel: str, path: Path,
@@ -147,10 +145,9 @@ def profile_plot(ref: np.ndarray, gen: np.ndarray, edges: np.ndarray, xlabel: st
         ratio = np.where(mr > 0, mg / mr, np.nan)
         rerr = np.where(mr > 0, ratio * np.sqrt((eg / np.where(mg > 0, mg, 1)) ** 2 + (er / mr) ** 2), np.nan)
     _ratio_panel(rax, centres, ratio, rerr, xlabel)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    _save_png(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def correlation_plot(corr: dict, path: Path) -> Path:
@@ -167,8 +164,7 @@ def correlation_plot(corr: dict, path: Path) -> Path:
         ax.set_title(title, fontsize=14)
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, location="right")
         cb.ax.tick_params(labelsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    _save_png(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -228,7 +224,7 @@ def layer_grid_figures(ref, gen, result: dict, folder: Path) -> list[dict]:
         fig.suptitle(f"layer {layer}: reference (filled) and generated (line)", fontsize=13)
         fname = f"layer_{layer:02d}.png"
         folder.mkdir(parents=True, exist_ok=True)
-        fig.savefig(folder / fname, dpi=DPI)
+        _save_png(fig, folder / fname, dpi=DPI)
         plt.close(fig)
         worst = max((hists[n]["separation_power"] for n in names if np.isfinite(hists[n]["separation_power"])),
                     default=None)
@@ -291,3 +287,11 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
     if layer_grids:
         figs += layer_grid_figures(ref, gen, result, folder)
     return figs
+
+
+def _save_png(fig, path: str | Path, **options) -> None:
+    """Save ``fig`` as PNG through a fresh temporary file renamed onto ``path`` (never through a link)."""
+    from hepgen.data.atomic import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format="png", **options)

@@ -23,7 +23,7 @@ import numpy as np
 
 from hepgen.geometry import Geometry
 from hepgen.progress import ProgressBar, set_quiet, is_quiet
-from hepgen.errors import InputError
+from hepgen.errors import InputError, about_file
 from hepgen.units import EnergySpec, parse_energy
 from hepgen.simulate.gflash import BLOCK, PARTICLES, block_rng, detector_model, simulate_block
 
@@ -46,10 +46,12 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                      compression: str = "gzip", quiet: bool | None = None, visible_energy: bool = False) -> int:
     """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
 
-    Re-running with the same arguments after an interruption continues the ``.partial`` file. Returns
-    the number of showers in the finished file. CaloChallenge ds2/3 files hold calibrated energies (visible /
-    sampling fraction, the challenge's convention) unless ``visible_energy``; the file's attributes
-    ``energy_convention`` and ``sampling_fraction`` say which.
+    Re-running with the same arguments (and a ``seed``) after an interruption continues the ``.partial``
+    file; a partial file written with other settings is refused (``overwrite`` starts over). Without a
+    ``seed`` one is drawn and recorded in the file's ``seed`` attribute (a decimal string): passing it as
+    ``seed`` repeats the run exactly. Returns the number of showers in the finished file. CaloChallenge ds2/3 files hold calibrated
+    energies (visible / sampling fraction, the challenge's convention) unless ``visible_energy``; the file's
+    attributes ``energy_convention`` and ``sampling_fraction`` say which.
     """
     from hepgen.data import ShowerData, ShowerWriter
 
@@ -60,11 +62,23 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     spec = parse_energy(energy) if isinstance(energy, str) else energy
     if min(spec.values) <= 0:
         raise InputError(f"incident energies must be positive, got {spec}")
-    det = detector_model(geometry, visible_energy)
+    geometry_file = str(geometry) if isinstance(geometry, (str, Path)) and Path(geometry).is_file() else None
+    if geometry_file:  # a geometry file is an input too
+        from hepgen.data.atomic import check_not_input, partial_path
+
+        for target in (path, partial_path(path)):
+            check_not_input(target, [geometry_file], "output")
+    with about_file(geometry_file):
+        det = detector_model(geometry, visible_energy)
+    if seed is not None and int(seed) < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
+    if int(chunk_size) < 1:
+        raise InputError(f"chunk size must be >= 1, got {chunk_size}")
     resumable = seed is not None
-    entropy = int(np.random.SeedSequence(seed).entropy)
+    entropy = int(np.random.SeedSequence(seed).entropy)  # seed itself when given (SeedSequence(s).entropy == s)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
-    meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": entropy,
+    # the seed as a decimal string: a drawn one has 128 bits, more than an HDF5 integer attribute holds
+    meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": str(entropy),
             "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
             "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK,
             "energy_convention": det.energy_convention, "sampling_fraction": det.sampling_fraction}

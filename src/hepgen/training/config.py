@@ -59,14 +59,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def save_yaml(path: str | Path, data: dict[str, Any]) -> None:
     """Write a mapping as YAML atomically (temp file + rename)."""
-    import os
-
     import yaml
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, path)
+    from hepgen.data.atomic import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def _merge(defaults: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
-from hepgen.errors import InputError
+from hepgen.errors import InputError, about_file
 
 __all__ = ["ShowerGenerator", "JetGenerator", "ArrayGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
 
@@ -172,17 +172,28 @@ def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray,
 
     if str(energies).startswith("like:"):
         path = str(energies)[5:]
-        f = ShowerFile(path)
-        e = f.incident_energy()
-        idx = np.arange(n) if n <= len(e) else np.random.default_rng(seed).integers(0, len(e), n)
-        labels: dict[str, np.ndarray] = {}
-        if f.label_names:
-            import h5py
-
-            with h5py.File(path, "r") as h5:
-                labels = {k: h5["labels"][k][:][idx] for k in f.label_names}
-        return e[idx], labels
+        with about_file(path):
+            return _like(path, n, seed)
     return parse_energy(energies).sample(n, seed=seed), {}
+
+
+def _like(path: str, n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The first n incident energies (and labels) of a shower file, drawn with replacement beyond it."""
+    f = ShowerFile(path)
+    e = f.incident_energy()
+    idx = np.arange(n) if n <= len(e) else np.random.default_rng(seed).integers(0, len(e), n)
+    labels: dict[str, np.ndarray] = {}
+    if f.label_names:
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            for k in f.label_names:
+                values = h5["labels"][k][:]
+                if len(values) != len(e):
+                    raise InputError(f"label '{k}' has {len(values)} entries for {len(e)} showers",
+                                     dataset=f"labels/{k}")
+                labels[k] = values[idx]
+    return e[idx], labels
 
 
 def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,
@@ -205,6 +216,7 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
         raise InputError(f"number of showers must be positive, got {n}")
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
+    _check_output_is_no_input(output, run_dir, energies)
     if workers > 1 or shard_size:
         if energies is None:
             raise InputError("sharded generation is for shower models; give --energies")
@@ -224,7 +236,8 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
-            "energies": str(energies), "n_requested": n, "batch_size": batch_size}
+            "energies": str(energies), "n_requested": n, "batch_size": batch_size,
+            "generator_weights": _weights_digest(gen.model)}
     layout = "ild" if gen.geometry.name in ("ild-ecal", "ild-ahcal") and str(output).endswith(".ild.h5") else \
         "calochallenge"
     with ShowerWriter(output, gen.geometry, layout=layout, compression=compression, overwrite=overwrite,
@@ -241,9 +254,38 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     return Path(output)
 
 
+def _weights_digest(model) -> str | None:
+    """SHA-256 (first 16 hex digits) of the checkpoint file the model was loaded from: a resume with other
+    weights (the run trained on in between) is refused instead of mixing two generators in one file."""
+    import hashlib
+
+    path = getattr(model, "hepgen_checkpoint", None)
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _check_output_is_no_input(output, run_dir, energies: str | None) -> None:
+    """InputError when ``output`` (or its partial file) is the ``like:`` file or a file of the run directory."""
+    from hepgen.data.atomic import check_not_input, partial_path
+    from hepgen.training.run import RunDir
+
+    run = RunDir(run_dir)
+    inputs = [run.path, run.config, run.preprocessing, run.checkpoint, run.best, run.extra]
+    if energies is not None and str(energies).startswith("like:"):
+        inputs.append(str(energies)[5:])
+    for target in (output, partial_path(output)):
+        check_not_input(target, inputs, "output")
+
+
 def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, labels: dict, batch_size: int,
                  compression: str, backend: str) -> None:
-    """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter."""
+    """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter, and a
+    task killed half-way continues its ``.partial`` shard when rerun."""
     import torch
 
     from hepgen.training.timing import auto_batch_size
@@ -252,10 +294,13 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
     gen = load_generator(run_dir, backend, threads=1)
     micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))
     meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
-            "shard": shard.index}
-    with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels)) as w:
+            "shard": shard.index, "n_requested": shard.n, "batch_size": batch_size}
+    with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels),
+                      resume=True) as w:
         for k, start in enumerate(range(0, shard.n, batch_size)):
             stop = min(shard.n, start + batch_size)
+            if stop <= w.n_written:
+                continue
             lab = {key: v[start:stop] for key, v in labels.items()}
             w.append(gen.sample(incident_energy[start:stop], lab or None, batch_size=micro,
                                 seed=shard.seed * 1_000_003 + k))

@@ -22,13 +22,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from hepgen.training.run import RunDir, open_run
+from hepgen.training.run import RunDir, checkpoint_globals, load_checkpoint, open_run
 
 __all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "run_training"]
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss or weight became NaN/inf; the run directory keeps the last good checkpoint."""
+    """A loss or weight became NaN/inf; the run directory keeps the last good checkpoint, if one was written."""
 
 
 def parse_duration(value: str | float | int | None) -> float | None:
@@ -102,13 +102,11 @@ class LitWrapper(L.LightningModule):
         for k, v in losses.items():
             value = float(v)
             if not math.isfinite(value):
-                raise TrainingDiverged(f"loss '{k}' became {value} at epoch {self.current_epoch}, batch {batch_idx}; "
-                                       "training stopped, the last good checkpoint is kept (try a lower learning rate)")
+                raise TrainingDiverged(f"loss '{k}' became {value} at epoch {self.current_epoch}, batch {batch_idx}")
             self.epoch_losses.setdefault(k, []).append(value)
         for name, p in self.model.named_parameters():
             if not torch.isfinite(p).all():
-                raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}; training stopped, "
-                                       "the last good checkpoint is kept")
+                raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         name, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -149,8 +147,10 @@ class RunCheckpoint(L.Callback):
         self.last = time.monotonic()
 
     def save(self, trainer: L.Trainer) -> None:
+        from hepgen.data.atomic import temp_path
+
         path = self.run.checkpoint
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp = temp_path(path) if trainer.is_global_zero else path  # a fresh private file; only rank 0 writes
         trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, path)
@@ -173,7 +173,7 @@ class Validation(L.Callback):
     def __init__(self, run: RunDir, adapter, reference, every: int = 1, seed: int = 0) -> None:
         self.run, self.adapter, self.reference, self.every, self.seed = run, adapter, reference, every, seed
         self.t0 = time.monotonic()
-        self.best_score = (torch.load(run.best, map_location="cpu", weights_only=False)["validation_score"]
+        self.best_score = (float(load_checkpoint(run.best)["validation_score"])
                            if run.best.is_file() else float("inf"))
 
     def keep_if_best(self, pl_module, epoch: int, record: dict[str, Any]) -> None:
@@ -182,7 +182,9 @@ class Validation(L.Callback):
         if not seps or float(np.mean(seps)) >= self.best_score:
             return
         self.best_score = float(np.mean(seps))
-        tmp = self.run.best.with_name(f".{self.run.best.name}.tmp{os.getpid()}")
+        from hepgen.data.atomic import temp_path
+
+        tmp = temp_path(self.run.best)
         torch.save({"state_dict": pl_module.state_dict(), "epoch": epoch, "validation_score": self.best_score}, tmp)
         os.replace(tmp, self.run.best)
         record["best_epoch"] = epoch
@@ -267,7 +269,7 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
     ckpt = run.checkpoint if run.checkpoint.is_file() else None
     done_epochs = 0
     if ckpt is not None:
-        done_epochs = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("epoch", 0))
+        done_epochs = int(load_checkpoint(ckpt).get("epoch", 0))  # refuses a file that would run code
     callbacks = [RunCheckpoint(run, float(tcfg["checkpoint_every_s"])),
                  Validation(run, adapter, reference, int(tcfg["val_every_epochs"]), seed),
                  ProgressCallback(len(loader) * max_epochs, len(loader) * done_epochs)]
@@ -284,7 +286,8 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*(does not have many workers|resuming from a checkpoint that ended"
                                           "|LightningModule.configure_optimizers|GPU available|isinstance.treespec).*")
-        trainer.fit(wrapper, loader, ckpt_path=str(ckpt) if ckpt else None)
+        with torch.serialization.safe_globals(checkpoint_globals()):  # Lightning's resume: no code either
+            trainer.fit(wrapper, loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     return int(trainer.global_rank)
 
 
@@ -314,12 +317,20 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     >>> (run / "checkpoints" / "last.ckpt").is_file()
     True
     """
-    from hepgen.data import ShowerData, read_showers
-    from hepgen.errors import InputError
+    from hepgen.data import ShowerData, ShowerFile
+    from hepgen.data.validate import check_showers
+    from hepgen.errors import InputError, about_file
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import adapter_for
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
 
+    from hepgen.data.atomic import check_not_input
+
+    data_file = None if isinstance(data, ShowerData) or not isinstance(data, (str, Path)) else data
+    config_file = config if isinstance(config, (str, Path)) else None
+    check_not_input(run_dir, [data_file, config_file, init_from], "run directory")
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise InputError("the run directory (-o) exists and is a file, expected a folder", file=str(run_dir))
     if init_from is not None and model is None and config is None:
         model = load_yaml(RunDir(init_from).config)["model"]
     name = load_yaml(RunDir(run_dir).config)["model"] if RunDir(run_dir).exists() else resolve_config(model, config)["model"]
@@ -327,14 +338,21 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         from hepgen.training.jets import train_jets
 
         return train_jets(model, data, run_dir, config, max_time, max_epochs, seed, resume)
-    showers = data if isinstance(data, ShowerData) else read_showers(data)
+    data_name = None if isinstance(data, ShowerData) else str(data)
+    if isinstance(data, ShowerData):
+        showers = data
+        check_showers(showers.incident_energy, showers.energy)   # the readers' strict rules, for in-memory data
+    else:
+        with about_file(data_name):
+            showers = ShowerFile(data).read()                   # strict: implausible training data is refused
     if init_from is not None and config is None and not RunDir(run_dir).exists():
         src = load_yaml(RunDir(init_from).config)
         config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
         model = model or src["model"]
     run, cfg, adapter = open_run(run_dir, model, config, resume)
     if adapter is not None and adapter.geometry != showers.geometry:
-        raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'")
+        raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'",
+                         file=data_name)
     if adapter is None and lr is not None:
         if "lr" not in cfg["params"]:
             raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
@@ -344,10 +362,11 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         else (showers, showers[:0])
     val_set = val_set[: int(tcfg["val_max"])]
     if len(train_set) < 2:
-        raise InputError(f"need at least 2 training showers, got {len(train_set)}")
+        raise InputError(f"need at least 2 training showers, got {len(train_set)}", file=data_name)
     cls = get_model_class(cfg["model"])
     if adapter is None:
-        adapter = adapter_for(cls.data_kind).fit(train_set, cfg["preprocessing"], cfg["labels"])
+        with about_file(data_name):
+            adapter = adapter_for(cls.data_kind).fit(train_set, cfg["preprocessing"], cfg["labels"])
         run.create()
         run.write_json(run.preprocessing, adapter.state())
         save_yaml(run.config, cfg)
@@ -360,7 +379,8 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         run.set_state(init_from=str(Path(init_from).name))
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
-    arrays = adapter.encode(train_set)
+    with about_file(data_name):
+        arrays = adapter.encode(train_set)
     return run_training(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed,
                         devices=devices, strategy=strategy, accelerator=accelerator)
 
@@ -374,8 +394,14 @@ def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], refer
     try:
         rank = fit(run, net, adapter, arrays, reference, cfg, epochs, seconds, seed, **fit_options)
     except TrainingDiverged as exc:
-        run.set_state(status="diverged", message=str(exc))
-        raise
+        if run.checkpoint.is_file():  # say what is true: a checkpoint from an earlier epoch, or none at all
+            epoch = load_checkpoint(run.checkpoint).get("epoch", "?")
+            kept = f"the last good checkpoint (end of epoch {epoch}) is kept in {run.checkpoint}"
+        else:
+            kept = "no checkpoint had been written yet, so there is none to keep (a rerun starts over)"
+        diverged = TrainingDiverged(f"{exc}; training stopped, {kept} (try a lower learning rate)")
+        run.set_state(status="diverged", message=str(diverged))
+        raise diverged from None
     except KeyboardInterrupt:
         run.set_state(status="interrupted")
         raise
@@ -384,9 +410,10 @@ def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], refer
     net.eval()
     extra = net.after_training({k: torch.as_tensor(v) for k, v in arrays.items()})
     if extra:
-        tmp = run.extra.with_name(f".extra.tmp{os.getpid()}.npz")
-        np.savez(tmp, **{k: np.asarray(v) for k, v in extra.items()})
-        os.replace(tmp, run.extra)
+        from hepgen.data.atomic import atomic_path
+
+        with atomic_path(run.extra, overwrite=True) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in extra.items()})
     run.set_state(status="finished", n_parameters=net.n_parameters())
     return run.path
 
@@ -398,7 +425,7 @@ def _load_weights(net, run_dir: str | Path) -> None:
     src = RunDir(run_dir)
     if not src.checkpoint.is_file():
         raise InputError("run to initialise from has no checkpoint", file=str(src.checkpoint))
-    ckpt = torch.load(src.checkpoint, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(src.checkpoint)
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         net.load_state_dict(state)

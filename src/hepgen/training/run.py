@@ -22,13 +22,12 @@ from __future__ import annotations
 import copy
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from hepgen.errors import InputError
 
-__all__ = ["RunDir", "load_run_model"]
+__all__ = ["RunDir", "load_run_model", "load_checkpoint", "checkpoint_globals"]
 
 
 class RunDir:
@@ -52,9 +51,10 @@ class RunDir:
         (self.path / "logs").mkdir(parents=True, exist_ok=True)
 
     def write_json(self, path: Path, data: Any) -> None:
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        from hepgen.data.atomic import atomic_path
+
+        with atomic_path(path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
 
     def read_json(self, path: Path) -> Any:
         if not path.is_file():
@@ -63,8 +63,9 @@ class RunDir:
 
     def log(self, record: dict[str, Any]) -> None:
         self.metrics.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        from hepgen.data.atomic import append_line
+
+        append_line(self.metrics, json.dumps(record))
 
     def set_state(self, **state: Any) -> None:
         old = self.read_json(self.state_file) if self.state_file.is_file() else {}
@@ -73,6 +74,57 @@ class RunDir:
 
     def state(self) -> dict[str, Any]:
         return self.read_json(self.state_file) if self.state_file.is_file() else {}
+
+
+def checkpoint_globals() -> list:
+    """What a checkpoint may hold besides tensors and plain Python types: NumPy scalars and their dtypes
+    (e.g. a validation score stored as ``np.float64`` by an older hepgen). Nothing that runs code."""
+    import numpy as np
+
+    return [np._core.multiarray.scalar, np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType,
+            np.dtypes.Int64DType, np.dtypes.Int32DType]
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint without running code from it (``torch.load(weights_only=True)``).
+
+    Tensors, plain Python types and NumPy scalars load; a file that needs anything else (a pickled
+    object whose loading would call a function) is refused with one :class:`InputError`, as is a
+    truncated or corrupt file.
+
+    >>> import tempfile, torch
+    >>> path = tempfile.mkdtemp() + "/a.ckpt"
+    >>> torch.save({"epoch": 3, "state_dict": {"w": torch.ones(2)}}, path)
+    >>> load_checkpoint(path)["epoch"]
+    3
+    >>> torch.save({"epoch": copy.copy}, path)
+    >>> load_checkpoint(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: ...a.ckpt: refused: loading it would run code (copy.copy); ...
+    """
+    import pickle
+    import re
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", file=str(path))
+    try:
+        with torch.serialization.safe_globals(checkpoint_globals()):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = found.group(1) if found else "an object that is not a tensor or plain type"
+        raise InputError(f"refused: loading it would run code ({what}); hepgen loads only tensors and plain "
+                         "types from checkpoints. Use a checkpoint written by hepgen", file=str(path)) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable checkpoint (truncated or corrupt?): {first[:160]}", file=str(path)) from None
+    if not isinstance(ckpt, dict):
+        raise InputError(f"expected a checkpoint dictionary, found {type(ckpt).__name__}", file=str(path))
+    return ckpt
 
 
 def open_run(run_dir: str | Path, model: str | None, config: dict | str | Path | None,
@@ -112,7 +164,6 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     (``extra.npz``, e.g. a latent KDE); otherwise, and with ``which="last"``, the last checkpoint.
     """
     import numpy as np
-    import torch
 
     from hepgen.models.registry import get_model_class
     from hepgen.training.adapters import adapter_from_state
@@ -130,13 +181,21 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     params = {**copy.deepcopy(cls.default_config), **config["params"]}
     model = cls(adapter.data_shape, adapter.n_cond, params, adapter.geometry)
     use_best = which == "best" and run.best.is_file() and not run.extra.is_file()
-    ckpt = torch.load(run.best if use_best else run.checkpoint, map_location="cpu", weights_only=False)
+    ckpt_path = run.best if use_best else run.checkpoint
+    ckpt = load_checkpoint(ckpt_path)
+    if not isinstance(ckpt.get("state_dict"), dict):
+        raise InputError("checkpoint holds no 'state_dict'", file=str(ckpt_path))
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise InputError(f"weights do not fit the run's model ({first})", file=str(ckpt_path)) from None
     if hasattr(model, "to_physical"):
         model.to_physical = adapter.torch_physical
     if run.extra.is_file():
         with np.load(run.extra) as f:
             model.load_extra({k: f[k] for k in f.files})
     model.eval()
+    model.hepgen_checkpoint = str(ckpt_path)  # which weights (generation records their digest)
     return model, adapter, config

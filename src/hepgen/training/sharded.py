@@ -7,7 +7,7 @@ scheduler address, it reschedules the tasks of a worker that dies, and it needs 
 
 Each task writes one shard file with its own seed (see :mod:`hepgen.data.shards`); a finished shard
 is a file under its final name, so re-running skips it, and a killed task leaves only a partial file
-that the re-run replaces. ``hepgen merge`` joins the shards.
+that the re-run continues. ``hepgen merge`` joins the shards.
 
 >>> import tempfile
 >>> from hepgen.data.shards import ShardManifest
