@@ -14,7 +14,7 @@ Each run is ``recipe:level:N,N,...:n_seeds``. Beside the classifiers, for ``scal
 physicist's one-line statistic z = (E_vis/E_inc - mu(E_inc)) / sigma(E_inc), mu and sigma fitted on the
 reference sample, is computed on the same N showers per sample (no training).
 
-    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 flock /tmp/hepgen-cpu.lock \
+    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
         python benchmarks/bench_classifier_calibration.py --runs default:high:200,500,2000,10000:5 \
         default:low:200,500,2000:5 official:high:200,500:3 official:low:200,500:2 \
         --out docs/benchmarks/classifier_calibration.json
