@@ -14,7 +14,7 @@ Each run is ``recipe:level:N,N,...:n_seeds``. Beside the classifiers, for ``scal
 physicist's one-line statistic z = (E_vis/E_inc - mu(E_inc)) / sigma(E_inc), mu and sigma fitted on the
 reference sample, is computed on the same N showers per sample (no training).
 
-    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 flock /tmp/hepgen-cpu.lock \
+    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
         python benchmarks/bench_classifier_calibration.py --runs default:high:200,500,2000,10000:5 \
         default:low:200,500,2000:5 official:high:200,500:3 official:low:200,500:2 \
         --out docs/benchmarks/classifier_calibration.json
@@ -103,14 +103,41 @@ def physics_auc(ref_inc, ref_e, oth_inc, oth_e):
     return auc, hanley_mcneil_error(auc, len(zo), len(zr))
 
 
+def table(path: Path) -> str:
+    """Markdown table of a result file: AUC mean +- spread over seeds (number of seeds) per case, N, classifier."""
+    d = json.loads(path.read_text())
+    rows: dict = {}
+    for r in d["classifier"]:
+        rows.setdefault((r["case"], r["n"], r["recipe"], r["level"]), []).append(r["auc"])
+    for r in d["physics_statistic"]:
+        rows.setdefault((r["case"], r["n"], "physics z", "-"), []).append(r["auc"])
+    cols = sorted({k[2:] for k in rows}, key=lambda c: (c[0] == "physics z", c[0], c[1]))
+    ns = sorted({k[1] for k in rows})
+    head = "| case | N | " + " | ".join(f"{r} {lv}" if lv != "-" else r for r, lv in cols) + " |"
+    lines = [head, "|---|---|" + "---|" * len(cols)]
+    for case in [c for c in CASES if any(k[0] == c for k in rows)]:
+        for n in ns:
+            cells = []
+            for c in cols:
+                v = rows.get((case, n) + c)
+                cells.append("" if not v else f"{np.mean(v):.3f} ± {np.std(v):.3f} ({len(v)})")
+            if any(cells):
+                lines.append(f"| {case} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--table", type=Path, help="Only print the markdown table of this result file.")
     ap.add_argument("--runs", nargs="+", default=["default:high:200,500,2000,10000:5", "default:low:200,500,2000,10000:5",
                                                    "official:high:200,500,2000,10000:5",
                                                    "official:low:200,500,2000,10000:5"])
     ap.add_argument("--cases", nargs="+", default=list(CASES))
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/classifier_calibration.json"))
     args = ap.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     geo = get_geometry(GEOMETRY)
     plan = []
     for spec in args.runs:
@@ -132,28 +159,29 @@ def main() -> None:
         tmp.replace(args.out)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for s in seeds:
-        t0 = time.time()
-        ref, oth = sample(n_max[s], 2 * s + 1), sample(n_max[s], 2 * s + 2)
-        print(f"seed {s}: simulated 2 x {n_max[s]} showers in {time.time() - t0:.0f} s", flush=True)
-        runs = sorted({(r, lv, n) for r, lv, n, t in plan if t == s}, key=lambda x: (x[2], x[1], x[0]))
-        for n in sorted({n for *_, n in runs}):
-            ri, re = ref[0][:n], ref[1][:n]
-            for case in args.cases:
-                oi, oe = oth[0][:n], plant(case, oth[1][:n], geo)
-                if case == "scale":
-                    auc, err = physics_auc(ri, re, oi, oe)
-                    physics.append({"case": case, "n": n, "seed": s, "auc": auc, "auc_error": err})
-                for level in sorted({lv for _, lv, m in runs if m == n}):
-                    xr, xo = inputs(ri, re, geo, level), inputs(oi, oe, geo, level)
-                    for recipe in sorted({r for r, lv, m in runs if m == n and lv == level}):
-                        t = time.time()
-                        r = classifier_test(xr, xo, seed=s, recipe=recipe, level=level)
-                        r.update(case=case, n=n, level=level, seconds=round(time.time() - t, 1))
-                        results.append(r)
-                        print(f"N={n} seed={s} {case:11s} {recipe:8s} {level:4s} AUC {r['auc']:.3f} +- "
-                              f"{r['auc_error']:.3f} epoch {r['best_epoch']} {r['seconds']} s", flush=True)
-                        save()
+    showers: dict = {}
+    done_physics = set()
+    for recipe, level, n, s in plan:                    # in the order of --runs: cheap runs first
+        if s not in showers:
+            t0 = time.time()
+            showers[s] = (sample(n_max[s], 2 * s + 1), sample(n_max[s], 2 * s + 2))
+            print(f"seed {s}: simulated 2 x {n_max[s]} showers in {time.time() - t0:.0f} s", flush=True)
+        ref, oth = showers[s]
+        ri, re = ref[0][:n], ref[1][:n]
+        xr = inputs(ri, re, geo, level)
+        for case in args.cases:
+            oi, oe = oth[0][:n], plant(case, oth[1][:n], geo)
+            if case == "scale" and (n, s) not in done_physics:
+                done_physics.add((n, s))
+                auc, err = physics_auc(ri, re, oi, oe)
+                physics.append({"case": case, "n": n, "seed": s, "auc": auc, "auc_error": err})
+            t = time.time()
+            r = classifier_test(xr, inputs(oi, oe, geo, level), seed=s, recipe=recipe, level=level)
+            r.update(case=case, n=n, level=level, seconds=round(time.time() - t, 1))
+            results.append(r)
+            print(f"N={n} seed={s} {case:11s} {recipe:8s} {level:4s} AUC {r['auc']:.3f} +- "
+                  f"{r['auc_error']:.3f} epoch {r['best_epoch']} {r['seconds']} s", flush=True)
+            save()
     save()
 
 
