@@ -31,6 +31,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fuzz_corpus as fc  # noqa: E402
 
 
+BROAD = [  # (broad class, substrings of the mutation name), first match wins
+    ("unmutated", ("unmutated",)),
+    ("corrupt bytes (truncated, flipped header, empty, garbage, text)", ("truncate", "flip-header", "empty",
+                                                                          "garbage", "text")),
+    ("file system (directory, symlink loop, dangling symlink)", ("directory", "symlink")),
+    ("labels", ("labels-",)),
+    ("geometry attributes", ("geometry-",)),
+    ("links, external and virtual storage", ("external", "virtual", "soft-link")),
+    ("implausible values (huge, tiny, GeV/TeV, 50x)", ("huge", "tiny-incident", "50x", "gev", "tev")),
+    ("NaN, inf, negative, overflow, bad counts", ("nan", "inf", "negative", "overflow", "zero-incident", "mask",
+                                                   "n-above", "n-fraction", "index-out", "index-negative",
+                                                   "n-hits-sum", "n-hits-negative")),
+    ("dtypes (complex, bool, ints, strings, compound, object)", ("complex", "bool", "uint8", "string", "compound",
+                                                                "structured", "object", "float16", "float64", "int-incident", "-float",
+                                                                "hdf5-inside")),
+    ("missing, extra, wrong shapes", ("",)),
+]
+
+
+def broad_class(kind: str) -> str:
+    """The row of the summary table a mutation class falls into."""
+    return next(name for name, keys in BROAD if any(k in kind for k in keys))
+
+
 def classify(case: fc.Case, outcomes: list[fc.Outcome]) -> str:
     """One column for a file: traceback, hang, accepted-invalid, false-refusal, clean-refusal or accepted-valid."""
     statuses = [o.status for o in outcomes]
@@ -82,6 +106,16 @@ def main() -> None:
         totals.update(row)
         print(f"| {fmt} | {kind} | " + " | ".join(str(row[c]) for c in cols) + " |")
     print("| **all** | | " + " | ".join(f"**{totals[c]}**" for c in cols) + " |")
+    for title, key in (("class", lambda fk: broad_class(fk[1])), ("format", lambda fk: fk[0])):
+        agg: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for fk, row in table.items():
+            agg[key(fk)].update(row)
+        print(f"\n| {title} | {' | '.join(cols)} |")
+        print("|---|" + "---:|" * len(cols))
+        for name, row in sorted(agg.items(), key=lambda x: [b for b, _ in BROAD].index(x[0])
+                                if title == "class" else x[0]):
+            print(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")
+        print("| **all** | " + " | ".join(f"**{totals[c]}**" for c in cols) + " |")
     print(f"\n{len(cases)} files made in {t_make:.1f} s; {elapsed:.1f} s in all; work folder {work}")
     for col, items in examples.items():
         print(f"\n{col}: {len(items)}")

@@ -15,15 +15,18 @@ def _observables_of_file(path: Path, names: list[str], pool: int, threshold: flo
 
     from hepgen.amplify.observables import shower_observables
     from hepgen.data import ShowerFile
-    from hepgen.progress import track
+    from hepgen.data.validate import LENIENT
+    from hepgen.progress import track, warn
 
-    f = ShowerFile(path, geometry=geometry)
+    f = ShowerFile(path, geometry=geometry, policy=LENIENT)   # a generated file is judged, not refused
     stop = len(f) if stop is None else min(stop, len(f))
     parts: dict[str, list] = {n: [] for n in names}
     for s in track(range(start, stop, chunk_size), description=f"observables of {path.name}"):
         obs = shower_observables(f.read(s, min(s + chunk_size, stop)), names, pool, threshold, pixel_threshold)
         for n in names:
             parts[n].append(obs[n])
+    for message in f.warnings:
+        warn(message)
     return {n: np.concatenate(v) if v else np.zeros(0) for n, v in parts.items()}
 
 

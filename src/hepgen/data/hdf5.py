@@ -116,7 +116,15 @@ def _detect(h5, path: str) -> tuple[Layout, str, str]:
 
 
 def geometry_from_attrs(h5, path: str) -> Geometry | None:
-    """The geometry a file's attributes name (``geometry_spec`` JSON, else a preset ``geometry``), or None."""
+    """The geometry a file's attributes name (``geometry_spec`` JSON, else a preset ``geometry``), or None;
+    a malformed ``geometry_spec`` (not JSON, wrong values) is one :class:`InputError`.
+
+    >>> import h5py, tempfile
+    >>> with h5py.File(tempfile.mkdtemp() + "/g.h5", "w") as h5:
+    ...     h5.attrs["geometry"] = "ild-ecal"
+    ...     geometry_from_attrs(h5, "g.h5").n_voxels
+    27000
+    """
     attrs = h5.attrs
     with read_errors(path):
         spec = attrs["geometry_spec"] if "geometry_spec" in attrs else None

@@ -105,13 +105,15 @@ class ShardManifest:
 def merge_shards(folder: str | Path, output: str | Path, overwrite: bool = False, compression: str = "gzip") -> int:
     """Concatenate all shards of ``folder`` (in order) into ``output``; refuses if any shard is missing."""
     from hepgen.data.hdf5 import ShowerFile, ShowerWriter
+    from hepgen.data.validate import LENIENT
+    from hepgen.progress import warn
 
     m = ShardManifest.load(folder)
     missing = m.pending()
     if missing:
         raise InputError(f"{len(missing)} of {len(m.shards)} shards are not finished (first: {missing[0].file}); "
                          "re-run the generation to complete them", file=str(folder))
-    files = [ShowerFile(m.path_of(s)) for s in m.shards]
+    files = [ShowerFile(m.path_of(s), policy=LENIENT) for s in m.shards]   # generated: warn, do not refuse
     for s, f in zip(m.shards, files):
         if len(f) != s.n:
             raise InputError(f"shard holds {len(f)} entries, the manifest says {s.n}", file=f.path)
@@ -120,4 +122,6 @@ def merge_shards(folder: str | Path, output: str | Path, overwrite: bool = False
         for f in files:
             for chunk in f.chunks(10_000):
                 w.append(chunk)
+            for message in f.warnings:
+                warn(message)
     return m.n_total

@@ -129,6 +129,10 @@ def read_errors(file: str, dataset: str | None = None) -> Iterator[None]:
         raise InputError(f"cannot read: {text}", file=file, dataset=dataset) from None
 
 
+def _message(rule: str, values: dict[str, Any]) -> str:
+    return re.sub(r"  +", " ", RULES[rule].message.format(**values))
+
+
 class Validator:
     """Applies :data:`RULES` to the data of one file.
 
@@ -150,7 +154,7 @@ class Validator:
     # -- reporting ---------------------------------------------------------------------------
     def fail(self, rule: str, dataset: str | None = None, index: int | None = None, **values: Any) -> None:
         """Raise the rule's :class:`InputError` (whatever the policy)."""
-        raise InputError(RULES[rule].message.format(**values), file=self.file, dataset=dataset, index=index)
+        raise InputError(_message(rule, values), file=self.file, dataset=dataset, index=index)
 
     def flag(self, rule: str, n_bad: int, dataset: str | None = None, index: int | None = None,
              **values: Any) -> None:
@@ -158,7 +162,7 @@ class Validator:
         if RULES[rule].kind != "implausible" or self.policy == STRICT:
             self.fail(rule, dataset, index, **values)
         if rule not in self._found:
-            msg = str(InputError(RULES[rule].message.format(**values), file=self.file, dataset=dataset, index=index))
+            msg = str(InputError(_message(rule, values), file=self.file, dataset=dataset, index=index))
             self._found[rule] = [msg, 0]
         self._found[rule][1] += n_bad
 
