@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hepgen.data import ShowerData, read_showers
+from hepgen.data.validate import LENIENT
 from hepgen.errors import InputError
 from hepgen.training.adapters import PointCloudAdapter, adapter_from_state
 
