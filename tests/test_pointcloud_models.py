@@ -56,7 +56,7 @@ def test_tiny_train_generate_evaluate(model, showers, tmp_path):
     log = [json.loads(line) for line in open(run / "logs" / "metrics.jsonl")]
     assert "sep_E_vis/E_inc" in log[-1]
     out = generate(run, 12, f"like:{tmp_path / 'ref.h5'}", tmp_path / "gen.h5")
-    gen = read_showers(out)           # CaloChallenge layout on disk, readable as showers
+    gen = read_showers(out, policy=LENIENT)   # CaloChallenge layout on disk; an untrained model may be implausible
     assert gen.energy.shape == (12, 6480) and np.all(gen.energy >= 0)
     np.testing.assert_allclose(gen.incident_energy, showers.incident_energy[:12])
     # hit shifting: about one hit voxel per generated hit (the count drawn by the n_hits model); only hits
