@@ -472,3 +472,19 @@ def test_generate_resume_with_other_weights_is_refused(tiny_run, tmp_path, capsy
     code, _, err = cli(capsys, *args)
     assert code == 2 and "g.partial.h5" in err and "generator_weights" in err and "--overwrite" in err
     assert digest(part) == before
+
+
+def test_a_partial_file_in_use_by_a_running_job_is_not_started_over(tmp_path):
+    import subprocess
+    import sys
+
+    s = random_showers("belle2-ecl-5x5", 20, seed=5)
+    w = ShowerWriter(tmp_path / "sim.h5", s.geometry, resume=True, metadata={"seed": 1})
+    w.append(s[:10])  # still open (locked) by this "job"
+    code = ("from hepgen.data import ShowerWriter\n"
+            f"ShowerWriter({str(tmp_path / 'sim.h5')!r}, 'belle2-ecl-5x5', resume=True, metadata={{'seed': 1}})")
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "in use by another running job" in r.stderr
+    w.append(s[10:])
+    w.close()
+    assert np.array_equal(read_showers(tmp_path / "sim.h5").energy, s.energy)

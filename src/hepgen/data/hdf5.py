@@ -365,6 +365,9 @@ class ShowerWriter:
         try:
             h5 = h5py.File(self.partial, "a")
         except OSError as exc:
+            if "unable to lock" in str(exc).lower():  # a live job writes it: never start over under its feet
+                raise InputError("partial file is in use by another running job (locked); wait for it to finish or "
+                                 "stop it first", file=str(self.partial)) from None
             return self._restart(f"not a readable HDF5 file ({str(exc).split('(')[0].strip()})")
         try:
             problem, n = self._check_partial(h5)
