@@ -135,8 +135,12 @@ def compare_distances(args, off_out: Path, t_official: float, hepgen_metrics: di
     t_h = time.perf_counter() - t0
     own_x = _multivariate_inputs(fr, fr.incident_energy)
     own_y = _multivariate_inputs(fg, fg.incident_energy)
+    if own_x.shape == x.shape and own_y.shape == y.shape:
+        diff = f"{np.abs(own_x - x).max():.3g}, {np.abs(own_y - y).max():.3g}"
+    else:
+        diff = f"shapes differ: hepgen {own_x.shape}, official {x.shape}"
     print(f"hepgen FPD + KPD on the official's arrays: {t_h:.1f} s; max |hepgen features - official features| "
-          f"(reference, generated): {np.abs(own_x - x).max():.3g}, {np.abs(own_y - y).max():.3g}")
+          f"(reference, generated): {diff}")
     jf = f.notes["jetnet_curve_fit"]
     of, ok = official_fpd["values"], official_kpd["values"]
     hf, hk = hepgen_metrics["fpd"], hepgen_metrics["kpd"]
