@@ -130,7 +130,7 @@ def compare_distances(args, off_out: Path, t_official: float, hepgen_metrics: di
     print(f"official evaluate.py -m fpd -d 2 (FPD and KPD): {t_official:.1f} s; inputs {x.shape}, "
           f"kwargs {official_fpd['kwargs']} / {official_kpd['kwargs']}")
     t0 = time.perf_counter()
-    f = fpd(x, y, min_samples=10_000)
+    f = fpd(x, y, min_samples=10_000)      # jetnet's draws with replacement, whatever the sample size
     k = kpd(x, y, batch_size=10_000)
     t_h = time.perf_counter() - t0
     own_x = _multivariate_inputs(fr, fr.incident_energy)

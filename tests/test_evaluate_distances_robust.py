@@ -109,3 +109,21 @@ def test_calochallenge_defaults_and_size_warning():
     p = inspect.signature(METRICS["fpd"]).parameters
     assert (p["min_samples"].default, p["max_samples"].default, p["num_batches"].default, p["num_points"].default,
             p["seed"].default) == (10_000, 50_000, 20, 10, 42)
+
+
+def test_small_samples_of_one_distribution_give_distances_consistent_with_zero():
+    """Below the official batch sizes, draws with replacement only repeat rows: the intercept is then the
+    distance between the two finite samples (far from zero). ``auto`` subsamples without replacement."""
+    from hepgen.evaluate.distances import fpd, kpd
+
+    rng = np.random.default_rng(3)
+    x, y = rng.gamma(2.0, 1.0, (400, 30)), rng.gamma(2.0, 1.0, (400, 30))
+    biased = fpd(x, y, min_samples=1000, max_samples=2000, num_batches=4, num_points=6)
+    assert biased.value > 3 * biased.error
+    f = fpd(x, y, min_samples=1000, max_samples=2000, num_batches=4, num_points=6, sampling="auto")
+    assert f.notes["sampling"] == "subsample" and abs(f.value) < 3 * f.error
+    assert any("without replacement" in w for w in f.notes["warnings"])
+    k = kpd(x, y, num_batches=10, batch_size=1000, sampling="auto")
+    assert k.notes["sampling"] == "subsample" and abs(k.value) < 3 * k.error
+    shifted = fpd(x, y * 1.3, min_samples=1000, max_samples=2000, num_batches=4, num_points=6, sampling="auto")
+    assert shifted.value > 3 * shifted.error

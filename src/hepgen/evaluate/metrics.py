@@ -174,29 +174,32 @@ CALOCHALLENGE_CONVENTION = ("CaloChallenge code/evaluate.py: jetnet.evaluation.f
 
 @register("fpd", multivariate=True)
 def fpd(reference: np.ndarray, generated: np.ndarray, min_samples: int = 10_000, max_samples: int = 50_000,
-        num_batches: int = 20, num_points: int = 10, seed: int = 42, names: list[str] | None = None) -> dict:
+        num_batches: int = 20, num_points: int = 10, seed: int = 42, names: list[str] | None = None,
+        sampling: str = "replacement") -> dict:
     """Fréchet physics distance (:func:`hepgen.evaluate.distances.fpd`) with the CaloChallenge's settings
     (``min_samples = 10000``, jetnet's 20 batches x 10 sizes up to 50000, seed 42): ``{"value", "error",
     "reason", "excluded_features", "warnings", "n_reference", "n_generated", settings..., "convention"}``;
-    value and error are NaN where the distance cannot be computed (``reason`` says why)."""
+    value and error are NaN where the distance cannot be computed (``reason`` says why). ``sampling``: see
+    :func:`hepgen.evaluate.distances.fpd` (``hepgen evaluate`` passes ``auto``)."""
     from hepgen.evaluate.distances import fpd as distance
 
     d = distance(reference, generated, min_samples=min_samples, max_samples=max_samples,
-                 num_batches=num_batches, num_points=num_points, seed=seed, names=names)
+                 num_batches=num_batches, num_points=num_points, seed=seed, names=names, sampling=sampling)
     return {**d.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
 
 
 @register("kpd", multivariate=True)
 def kpd(reference: np.ndarray, generated: np.ndarray, batch_size: int = 10_000, num_batches: int = 10,
-        seed: int = 42, n_jobs: int = 1, names: list[str] | None = None) -> dict:
+        seed: int = 42, n_jobs: int = 1, names: list[str] | None = None, sampling: str = "replacement") -> dict:
     """Kernel physics distance (:func:`hepgen.evaluate.distances.kpd`, quartic kernel) with the
     CaloChallenge's ``batch_size = 10000`` and jetnet's other defaults (10 batches, seed 42: the same
     row draws as ``jetnet.evaluation.kpd``; batches are drawn with replacement at that size whatever the
-    sample size, as the official code does). ``n_jobs`` worker processes. Same keys as :func:`fpd`."""
+    sample size, as the official code does, unless ``sampling`` says otherwise, see
+    :func:`hepgen.evaluate.distances.kpd`). ``n_jobs`` worker processes. Same keys as :func:`fpd`."""
     from hepgen.evaluate.distances import kpd as distance
 
     d = distance(reference, generated, num_batches=num_batches, batch_size=batch_size, seed=seed, n_jobs=n_jobs,
-                 names=names)
+                 names=names, sampling=sampling)
     return {**d.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
 
 
