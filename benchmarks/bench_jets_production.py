@@ -1,7 +1,7 @@
 """Jet production and physics check: jets/s per type, mass peaks, mean multiplicity, IN-row metrics.
 
 Usage: PYTHONPATH=src python benchmarks/bench_jets_production.py --outdir DIR --n-top 2000 --n-other 500
-Writes DIR/<type>150.h5 and prints a Markdown fragment for docs/benchmarks.md.
+Writes DIR/<type>150.h5 and prints a Markdown fragment for docs/history.md.
 """
 
 from __future__ import annotations

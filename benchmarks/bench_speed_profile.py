@@ -3,7 +3,7 @@
 Builds a run directory per model on calochallenge-2 with the models' default sizes (one short
 epoch on random showers: weights do not change the cost), then times ``sample`` (model + inverse
 preprocessing, no writing) at a few batch sizes, single-threaded, and with torch's profiler lists
-the top operators. Used for the before/after table in docs/benchmarks.md.
+the top operators. Used for the before/after table in docs/history.md.
 
     PYTHONPATH=src python benchmarks/bench_speed_profile.py [--runs DIR] [--n 400] [--models wgan,bibae]
 """

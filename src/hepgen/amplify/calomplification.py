@@ -188,7 +188,7 @@ def run_calomplification(workdir: str | Path, output: str | Path, n_train: int =
 
     ``mbd_total`` and ``evis_mmd`` are the VAE-GAN's two hepgen additions (see
     :class:`hepgen.models.vaegan.VAEGAN`), on by default: without them the generated E_vis spread came out
-    30-40 % narrow and the E_vis amplification 2.8-3.9 (docs/benchmarks.md); ``False``/``0`` is the paper's model.
+    30-40 % narrow and the E_vis amplification 2.8-3.9 (docs/history.md); ``False``/``0`` is the paper's model.
     ``seed`` is the training seed (the images are always simulated with seeds 101 and 202)."""
     import time
 

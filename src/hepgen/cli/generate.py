@@ -20,7 +20,7 @@ def generate(
     compression: str = typer.Option("gzip", "--compression", help="gzip, lzf or none."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime (same showers within 1e-4; "
-                                "the faster one per model is in docs/benchmarks.md)."),
+                                "the faster one per model is in docs/history.md)."),
     workers: int = typer.Option(1, "--workers", help="Dask worker processes; > 1 makes OUTPUT a folder of shards."),
     shard_size: int = typer.Option(0, "--shard-size", help="Showers per shard (makes OUTPUT a folder of shards; "
                                    "default n / workers). Join shards with 'hepgen merge'."),

@@ -33,7 +33,7 @@ Two recipes (``recipe=``):
     the shift; the residual in units of the local resolution is the physicist's statistic directly. On a
     5 % energy-scale copy of GFlash ds2 electrons (1 GeV-1 TeV), where that one statistic alone gives AUC
     0.87, plain standardisation reached 0.53 at 6000 showers per sample and the conditional one 0.85
-    (0.80 +- 0.02 at 2000; see docs/benchmarks.md). Fitting on the pooled training split keeps the map
+    (0.80 +- 0.02 at 2000; see docs/history.md). Fitting on the pooled training split keeps the map
     label-blind, so identical distributions still give 0.5.
 
 The AUC error is the Hanley-McNeil standard error on the validation set; for identical distributions the

@@ -19,7 +19,7 @@ decoded prior samples, the sampling path (see default_config). Two further hepge
 default here and on in :func:`hepgen.amplify.calomplification.run_calomplification`: ``mbd_total`` (log
 E_vis enters the minibatch discrimination, so D can see a too narrow E_vis spread) and ``evis_mmd`` (a
 Gaussian-kernel MMD of log E_vis between generated and real batches in the generator loss); with both,
-the E_vis amplification went from 2.8-3.9 to 12-24 after 40 CPU minutes (docs/benchmarks.md).
+the E_vis amplification went from 2.8-3.9 to 12-24 after 40 CPU minutes (docs/history.md).
 
 >>> import torch
 >>> m = VAEGAN((10, 10), 0, dict(VAEGAN.default_config))

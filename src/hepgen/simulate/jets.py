@@ -4,7 +4,7 @@ Recipe (as close to JetNet as Pythia alone allows): pp at sqrt(s) = 13 TeV, a 2 
 the partons' pT-hat in a narrow window around ``pt_gev`` (JetNet: 1 TeV with 1 % spread; here +-2 % by
 default), Pythia's default parton shower and hadronisation, multi-parton interactions OFF by default
 (with them on, the W-jet mass peak moves from 82 to ~90 GeV and top jets carry ~88 instead of ~62
-particles, away from JetNet's ~80 GeV and ~60; see docs/benchmarks.md); all visible final-state particles
+particles, away from JetNet's ~80 GeV and ~60; see docs/history.md); all visible final-state particles
 clustered with anti-kT R = 0.8; each hard object (gluon, light quark, top, W, Z) keeps the nearest jet
 within ``match_dr`` in (eta, phi). Hard processes:
 

@@ -14,7 +14,7 @@ scatter out of the plane or stop). Behind light absorbers the shower particles a
 fraction of the tracks crosses at normal incidence, chosen so that the mean cos equals Fabjan's estimate
 cos(E_s / (pi E_c,absorber)) (Wigmans, "Calorimetry", Sec. 4.8); behind W or Pb that fraction is 0. The
 long paths of the isotropic component give the path-length part of the sampling fluctuations (for the
-ILD SiW ECAL a stochastic term near CALICE's 16.6 %/sqrt(E), see docs/benchmarks.md) and the MIP peak of
+ILD SiW ECAL a stochastic term near CALICE's 16.6 %/sqrt(E), see docs/history.md) and the MIP peak of
 the cell-energy spectrum (about 0.15-0.2 MeV in 0.525 mm of silicon).
 
 >>> from hepgen.geometry.materials import get_material

@@ -52,7 +52,7 @@ class ShowerGenerator:
         parts = []
         fused = hasattr(self.adapter, "data")  # voxel adapters invert their preprocessing in torch
         # inference_mode (no autograd bookkeeping) and the inverse preprocessing in float32 torch on
-        # the model's output (one pass, no float64 copy): see docs/benchmarks.md
+        # the model's output (one pass, no float64 copy): see docs/history.md
         with torch.inference_mode():
             for start in range(0, len(e), max(1, batch_size)):
                 sl = slice(start, start + batch_size)

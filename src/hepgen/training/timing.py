@@ -53,7 +53,7 @@ def auto_batch_size(model, n_cond: int, budget_elements: int = 2_000_000) -> int
     intermediate tensor stays near 8 MB and in cache. The activation size is read with forward
     hooks from one sampling call at batch 2. Measured on calochallenge-2: WGAN (26k-element largest
     activation) fastest at 50-100 (rule: 64), BIB-AE (Post-Processor, 415k elements) 3.3x faster
-    at 10 than at 100 (rule: 4); docs/benchmarks.md. Depends on the model and geometry only,
+    at 10 than at 100 (rule: 4); docs/history.md. Depends on the model and geometry only,
     so generated files stay reproducible across machines.
 
     >>> import torch
