@@ -405,6 +405,20 @@ def test_run_logs_are_not_appended_through_a_planted_link(tmp_path):
     assert victim.read_text() == "precious"
 
 
+def _interrupt_second_sample(monkeypatch, gen_module):
+    """Make the generator's second ``sample`` call raise KeyboardInterrupt; returns the real method."""
+    real, calls = gen_module.ShowerGenerator.sample, {"n": 0}
+
+    def dies_second_time(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", dies_second_time)
+    return real
+
+
 def test_generate_starts_over_an_unreadable_partial_and_a_killed_shard_continues(tiny_run, tmp_path, capsys,
                                                                                   monkeypatch):
     import importlib
@@ -427,15 +441,7 @@ def test_generate_starts_over_an_unreadable_partial_and_a_killed_shard_continues
     task = {"run_dir": str(run), "incident_energy": e, "labels": {}, "batch_size": 16, "compression": "gzip",
             "backend": "torch"}
     gen_module._write_shard(shard, tmp_path / "clean.h5", **task)
-    real, calls = gen_module.ShowerGenerator.sample, {"n": 0}
-
-    def dies_second_time(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", dies_second_time)
+    real = _interrupt_second_sample(monkeypatch, gen_module)
     with pytest.raises(KeyboardInterrupt):
         gen_module._write_shard(shard, tmp_path / "shard.h5", **task)
     assert (tmp_path / "shard.partial.h5").exists()
@@ -452,15 +458,7 @@ def test_generate_resume_with_other_weights_is_refused(tiny_run, tmp_path, capsy
     run = tmp_path / "run"
     shutil.copytree(tiny_run[0], run)
     args = ["generate", run, "-n", 40, "-e", "uniform:1GeV:5GeV", "--batch-size", 16, "-o", tmp_path / "g.h5"]
-    real, calls = gen_module.ShowerGenerator.sample, {"n": 0}
-
-    def dies_second_time(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", dies_second_time)
+    real = _interrupt_second_sample(monkeypatch, gen_module)
     assert cli(capsys, *args)[0] == 130  # interrupted after its first chunk
     monkeypatch.setattr(gen_module.ShowerGenerator, "sample", real)
     part = tmp_path / "g.partial.h5"

@@ -270,6 +270,16 @@ def _nonnegative_line(t: np.ndarray, v: np.ndarray) -> tuple[float, float]:
     return min(candidates, key=lambda p: float(np.sum((p[0] + p[1] * t - v) ** 2)))
 
 
+def _screened(x: np.ndarray, y: np.ndarray, notes: dict, names: list[str] | None, normalise: bool):
+    """Screen degenerate features (listed in ``notes``) and max-normalise: (x, y, None), or a NaN Distance."""
+    keep, notes["excluded_features"], fatal = screen_features(x, y, names=names)
+    if fatal:
+        return x, y, Distance(np.nan, np.nan, **{**notes, "reason": fatal})
+    x, y = x[:, keep], y[:, keep]
+    x, y = (_normalise(x, y) if normalise else (x, y))
+    return x, y, None
+
+
 def _sampling(sampling: str, n_min: int, size: int) -> str:
     if sampling not in ("auto", "replacement", "subsample"):
         raise ValueError(f"sampling '{sampling}': expected auto, replacement or subsample")
@@ -307,11 +317,9 @@ def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 2
     notes = {"n_reference": len(x), "n_generated": len(y), "min_samples": min_samples, "max_samples": max_samples,
              "num_batches": num_batches, "num_points": num_points, "seed": seed, "reason": None,
              "excluded_features": [], "warnings": _size_warnings(len(x), len(y), "FPD")}
-    keep, notes["excluded_features"], fatal = screen_features(x, y, names=names)
-    if fatal:
-        return Distance(np.nan, np.nan, **{**notes, "reason": fatal})
-    x, y = x[:, keep], y[:, keep]
-    x, y = (_normalise(x, y) if normalise else (x, y))
+    x, y, failed = _screened(x, y, notes, names, normalise)
+    if failed is not None:
+        return failed
     n_min = min(len(x), len(y))
     sampling = _sampling(sampling, n_min, max_samples)
     notes["sampling"] = sampling
@@ -563,11 +571,9 @@ def kpd(ref_features: np.ndarray, gen_features: np.ndarray, num_batches: int = 1
     notes = {"n_reference": len(x), "n_generated": len(y), "num_batches": num_batches, "batch_size": batch_size,
              "seed": seed, "degree": degree, "reason": None, "excluded_features": [],
              "warnings": _size_warnings(len(x), len(y), "KPD")}
-    keep, notes["excluded_features"], fatal = screen_features(x, y, names=names)
-    if fatal:
-        return Distance(np.nan, np.nan, **{**notes, "reason": fatal})
-    x, y = x[:, keep], y[:, keep]
-    x, y = (_normalise(x, y) if normalise else (x, y))
+    x, y, failed = _screened(x, y, notes, names, normalise)
+    if failed is not None:
+        return failed
     n_min = min(len(x), len(y))
     notes["sampling"] = _sampling(sampling, n_min, batch_size)
     if notes["sampling"] == "subsample":
