@@ -226,3 +226,20 @@ def test_empty_npy_and_corrupt_npz_give_one_line(tmp_path):
         with pytest.raises(SystemExit) as code:
             main(["-q", "info", str(tmp_path / name)])
         assert code.value.code == 2
+
+
+def test_a_corrupt_symbol_table_in_info_is_one_line(tmp_path, monkeypatch):
+    """Found by benchmarks/bench_fuzz_inputs.py (flip-header): h5py raises RuntimeError on the first name
+    lookup of a file whose symbol table is corrupt ("Unable to synchronously check link existence")."""
+    import h5py
+
+    from hepgen.report.summary import summarise_file
+
+    path = _cc(tmp_path)
+
+    def broken(self, name):
+        raise RuntimeError("Unable to synchronously check link existence (bad symbol table node version)")
+
+    monkeypatch.setattr(h5py.File, "__contains__", broken)
+    with pytest.raises(InputError, match=r"a\.h5: cannot read: Unable to synchronously check link existence"):
+        summarise_file(path)
