@@ -240,6 +240,9 @@ def test_a_corrupt_symbol_table_in_info_is_one_line(tmp_path, monkeypatch):
     def broken(self, name):
         raise RuntimeError("Unable to synchronously check link existence (bad symbol table node version)")
 
+    from hepgen.data.convert import convert_file
+
     monkeypatch.setattr(h5py.File, "__contains__", broken)
-    with pytest.raises(InputError, match=r"a\.h5: cannot read: Unable to synchronously check link existence"):
-        summarise_file(path)
+    for run in (lambda: summarise_file(path), lambda: convert_file(path, tmp_path / "out.h5")):
+        with pytest.raises(InputError, match=r"a\.h5: cannot read: Unable to synchronously check link existence"):
+            run()

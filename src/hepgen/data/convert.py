@@ -24,7 +24,7 @@ FORMATS = ("calochallenge", "ild", "points", "jetnet")
 def convert_file(source: str | Path, target: str | Path, to: str = "calochallenge", geometry: str | None = None,
                  compression: str = "gzip", chunk_size: int = 10_000, overwrite: bool = False) -> int:
     """Convert ``source`` into ``target`` in format ``to``; returns the number of showers or jets."""
-    from hepgen.data.hdf5 import ShowerFile, ShowerWriter, open_hdf5
+    from hepgen.data.hdf5 import ShowerFile, ShowerWriter, is_jet_file
     from hepgen.data.jetnet import read_jets, write_jets
     from hepgen.data.pointfile import PointWriter
     from hepgen.data.pointcloud import voxels_to_points
@@ -41,8 +41,7 @@ def convert_file(source: str | Path, target: str | Path, to: str = "calochalleng
         raise InputError("input and output are the same file", file=str(target))
     is_jets = source.suffix in (".npy", ".npz")
     if not is_jets:
-        with open_hdf5(source) as h5:
-            is_jets = "particle_features" in h5
+        is_jets = is_jet_file(source)
     if is_jets:
         if to != "jetnet":
             raise InputError(f"a jet file converts only to jetnet (.h5/.npz/.npy), not '{to}'", file=str(source))

@@ -90,6 +90,20 @@ def open_hdf5(path: str | Path, mode: str = "r"):
         raise InputError(describe_os_error(exc), file=str(path)) from None
 
 
+def is_jet_file(path: str | Path) -> bool:
+    """Whether an HDF5 file holds JetNet jets (``particle_features``) rather than showers; a file whose
+    structure cannot be read is one :class:`InputError` (a corrupt symbol table fails on this first lookup).
+
+    >>> import tempfile, h5py
+    >>> p = tempfile.mkdtemp() + "/j.h5"
+    >>> with h5py.File(p, "w") as h5: h5["particle_features"] = [[[0.0, 0.0, 1.0, 1.0]]]
+    >>> is_jet_file(p)
+    True
+    """
+    with open_hdf5(path) as h5, read_errors(str(path)):
+        return "particle_features" in h5
+
+
 def _detect(h5, path: str) -> tuple[Layout, str, str]:
     """(layout, incident dataset path, showers dataset path)."""
     if "n_hits" in h5 and "hits" in h5 and "showers" not in h5:

@@ -104,9 +104,6 @@ def summarise_file(path: str | Path, geometry: str | None = None, chunk_size: in
     path = Path(path)
     if path.suffix in (".npy", ".npz"):
         return summarise_jets_file(path)
-    from hepgen.data.hdf5 import open_hdf5
-    from hepgen.data.validate import read_errors
+    from hepgen.data.hdf5 import is_jet_file
 
-    with open_hdf5(path) as h5, read_errors(str(path)):   # a corrupt symbol table fails already here
-        is_jets = "particle_features" in h5
-    return summarise_jets_file(path) if is_jets else summarise_showers_file(path, geometry, chunk_size)
+    return summarise_jets_file(path) if is_jet_file(path) else summarise_showers_file(path, geometry, chunk_size)
