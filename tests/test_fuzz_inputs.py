@@ -243,6 +243,9 @@ def test_a_corrupt_symbol_table_in_info_is_one_line(tmp_path, monkeypatch):
     from hepgen.data.convert import convert_file
 
     monkeypatch.setattr(h5py.File, "__contains__", broken)
-    for run in (lambda: summarise_file(path), lambda: convert_file(path, tmp_path / "out.h5")):
+    from hepgen.data import read_points
+
+    for run in (lambda: summarise_file(path), lambda: convert_file(path, tmp_path / "out.h5"),
+                lambda: read_points(path)):
         with pytest.raises(InputError, match=r"a\.h5: cannot read: Unable to synchronously check link existence"):
             run()

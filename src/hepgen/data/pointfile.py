@@ -79,7 +79,9 @@ def read_points(path: str | Path) -> ShowerPoints:
                  "hits/energy": (FLOAT_KINDS, "floating-point energies (MeV)"), "hits/indices": (INT_KINDS, "integers")}
         ds = {}
         for key, (k, expected) in kinds.items():
-            if key not in h5:
+            with read_errors(path):   # a corrupt symbol table fails on the first name lookup
+                present = key in h5
+            if not present:
                 raise InputError("dataset missing; a point-cloud file needs incident_energies, n_hits, hits/energy, "
                                  "hits/indices", file=path, dataset=key)
             ds[key] = v.dataset(h5, key, k, expected)
