@@ -39,7 +39,8 @@ from hepgen.amplify.observables import PER_ENTRY
 from hepgen.errors import InputError
 from hepgen.progress import status
 
-__all__ = ["amplify_study", "write_study", "toy_study", "toy_amplification_table", "stack_observables"]
+__all__ = ["amplify_study", "amplify_files", "observables_of_file", "write_study", "toy_study",
+           "toy_amplification_table", "stack_observables"]
 
 
 def stack_observables(table: dict[str, np.ndarray], obs_set: str, where: str = "sample") -> np.ndarray:
@@ -128,6 +129,86 @@ def amplify_study(train: Sequence[dict[str, np.ndarray]], generated: Sequence[di
                                 "curves": {k: v.to_dict() for k, v in curves.items()},
                                 "equivalent": equivalent, "baseline_params": params}
     return out
+
+
+def observables_of_file(path: str | Path, names: Sequence[str], pool: int = 3, threshold: float = 0.1,
+                        pixel_threshold: float = 5.0, geometry: str | None = None, start: int = 0,
+                        stop: int | None = None, chunk_size: int = 10_000) -> dict[str, np.ndarray]:
+    """Amplification observables (:data:`hepgen.amplify.observables.OBSERVABLES`) of showers ``start:stop``
+    of a shower file, read in chunks; thresholds in MeV. A generated file is judged, not refused: values
+    the lenient reader flags are reported as warnings.
+
+    >>> observables_of_file("no/such/file.h5", ["E_vis"])
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: no/such/file.h5: file not found
+    """
+    from hepgen.amplify.observables import shower_observables
+    from hepgen.data import ShowerFile
+    from hepgen.data.validate import LENIENT
+    from hepgen.progress import track, warn
+
+    f = ShowerFile(path, geometry=geometry, policy=LENIENT)
+    stop = len(f) if stop is None else min(stop, len(f))
+    parts: dict[str, list] = {n: [] for n in names}
+    for s in track(range(start, stop, chunk_size), description=f"observables of {Path(path).name}"):
+        obs = shower_observables(f.read(s, min(s + chunk_size, stop)), list(names), pool, threshold, pixel_threshold)
+        for n in names:
+            parts[n].append(obs[n])
+    for message in f.warnings:
+        warn(message)
+    return {n: np.concatenate(v) if v else np.zeros(0) for n, v in parts.items()}
+
+
+def amplify_files(train: Sequence[str | Path], generated: Sequence[str | Path], reference: str | Path,
+                  observables: Sequence[str] = ("E_vis", "E_peak", "E_pixel", "CG_x", "CG_y"),
+                  sizes: Sequence[int] = (1000, 5000, 10000, 50000), pool_size: int | None = None,
+                  replicates: int = 5, max_n_quant: int | None = None, baselines: Sequence[str] = ("kde", "hist"),
+                  baseline_samples: int = 1_000_000, hist_splits: int = 500, pool: int = 3, threshold: float = 0.1,
+                  pixel_threshold: float = 5.0, geometry: str | None = None, max_generated: int | None = None,
+                  seed: int = 0) -> dict:
+    """The amplification study of shower files (what ``hepgen amplify`` runs), as a Python call.
+
+    ``reference`` (disjoint from the training data) is split into a pool for subsets of ``sizes``
+    (``pool_size`` showers, default the largest size, at most half the file) and a truth set that
+    defines the quantiles; observables (joint ones as ``"E_vis+E_peak"``) are computed on images
+    summed over depth and pooled ``pool`` x ``pool``; thresholds in MeV. Returns the result of
+    :func:`amplify_study` with the inputs recorded; :func:`write_study` writes it.
+
+    >>> amplify_files(["t.h5"], ["g.h5"], "r.h5", observables=["E_bogus"])
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: unknown observable 'E_bogus': expected one of E_vis, E_peak, CG_x, CG_y, n_active, E_pixel
+    """
+    from hepgen.amplify.observables import OBSERVABLES
+    from hepgen.data import ShowerFile
+
+    size_list = [int(s) for s in sizes]
+    # n_active is always computed: it counts showers, which per-pixel observables need to size subsets
+    names = sorted({n for o in observables for n in o.split("+")} | {"n_active"})
+    for n in names:
+        if n not in OBSERVABLES:
+            raise InputError(f"unknown observable {n!r}: expected one of {', '.join(OBSERVABLES)}")
+    n_ref = len(ShowerFile(reference, geometry=geometry))
+    n_pool = pool_size if pool_size is not None else min(max(size_list), n_ref // 2)
+    if not 0 < n_pool < n_ref:
+        raise InputError(f"reference has {n_ref} showers; cannot keep {n_pool} for subsets and the rest as truth",
+                         file=str(reference))
+    kept = [s for s in size_list if s <= n_pool]
+    if len(kept) < len(size_list):
+        status(f"reference pool has {n_pool} showers: dropping subset sizes {sorted(set(size_list) - set(kept))}")
+    opts = dict(names=names, pool=pool, threshold=threshold, pixel_threshold=pixel_threshold, geometry=geometry)
+    pool_obs = observables_of_file(reference, **opts, start=0, stop=n_pool)
+    truth_obs = observables_of_file(reference, **opts, start=n_pool)
+    trains = [observables_of_file(p, **opts) for p in train]
+    gens = [observables_of_file(p, **opts, stop=max_generated) for p in generated]
+    result = amplify_study(trains, gens, truth_obs, pool_obs, list(observables), kept, replicates,
+                           max_n_quant=max_n_quant, baselines=[b for b in baselines if b.strip()],
+                           n_baseline_samples=baseline_samples, hist_splits=hist_splits, seed=seed)
+    result["inputs"] = {"train": [str(p) for p in train], "generated": [str(p) for p in generated],
+                        "reference": str(reference), "n_reference_pool": n_pool, "n_truth": n_ref - n_pool,
+                        "pool": pool, "threshold_mev": threshold, "pixel_threshold_mev": pixel_threshold}
+    return result
 
 
 def _in_showers(e, scale: float):

@@ -8,28 +8,6 @@ from typing import List, Optional
 import typer
 
 
-def _observables_of_file(path: Path, names: list[str], pool: int, threshold: float, pixel_threshold: float,
-                         geometry: Optional[str], start: int = 0, stop: Optional[int] = None,
-                         chunk_size: int = 10_000) -> dict:
-    import numpy as np
-
-    from hepgen.amplify.observables import shower_observables
-    from hepgen.data import ShowerFile
-    from hepgen.data.validate import LENIENT
-    from hepgen.progress import track, warn
-
-    f = ShowerFile(path, geometry=geometry, policy=LENIENT)   # a generated file is judged, not refused
-    stop = len(f) if stop is None else min(stop, len(f))
-    parts: dict[str, list] = {n: [] for n in names}
-    for s in track(range(start, stop, chunk_size), description=f"observables of {path.name}"):
-        obs = shower_observables(f.read(s, min(s + chunk_size, stop)), names, pool, threshold, pixel_threshold)
-        for n in names:
-            parts[n].append(obs[n])
-    for message in f.warnings:
-        warn(message)
-    return {n: np.concatenate(v) if v else np.zeros(0) for n, v in parts.items()}
-
-
 def amplify(
     train: List[Path] = typer.Option(..., "--train", help="Training showers of the model (repeat for several training sets)."),
     generated: List[Path] = typer.Option(..., "--generated", help="Generated showers (repeat for independent trainings: gives the error bands)."),
@@ -59,42 +37,15 @@ def amplify(
     truth part of --reference by recursive median splitting; the generated sample is compared with
     reference subsets of --sizes and with the multinomial expectation; amplification = N_equiv / N_train.
     """
-    from hepgen.amplify.observables import OBSERVABLES
-    from hepgen.amplify.study import amplify_study, write_study
-    from hepgen.data import ShowerFile, check_writable
-    from hepgen.errors import InputError
-    from hepgen.progress import status
+    from hepgen.amplify.study import amplify_files, study_markdown, write_study
+    from hepgen.data import check_writable
 
-    size_list = [int(float(s)) for s in sizes.split(",") if s.strip()]
-    # n_active is always computed: it counts showers, which per-pixel observables need to size subsets
-    names = sorted({n for o in observable for n in o.split("+")} | {"n_active"})
-    for n in names:
-        if n not in OBSERVABLES:
-            raise InputError(f"unknown observable {n!r}: expected one of {', '.join(OBSERVABLES)}")
     for f in ("amplify.json", "amplify.md"):
         check_writable(output / f, overwrite)
-    n_ref = len(ShowerFile(reference, geometry=geometry))
-    n_pool = pool_size if pool_size is not None else min(max(size_list), n_ref // 2)
-    if not 0 < n_pool < n_ref:
-        raise InputError(f"reference has {n_ref} showers; cannot keep {n_pool} for subsets and the rest as truth",
-                         file=str(reference))
-    kept = [s for s in size_list if s <= n_pool]
-    if len(kept) < len(size_list):
-        status(f"reference pool has {n_pool} showers: dropping subset sizes {sorted(set(size_list) - set(kept))}")
-    args = (names, pool, threshold, pixel_threshold, geometry)
-    pool_obs = _observables_of_file(reference, *args, 0, n_pool)
-    truth_obs = _observables_of_file(reference, *args, n_pool, None)
-    trains = [_observables_of_file(p, *args) for p in train]
-    gens = [_observables_of_file(p, *args, 0, max_generated) for p in generated]
-    result = amplify_study(trains, gens, truth_obs, pool_obs, observable, kept, replicates,
-                           max_n_quant=max_n_quant, baselines=[b for b in baselines.split(",") if b.strip()],
-                           n_baseline_samples=baseline_samples, hist_splits=hist_splits, seed=seed)
-    result["inputs"] = {"train": [str(p) for p in train], "generated": [str(p) for p in generated],
-                        "reference": str(reference), "n_reference_pool": n_pool, "n_truth": n_ref - n_pool,
-                        "pool": pool, "threshold_mev": threshold, "pixel_threshold_mev": pixel_threshold}
+    result = amplify_files(train, generated, reference, observable, [int(float(s)) for s in sizes.split(",") if s.strip()],
+                           pool_size, replicates, max_n_quant, [b for b in baselines.split(",") if b.strip()],
+                           baseline_samples, hist_splits, pool, threshold, pixel_threshold, geometry, max_generated,
+                           seed)
     written = write_study(result, output, overwrite=overwrite, plots=plots)
-    from hepgen.amplify.study import study_markdown
-
     typer.echo(study_markdown(result))
     typer.echo(f"wrote {', '.join(str(p) for p in written)}")
-
