@@ -10,9 +10,12 @@ defect:
 * ``wider``: every layer's radial profile stretched by 1.1 (cumulative energy in r interpolated at r / 1.1;
   energy pushed past the last edge is lost).
 
-Each run is ``recipe:level:N,N,...:n_seeds``. Beside the classifiers, for ``scale`` the AUC of the
-physicist's one-line statistic z = (E_vis/E_inc - mu(E_inc)) / sigma(E_inc), mu and sigma fitted on the
-reference sample, is computed on the same N showers per sample (no training).
+Each run is ``recipe:level:N,N,...:n_seeds``. Beside the classifiers, for every defect the AUC of a
+physicist's one-line statistic is computed on the same N showers per sample (no training):
+z = (obs - mu(E_inc)) / sigma(E_inc) with mu and sigma fitted on the reference, obs = E_vis/E_inc (scale),
+E(layers 8-12)/E_inc (layer_scale), the energy-weighted mean radius (wider); for dead_ring the ring's
+energy itself (the defect sets it to 0). These statistics target the planted defect, so their AUC is close
+to (a lower bound on) the ideal one; ``--physics-only`` computes just them.
 
     OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 \
         python benchmarks/bench_classifier_calibration.py --runs default:high:200,500,2000,10000:5 \
@@ -88,29 +91,59 @@ def inputs(inc, energy, geo, level):
     return classifier_highlevel_inputs(highlevel_features(e, geo), inc, geo).astype(np.float32)
 
 
-def physics_auc(ref_inc, ref_e, oth_inc, oth_e):
-    """AUC of z = (E_vis/E_inc - mu) / sigma given log10 E_inc, mu and sigma fitted on the reference."""
+def physics_columns(case: str, inc: np.ndarray, energy: np.ndarray, geo) -> np.ndarray:
+    """(log10 E_inc, one physics observable) per shower: the one-line statistic for a planted defect.
+
+    scale: E_vis/E_inc; layer_scale: E(layers 8-12)/E_inc; dead_ring: E(layer 8, radial bin 1) (MeV);
+    wider: the energy-weighted mean radius (mm) over all voxels.
+    """
+    e = apply_threshold(energy, THRESHOLD_MEV).astype(np.float64)
+    idx = geo.voxel_indices()
+    if case == "scale":
+        obs = e.sum(axis=1) / inc
+    elif case == "layer_scale":
+        obs = e[:, (idx[:, 0] >= 8) & (idx[:, 0] <= 12)].sum(axis=1) / inc
+    elif case == "dead_ring":
+        obs = e[:, (idx[:, 0] == 8) & (idx[:, 2] == 1)].sum(axis=1)
+    elif case == "wider":
+        r = geo.voxel_positions()["r"]
+        obs = (e * r[None, :]).sum(axis=1) / np.maximum(e.sum(axis=1), 1e-12)
+    else:
+        raise ValueError(case)
+    return np.stack([np.log10(inc), obs], axis=1)
+
+
+def physics_auc(case: str, ref_inc, ref_e, oth_inc, oth_e, geo) -> tuple[float, float]:
+    """AUC of the one-line statistic of ``case`` given E_inc: z = (obs - mu(E_inc)) / sigma(E_inc), mu and
+    sigma fitted on the reference (dead_ring: the ring energy itself; the defect sets it to exactly 0).
+    A physicist's statistic for the planted defect, so a lower bound on the ideal (likelihood-ratio) AUC."""
     from sklearn.metrics import roc_auc_score
 
     from hepgen.evaluate.classifier import hanley_mcneil_error
 
-    def cols(inc, e):
-        return np.stack([np.log10(inc), apply_threshold(e, THRESHOLD_MEV).sum(axis=1) / inc], axis=1)
-
-    f = fit_preprocessing(cols(ref_inc, ref_e), "conditional")
-    zr, zo = f(cols(ref_inc, ref_e))[:, 1], f(cols(oth_inc, oth_e))[:, 1]
+    cr, co = physics_columns(case, ref_inc, ref_e, geo), physics_columns(case, oth_inc, oth_e, geo)
+    if case == "dead_ring":
+        zr, zo = -cr[:, 1], -co[:, 1]
+    else:
+        f = fit_preprocessing(cr, "conditional")
+        zr, zo = f(cr)[:, 1], f(co)[:, 1]   # every planted defect raises its observable: no sign to choose
     auc = float(roc_auc_score(np.r_[np.zeros(len(zr)), np.ones(len(zo))], np.r_[zr, zo]))
     return auc, hanley_mcneil_error(auc, len(zo), len(zr))
 
 
-def table(path: Path) -> str:
-    """Markdown table of a result file: AUC mean +- spread over seeds (number of seeds) per case, N, classifier."""
-    d = json.loads(path.read_text())
+def table(paths: list[Path]) -> str:
+    """Markdown table of result files: AUC mean +- spread over seeds (number of seeds) per case, N, classifier.
+    A (case, N, classifier, seed) cell found in several files is counted once (the last file wins)."""
+    cells: dict = {}
+    for path in paths:
+        d = json.loads(path.read_text())
+        for r in d["classifier"]:
+            cells[(r["case"], r["n"], r["recipe"], r["level"], r["seed"])] = r["auc"]
+        for r in d["physics_statistic"]:
+            cells[(r["case"], r["n"], "physics z", "-", r["seed"])] = r["auc"]
     rows: dict = {}
-    for r in d["classifier"]:
-        rows.setdefault((r["case"], r["n"], r["recipe"], r["level"]), []).append(r["auc"])
-    for r in d["physics_statistic"]:
-        rows.setdefault((r["case"], r["n"], "physics z", "-"), []).append(r["auc"])
+    for k, auc in cells.items():
+        rows.setdefault(k[:4], []).append(auc)
     cols = sorted({k[2:] for k in rows}, key=lambda c: (c[0] == "physics z", c[0], c[1]))
     ns = sorted({k[1] for k in rows})
     head = "| case | N | " + " | ".join(f"{r} {lv}" if lv != "-" else r for r, lv in cols) + " |"
@@ -128,7 +161,9 @@ def table(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--table", type=Path, help="Only print the markdown table of this result file.")
+    ap.add_argument("--table", type=Path, nargs="+", help="Only print the markdown table of these result files.")
+    ap.add_argument("--physics-only", action="store_true",
+                    help="Only the one-line physics statistics (no classifier training) for the N and seeds of --runs.")
     ap.add_argument("--runs", nargs="+", default=["default:high:200,500,2000,10000:5", "default:low:200,500,2000,10000:5",
                                                    "official:high:200,500,2000,10000:5",
                                                    "official:low:200,500,2000,10000:5"])
@@ -168,13 +203,15 @@ def main() -> None:
             print(f"seed {s}: simulated 2 x {n_max[s]} showers in {time.time() - t0:.0f} s", flush=True)
         ref, oth = showers[s]
         ri, re = ref[0][:n], ref[1][:n]
-        xr = inputs(ri, re, geo, level)
+        xr = None if args.physics_only else inputs(ri, re, geo, level)
         for case in args.cases:
             oi, oe = oth[0][:n], plant(case, oth[1][:n], geo)
-            if case == "scale" and (n, s) not in done_physics:
-                done_physics.add((n, s))
-                auc, err = physics_auc(ri, re, oi, oe)
+            if case != "null" and (case, n, s) not in done_physics:
+                done_physics.add((case, n, s))
+                auc, err = physics_auc(case, ri, re, oi, oe, geo)
                 physics.append({"case": case, "n": n, "seed": s, "auc": auc, "auc_error": err})
+            if args.physics_only:
+                continue
             t = time.time()
             r = classifier_test(xr, inputs(oi, oe, geo, level), seed=s, recipe=recipe, level=level)
             r.update(case=case, n=n, level=level, seconds=round(time.time() - t, 1))
