@@ -442,17 +442,13 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     return index
 
 
-#: geometries whose default threshold is stated for calibrated energies (the CaloChallenge's 0.5 keV / 0.033)
-CALIBRATED_THRESHOLD_GEOMETRIES = ("calochallenge-2", "calochallenge-3")
-
-
 def energy_convention_scale(reference_file: Any, generated_file: Any, generated_name: str = "generated") -> float:
-    """Factor from the geometry's default threshold to the files' energies: for CaloChallenge ds2/3 (threshold
-    stated for calibrated energies) the sampling fraction when the files say ``energy_convention = visible``,
+    """Factor from the geometry's default threshold to the files' energies: for geometries with
+    ``calibrated_energies`` (CaloChallenge ds2/3, threshold stated for calibrated energies) the sampling fraction when the files say ``energy_convention = visible``,
     else 1. Files that state different conventions cannot be compared.
 
     >>> class F:
-    ...     def __init__(self, **attrs): self.attrs, self.geometry = attrs, type("G", (), {"name": "calochallenge-2"})
+    ...     def __init__(self, **attrs): self.attrs, self.geometry = attrs, type("G", (), {"calibrated_energies": True})
     >>> energy_convention_scale(F(), F(energy_convention="calibrated"))
     1.0
     >>> energy_convention_scale(F(energy_convention="visible", sampling_fraction=0.0255), F())
@@ -463,7 +459,7 @@ def energy_convention_scale(reference_file: Any, generated_file: Any, generated_
         raise InputError(f"energy convention '{conv[1]}' differs from the reference's '{conv[0]}' (calibrated = "
                          "visible / sampling fraction, the CaloChallenge ds2/3 convention); simulate both the same way",
                          file=generated_name)
-    if reference_file.geometry.name not in CALIBRATED_THRESHOLD_GEOMETRIES:
+    if not reference_file.geometry.calibrated_energies:
         return 1.0
     for f, c in zip((reference_file, generated_file), conv):
         if c == "visible" and "sampling_fraction" in f.attrs:

@@ -38,7 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 from hepgen.evaluate.projection import SegmentProjection
-from hepgen.geometry import CartesianGeometry, Geometry
+from hepgen.geometry import Geometry
 
 __all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix",
            "CORRELATION_OBSERVABLES", "apply_threshold"]
@@ -79,7 +79,7 @@ def _radius(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
         edges = np.concatenate([[0.0], 0.5 * (centres[1:] + centres[:-1]), [centres[-1] * 2 - (centres[-2] if len(centres) > 1 else 0)]])
     else:
         r = np.hypot(pos["x"], pos["y"])
-        step = min(geometry.cell_size_mm) if isinstance(geometry, CartesianGeometry) else 1.0
+        step = min(geometry.cell_size_mm) if geometry.cell_size_mm is not None else 1.0
         edges = np.arange(0.0, r.max() + step, step)
         if len(edges) < 2:
             edges = np.array([0.0, step])
@@ -88,10 +88,11 @@ def _radius(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _windows(geometry: Geometry) -> dict[str, np.ndarray]:
-    """Boolean voxel masks of the centred crystal windows (Cartesian grids only)."""
-    if not isinstance(geometry, CartesianGeometry) or geometry.nx != geometry.ny:
+    """Boolean voxel masks of the centred crystal windows (square transverse cell grids only)."""
+    grid = geometry.grid_shape
+    if grid is None or grid[0] != grid[1]:
         return {}
-    n = geometry.nx
+    n = grid[1]
     idx = geometry.voxel_indices()
     iy, ix = idx[:, 1], idx[:, 2]
 
@@ -149,11 +150,12 @@ def _projection(geometry: Geometry):
     add("longitudinal", groups=geometry.layer_of_voxel, n_groups=geometry.n_layers)
     r_idx, r_edges = _radius(geometry)
     add("radial", groups=r_idx, n_groups=len(r_edges) - 1)
-    if isinstance(geometry, CartesianGeometry):
+    if geometry.grid_shape is not None:   # regular transverse grid: per column, per row, depth-summed image
+        ny, nx = geometry.grid_shape
         idx = geometry.voxel_indices()
-        add("x", groups=idx[:, 2], n_groups=geometry.nx)
-        add("y", groups=idx[:, 1], n_groups=geometry.ny)
-        add("image", groups=idx[:, 1] * geometry.nx + idx[:, 2], n_groups=geometry.nx * geometry.ny)
+        add("x", groups=idx[:, 2], n_groups=nx)
+        add("y", groups=idx[:, 1], n_groups=ny)
+        add("image", groups=idx[:, 1] * nx + idx[:, 2], n_groups=nx * ny)
     win = _windows(geometry)
     if win:
         add("windows", [m.astype(np.float64) for m in win.values()])
@@ -171,8 +173,9 @@ def profile_axes(geometry: Geometry) -> dict[str, tuple[np.ndarray, str]]:
     _, _, _, r_edges = _projection(geometry)
     out = {"longitudinal": (np.arange(geometry.n_layers + 1) - 0.5, "layer"),
            "radial": (r_edges, "r [mm]")}
-    if isinstance(geometry, CartesianGeometry):
-        ex, ey = geometry.cell_edges_mm()
+    edges = geometry.cell_edges_mm()
+    if edges is not None:
+        ex, ey = edges
         out["x"] = (ex, "x [mm]")
         out["y"] = (ey, "y [mm]")
     return out
