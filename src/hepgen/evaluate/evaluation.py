@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from hepgen.evaluate.histograms import (auto_bins, challenge_bins, chi2, outside
 from hepgen.evaluate.metrics import METRICS
 from hepgen.evaluate.observables import CORRELATION_OBSERVABLES, correlation_matrix, mu90, shower_observables
 
-__all__ = ["evaluate_samples", "evaluate_features", "evaluate_files", "quick_metrics", "check_compatible",
+__all__ = ["evaluate_samples", "evaluate_features", "compare_files", "jsonable", "quick_metrics", "check_compatible",
            "histogram_bins", "energy_bins", "energy_overlap", "binning_warnings"]
 
 QUICK = ("E_vis/E_inc", "n_hits", "m1_z", "m2_x", "E1_frac", "E_max")
@@ -371,35 +370,24 @@ def _features_of_both(reference_path: str | Path, generated_path: str | Path, ca
     return ref, gen
 
 
-def evaluate_files(reference_path: str | Path, generated_path: str | Path, output_dir: str | Path,
-                   classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
-                   geometry: str | None = None, chunk_size: int = 5_000, figures: bool = True,
-                   classifier_options: dict | None = None, classifier_max_showers: int = 20_000,
-                   overwrite: bool = False, workers: int = 2, layer_grids: bool = False) -> Path:
-    """Evaluate two shower files; writes ``metrics.json``, figures and ``index.html`` into ``output_dir``.
+def compare_files(reference_path: str | Path, generated_path: str | Path, cache_dir: str | Path,
+                  classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
+                  geometry: str | None = None, chunk_size: int = 5_000, classifier_options: dict | None = None,
+                  classifier_max_showers: int = 20_000, workers: int = 2
+                  ) -> tuple[dict[str, Any], FeatureSet, FeatureSet]:
+    """Evaluate two shower files: ``(result, reference features, generated features)``; ``result`` is
+    everything ``metrics.json`` holds (:func:`hepgen.report.evaluation.write_report` writes it with the
+    figures and ``index.html``; :func:`hepgen.report.evaluation.evaluate_and_report` does both).
 
     Features stream through the files in chunks (with ``workers`` = 2, the generated file's in a second
-    process beside the reference's); the classifier reads at most ``classifier_max_showers`` showers of each.
-    ``layer_grids`` adds one figure per layer with all its features. Returns the path of ``index.html``. Files
-    that cannot be read are refused (:class:`InputError`); implausible values (see :mod:`hepgen.data.validate`)
-    are reported on stderr, in ``metrics.json`` (``warnings``) and in a box at the top of ``index.html``.
+    process beside the reference's) and are cached in ``cache_dir``; the classifier reads at most
+    ``classifier_max_showers`` showers of each. Files that cannot be read are refused (:class:`InputError`);
+    implausible values (see :mod:`hepgen.data.validate`) are reported on stderr and in ``result["warnings"]``.
     """
     from hepgen.data import ShowerFile
-    from hepgen.data.atomic import atomic_path, check_folder_writable
     from hepgen.data.validate import LENIENT
     from hepgen.progress import status, warn
 
-    from hepgen.data.atomic import check_not_input
-
-    out = Path(output_dir)
-    index = out / "index.html"
-    for target in (out, out / "metrics.json", index):
-        check_not_input(target, [reference_path, generated_path], "report output")
-    if out.exists() and not out.is_dir():
-        raise InputError("the report output must be a folder, this is a file", file=str(out))
-    if (out / "metrics.json").exists() and not overwrite:
-        raise InputError("report exists; pass --overwrite to replace it", file=str(out / "metrics.json"))
-    check_folder_writable(out)
     t0 = time.perf_counter()
     fr, fg = (ShowerFile(p, geometry, policy=LENIENT) for p in (reference_path, generated_path))
     if fr.geometry != fg.geometry:
@@ -409,7 +397,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     thr = (default_threshold_mev(fr.geometry) * energy_convention_scale(fr, fg, str(generated_path))
            if threshold_mev is None else threshold_mev)
 
-    ref, gen = _features_of_both(reference_path, generated_path, out / "cache", thr, geometry, chunk_size, workers)
+    ref, gen = _features_of_both(reference_path, generated_path, Path(cache_dir), thr, geometry, chunk_size, workers)
     if not (mr.all() and mg.all()):
         ref, gen = ref.subset(np.flatnonzero(mr)), gen.subset(np.flatnonzero(mg))
     t_feat = time.perf_counter() - t0
@@ -427,19 +415,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     for w in result["warnings"]:
         warn(w)
     result["timing_s"] = {"features": round(t_feat, 3), "total_before_report": round(time.perf_counter() - t0, 3)}
-    out.mkdir(parents=True, exist_ok=True)
-    figure_list = []
-    if figures:
-        from hepgen.report.figures import comparison_figures
-
-        status("figures")
-        figure_list = comparison_figures(ref, gen, result, out / "figures", layer_grids=layer_grids)
-    with atomic_path(out / "metrics.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
-    from hepgen.report.html import write_index
-
-    write_index(result, figure_list, index)
-    return index
+    return result, ref, gen
 
 
 def energy_convention_scale(reference_file: Any, generated_file: Any, generated_name: str = "generated") -> float:
@@ -467,15 +443,21 @@ def energy_convention_scale(reference_file: Any, generated_file: Any, generated_
     return 1.0
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays as Python numbers and lists, NaN and infinities as ``None``
+    (strict JSON, as ``metrics.json`` is written).
+
+    >>> jsonable({"a": np.float32(0.5), "b": np.array([1, 2]), "c": float("nan")})
+    {'a': 0.5, 'b': [1, 2], 'c': None}
+    """
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         return float(obj) if np.isfinite(obj) else None     # strict JSON: NaN / inf -> null
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     return obj
