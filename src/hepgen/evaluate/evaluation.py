@@ -20,11 +20,12 @@ import numpy as np
 
 from hepgen.data import ShowerData
 from hepgen.errors import InputError
-from hepgen.evaluate.distances import single_threaded
+from hepgen.evaluate.distances import (CALOCHALLENGE_CONVENTION, CALOCHALLENGE_FPD, CALOCHALLENGE_KPD, Distance,
+                                       fpd, kpd, single_threaded)
 from hepgen.evaluate.features import FeatureSet, compute_features, default_threshold_mev
 from hepgen.evaluate.histograms import (auto_bins, challenge_bins, chi2, outside_bins, separation_power,
                                         separation_power_error)
-from hepgen.evaluate.metrics import METRICS
+from hepgen.evaluate.metrics import distance_messages, one_d_metrics, prdc
 from hepgen.evaluate.observables import CORRELATION_OBSERVABLES, correlation_matrix, mu90, shower_observables
 
 __all__ = ["evaluate_samples", "evaluate_features", "compare_files", "jsonable", "quick_metrics", "check_compatible",
@@ -164,8 +165,6 @@ def _compare_1d(r: np.ndarray, g: np.ndarray, bins: np.ndarray, w1: bool = True)
     out = {"separation_power": separation_power(cr, cg), "separation_power_error": separation_power_error(cr, cg),
            "chi2": c2, "ndf": ndf, "outside": {"reference": outside_bins(r, bins), "generated": outside_bins(g, bins)}}
     if w1:
-        from hepgen.evaluate.metrics import one_d_metrics
-
         out.update(one_d_metrics(r, g, n_bootstrap=5, seed=0))
     return out
 
@@ -178,6 +177,16 @@ def _multivariate_inputs(fs: FeatureSet, incident_energy: np.ndarray) -> np.ndar
     names = [n for n in sorted(fs.scalars) if n != "E_inc"]
     x = np.stack([fs.scalars[n] for n in names], axis=1)
     return np.concatenate([np.log10(incident_energy)[:, None], x], axis=1)
+
+
+def _calochallenge_entry(distance: Distance) -> dict[str, Any]:
+    """An FPD/KPD result as ``metrics.json`` holds it: value, error, notes and the convention."""
+    return {**distance.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
+
+
+def _calochallenge_kpd(xr: np.ndarray, xg: np.ndarray, seed: int, n_jobs: int = 1) -> dict[str, Any]:
+    return _calochallenge_entry(kpd(xr, xg, **{**CALOCHALLENGE_KPD, "seed": CALOCHALLENGE_KPD["seed"] + seed},
+                                    n_jobs=n_jobs, sampling="auto"))
 
 
 def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = True, seed: int = 0,
@@ -196,7 +205,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
             from concurrent.futures import ThreadPoolExecutor
 
             pool = ThreadPoolExecutor(1)
-            kpd_job = pool.submit(METRICS["kpd"], xr, xg, seed=42 + seed, n_jobs=n_jobs, sampling="auto")
+            kpd_job = pool.submit(_calochallenge_kpd, xr, xg, seed, n_jobs)
     hists: dict[str, Any] = {}
     per_layer = {n for n in ref.highlevel if n[-1].isdigit()}
     for name in ref.scalars:
@@ -248,17 +257,16 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
             zr, zg = (xr - mean) / std, (xg - mean) / std
         # seed 42: jetnet's default; below the official batch sizes, subsamples without replacement (consistent
         # with zero for two samples of one distribution; the difference is stated in the result's warnings)
-        out["fpd"] = METRICS["fpd"](xr, xg, seed=42 + seed, sampling="auto")
+        out["fpd"] = _calochallenge_entry(fpd(xr, xg, **{**CALOCHALLENGE_FPD, "seed": CALOCHALLENGE_FPD["seed"] + seed},
+                                              sampling="auto"))
         if np.isfinite(zr).all() and np.isfinite(zg).all():
             with single_threaded():
-                out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+                out["prdc"] = prdc(zr, zg, seed=seed)
         else:   # features beyond float64 after standardising (implausible input, warned about): no PRDC
             out["prdc"] = {k: float("nan") for k in ("precision", "recall", "density", "coverage")}
-        out["kpd"] = (kpd_job.result() if kpd_job is not None
-                      else METRICS["kpd"](xr, xg, seed=42 + seed, sampling="auto"))
+        out["kpd"] = kpd_job.result() if kpd_job is not None else _calochallenge_kpd(xr, xg, seed)
         if pool is not None:
             pool.shutdown()
-        from hepgen.evaluate.metrics import distance_messages
         from hepgen.progress import status
 
         status(f"FPD/KPD on {len(xr)} reference and {len(xg)} generated showers, {xr.shape[1]} features")
