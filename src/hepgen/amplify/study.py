@@ -35,8 +35,8 @@ from hepgen.amplify.equivalent import (_finite, equivalent_size_from_reference, 
                                        expected_mse)
 from hepgen.amplify.jsd import JSDCurve, default_n_quants, jsd_curve, quantile_mse
 from hepgen.amplify.quantiles import build_quantile_cells
-from hepgen.amplify.observables import PER_ENTRY
 from hepgen.errors import InputError
+from hepgen.evaluate.observables import PER_ENTRY
 from hepgen.progress import status
 
 __all__ = ["amplify_study", "write_study", "toy_study", "toy_amplification_table", "stack_observables"]

@@ -13,7 +13,7 @@ def _observables_of_file(path: Path, names: list[str], pool: int, threshold: flo
                          chunk_size: int = 10_000) -> dict:
     import numpy as np
 
-    from hepgen.amplify.observables import shower_observables
+    from hepgen.evaluate.observables import shower_observables
     from hepgen.data import ShowerFile
     from hepgen.data.validate import LENIENT
     from hepgen.progress import track, warn
@@ -22,7 +22,9 @@ def _observables_of_file(path: Path, names: list[str], pool: int, threshold: flo
     stop = len(f) if stop is None else min(stop, len(f))
     parts: dict[str, list] = {n: [] for n in names}
     for s in track(range(start, stop, chunk_size), description=f"observables of {path.name}"):
-        obs = shower_observables(f.read(s, min(s + chunk_size, stop)), names, pool, threshold, pixel_threshold)
+        chunk = f.read(s, min(s + chunk_size, stop))
+        obs = shower_observables(chunk.energy, chunk.incident_energy, chunk.geometry, threshold, pool=pool,
+                                 names=names, pixel_threshold_mev=pixel_threshold)
         for n in names:
             parts[n].append(obs[n])
     for message in f.warnings:
@@ -59,7 +61,7 @@ def amplify(
     truth part of --reference by recursive median splitting; the generated sample is compared with
     reference subsets of --sizes and with the multinomial expectation; amplification = N_equiv / N_train.
     """
-    from hepgen.amplify.observables import OBSERVABLES
+    from hepgen.evaluate.observables import IMAGE_OBSERVABLES
     from hepgen.amplify.study import amplify_study, write_study
     from hepgen.data import ShowerFile, check_writable
     from hepgen.errors import InputError
@@ -69,8 +71,8 @@ def amplify(
     # n_active is always computed: it counts showers, which per-pixel observables need to size subsets
     names = sorted({n for o in observable for n in o.split("+")} | {"n_active"})
     for n in names:
-        if n not in OBSERVABLES:
-            raise InputError(f"unknown observable {n!r}: expected one of {', '.join(OBSERVABLES)}")
+        if n not in IMAGE_OBSERVABLES:
+            raise InputError(f"unknown observable {n!r}: expected one of {', '.join(IMAGE_OBSERVABLES)}")
     for f in ("amplify.json", "amplify.md"):
         check_writable(output / f, overwrite)
     n_ref = len(ShowerFile(reference, geometry=geometry))

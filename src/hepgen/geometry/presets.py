@@ -78,8 +78,8 @@ def _ild_ahcal() -> CartesianGeometry:
 
 
 def _belle2(n: int, size_mm: float, evaluation_threshold_mev: float) -> CartesianGeometry:
-    return CartesianGeometry(f"belle2-ecl-{n}x{n}", n, n, 1, (size_mm, size_mm),
-                             layer_stack=((Slab("CsI", 300.0, True),),), evaluation_threshold_mev=evaluation_threshold_mev)
+    return CartesianGeometry(f"belle2-ecl-{n}x{n}", n, n, 1, (size_mm, size_mm), layer_stack=((Slab("CsI", 300.0, True),),),
+                             evaluation_threshold_mev=evaluation_threshold_mev)
 
 
 PRESETS: dict[str, Callable[[], Geometry]] = {
