@@ -25,11 +25,11 @@ def test_chi2_identical_is_zero_and_counts_degrees_of_freedom():
 
 def test_challenge_bins_follow_the_official_rules():
     ref = np.array([1.0, 500.0])
-    e = challenge_bins("E_layer_3", ref, "calochallenge-2", 0.5e-3 / 0.033)
+    e = challenge_bins("E_layer_3", ref, 2, 0.5e-3 / 0.033)
     assert len(e) == 40 and e[0] == pytest.approx(0.5e-3 / 0.033) and e[-1] == pytest.approx(500.0)
-    assert challenge_bins("width_phi_13", ref, "calochallenge-1-pions", 1.0)[-1] == 400.0
-    assert challenge_bins("EC_eta_2", ref, "calochallenge-1-photons", 1.0)[0] == -100.0
-    assert len(challenge_bins("E_tot/E_inc", ref, "calochallenge-3", 0.01)) == 101
+    assert challenge_bins("width_phi_13", ref, 1, 1.0)[-1] == 400.0
+    assert challenge_bins("EC_eta_2", ref, 1, 1.0)[0] == -100.0
+    assert len(challenge_bins("E_tot/E_inc", ref, 3, 0.01)) == 101
 
 
 def test_one_dimensional_metrics():

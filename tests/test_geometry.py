@@ -106,6 +106,7 @@ def test_preset_readout_conventions(name, readout, evaluation, calibrated):
     assert (g.readout_threshold_mev, g.evaluation_threshold_mev, g.calibrated_energies) == (readout, evaluation,
                                                                                             calibrated)
     assert geometry_from_spec(g.spec()) == g
+    assert g.calochallenge_dataset == (int(name.split("-")[1]) if name.startswith("calochallenge") else None)
 
 
 def test_readout_conventions_from_yaml_and_their_defaults(tmp_path):

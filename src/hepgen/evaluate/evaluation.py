@@ -138,8 +138,9 @@ def histogram_bins(name: str, ref: FeatureSet, gen: FeatureSet | None = None) ->
     """Bin edges for a scalar feature: the challenge's rules for its high-level features, else automatic."""
     geo = ref.geometry
     if name in ref.highlevel or name == "E_tot/E_inc":
-        if name != "E_tot" and geo.name.startswith("calochallenge"):
-            return challenge_bins(name, ref.scalars[name], geo.name, max(ref.threshold_mev, 1e-6)), "challenge"
+        if name != "E_tot" and geo.calochallenge_dataset is not None:
+            return (challenge_bins(name, ref.scalars[name], geo.calochallenge_dataset, max(ref.threshold_mev, 1e-6)),
+                    "challenge")
     return auto_bins(np.concatenate([ref.scalars[name], gen.scalars[name]]) if gen is not None
                      else ref.scalars[name]), "auto"
 
@@ -218,15 +219,16 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
         hists[name] = entry
     if ref.cell_counts is not None:
         top = 10 ** (np.flatnonzero(ref.cell_counts).max() * 1e-4 + 0.5e-4 - 6.0) if ref.cell_counts.any() else 1.0
-        if ref.geometry.name.startswith("calochallenge"):
-            edges = challenge_bins("voxel_energy", np.array([top]), ref.geometry.name, max(ref.threshold_mev, 1e-6))
+        challenge = ref.geometry.calochallenge_dataset
+        if challenge is not None:
+            edges = challenge_bins("voxel_energy", np.array([top]), challenge, max(ref.threshold_mev, 1e-6))
         else:
             edges = np.logspace(np.log10(max(ref.threshold_mev, 1e-3)), np.log10(max(top, 1e-2)), 51)
         cr, cg = ref.cell_histogram(edges), gen.cell_histogram(edges)
         c2, ndf = chi2(cr, cg)
         hists["voxel_energy"] = {"separation_power": separation_power(cr, cg),
                                  "separation_power_error": separation_power_error(cr, cg), "chi2": c2, "ndf": ndf,
-                                 "binning": "challenge" if ref.geometry.name.startswith("calochallenge") else "auto",
+                                 "binning": "challenge" if challenge is not None else "auto",
                                  "per_layer": False, "edges": edges.tolist()}
     out["histograms"] = hists
     out.setdefault("warnings", []).extend(binning_warnings(hists, len(ref), len(gen)))

@@ -77,7 +77,7 @@ def _layers_from_spec(layers: list | None, where: str) -> tuple[tuple[Slab, ...]
     return tuple(out)
 
 
-_READOUT_KEYS = ("readout_threshold_mev", "evaluation_threshold_mev", "calibrated_energies")
+_READOUT_KEYS = ("readout_threshold_mev", "evaluation_threshold_mev", "calibrated_energies", "calochallenge_dataset")
 
 
 def _readout_from_spec(spec: dict, preset: Geometry | None, where: str) -> dict:
@@ -93,9 +93,14 @@ def _readout_from_spec(spec: dict, preset: Geometry | None, where: str) -> dict:
             if not isinstance(spec["calibrated_energies"], bool):
                 raise ValueError
             out["calibrated_energies"] = spec["calibrated_energies"]
+        if spec.get("calochallenge_dataset") is not None:
+            if spec["calochallenge_dataset"] not in (1, 2, 3) or isinstance(spec["calochallenge_dataset"], bool):
+                raise ValueError
+            out["calochallenge_dataset"] = int(spec["calochallenge_dataset"])
     except (TypeError, ValueError):
         raise InputError("readout_threshold_mev, evaluation_threshold_mev: expected numbers >= 0 (MeV); "
-                         "calibrated_energies: expected true or false", file=where) from None
+                         "calibrated_energies: expected true or false; calochallenge_dataset: expected 1, 2 or 3",
+                         file=where) from None
     return out
 
 
@@ -116,8 +121,9 @@ def geometry_from_spec(spec: dict, source: str | None = None) -> Geometry:
 
     A cylinder gives ``r_edges`` (list per layer) and ``n_alpha`` or ``xml: binning.xml``. Either may state
     its readout conventions (see :class:`Geometry`): ``readout_threshold_mev`` (default 0),
-    ``evaluation_threshold_mev`` (default none: evaluation warns and uses 0) and ``calibrated_energies``
-    (default false). A spec that names a preset takes the preset's conventions where it states none.
+    ``evaluation_threshold_mev`` (default none: evaluation warns and uses 0), ``calibrated_energies``
+    (default false) and ``calochallenge_dataset`` (1, 2 or 3: the challenge's histogram binning; default none).
+    A spec that names a preset takes the preset's conventions where it states none.
 
     >>> geometry_from_spec({"type": "cartesian", "name": "t", "nx": 2, "ny": 2, "nz": 1,
     ...                     "cell_size_mm": [1, 1]}).n_voxels

@@ -45,10 +45,10 @@ class Geometry(ABC):
     implement :meth:`voxel_indices` and :meth:`voxel_positions`.
 
     The readout conventions (:attr:`readout_threshold_mev`, :attr:`evaluation_threshold_mev`,
-    :attr:`calibrated_energies`) are set by the presets and by a user's YAML spec (keys of the same
-    names); the readout's binning is described by :attr:`grid_shape` / :attr:`cell_size_mm` (regular
-    transverse cell grids) or :attr:`r_edges` (radius-angle bins), which code outside this package reads
-    instead of asking for a subclass.
+    :attr:`calibrated_energies`, :attr:`calochallenge_dataset`) are set by the presets and by a user's YAML
+    spec (keys of the same names); the readout's binning is described by :attr:`grid_shape` /
+    :attr:`cell_size_mm` (regular transverse cell grids) or :attr:`r_edges` (radius-angle bins), which code
+    outside this package reads instead of asking for a subclass.
 
     >>> from hepgen.geometry import get_geometry
     >>> g = get_geometry("calochallenge-2")
@@ -78,17 +78,21 @@ class Geometry(ABC):
     #: Whether files of this detector hold *calibrated* energies (visible energy / sampling fraction, the
     #: CaloChallenge datasets 2/3 convention, arXiv:2410.21611) and state their thresholds in them.
     calibrated_energies: bool = False
+    #: The CaloChallenge dataset (1, 2 or 3; Krause et al., arXiv:2410.21611) whose showers this geometry reads:
+    #: evaluation then bins histograms as the challenge's ``evaluate.py`` does. ``None`` for other detectors.
+    calochallenge_dataset: int | None = None
     #: Transverse cell size (x, y) in mm of a regular cell grid; ``None`` for other readouts.
     cell_size_mm: tuple[float, float] | None = None
     #: Radial bin edges in mm, one array per readout layer, of a radius-angle readout; ``None`` for others.
     r_edges: list[np.ndarray] | None = None
 
     def _set_readout(self, readout_threshold_mev: float = 0.0, evaluation_threshold_mev: float | None = None,
-                     calibrated_energies: bool = False) -> None:
+                     calibrated_energies: bool = False, calochallenge_dataset: int | None = None) -> None:
         """Store the readout conventions (constructor arguments of every subclass)."""
         self.readout_threshold_mev = float(readout_threshold_mev)
         self.evaluation_threshold_mev = None if evaluation_threshold_mev is None else float(evaluation_threshold_mev)
         self.calibrated_energies = bool(calibrated_energies)
+        self.calochallenge_dataset = None if calochallenge_dataset is None else int(calochallenge_dataset)
 
     def _readout_spec(self) -> dict:
         """The readout conventions that differ from the defaults, as :meth:`spec` keys."""
@@ -99,6 +103,8 @@ class Geometry(ABC):
             out["evaluation_threshold_mev"] = self.evaluation_threshold_mev
         if self.calibrated_energies:
             out["calibrated_energies"] = True
+        if self.calochallenge_dataset is not None:
+            out["calochallenge_dataset"] = self.calochallenge_dataset
         return out
 
     @property

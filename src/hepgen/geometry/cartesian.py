@@ -31,8 +31,8 @@ class CartesianGeometry(Geometry):
     nx, ny, nz: cells along x, y and readout layers along z (depth).
     cell_size_mm: (x, y) size of a cell in mm.
     layer_stack: physical slabs of each readout layer (``None`` when unknown).
-    readout_threshold_mev, evaluation_threshold_mev, calibrated_energies: readout conventions (see
-    :class:`~hepgen.geometry.base.Geometry`).
+    readout_threshold_mev, evaluation_threshold_mev, calibrated_energies, calochallenge_dataset: readout
+    conventions (see :class:`~hepgen.geometry.base.Geometry`).
 
     >>> g = CartesianGeometry("toy", 3, 3, 2, (5.0, 5.0))
     >>> g.n_voxels, g.voxel_positions()["x"][:3].tolist()
@@ -54,6 +54,7 @@ class CartesianGeometry(Geometry):
         readout_threshold_mev: float = 0.0,
         evaluation_threshold_mev: float | None = None,
         calibrated_energies: bool = False,
+        calochallenge_dataset: int | None = None,
     ) -> None:
         if min(nx, ny, nz) < 1:
             raise InputError(f"geometry '{name}': expected nx, ny, nz >= 1, got {nx}, {ny}, {nz}")
@@ -64,7 +65,7 @@ class CartesianGeometry(Geometry):
         self.cell_size_mm = (float(cell_size_mm[0]), float(cell_size_mm[1]))
         self.layer_stack = layer_stack
         self.source = source
-        self._set_readout(readout_threshold_mev, evaluation_threshold_mev, calibrated_energies)
+        self._set_readout(readout_threshold_mev, evaluation_threshold_mev, calibrated_energies, calochallenge_dataset)
 
     @property
     def grid_shape(self) -> tuple[int, int]:

@@ -53,7 +53,7 @@ CALOCHALLENGE_READOUT_THRESHOLD_MEV = 0.01515
 CALOCHALLENGE_EVALUATION_THRESHOLD_MEV = 0.5e-3 / 0.033
 
 
-def _calochallenge(geo_name: str, xml_name: str, stack: bool) -> CylindricalGeometry:
+def _calochallenge(geo_name: str, xml_name: str, stack: bool, dataset: int) -> CylindricalGeometry:
     particle, r_edges, n_alpha = read_binning_xml(_xml(xml_name))
     layer_stack = None
     if stack:
@@ -64,7 +64,8 @@ def _calochallenge(geo_name: str, xml_name: str, stack: bool) -> CylindricalGeom
     else:   # dataset 1: the challenge's evaluate.py cuts at 1 MeV
         readout = dict(evaluation_threshold_mev=1.0)
     return CylindricalGeometry(geo_name, r_edges, n_alpha, layer_stack=layer_stack,
-                               inner_radius_mm=800.0 if stack else None, particle=particle, **readout)
+                               inner_radius_mm=800.0 if stack else None, particle=particle,
+                               calochallenge_dataset=dataset, **readout)
 
 
 def _ild_ecal() -> CartesianGeometry:
@@ -78,15 +79,17 @@ def _ild_ahcal() -> CartesianGeometry:
 
 
 def _belle2(n: int, size_mm: float, evaluation_threshold_mev: float) -> CartesianGeometry:
-    return CartesianGeometry(f"belle2-ecl-{n}x{n}", n, n, 1, (size_mm, size_mm), layer_stack=((Slab("CsI", 300.0, True),),),
+    return CartesianGeometry(f"belle2-ecl-{n}x{n}", n, n, 1, (size_mm, size_mm),
+                             layer_stack=((Slab("CsI", 300.0, True),),),
                              evaluation_threshold_mev=evaluation_threshold_mev)
 
 
 PRESETS: dict[str, Callable[[], Geometry]] = {
-    "calochallenge-1-photons": lambda: _calochallenge("calochallenge-1-photons", "binning_dataset_1_photons.xml", False),
-    "calochallenge-1-pions": lambda: _calochallenge("calochallenge-1-pions", "binning_dataset_1_pions.xml", False),
-    "calochallenge-2": lambda: _calochallenge("calochallenge-2", "binning_dataset_2.xml", True),
-    "calochallenge-3": lambda: _calochallenge("calochallenge-3", "binning_dataset_3.xml", True),
+    "calochallenge-1-photons": lambda: _calochallenge("calochallenge-1-photons", "binning_dataset_1_photons.xml",
+                                                      False, 1),
+    "calochallenge-1-pions": lambda: _calochallenge("calochallenge-1-pions", "binning_dataset_1_pions.xml", False, 1),
+    "calochallenge-2": lambda: _calochallenge("calochallenge-2", "binning_dataset_2.xml", True, 2),
+    "calochallenge-3": lambda: _calochallenge("calochallenge-3", "binning_dataset_3.xml", True, 3),
     "ild-ecal": _ild_ecal,
     "ild-ahcal": _ild_ahcal,
     "belle2-ecl-5x5": lambda: _belle2(5, 60.0, 1.0),
