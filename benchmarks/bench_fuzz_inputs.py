@@ -77,12 +77,10 @@ def main() -> None:
     ap.add_argument("--figures", action="store_true", help="Draw the evaluation figures of accepted files too.")
     ap.add_argument("--show", type=int, default=3, help="Problems printed per column at the end.")
     args = ap.parse_args()
-    import functools
-
-    from hepgen.evaluate.metrics import METRICS
+    from hepgen.evaluate.distances import CALOCHALLENGE_FPD
 
     # the report's FPD resamples 10k-50k rows per batch; for 24-shower files smaller batches run the same code
-    METRICS["fpd"] = functools.partial(METRICS["fpd"], min_samples=200, max_samples=400)
+    CALOCHALLENGE_FPD.update(min_samples=200, max_samples=400)
     work = Path(tempfile.mkdtemp(prefix="hepgen-fuzz-"))
     t0 = time.perf_counter()
     cases = fc.make_cases(work / "files", seeds=args.seeds, random_seeds=args.random_seeds, seed=0)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hepgen.amplify.observables import shower_observables
+from hepgen.evaluate.observables import shower_observables
 from hepgen.cli import main
 from hepgen.data import ShowerData, write_showers
 
@@ -24,9 +24,11 @@ def _showers(n, seed, width=1.0):
 
 def test_observables_on_pooled_images():
     s = _showers(3, 0)
-    obs = shower_observables(s, ["E_vis", "E_peak", "CG_x", "CG_y", "E_pixel", "n_active"], pool=2, threshold_mev=0.1)
+    obs = shower_observables(s.energy, s.incident_energy, s.geometry, threshold_mev=0.1, pool=2,
+                             names=["E_vis", "E_peak", "CG_x", "CG_y", "E_pixel", "n_active"])
     assert np.all(obs["E_vis"] <= s.visible_energy + 1e-3) and np.all(obs["n_active"] <= 25)
-    no_cut = shower_observables(s, ["E_vis", "n_active"], pool=2, threshold_mev=0.0)
+    no_cut = shower_observables(s.energy, s.incident_energy, s.geometry, threshold_mev=0.0, pool=2,
+                                names=["E_vis", "n_active"])
     assert no_cut["E_vis"] == pytest.approx(s.visible_energy, rel=1e-5) and np.all(no_cut["n_active"] == 25)
     assert np.all(obs["E_peak"] <= obs["E_vis"]) and np.all((obs["CG_x"] > 1.5) & (obs["CG_x"] < 3.5))
     assert obs["E_pixel"].min() >= 5.0 and len(obs["E_pixel"]) <= 3 * 25

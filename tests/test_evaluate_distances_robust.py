@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from hepgen.evaluate import distances as D
-from hepgen.evaluate.metrics import METRICS
 
 
 def _pair(n=2000, d=4, seed=0):
@@ -16,7 +15,7 @@ def _pair(n=2000, d=4, seed=0):
 
 
 def _fast_fpd(x, y, **kw):
-    return METRICS["fpd"](x, y, min_samples=500, max_samples=2000, num_batches=3, num_points=4, **kw)
+    return D.fpd(x, y, min_samples=500, max_samples=2000, num_batches=3, num_points=4, **kw).as_dict()
 
 
 def test_feature_with_reference_max_1e8_is_left_out_and_listed():
@@ -27,7 +26,7 @@ def test_feature_with_reference_max_1e8_is_left_out_and_listed():
     y = np.c_[y, rng.uniform(0, 1e-8, len(y))]
     y[7, -1] = 0.05
     f = _fast_fpd(x, y)
-    k = METRICS["kpd"](x, y, batch_size=500, num_batches=4)
+    k = D.kpd(x, y, batch_size=500, num_batches=4).as_dict()
     clean = _fast_fpd(x[:, :-1], y[:, :-1])
     assert [e["index"] for e in f["excluded_features"]] == [4] and "no spread" in f["excluded_features"][0]["reason"]
     assert f["value"] == pytest.approx(clean["value"], rel=1e-9) and f["value"] < 0.05 and f["reason"] is None
@@ -64,7 +63,7 @@ def test_feature_constant_in_both_samples_is_kept_as_jetnet_keeps_it():
 def test_non_finite_value_gives_nan_and_reason(bad):
     x, y = _pair(n=600)
     y[3, 1] = bad
-    for name, r in (("fpd", _fast_fpd(x, y)), ("kpd", METRICS["kpd"](x, y, batch_size=300, num_batches=2))):
+    for name, r in (("fpd", _fast_fpd(x, y)), ("kpd", D.kpd(x, y, batch_size=300, num_batches=2).as_dict())):
         assert math.isnan(r["value"]) and math.isnan(r["error"]), name
         assert "non-finite values in the generated sample" in r["reason"], name
 
@@ -84,7 +83,7 @@ def test_unconverged_fit_gives_nan_and_flag(monkeypatch):
     x, y = _pair(n=600)
     d = D.fpd(x, y + 0.3, 100, 400, num_batches=3, num_points=4)
     assert math.isnan(d[0]) and math.isnan(d[1]) and "did not converge" in d.notes["reason"]
-    r = METRICS["fpd"](x, y + 0.3, min_samples=100, max_samples=400, num_batches=3, num_points=4)
+    r = D.fpd(x, y + 0.3, min_samples=100, max_samples=400, num_batches=3, num_points=4).as_dict()
     assert math.isnan(r["value"]) and "did not converge" in r["reason"]
 
 
@@ -99,16 +98,14 @@ def test_converged_fit_is_the_least_squares_line():
 
 def test_calochallenge_defaults_and_size_warning():
     x, y = _pair(n=300, d=2)
-    k = METRICS["kpd"](x, y, num_batches=2)
+    k = D.kpd(x, y, **{**D.CALOCHALLENGE_KPD, "num_batches": 2}).as_dict()
     # the official code draws batches of 10000 with replacement whatever the sample size
     assert k["batch_size"] == 10_000 and k["n_reference"] == 300
     assert (k["value"], k["error"]) == pytest.approx(tuple(D.kpd(x, y, num_batches=2, batch_size=10_000)), rel=1e-12)
     assert "below the 50000 recommended" in k["warnings"][0] and "300 reference" in k["warnings"][0]
-    import inspect
-
-    p = inspect.signature(METRICS["fpd"]).parameters
-    assert (p["min_samples"].default, p["max_samples"].default, p["num_batches"].default, p["num_points"].default,
-            p["seed"].default) == (10_000, 50_000, 20, 10, 42)
+    assert D.CALOCHALLENGE_FPD == {"min_samples": 10_000, "max_samples": 50_000, "num_batches": 20, "num_points": 10,
+                                   "seed": 42}
+    assert D.CALOCHALLENGE_KPD == {"batch_size": 10_000, "num_batches": 10, "seed": 42}
 
 
 def test_small_samples_of_one_distribution_give_distances_consistent_with_zero():

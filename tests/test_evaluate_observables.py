@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hepgen.evaluate.observables import correlation_matrix, mu90, shower_observables, shower_profiles
+from hepgen.errors import InputError
 from hepgen.geometry import CartesianGeometry, get_geometry
 
 
@@ -69,3 +70,17 @@ def test_correlation_matrix_known_values_and_constant_columns():
     obs = {"a": x, "b": -2 * x + 1, "c": np.ones(5000)}
     c = correlation_matrix(obs, ("a", "b", "c"))
     assert c[0, 1] == pytest.approx(-1.0) and c[0, 2] == 0.0 and c[2, 2] == 1.0
+
+
+def test_cell_and_pooled_pixel_thresholds_are_two_explicit_definitions_of_e_vis():
+    """Cell level: each cell below the threshold is dropped; pool=k: cells are summed over depth and pooled first,
+    and the threshold acts on the pixels (Bieringer et al. 2022), so small cells can add up above it."""
+    g = get_geometry("belle2-ecl-10x10")
+    e = np.zeros((1, g.n_voxels))
+    e[0, [0, 1, 10, 11]] = 0.4                       # four cells in one 2 x 2 pixel, each below 1 MeV
+    cells = shower_observables(e, np.array([1e3]), g, threshold_mev=1.0, names=["E_vis", "n_hits"])
+    pixels = shower_observables(e, np.array([1e3]), g, threshold_mev=1.0, pool=2, names=["E_vis", "n_active"])
+    assert list(cells) == ["E_vis", "n_hits"] and cells["E_vis"][0] == 0.0
+    assert pixels["E_vis"][0] == pytest.approx(1.6) and pixels["n_active"][0] == 1
+    with pytest.raises(InputError, match="unknown observable"):
+        shower_observables(e, np.array([1e3]), g, names=["CG_x"])

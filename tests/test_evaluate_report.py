@@ -1,4 +1,4 @@
-"""End to end: evaluate_samples / evaluate_files / the CLI, and refusal of inconsistent samples."""
+"""End to end: evaluate_samples / evaluate_and_report / the CLI, and refusal of inconsistent samples."""
 
 import json
 
@@ -95,11 +95,11 @@ def test_cli_writes_report_and_refuses_bad_input(tmp_path, capsys):
 
 
 def test_report_figures_one_per_observable(tmp_path):
-    from hepgen.evaluate import evaluate_files
+    from hepgen.report import evaluate_and_report
 
     write_showers(tmp_path / "ref.h5", _showers(300, 10, geometry="belle2-ecl-10x10"))
     write_showers(tmp_path / "gen.h5", _showers(300, 11, geometry="belle2-ecl-10x10"))
-    index = evaluate_files(tmp_path / "ref.h5", tmp_path / "gen.h5", tmp_path / "rep", classifier=False)
+    index = evaluate_and_report(tmp_path / "ref.h5", tmp_path / "gen.h5", tmp_path / "rep", classifier=False)
     page = index.read_text()
     names = json.loads((tmp_path / "rep" / "metrics.json").read_text())["histograms"]
     for name in names:

@@ -9,7 +9,6 @@ benchmarks/bench_fuzz_inputs.py runs the same corpus with more random mutations.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -38,9 +37,10 @@ def corpus(tmp_path_factory) -> list[fc.Case]:
 @pytest.fixture
 def cheap_fpd(monkeypatch):
     """FPD's resampled batches of 10k-50k rows dominate a report of 24 showers; smaller batches, same code."""
-    from hepgen.evaluate.metrics import METRICS
+    from hepgen.evaluate.distances import CALOCHALLENGE_FPD
 
-    monkeypatch.setitem(METRICS, "fpd", functools.partial(METRICS["fpd"], min_samples=200, max_samples=400))
+    monkeypatch.setitem(CALOCHALLENGE_FPD, "min_samples", 200)
+    monkeypatch.setitem(CALOCHALLENGE_FPD, "max_samples", 400)
 
 
 def test_corpus_is_large_and_covers_every_class(corpus):

@@ -94,3 +94,53 @@ def test_geometry_recognised_by_voxel_count():
     assert geometry_for_voxels(40500).name == "calochallenge-3"
     assert geometry_for_voxels(12345) is None
     assert set(preset_names()) >= {"calochallenge-2", "ild-ecal", "belle2-ecl-5x5"}
+
+
+@pytest.mark.parametrize("name,readout,evaluation,calibrated", [
+    ("calochallenge-1-photons", 0.0, 1.0, False), ("calochallenge-1-pions", 0.0, 1.0, False),
+    ("calochallenge-2", 0.01515, 0.5e-3 / 0.033, True), ("calochallenge-3", 0.01515, 0.5e-3 / 0.033, True),
+    ("ild-ecal", 0.0, 0.1, False), ("ild-ahcal", 0.0, 0.25, False), ("belle2-ecl-5x5", 0.0, 1.0, False),
+    ("belle2-ecl-10x10", 0.0, 1.0, False), ("belle2-ecl-30x30", 0.0, 10.0, False)])
+def test_preset_readout_conventions(name, readout, evaluation, calibrated):
+    g = get_geometry(name)
+    assert (g.readout_threshold_mev, g.evaluation_threshold_mev, g.calibrated_energies) == (readout, evaluation,
+                                                                                            calibrated)
+    assert geometry_from_spec(g.spec()) == g
+    assert g.calochallenge_dataset == (int(name.split("-")[1]) if name.startswith("calochallenge") else None)
+
+
+def test_readout_conventions_from_yaml_and_their_defaults(tmp_path):
+    base = ("type: cartesian\nname: my-ecal\nnx: 4\nny: 4\nnz: 2\ncell_size_mm: [5, 5]\n")
+    (tmp_path / "a.yaml").write_text(base)
+    plain = get_geometry(tmp_path / "a.yaml")
+    assert (plain.readout_threshold_mev, plain.evaluation_threshold_mev, plain.calibrated_energies) == (0.0, None, False)
+    assert "evaluation_threshold_mev" not in plain.spec()          # files of user geometries keep their spec
+    (tmp_path / "b.yaml").write_text(base + "readout_threshold_mev: 0.2\nevaluation_threshold_mev: 0.5\n"
+                                     "calibrated_energies: true\n")
+    g = get_geometry(tmp_path / "b.yaml")
+    assert (g.readout_threshold_mev, g.evaluation_threshold_mev, g.calibrated_energies) == (0.2, 0.5, True)
+    assert geometry_from_spec(g.spec()) == g and g != plain
+    (tmp_path / "c.yaml").write_text(base + "evaluation_threshold_mev: -1\n")
+    with pytest.raises(InputError, match="evaluation_threshold_mev"):
+        get_geometry(tmp_path / "c.yaml")
+    # a spec naming a preset without conventions (an older file) takes the preset's
+    spec = get_geometry("ild-ecal").spec()
+    del spec["evaluation_threshold_mev"]
+    assert geometry_from_spec(spec).evaluation_threshold_mev == 0.1
+
+
+def test_binning_properties_replace_subclass_checks():
+    cart, cyl = get_geometry("ild-ahcal"), get_geometry("calochallenge-2")
+    assert cart.grid_shape == (25, 25) and cart.cell_size_mm == (30.0, 30.0) and cart.r_edges is None
+    assert cart.cell_edges_mm()[0][0] == -375.0
+    assert cyl.grid_shape is None and cyl.cell_size_mm is None and cyl.cell_edges_mm() is None
+    assert len(cyl.r_edges) == 45
+
+
+def test_user_geometry_without_evaluation_threshold_warns_once(capsys):
+    from hepgen.evaluate.features import default_threshold_mev
+
+    g = CartesianGeometry("no-threshold-stated", 2, 2, 1, (1.0, 1.0))
+    assert default_threshold_mev(g) == 0.0 and default_threshold_mev(g) == 0.0
+    assert capsys.readouterr().err.count("states no evaluation_threshold_mev") == 1
+    assert default_threshold_mev(CartesianGeometry("t", 2, 2, 1, (1.0, 1.0), evaluation_threshold_mev=2.0)) == 2.0

@@ -40,8 +40,8 @@ class DemoConfig:
 
 def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bool = False) -> Path:
     """Run the pipeline into ``output``; returns the path of the HTML report."""
-    from hepgen.evaluate import evaluate_files
     from hepgen.progress import status
+    from hepgen.report import evaluate_and_report
     from hepgen.simulate import simulate_to_file
     from hepgen.training import generate, train
 
@@ -72,5 +72,5 @@ def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bo
         generate(run_dir, cfg.n_reference, f"like:{files['reference']}", files["generated"], seed=cfg.seed)
 
     status(f"[5/5] evaluating generated against reference -> {out / 'report'}")
-    return evaluate_files(files["reference"], files["generated"], out / "report", classifier=cfg.classifier,
-                          seed=cfg.seed, overwrite=True)
+    return evaluate_and_report(files["reference"], files["generated"], out / "report", classifier=cfg.classifier,
+                               seed=cfg.seed, overwrite=True)

@@ -3,8 +3,8 @@
 Equal-probability quantile cells (:mod:`~hepgen.amplify.quantiles`), the quantile Jensen–Shannon
 divergence and quantile MSE (:mod:`~hepgen.amplify.jsd`), equivalent sample size and amplification
 factor (:mod:`~hepgen.amplify.equivalent`), classical baselines (:mod:`~hepgen.amplify.baselines`),
-the GANplification toys (:mod:`~hepgen.amplify.toys`), shower observables on pooled images
-(:mod:`~hepgen.amplify.observables`) and the study driver (:mod:`~hepgen.amplify.study`).
+the GANplification toys (:mod:`~hepgen.amplify.toys`) and the study driver (:mod:`~hepgen.amplify.study`);
+the shower observables on pooled images are ``hepgen.evaluate.observables.shower_observables(..., pool=k)``.
 Papers: A. Butter et al., "GANplifying event samples", arXiv:2008.06545; S. Bieringer et al., "Calomplification —
 the power of generative calorimeter models", JINST 17 (2022) P09028, arXiv:2202.07352.
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hepgen.amplify.observables import image_observables, pooled_images
+from hepgen.evaluate.observables import image_observables, pooled_images
 from hepgen.errors import InputError
 
 __all__ = ["simulate_images", "train_vaegan", "generate_images", "calomplification_study", "selection_score",
@@ -45,7 +45,7 @@ def simulate_images(n: int, seed: int, incident_energy_mev: float = 50_000.0, pa
     for start in track(range(0, n, chunk_size), description=f"simulating {n} showers"):
         m = min(chunk_size, n - start)
         s = simulate_showers(geometry, np.full(m, incident_energy_mev), particle, seed=seed, first_shower=start)
-        parts.append(pooled_images(s, pool, threshold_mev).astype(np.float32))
+        parts.append(pooled_images(s.energy, s.geometry, pool, threshold_mev).astype(np.float32))
     return np.concatenate(parts) if parts else np.zeros((0, 10, 10), np.float32)
 
 

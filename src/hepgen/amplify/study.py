@@ -35,8 +35,8 @@ from hepgen.amplify.equivalent import (_finite, equivalent_size_from_reference, 
                                        expected_mse)
 from hepgen.amplify.jsd import JSDCurve, default_n_quants, jsd_curve, quantile_mse
 from hepgen.amplify.quantiles import build_quantile_cells
-from hepgen.amplify.observables import PER_ENTRY
 from hepgen.errors import InputError
+from hepgen.evaluate.observables import PER_ENTRY
 from hepgen.progress import status
 
 __all__ = ["amplify_study", "amplify_files", "observables_of_file", "write_study", "toy_study",
@@ -134,7 +134,7 @@ def amplify_study(train: Sequence[dict[str, np.ndarray]], generated: Sequence[di
 def observables_of_file(path: str | Path, names: Sequence[str], pool: int = 3, threshold: float = 0.1,
                         pixel_threshold: float = 5.0, geometry: str | None = None, start: int = 0,
                         stop: int | None = None, chunk_size: int = 10_000) -> dict[str, np.ndarray]:
-    """Amplification observables (:data:`hepgen.amplify.observables.OBSERVABLES`) of showers ``start:stop``
+    """Amplification observables (:data:`hepgen.evaluate.observables.IMAGE_OBSERVABLES`) of showers ``start:stop``
     of a shower file, read in chunks; thresholds in MeV. A generated file is judged, not refused: values
     the lenient reader flags are reported as warnings.
 
@@ -143,7 +143,7 @@ def observables_of_file(path: str | Path, names: Sequence[str], pool: int = 3, t
     ...
     hepgen.errors.InputError: no/such/file.h5: file not found
     """
-    from hepgen.amplify.observables import shower_observables
+    from hepgen.evaluate.observables import shower_observables
     from hepgen.data import ShowerFile
     from hepgen.data.validate import LENIENT
     from hepgen.progress import track, warn
@@ -152,7 +152,9 @@ def observables_of_file(path: str | Path, names: Sequence[str], pool: int = 3, t
     stop = len(f) if stop is None else min(stop, len(f))
     parts: dict[str, list] = {n: [] for n in names}
     for s in track(range(start, stop, chunk_size), description=f"observables of {Path(path).name}"):
-        obs = shower_observables(f.read(s, min(s + chunk_size, stop)), list(names), pool, threshold, pixel_threshold)
+        chunk = f.read(s, min(s + chunk_size, stop))
+        obs = shower_observables(chunk.energy, chunk.incident_energy, chunk.geometry, threshold, pool=pool,
+                                 names=list(names), pixel_threshold_mev=pixel_threshold)
         for n in names:
             parts[n].append(obs[n])
     for message in f.warnings:
@@ -180,15 +182,15 @@ def amplify_files(train: Sequence[str | Path], generated: Sequence[str | Path], 
     ...
     hepgen.errors.InputError: unknown observable 'E_bogus': expected one of E_vis, E_peak, CG_x, CG_y, n_active, E_pixel
     """
-    from hepgen.amplify.observables import OBSERVABLES
+    from hepgen.evaluate.observables import IMAGE_OBSERVABLES
     from hepgen.data import ShowerFile
 
     size_list = [int(s) for s in sizes]
     # n_active is always computed: it counts showers, which per-pixel observables need to size subsets
     names = sorted({n for o in observables for n in o.split("+")} | {"n_active"})
     for n in names:
-        if n not in OBSERVABLES:
-            raise InputError(f"unknown observable {n!r}: expected one of {', '.join(OBSERVABLES)}")
+        if n not in IMAGE_OBSERVABLES:
+            raise InputError(f"unknown observable {n!r}: expected one of {', '.join(IMAGE_OBSERVABLES)}")
     n_ref = len(ShowerFile(reference, geometry=geometry))
     n_pool = pool_size if pool_size is not None else min(max(size_list), n_ref // 2)
     if not 0 < n_pool < n_ref:

@@ -40,7 +40,7 @@ def evaluate(
     """Compare GENERATED to REFERENCE: observables, CaloChallenge high-level features, separation powers,
     chi2, W1, KS, FPD/KPD, PRDC, classifier AUC/JSD; writes metrics.json and index.html."""
     from hepgen.errors import InputError
-    from hepgen.evaluate import evaluate_files
+    from hepgen.report import evaluate_and_report
 
     recipe = "none" if no_classifier else classifier
     if recipe not in ("default", "official", "none"):
@@ -50,10 +50,10 @@ def evaluate(
     if multiclass and (output / "multiclass.json").exists() and not overwrite:
         raise InputError("report exists; pass --overwrite to replace it", file=str(output / "multiclass.json"))
     options = {"recipe": recipe, "n_epochs": epochs, "n_hidden": hidden} if recipe != "none" else {}
-    index = evaluate_files(reference, generated, output, classifier=recipe != "none", seed=seed,
-                           threshold_mev=threshold, geometry=geometry, chunk_size=chunk_size, figures=figures,
-                           classifier_options=options, classifier_max_showers=classifier_showers,
-                           overwrite=overwrite, workers=workers, layer_grids=all_layers)
+    index = evaluate_and_report(reference, generated, output, classifier=recipe != "none", seed=seed,
+                                threshold_mev=threshold, geometry=geometry, chunk_size=chunk_size, figures=figures,
+                                classifier_options=options, classifier_max_showers=classifier_showers,
+                                overwrite=overwrite, workers=workers, layer_grids=all_layers)
     typer.echo(f"report: {index}")
     if multiclass:
         import json

@@ -61,7 +61,7 @@ def evaluate_jets(
     from hepgen.data.atomic import atomic_path, check_writable
     from hepgen.data.jetnet import read_jets
     from hepgen.errors import InputError
-    from hepgen.evaluate.evaluation import _jsonable
+    from hepgen.evaluate.evaluation import jsonable
     from hepgen.evaluate.jets import COMBINATION, UNITS, evaluate_jets as run, format_details, format_table, rows_as_json
 
     metrics_path = output / "metrics.json"
@@ -89,7 +89,7 @@ def evaluate_jets(
               "rows": rows_as_json(rows)}
     output.mkdir(parents=True, exist_ok=True)
     with atomic_path(metrics_path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
+        tmp.write_text(json.dumps(jsonable(result), indent=1, allow_nan=False))
     typer.echo(f"metrics: {metrics_path}")
     if multiclass:
         from hepgen.evaluate.classifier import format_confusion, jet_classifier_inputs, multiclass_test

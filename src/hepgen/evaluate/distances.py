@@ -44,8 +44,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Distance", "screen_features", "RECOMMENDED_SAMPLES", "frechet_distance", "frechet_distance_reference", "fpd", "poly_kernel_sum", "mmd_poly_unbiased", "mmd_poly_unbiased_reference", "mmd_poly_unbiased_counts", "kpd",
-           "single_threaded"]
+__all__ = ["Distance", "screen_features", "RECOMMENDED_SAMPLES", "frechet_distance", "frechet_distance_reference",
+           "fpd", "poly_kernel_sum", "mmd_poly_unbiased", "mmd_poly_unbiased_reference", "mmd_poly_unbiased_counts",
+           "kpd", "single_threaded", "CALOCHALLENGE_FPD", "CALOCHALLENGE_KPD", "CALOCHALLENGE_CONVENTION"]
+
+#: settings of :func:`fpd` in the CaloChallenge's ``evaluate.py`` (``jetnet.evaluation.fpd(..., min_samples=10000)``
+#: with jetnet's other defaults), as ``hepgen evaluate`` uses them
+CALOCHALLENGE_FPD = {"min_samples": 10_000, "max_samples": 50_000, "num_batches": 20, "num_points": 10, "seed": 42}
+#: settings of :func:`kpd` in the CaloChallenge's ``evaluate.py`` (``jetnet.evaluation.kpd(..., batch_size=10000)``
+#: with jetnet's other defaults)
+CALOCHALLENGE_KPD = {"batch_size": 10_000, "num_batches": 10, "seed": 42}
+#: how hepgen's FPD/KPD settings relate to the official code (written beside the values in metrics.json)
+CALOCHALLENGE_CONVENTION = ("CaloChallenge code/evaluate.py: jetnet.evaluation.fpd(reference, generated, "
+                            "min_samples=10000) with jetnet's other defaults (max_samples 50000, 20 batches at each "
+                            "of 10 sizes, seed 42) and jetnet.evaluation.kpd(reference, generated, batch_size=10000) "
+                            "(10 batches, seed 42), on the challenge's high-level classifier inputs normalised by "
+                            "the reference's max |x|")
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -291,8 +305,10 @@ def _sampling(sampling: str, n_min: int, size: int) -> str:
 def fpd(ref_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 20_000,
         max_samples: int = 50_000, num_batches: int = 20, num_points: int = 10, normalise: bool = True,
         seed: int = 42, names: list[str] | None = None, sampling: str = "replacement") -> Distance:
-    """Fréchet physics distance extrapolated to N -> infinity: (intercept, its fit uncertainty), with
-    jetnet's defaults (20 batches at each of 10 sizes from 20 000 to 50 000, seed 42). Degenerate
+    """Fréchet physics distance (Kansal et al., "Evaluating generative models in high energy physics",
+    arXiv:2211.10295) extrapolated to N -> infinity: (intercept, its fit uncertainty), with jetnet's defaults
+    (20 batches at each of 10 sizes from 20 000 to 50 000, seed 42; the CaloChallenge's settings are
+    :data:`CALOCHALLENGE_FPD`). Degenerate
     features are screened (:func:`screen_features`); NaN with ``notes["reason"]`` where it cannot be
     computed.
 
@@ -549,7 +565,8 @@ def _kpd_batches_in_processes(x: np.ndarray, y: np.ndarray, num_batches: int, ba
 def kpd(ref_features: np.ndarray, gen_features: np.ndarray, num_batches: int = 10, batch_size: int = 5_000,
         normalise: bool = True, seed: int = 42, degree: int = 4, n_jobs: int = 1,
         names: list[str] | None = None, sampling: str = "replacement") -> Distance:
-    """Kernel physics distance: (median, half the 16.275-83.725 percentile range) of MMD^2 over batches.
+    """Kernel physics distance (Kansal et al., arXiv:2211.10295): (median, half the 16.275-83.725 percentile
+    range) of MMD^2 over batches (the CaloChallenge's settings are :data:`CALOCHALLENGE_KPD`).
 
     ``sampling`` as in :func:`fpd` (default jetnet's ``replacement``): ``auto`` draws with replacement when both samples hold
     ``batch_size`` rows, else batches of half the smaller sample without replacement (duplicated rows bias

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,15 @@ import numpy as np
 
 from hepgen.data import ShowerData
 from hepgen.errors import InputError
-from hepgen.evaluate.distances import single_threaded
+from hepgen.evaluate.distances import (CALOCHALLENGE_CONVENTION, CALOCHALLENGE_FPD, CALOCHALLENGE_KPD, Distance,
+                                       fpd, kpd, single_threaded)
 from hepgen.evaluate.features import FeatureSet, compute_features, default_threshold_mev
 from hepgen.evaluate.histograms import (auto_bins, challenge_bins, chi2, outside_bins, separation_power,
                                         separation_power_error)
-from hepgen.evaluate.metrics import METRICS
+from hepgen.evaluate.metrics import distance_messages, one_d_metrics, prdc
 from hepgen.evaluate.observables import CORRELATION_OBSERVABLES, correlation_matrix, mu90, shower_observables
 
-__all__ = ["evaluate_samples", "evaluate_features", "evaluate_files", "quick_metrics", "check_compatible",
+__all__ = ["evaluate_samples", "evaluate_features", "compare_files", "jsonable", "quick_metrics", "check_compatible",
            "histogram_bins", "energy_bins", "energy_overlap", "binning_warnings"]
 
 QUICK = ("E_vis/E_inc", "n_hits", "m1_z", "m2_x", "E1_frac", "E_max")
@@ -138,8 +138,9 @@ def histogram_bins(name: str, ref: FeatureSet, gen: FeatureSet | None = None) ->
     """Bin edges for a scalar feature: the challenge's rules for its high-level features, else automatic."""
     geo = ref.geometry
     if name in ref.highlevel or name == "E_tot/E_inc":
-        if name != "E_tot" and geo.name.startswith("calochallenge"):
-            return challenge_bins(name, ref.scalars[name], geo.name, max(ref.threshold_mev, 1e-6)), "challenge"
+        if name != "E_tot" and geo.calochallenge_dataset is not None:
+            return (challenge_bins(name, ref.scalars[name], geo.calochallenge_dataset, max(ref.threshold_mev, 1e-6)),
+                    "challenge")
     return auto_bins(np.concatenate([ref.scalars[name], gen.scalars[name]]) if gen is not None
                      else ref.scalars[name]), "auto"
 
@@ -165,8 +166,6 @@ def _compare_1d(r: np.ndarray, g: np.ndarray, bins: np.ndarray, w1: bool = True)
     out = {"separation_power": separation_power(cr, cg), "separation_power_error": separation_power_error(cr, cg),
            "chi2": c2, "ndf": ndf, "outside": {"reference": outside_bins(r, bins), "generated": outside_bins(g, bins)}}
     if w1:
-        from hepgen.evaluate.metrics import one_d_metrics
-
         out.update(one_d_metrics(r, g, n_bootstrap=5, seed=0))
     return out
 
@@ -179,6 +178,16 @@ def _multivariate_inputs(fs: FeatureSet, incident_energy: np.ndarray) -> np.ndar
     names = [n for n in sorted(fs.scalars) if n != "E_inc"]
     x = np.stack([fs.scalars[n] for n in names], axis=1)
     return np.concatenate([np.log10(incident_energy)[:, None], x], axis=1)
+
+
+def _calochallenge_entry(distance: Distance) -> dict[str, Any]:
+    """An FPD/KPD result as ``metrics.json`` holds it: value, error, notes and the convention."""
+    return {**distance.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
+
+
+def _calochallenge_kpd(xr: np.ndarray, xg: np.ndarray, seed: int, n_jobs: int = 1) -> dict[str, Any]:
+    return _calochallenge_entry(kpd(xr, xg, **{**CALOCHALLENGE_KPD, "seed": CALOCHALLENGE_KPD["seed"] + seed},
+                                    n_jobs=n_jobs, sampling="auto"))
 
 
 def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = True, seed: int = 0,
@@ -197,7 +206,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
             from concurrent.futures import ThreadPoolExecutor
 
             pool = ThreadPoolExecutor(1)
-            kpd_job = pool.submit(METRICS["kpd"], xr, xg, seed=42 + seed, n_jobs=n_jobs, sampling="auto")
+            kpd_job = pool.submit(_calochallenge_kpd, xr, xg, seed, n_jobs)
     hists: dict[str, Any] = {}
     per_layer = {n for n in ref.highlevel if n[-1].isdigit()}
     for name in ref.scalars:
@@ -210,15 +219,16 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
         hists[name] = entry
     if ref.cell_counts is not None:
         top = 10 ** (np.flatnonzero(ref.cell_counts).max() * 1e-4 + 0.5e-4 - 6.0) if ref.cell_counts.any() else 1.0
-        if ref.geometry.name.startswith("calochallenge"):
-            edges = challenge_bins("voxel_energy", np.array([top]), ref.geometry.name, max(ref.threshold_mev, 1e-6))
+        challenge = ref.geometry.calochallenge_dataset
+        if challenge is not None:
+            edges = challenge_bins("voxel_energy", np.array([top]), challenge, max(ref.threshold_mev, 1e-6))
         else:
             edges = np.logspace(np.log10(max(ref.threshold_mev, 1e-3)), np.log10(max(top, 1e-2)), 51)
         cr, cg = ref.cell_histogram(edges), gen.cell_histogram(edges)
         c2, ndf = chi2(cr, cg)
         hists["voxel_energy"] = {"separation_power": separation_power(cr, cg),
                                  "separation_power_error": separation_power_error(cr, cg), "chi2": c2, "ndf": ndf,
-                                 "binning": "challenge" if ref.geometry.name.startswith("calochallenge") else "auto",
+                                 "binning": "challenge" if challenge is not None else "auto",
                                  "per_layer": False, "edges": edges.tolist()}
     out["histograms"] = hists
     out.setdefault("warnings", []).extend(binning_warnings(hists, len(ref), len(gen)))
@@ -249,17 +259,16 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
             zr, zg = (xr - mean) / std, (xg - mean) / std
         # seed 42: jetnet's default; below the official batch sizes, subsamples without replacement (consistent
         # with zero for two samples of one distribution; the difference is stated in the result's warnings)
-        out["fpd"] = METRICS["fpd"](xr, xg, seed=42 + seed, sampling="auto")
+        out["fpd"] = _calochallenge_entry(fpd(xr, xg, **{**CALOCHALLENGE_FPD, "seed": CALOCHALLENGE_FPD["seed"] + seed},
+                                              sampling="auto"))
         if np.isfinite(zr).all() and np.isfinite(zg).all():
             with single_threaded():
-                out["prdc"] = METRICS["prdc"](zr, zg, seed=seed)
+                out["prdc"] = prdc(zr, zg, seed=seed)
         else:   # features beyond float64 after standardising (implausible input, warned about): no PRDC
             out["prdc"] = {k: float("nan") for k in ("precision", "recall", "density", "coverage")}
-        out["kpd"] = (kpd_job.result() if kpd_job is not None
-                      else METRICS["kpd"](xr, xg, seed=42 + seed, sampling="auto"))
+        out["kpd"] = kpd_job.result() if kpd_job is not None else _calochallenge_kpd(xr, xg, seed)
         if pool is not None:
             pool.shutdown()
-        from hepgen.evaluate.metrics import distance_messages
         from hepgen.progress import status
 
         status(f"FPD/KPD on {len(xr)} reference and {len(xg)} generated showers, {xr.shape[1]} features")
@@ -371,35 +380,24 @@ def _features_of_both(reference_path: str | Path, generated_path: str | Path, ca
     return ref, gen
 
 
-def evaluate_files(reference_path: str | Path, generated_path: str | Path, output_dir: str | Path,
-                   classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
-                   geometry: str | None = None, chunk_size: int = 5_000, figures: bool = True,
-                   classifier_options: dict | None = None, classifier_max_showers: int = 20_000,
-                   overwrite: bool = False, workers: int = 2, layer_grids: bool = False) -> Path:
-    """Evaluate two shower files; writes ``metrics.json``, figures and ``index.html`` into ``output_dir``.
+def compare_files(reference_path: str | Path, generated_path: str | Path, cache_dir: str | Path,
+                  classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
+                  geometry: str | None = None, chunk_size: int = 5_000, classifier_options: dict | None = None,
+                  classifier_max_showers: int = 20_000, workers: int = 2
+                  ) -> tuple[dict[str, Any], FeatureSet, FeatureSet]:
+    """Evaluate two shower files: ``(result, reference features, generated features)``; ``result`` is
+    everything ``metrics.json`` holds (:func:`hepgen.report.evaluation.write_report` writes it with the
+    figures and ``index.html``; :func:`hepgen.report.evaluation.evaluate_and_report` does both).
 
     Features stream through the files in chunks (with ``workers`` = 2, the generated file's in a second
-    process beside the reference's); the classifier reads at most ``classifier_max_showers`` showers of each.
-    ``layer_grids`` adds one figure per layer with all its features. Returns the path of ``index.html``. Files
-    that cannot be read are refused (:class:`InputError`); implausible values (see :mod:`hepgen.data.validate`)
-    are reported on stderr, in ``metrics.json`` (``warnings``) and in a box at the top of ``index.html``.
+    process beside the reference's) and are cached in ``cache_dir``; the classifier reads at most
+    ``classifier_max_showers`` showers of each. Files that cannot be read are refused (:class:`InputError`);
+    implausible values (see :mod:`hepgen.data.validate`) are reported on stderr and in ``result["warnings"]``.
     """
     from hepgen.data import ShowerFile
-    from hepgen.data.atomic import atomic_path, check_folder_writable
     from hepgen.data.validate import LENIENT
     from hepgen.progress import status, warn
 
-    from hepgen.data.atomic import check_not_input
-
-    out = Path(output_dir)
-    index = out / "index.html"
-    for target in (out, out / "metrics.json", index):
-        check_not_input(target, [reference_path, generated_path], "report output")
-    if out.exists() and not out.is_dir():
-        raise InputError("the report output must be a folder, this is a file", file=str(out))
-    if (out / "metrics.json").exists() and not overwrite:
-        raise InputError("report exists; pass --overwrite to replace it", file=str(out / "metrics.json"))
-    check_folder_writable(out)
     t0 = time.perf_counter()
     fr, fg = (ShowerFile(p, geometry, policy=LENIENT) for p in (reference_path, generated_path))
     if fr.geometry != fg.geometry:
@@ -409,7 +407,7 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     thr = (default_threshold_mev(fr.geometry) * energy_convention_scale(fr, fg, str(generated_path))
            if threshold_mev is None else threshold_mev)
 
-    ref, gen = _features_of_both(reference_path, generated_path, out / "cache", thr, geometry, chunk_size, workers)
+    ref, gen = _features_of_both(reference_path, generated_path, Path(cache_dir), thr, geometry, chunk_size, workers)
     if not (mr.all() and mg.all()):
         ref, gen = ref.subset(np.flatnonzero(mr)), gen.subset(np.flatnonzero(mg))
     t_feat = time.perf_counter() - t0
@@ -427,32 +425,16 @@ def evaluate_files(reference_path: str | Path, generated_path: str | Path, outpu
     for w in result["warnings"]:
         warn(w)
     result["timing_s"] = {"features": round(t_feat, 3), "total_before_report": round(time.perf_counter() - t0, 3)}
-    out.mkdir(parents=True, exist_ok=True)
-    figure_list = []
-    if figures:
-        from hepgen.report.figures import comparison_figures
-
-        status("figures")
-        figure_list = comparison_figures(ref, gen, result, out / "figures", layer_grids=layer_grids)
-    with atomic_path(out / "metrics.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False))
-    from hepgen.report.html import write_index
-
-    write_index(result, figure_list, index)
-    return index
-
-
-#: geometries whose default threshold is stated for calibrated energies (the CaloChallenge's 0.5 keV / 0.033)
-CALIBRATED_THRESHOLD_GEOMETRIES = ("calochallenge-2", "calochallenge-3")
+    return result, ref, gen
 
 
 def energy_convention_scale(reference_file: Any, generated_file: Any, generated_name: str = "generated") -> float:
-    """Factor from the geometry's default threshold to the files' energies: for CaloChallenge ds2/3 (threshold
-    stated for calibrated energies) the sampling fraction when the files say ``energy_convention = visible``,
+    """Factor from the geometry's default threshold to the files' energies: for geometries with
+    ``calibrated_energies`` (CaloChallenge ds2/3, threshold stated for calibrated energies) the sampling fraction when the files say ``energy_convention = visible``,
     else 1. Files that state different conventions cannot be compared.
 
     >>> class F:
-    ...     def __init__(self, **attrs): self.attrs, self.geometry = attrs, type("G", (), {"name": "calochallenge-2"})
+    ...     def __init__(self, **attrs): self.attrs, self.geometry = attrs, type("G", (), {"calibrated_energies": True})
     >>> energy_convention_scale(F(), F(energy_convention="calibrated"))
     1.0
     >>> energy_convention_scale(F(energy_convention="visible", sampling_fraction=0.0255), F())
@@ -463,7 +445,7 @@ def energy_convention_scale(reference_file: Any, generated_file: Any, generated_
         raise InputError(f"energy convention '{conv[1]}' differs from the reference's '{conv[0]}' (calibrated = "
                          "visible / sampling fraction, the CaloChallenge ds2/3 convention); simulate both the same way",
                          file=generated_name)
-    if reference_file.geometry.name not in CALIBRATED_THRESHOLD_GEOMETRIES:
+    if not reference_file.geometry.calibrated_energies:
         return 1.0
     for f, c in zip((reference_file, generated_file), conv):
         if c == "visible" and "sampling_fraction" in f.attrs:
@@ -471,15 +453,21 @@ def energy_convention_scale(reference_file: Any, generated_file: Any, generated_
     return 1.0
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays as Python numbers and lists, NaN and infinities as ``None``
+    (strict JSON, as ``metrics.json`` is written).
+
+    >>> jsonable({"a": np.float32(0.5), "b": np.array([1, 2]), "c": float("nan")})
+    {'a': 0.5, 'b': [1, 2], 'c': None}
+    """
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         return float(obj) if np.isfinite(obj) else None     # strict JSON: NaN / inf -> null
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     return obj

@@ -26,28 +26,33 @@ from hepgen.data import ShowerData
 from hepgen.errors import InputError
 from hepgen.evaluate.highlevel import highlevel_features, highlevel_names
 from hepgen.evaluate.observables import _sums, apply_threshold, shower_observables
-from hepgen.geometry import CylindricalGeometry, Geometry
+from hepgen.geometry import Geometry
 
 __all__ = ["FeatureSet", "compute_features", "cached_features", "default_threshold_mev", "CELL_LOG10_MIN", "CELL_LOG10_STEP"]
 
 CELL_LOG10_MIN, CELL_LOG10_MAX, CELL_LOG10_STEP = -6.0, 8.0, 1e-4
 
-#: Readout thresholds (MeV) of the challenge's evaluation (ds1: 1 MeV, ds2/3: 0.5 keV / 0.033) and of the source
-#: studies (ILD: Diefenbacher 2022, Bieringer et al. 2022; Belle II: Irakkathil Jabbar 2022; full citations in
-#: :mod:`hepgen.evaluate.observables`).
-_THRESHOLDS = {"calochallenge-1-photons": 1.0, "calochallenge-1-pions": 1.0, "calochallenge-2": 0.5e-3 / 0.033,
-               "calochallenge-3": 0.5e-3 / 0.033, "ild-ecal": 0.1, "ild-ahcal": 0.25, "belle2-ecl-5x5": 1.0,
-               "belle2-ecl-10x10": 1.0, "belle2-ecl-30x30": 10.0}
+_warned_no_threshold: set[str] = set()
 
 
 def default_threshold_mev(geometry: Geometry) -> float:
-    """Cell threshold (MeV) applied before evaluation: the challenge's or the source study's value, else 0.
+    """Cell threshold (MeV) applied before evaluation: the geometry's ``evaluation_threshold_mev`` (the
+    challenge's or the source study's value, see :class:`hepgen.geometry.Geometry`); a geometry that states
+    none is evaluated without a threshold (0 MeV) and a warning says so once.
 
     >>> from hepgen.geometry import get_geometry
     >>> round(default_threshold_mev(get_geometry("calochallenge-2")), 5)
     0.01515
     """
-    return _THRESHOLDS.get(geometry.name, 0.0)
+    if geometry.evaluation_threshold_mev is None:
+        if geometry.name not in _warned_no_threshold:
+            from hepgen.progress import warn
+
+            _warned_no_threshold.add(geometry.name)
+            warn(f"geometry '{geometry.name}' states no evaluation_threshold_mev: evaluating without a cell "
+                 "threshold (0 MeV); set it in the geometry's YAML or pass a threshold")
+        return 0.0
+    return geometry.evaluation_threshold_mev
 
 
 @dataclass
@@ -172,7 +177,7 @@ def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None,
             sums = _sums(energy64, geometry)
             obs = shower_observables(energy, inc, geometry, threshold_mev=0.0,
                                      high_threshold_mev=10 * threshold_mev if threshold_mev > 0 else 1.0, sums=sums)
-            if isinstance(geometry, CylindricalGeometry):
+            if geometry.r_edges is not None:   # radius-angle readout: the CaloChallenge high-level features
                 hlf = highlevel_features(energy64, geometry)
                 obs.update(hlf)
                 obs["E_tot/E_inc"] = hlf["E_tot"] / inc
@@ -189,7 +194,7 @@ def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None,
                 cells += c
     if geometry is None:
         raise InputError("no showers to evaluate (empty sample)")
-    hl = highlevel_names(geometry) if isinstance(geometry, CylindricalGeometry) else []
+    hl = highlevel_names(geometry) if geometry.r_edges is not None else []
     return FeatureSet(geometry, float(threshold_mev), {k: np.concatenate(v) for k, v in scalars.items()},
                       {k: np.concatenate(v) for k, v in profiles.items()}, cells, hl)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from hepgen.errors import InputError
 from hepgen.evaluate.projection import SegmentProjection
-from hepgen.geometry import CylindricalGeometry, Geometry
+from hepgen.geometry import Geometry
 
 __all__ = ["highlevel_features", "highlevel_names", "classifier_highlevel_inputs"]
 
@@ -84,7 +84,7 @@ def highlevel_names(geometry: Geometry) -> list[str]:
 
 
 def _require_cylinder(geometry: Geometry) -> None:
-    if not isinstance(geometry, CylindricalGeometry):
+    if geometry.r_edges is None:
         raise InputError(f"CaloChallenge high-level features need a cylindrical geometry, got '{geometry.name}' "
                          f"({geometry.kind})")
 

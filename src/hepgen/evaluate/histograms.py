@@ -95,14 +95,15 @@ def chi2(counts_a: np.ndarray, counts_b: np.ndarray) -> tuple[float, int]:
     return value, int(used.sum() - 1)
 
 
-def challenge_bins(name: str, reference_values: np.ndarray, geometry_name: str, min_energy_mev: float) -> np.ndarray:
+def challenge_bins(name: str, reference_values: np.ndarray, dataset: int, min_energy_mev: float) -> np.ndarray:
     """Bin edges the challenge's evaluation uses for a high-level feature (name as in
-    :func:`hepgen.evaluate.highlevel.highlevel_names`, plus ``E_tot/E_inc`` and ``voxel_energy``).
+    :func:`hepgen.evaluate.highlevel.highlevel_names`, plus ``E_tot/E_inc`` and ``voxel_energy``) of CaloChallenge
+    dataset ``dataset`` (1, 2 or 3: a geometry's ``calochallenge_dataset``).
 
-    >>> challenge_bins("EC_eta_3", np.zeros(1), "calochallenge-2", 0.015)[[0, -1]].tolist()
+    >>> challenge_bins("EC_eta_3", np.zeros(1), 2, 0.015)[[0, -1]].tolist()
     [-30.0, 30.0]
     """
-    ds1 = geometry_name.startswith("calochallenge-1")
+    ds1 = dataset == 1
     layer = int(name.rsplit("_", 1)[1]) if name[-1].isdigit() else -1
     if name == "E_tot/E_inc":
         return np.linspace(0.5, 1.5, 101)

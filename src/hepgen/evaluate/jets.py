@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from hepgen.evaluate.distances import fpd, frechet_distance, kpd, mmd_poly_unbiased
+from hepgen.evaluate.metrics import w1
 from hepgen.data.jets import JetData
 from hepgen.errors import InputError
 
@@ -68,13 +69,6 @@ def combine_features(per_batch: np.ndarray) -> tuple[float, float]:
     """
     v = np.atleast_2d(np.asarray(per_batch, float))
     return float(v.mean()), float(np.std(v.mean(axis=1)))
-
-
-def w1(x: np.ndarray, y: np.ndarray) -> float:
-    """1-D Wasserstein-1 distance between two samples (area between the empirical CDFs)."""
-    from scipy.stats import wasserstein_distance
-
-    return float(wasserstein_distance(np.ravel(x), np.ravel(y)))
 
 
 def inverse_variance_mean(values: Sequence[float], sigmas: Sequence[float]) -> tuple[float, float]:

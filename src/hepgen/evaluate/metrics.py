@@ -1,41 +1,39 @@
-"""The metric registry: 1D two-sample metrics per observable and multivariate distances on feature arrays.
+"""Two-sample metrics as plain functions, one per metric (as ``jetnet.evaluation`` defines its metrics).
 
-1D (``ONE_D``): ``w1`` Wasserstein-1 distance (in the observable's unit) with a bootstrap error,
-``ks`` two-sample Kolmogorov-Smirnov statistic with its p-value.
-Multivariate (``MULTI``): ``fpd`` and ``kpd`` as defined in :mod:`hepgen.evaluate.distances` (the
-jetnet / CaloChallenge definitions, quartic kernel),
-``prdc`` precision, recall, density, coverage (Naeem et al., arXiv:2002.09797) with k nearest neighbours.
-FPD/KPD follow Kansal et al., arXiv:2211.10295, as used by the CaloChallenge.
+1D, per observable: :func:`w1` the Wasserstein-1 distance (in the observable's unit); :func:`one_d_metrics` W1
+with a bootstrap error and the two-sample Kolmogorov-Smirnov statistic with its p-value from one merged sort
+(:class:`SortedPair`), as ``hepgen evaluate`` reports them. Multivariate, on feature arrays: :func:`prdc`
+precision, recall, density and coverage (Naeem et al., "Reliable Fidelity and Diversity Metrics for Generative
+Models", arXiv:2002.09797); the Fréchet and kernel physics distances FPD and KPD (Kansal et al., "Evaluating
+generative models in high energy physics", arXiv:2211.10295) are :func:`hepgen.evaluate.distances.fpd` and
+:func:`hepgen.evaluate.distances.kpd`, with the CaloChallenge's settings in
+:data:`hepgen.evaluate.distances.CALOCHALLENGE_FPD` / :data:`~hepgen.evaluate.distances.CALOCHALLENGE_KPD`.
 
 >>> rng = np.random.default_rng(0)
 >>> a, b = rng.normal(0, 1, 4000), rng.normal(0.5, 1, 4000)
->>> round(METRICS["w1"](a, b)["value"], 1)
-0.5
->>> sorted(METRICS)
-['fpd', 'kpd', 'ks', 'prdc', 'w1']
+>>> round(w1(a, b), 1), round(one_d_metrics(a, b)["w1"], 1)
+(0.5, 0.5)
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
-__all__ = ["METRICS", "ONE_D", "MULTI", "register", "SortedPair", "one_d_metrics", "w1", "ks", "fpd", "kpd",
-           "prdc", "distance_messages", "CALOCHALLENGE_CONVENTION"]
-
-METRICS: dict[str, Callable[..., dict]] = {}
-ONE_D: list[str] = []
-MULTI: list[str] = []
+__all__ = ["SortedPair", "w1", "one_d_metrics", "prdc", "distance_messages", "PRDC_DEFINITION"]
 
 
-def register(name: str, multivariate: bool = False) -> Callable:
-    """Decorator adding a metric ``f(reference, generated, **options) -> dict`` to the registry."""
-    def wrap(f: Callable) -> Callable:
-        METRICS[name] = f
-        (MULTI if multivariate else ONE_D).append(name)
-        return f
-    return wrap
+def w1(reference: np.ndarray, generated: np.ndarray) -> float:
+    """1-D Wasserstein-1 distance between two samples: the area between their empirical CDFs, in the samples'
+    unit (``scipy.stats.wasserstein_distance``; the W1 of the JetNet metrics W1M / W1P / W1EFP, Kansal et al.,
+    "Particle Cloud Generation with Message Passing Generative Adversarial Networks", arXiv:2106.11535).
+    Inputs are flattened.
+
+    >>> w1(np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.5, 2.5]))
+    0.5
+    """
+    from scipy.stats import wasserstein_distance
+
+    return float(wasserstein_distance(np.ravel(reference), np.ravel(generated)))
 
 
 class SortedPair:
@@ -147,62 +145,6 @@ def one_d_metrics(reference: np.ndarray, generated: np.ndarray, n_bootstrap: int
     return {"w1": pair.w1(), "w1_error": error, "ks": ks_value, "ks_p_value": pair.ks_p_value(ks_value)}
 
 
-@register("w1")
-def w1(reference: np.ndarray, generated: np.ndarray, n_bootstrap: int = 5, seed: int = 0) -> dict:
-    """Wasserstein-1 distance of two 1D samples; ``error`` is the std over bootstrap resamples
-    (:func:`one_d_metrics`)."""
-    res = one_d_metrics(reference, generated, n_bootstrap, seed)
-    return {"value": res["w1"], "error": res["w1_error"]}
-
-
-@register("ks")
-def ks(reference: np.ndarray, generated: np.ndarray) -> dict:
-    """Two-sample Kolmogorov-Smirnov statistic (``value``) and its ``p_value`` (scipy's ``ks_2samp``
-    definitions, :class:`SortedPair`)."""
-    res = one_d_metrics(reference, generated, n_bootstrap=0)
-    n, m = len(reference), len(generated)
-    return {"value": res["ks"], "p_value": res["ks_p_value"], "error": float(np.sqrt((n + m) / (n * m)))}
-
-
-#: how hepgen's FPD/KPD settings relate to the official code (written beside the values in metrics.json)
-CALOCHALLENGE_CONVENTION = ("CaloChallenge code/evaluate.py: jetnet.evaluation.fpd(reference, generated, "
-                            "min_samples=10000) with jetnet's other defaults (max_samples 50000, 20 batches at each "
-                            "of 10 sizes, seed 42) and jetnet.evaluation.kpd(reference, generated, batch_size=10000) "
-                            "(10 batches, seed 42), on the challenge's high-level classifier inputs normalised by "
-                            "the reference's max |x|")
-
-
-@register("fpd", multivariate=True)
-def fpd(reference: np.ndarray, generated: np.ndarray, min_samples: int = 10_000, max_samples: int = 50_000,
-        num_batches: int = 20, num_points: int = 10, seed: int = 42, names: list[str] | None = None,
-        sampling: str = "replacement") -> dict:
-    """Fréchet physics distance (:func:`hepgen.evaluate.distances.fpd`) with the CaloChallenge's settings
-    (``min_samples = 10000``, jetnet's 20 batches x 10 sizes up to 50000, seed 42): ``{"value", "error",
-    "reason", "excluded_features", "warnings", "n_reference", "n_generated", settings..., "convention"}``;
-    value and error are NaN where the distance cannot be computed (``reason`` says why). ``sampling``: see
-    :func:`hepgen.evaluate.distances.fpd` (``hepgen evaluate`` passes ``auto``)."""
-    from hepgen.evaluate.distances import fpd as distance
-
-    d = distance(reference, generated, min_samples=min_samples, max_samples=max_samples,
-                 num_batches=num_batches, num_points=num_points, seed=seed, names=names, sampling=sampling)
-    return {**d.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
-
-
-@register("kpd", multivariate=True)
-def kpd(reference: np.ndarray, generated: np.ndarray, batch_size: int = 10_000, num_batches: int = 10,
-        seed: int = 42, n_jobs: int = 1, names: list[str] | None = None, sampling: str = "replacement") -> dict:
-    """Kernel physics distance (:func:`hepgen.evaluate.distances.kpd`, quartic kernel) with the
-    CaloChallenge's ``batch_size = 10000`` and jetnet's other defaults (10 batches, seed 42: the same
-    row draws as ``jetnet.evaluation.kpd``; batches are drawn with replacement at that size whatever the
-    sample size, as the official code does, unless ``sampling`` says otherwise, see
-    :func:`hepgen.evaluate.distances.kpd`). ``n_jobs`` worker processes. Same keys as :func:`fpd`."""
-    from hepgen.evaluate.distances import kpd as distance
-
-    d = distance(reference, generated, num_batches=num_batches, batch_size=batch_size, seed=seed, n_jobs=n_jobs,
-                 names=names, sampling=sampling)
-    return {**d.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
-
-
 def distance_messages(name: str, result: dict) -> list[str]:
     """One line per problem of an FPD/KPD result (NaN reason, left-out features, size warnings) for the
     terminal; empty when there is none.
@@ -233,11 +175,17 @@ PRDC_DEFINITION = ("Naeem et al. arXiv:2002.09797 with k nearest neighbours, Euc
                    "(zeros set to 0.1 MeV) of all showers, so the two are different numbers")
 
 
-@register("prdc", multivariate=True)
 def prdc(reference: np.ndarray, generated: np.ndarray, k: int = 5, max_samples: int = 5_000, seed: int = 0) -> dict:
-    """Precision, recall, density and coverage with k-nearest-neighbour balls (on at most ``max_samples``
+    """Precision, recall, density and coverage (Naeem et al., "Reliable Fidelity and Diversity Metrics for
+    Generative Models", arXiv:2002.09797) with k-nearest-neighbour balls (on at most ``max_samples``
     rows of each sample, drawn without replacement; the same values as the ``prdc`` package's
-    ``compute_prdc`` up to ties at a ball's radius)."""
+    ``compute_prdc`` up to ties at a ball's radius).
+
+    >>> rng = np.random.default_rng(0)
+    >>> p = prdc(rng.normal(size=(400, 2)), rng.normal(size=(400, 2)))
+    >>> p["precision"] > 0.7, p["coverage"] > 0.8
+    (True, True)
+    """
     rng = np.random.default_rng(seed)
     real = np.asarray(reference, np.float64)[rng.permutation(len(reference))[:max_samples]]
     fake = np.asarray(generated, np.float64)[rng.permutation(len(generated))[:max_samples]]

@@ -14,6 +14,18 @@ Scalars per shower (MeV, mm; see :func:`shower_observables`):
   ``E16/E100`` (n >= 10), ``E196/E900`` (n >= 30) on windows centred on the array — Irakkathil Jabbar 2022;
   ``E_peak`` hottest pixel of the depth-summed image — Bieringer et al. 2022.
 
+Pooled-image observables (``shower_observables(..., pool=k)``), eq. 2.2 of Bieringer et al. 2022: each shower
+is summed over depth and pooled k x k (a sum, so energy is kept; e.g. ILD ECAL 30x30x30 -> 10x10 pixels) and
+pixels below ``threshold_mev`` (0.1 MeV, half a MIP, in that study) are set to zero; then, in MeV and
+pixel-index units (0 = first pixel centre), :data:`IMAGE_OBSERVABLES`:
+
+* ``E_vis``: sum of pixel energies (the threshold acts on pooled pixels, not on cells as above, so this
+  E_vis differs from the cell-level one); ``E_peak``: highest pixel energy;
+* ``E_pixel``: all pixel energies >= ``pixel_threshold_mev`` (5 MeV), pooled over showers (a variable number of
+  entries per shower, :data:`PER_ENTRY`; it cannot enter joint distributions);
+* ``CG_x``, ``CG_y``: energy-weighted mean pixel index along x and y (NaN for showers without energy);
+* ``n_active``: number of pixels above ``threshold_mev``.
+
 Profiles per shower (:func:`shower_profiles`): ``longitudinal`` (energy per layer), ``radial`` (energy per
 radial bin), and for Cartesian grids ``x`` and ``y`` (energy per column / row).
 
@@ -29,19 +41,27 @@ thesis, KIT (2022); S. Bieringer et al., "Calomplification — the power of gene
 >>> o = shower_observables(e, np.array([1e3]), g, threshold_mev=1.0)
 >>> float(o["E_vis"][0]), int(o["n_hits"][0]), float(o["E1/E9"][0]), float(o["m1_x"][0]), float(o["m2_x"][0])
 (100.0, 1, 1.0, 0.0, 0.0)
+>>> e = np.zeros((1, 30, 30, 30)); e[0, :, 4, 7] = 1.0                  # 30 MeV in one column of the ILD ECAL
+>>> o = shower_observables(e.reshape(1, -1), np.array([5e4]), get_geometry("ild-ecal"), threshold_mev=0.1, pool=3,
+...                        names=["E_vis", "E_peak", "CG_x", "CG_y", "E_pixel"])
+>>> [float(o[k][0]) for k in ["E_vis", "E_peak", "CG_x", "CG_y", "E_pixel"]]
+[30.0, 30.0, 2.0, 1.0, 30.0]
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable, Sequence
 
 import numpy as np
 
+from hepgen.errors import InputError
 from hepgen.evaluate.projection import SegmentProjection
-from hepgen.geometry import CartesianGeometry, Geometry
+from hepgen.geometry import Geometry
 
 __all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix",
-           "CORRELATION_OBSERVABLES", "apply_threshold"]
+           "CORRELATION_OBSERVABLES", "apply_threshold", "pooled_images", "image_observables", "IMAGE_OBSERVABLES",
+           "PER_ENTRY"]
 
 #: The 12 observables of the correlation matrices of Diefenbacher 2022.
 CORRELATION_OBSERVABLES = ("m1_x", "m1_y", "m1_z", "m2_x", "m2_y", "m2_z", "E_vis", "E_inc", "n_hits",
@@ -79,7 +99,7 @@ def _radius(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
         edges = np.concatenate([[0.0], 0.5 * (centres[1:] + centres[:-1]), [centres[-1] * 2 - (centres[-2] if len(centres) > 1 else 0)]])
     else:
         r = np.hypot(pos["x"], pos["y"])
-        step = min(geometry.cell_size_mm) if isinstance(geometry, CartesianGeometry) else 1.0
+        step = min(geometry.cell_size_mm) if geometry.cell_size_mm is not None else 1.0
         edges = np.arange(0.0, r.max() + step, step)
         if len(edges) < 2:
             edges = np.array([0.0, step])
@@ -88,10 +108,11 @@ def _radius(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _windows(geometry: Geometry) -> dict[str, np.ndarray]:
-    """Boolean voxel masks of the centred crystal windows (Cartesian grids only)."""
-    if not isinstance(geometry, CartesianGeometry) or geometry.nx != geometry.ny:
+    """Boolean voxel masks of the centred crystal windows (square transverse cell grids only)."""
+    grid = geometry.grid_shape
+    if grid is None or grid[0] != grid[1]:
         return {}
-    n = geometry.nx
+    n = grid[1]
     idx = geometry.voxel_indices()
     iy, ix = idx[:, 1], idx[:, 2]
 
@@ -149,11 +170,12 @@ def _projection(geometry: Geometry):
     add("longitudinal", groups=geometry.layer_of_voxel, n_groups=geometry.n_layers)
     r_idx, r_edges = _radius(geometry)
     add("radial", groups=r_idx, n_groups=len(r_edges) - 1)
-    if isinstance(geometry, CartesianGeometry):
+    if geometry.grid_shape is not None:   # regular transverse grid: per column, per row, depth-summed image
+        ny, nx = geometry.grid_shape
         idx = geometry.voxel_indices()
-        add("x", groups=idx[:, 2], n_groups=geometry.nx)
-        add("y", groups=idx[:, 1], n_groups=geometry.ny)
-        add("image", groups=idx[:, 1] * geometry.nx + idx[:, 2], n_groups=geometry.nx * geometry.ny)
+        add("x", groups=idx[:, 2], n_groups=nx)
+        add("y", groups=idx[:, 1], n_groups=ny)
+        add("image", groups=idx[:, 1] * nx + idx[:, 2], n_groups=nx * ny)
     win = _windows(geometry)
     if win:
         add("windows", [m.astype(np.float64) for m in win.values()])
@@ -171,8 +193,9 @@ def profile_axes(geometry: Geometry) -> dict[str, tuple[np.ndarray, str]]:
     _, _, _, r_edges = _projection(geometry)
     out = {"longitudinal": (np.arange(geometry.n_layers + 1) - 0.5, "layer"),
            "radial": (r_edges, "r [mm]")}
-    if isinstance(geometry, CartesianGeometry):
-        ex, ey = geometry.cell_edges_mm()
+    edges = geometry.cell_edges_mm()
+    if edges is not None:
+        ex, ey = edges
         out["x"] = (ex, "x [mm]")
         out["y"] = (ey, "y [mm]")
     return out
@@ -198,12 +221,36 @@ def shower_profiles(energy: np.ndarray, geometry: Geometry) -> dict[str, np.ndar
 
 def shower_observables(energy: np.ndarray, incident_energy: np.ndarray, geometry: Geometry,
                        threshold_mev: float = 0.0, high_threshold_mev: float | None = None,
-                       sums: tuple | None = None) -> dict[str, np.ndarray]:
-    """Scalar observables (one (N,) float64 array each, see the module docstring).
+                       sums: tuple | None = None, pool: int | None = None, names: Sequence[str] | None = None,
+                       pixel_threshold_mev: float = 5.0) -> dict[str, np.ndarray]:
+    """Scalar observables of (N, n_voxels) voxel energies in MeV (see the module docstring).
 
-    ``energy`` (N, n_voxels) in MeV is thresholded here (cells < ``threshold_mev`` dropped);
-    ``high_threshold_mev`` (default 10 x threshold, or 1 MeV) gives ``n_hits_high``.
+    ``pool`` chooses the definition, and with it what ``threshold_mev`` cuts:
+
+    * ``None`` (default): the cell-level observables (one (N,) float64 array each); cells below
+      ``threshold_mev`` are dropped first; ``high_threshold_mev`` (default 10 x threshold, or 1 MeV) gives
+      ``n_hits_high``; ``sums`` are precomputed linear sums (:mod:`hepgen.evaluate.features` passes them).
+    * k: the pooled-image observables of Bieringer et al. eq. 2.2 (:data:`IMAGE_OBSERVABLES`) on depth-summed
+      images pooled k x k, whose *pixels* below ``threshold_mev`` are dropped (:func:`pooled_images`);
+      ``pixel_threshold_mev`` is the cut of ``E_pixel``; ``incident_energy`` is not used.
+
+    ``names`` selects observables (default: all of the chosen definition); an unknown name is an
+    :class:`~hepgen.errors.InputError`.
     """
+    if pool is not None:
+        wanted = list(IMAGE_OBSERVABLES) if names is None else list(names)
+        return image_observables(pooled_images(energy, geometry, pool, threshold_mev), wanted, pixel_threshold_mev)
+    out = _cell_observables(energy, incident_energy, geometry, threshold_mev, high_threshold_mev, sums)
+    if names is None:
+        return out
+    unknown = [n for n in names if n not in out]
+    if unknown:
+        raise InputError(f"unknown observable {unknown[0]!r}: expected one of {', '.join(out)}")
+    return {n: out[n] for n in names}
+
+
+def _cell_observables(energy: np.ndarray, incident_energy: np.ndarray, geometry: Geometry, threshold_mev: float,
+                      high_threshold_mev: float | None, sums: tuple | None) -> dict[str, np.ndarray]:
     energy = apply_threshold(np.asarray(energy), threshold_mev)
     inc = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
     if high_threshold_mev is None:
@@ -235,6 +282,63 @@ def shower_observables(energy: np.ndarray, incident_energy: np.ndarray, geometry
             if num in w and den in w:
                 out[name] = np.where(w[den] > 0, w[num] / np.where(w[den] > 0, w[den], 1.0), 0.0)
     return out
+
+
+def pooled_images(energy: np.ndarray, geometry: Geometry, pool: int = 3, threshold_mev: float = 0.1) -> np.ndarray:
+    """(N, H/pool, W/pool) images in MeV of (N, n_voxels) voxel energies: summed over depth (the first axis of
+    ``geometry.shape``), pooled ``pool`` x ``pool`` (a sum), pixels below ``threshold_mev`` set to zero
+    (Bieringer et al. 2022, eq. 2.2).
+
+    >>> from hepgen.geometry import get_geometry
+    >>> pooled_images(np.ones((1, 100)), get_geometry("belle2-ecl-10x10"), pool=5).tolist()
+    [[[25.0, 25.0], [25.0, 25.0]]]
+    """
+    energy = np.asarray(energy)
+    if geometry.shape is None:
+        raise InputError(f"geometry '{geometry.name}' has layers of different binning: "
+                         "use layer(l) instead of a dense view")
+    cube = energy.reshape((len(energy),) + geometry.shape)
+    img = cube.sum(axis=1, dtype=np.float64)
+    n, h, w = img.shape
+    if h % pool or w % pool:
+        raise InputError(f"geometry '{geometry.name}': {h}x{w} images cannot be pooled {pool}x{pool}")
+    img = img.reshape(n, h // pool, pool, w // pool, pool).sum(axis=(2, 4))
+    img[img < threshold_mev] = 0.0
+    return img
+
+
+def _cg(img: np.ndarray, axis: int) -> np.ndarray:
+    total = img.sum(axis=(1, 2))
+    pos = np.arange(img.shape[axis])
+    proj = img.sum(axis=3 - axis)                  # axis 2 (x): sum rows; axis 1 (y): sum columns
+    return np.divide(proj @ pos, total, out=np.full(len(img), np.nan), where=total > 0)
+
+
+#: the pooled-image observables (Bieringer et al. 2022, eq. 2.2; see the module docstring), of (N, H, W) images
+IMAGE_OBSERVABLES: dict[str, Callable[..., np.ndarray]] = {
+    "E_vis": lambda img, **_: img.sum(axis=(1, 2)),
+    "E_peak": lambda img, **_: img.max(axis=(1, 2)),
+    "CG_x": lambda img, **_: _cg(img, 2),
+    "CG_y": lambda img, **_: _cg(img, 1),
+    "n_active": lambda img, **_: (img > 0).sum(axis=(1, 2)).astype(np.float64),
+    "E_pixel": lambda img, pixel_threshold_mev=5.0, **_: img[img >= pixel_threshold_mev],
+}
+#: pooled-image observables with several entries per shower
+PER_ENTRY = {"E_pixel"}
+
+
+def image_observables(images: np.ndarray, names: Sequence[str],
+                      pixel_threshold_mev: float = 5.0) -> dict[str, np.ndarray]:
+    """Pooled-image observables ``names`` (:data:`IMAGE_OBSERVABLES`) of (N, H, W) images in MeV; showers without
+    energy give NaN centres of gravity.
+
+    >>> image_observables(np.array([[[0.0, 2.0], [0.0, 6.0]]]), ["E_vis", "CG_x", "E_pixel"])["CG_x"].tolist()
+    [1.0]
+    """
+    unknown = [n for n in names if n not in IMAGE_OBSERVABLES]
+    if unknown:
+        raise InputError(f"unknown observable {unknown[0]!r}: expected one of {', '.join(IMAGE_OBSERVABLES)}")
+    return {n: IMAGE_OBSERVABLES[n](images, pixel_threshold_mev=pixel_threshold_mev) for n in names}
 
 
 def mu90(values: np.ndarray) -> dict[str, float]:

@@ -77,6 +77,33 @@ def _layers_from_spec(layers: list | None, where: str) -> tuple[tuple[Slab, ...]
     return tuple(out)
 
 
+_READOUT_KEYS = ("readout_threshold_mev", "evaluation_threshold_mev", "calibrated_energies", "calochallenge_dataset")
+
+
+def _readout_from_spec(spec: dict, preset: Geometry | None, where: str) -> dict:
+    """The readout conventions a spec states (the preset's where it names one and states none)."""
+    out = {k: getattr(preset, k) for k in _READOUT_KEYS} if preset is not None else {}
+    try:
+        for key in ("readout_threshold_mev", "evaluation_threshold_mev"):
+            if spec.get(key) is not None:
+                out[key] = float(spec[key])
+                if not out[key] >= 0:
+                    raise ValueError
+        if "calibrated_energies" in spec:
+            if not isinstance(spec["calibrated_energies"], bool):
+                raise ValueError
+            out["calibrated_energies"] = spec["calibrated_energies"]
+        if spec.get("calochallenge_dataset") is not None:
+            if spec["calochallenge_dataset"] not in (1, 2, 3) or isinstance(spec["calochallenge_dataset"], bool):
+                raise ValueError
+            out["calochallenge_dataset"] = int(spec["calochallenge_dataset"])
+    except (TypeError, ValueError):
+        raise InputError("readout_threshold_mev, evaluation_threshold_mev: expected numbers >= 0 (MeV); "
+                         "calibrated_energies: expected true or false; calochallenge_dataset: expected 1, 2 or 3",
+                         file=where) from None
+    return out
+
+
 def geometry_from_spec(spec: dict, source: str | None = None) -> Geometry:
     """Build a geometry from a plain dict (as written by :meth:`Geometry.spec` or a user's YAML).
 
@@ -92,7 +119,11 @@ def geometry_from_spec(spec: dict, source: str | None = None) -> Geometry:
           - repeat: 20
             slabs: [{material: W, thickness_mm: 3.5}, {material: Si, thickness_mm: 0.5, active: true}]
 
-    A cylinder gives ``r_edges`` (list per layer) and ``n_alpha`` or ``xml: binning.xml``.
+    A cylinder gives ``r_edges`` (list per layer) and ``n_alpha`` or ``xml: binning.xml``. Either may state
+    its readout conventions (see :class:`Geometry`): ``readout_threshold_mev`` (default 0),
+    ``evaluation_threshold_mev`` (default none: evaluation warns and uses 0), ``calibrated_energies``
+    (default false) and ``calochallenge_dataset`` (1, 2 or 3: the challenge's histogram binning; default none).
+    A spec that names a preset takes the preset's conventions where it states none.
 
     >>> geometry_from_spec({"type": "cartesian", "name": "t", "nx": 2, "ny": 2, "nz": 1,
     ...                     "cell_size_mm": [1, 1]}).n_voxels
@@ -106,13 +137,15 @@ def geometry_from_spec(spec: dict, source: str | None = None) -> Geometry:
     kind = spec.get("type")
     name = str(spec.get("name", Path(where).stem))
     layers = _layers_from_spec(spec.get("layers"), where)
+    readout = _readout_from_spec(spec, _preset(name) if name in PRESETS else None, where)
     try:
         if kind == "cartesian":
             size = spec.get("cell_size_mm", [1.0, 1.0])
             if not isinstance(size, (list, tuple)):
                 size = [size, size]
             geo = CartesianGeometry(name, int(spec["nx"]), int(spec["ny"]), int(spec["nz"]),
-                                    (float(size[0]), float(size[1])), layer_stack=layers, source=source)
+                                    (float(size[0]), float(size[1])), layer_stack=layers, source=source,
+                                    **readout)
         elif kind == "cylindrical":
             if "xml" in spec:
                 xml = Path(spec["xml"])
@@ -127,7 +160,8 @@ def geometry_from_spec(spec: dict, source: str | None = None) -> Geometry:
                 n_alpha = [int(n_alpha)] * len(r_edges) if isinstance(n_alpha, int) else [int(a) for a in n_alpha]
                 particle = spec.get("particle", "")
             geo = CylindricalGeometry(name, r_edges, n_alpha, layer_stack=layers,
-                                      inner_radius_mm=spec.get("inner_radius_mm"), particle=particle, source=source)
+                                      inner_radius_mm=spec.get("inner_radius_mm"), particle=particle, source=source,
+                                      **readout)
         else:
             raise InputError(f"type: expected 'cartesian' or 'cylindrical', got {kind!r}", file=where)
     except KeyError as exc:

@@ -43,12 +43,79 @@ class Geometry(ABC):
     Subclasses fill ``name``, ``axes`` (names of the three index axes, depth axis first),
     ``layer_stack`` (one tuple of :class:`Slab` per readout layer, or ``None`` when unknown) and
     implement :meth:`voxel_indices` and :meth:`voxel_positions`.
+
+    The readout conventions (:attr:`readout_threshold_mev`, :attr:`evaluation_threshold_mev`,
+    :attr:`calibrated_energies`, :attr:`calochallenge_dataset`) are set by the presets and by a user's YAML
+    spec (keys of the same names); the readout's binning is described by :attr:`grid_shape` /
+    :attr:`cell_size_mm` (regular transverse cell grids) or :attr:`r_edges` (radius-angle bins), which code
+    outside this package reads instead of asking for a subclass.
+
+    >>> from hepgen.geometry import get_geometry
+    >>> g = get_geometry("calochallenge-2")
+    >>> g.readout_threshold_mev, round(g.evaluation_threshold_mev, 5), g.calibrated_energies, g.grid_shape
+    (0.01515, 0.01515, True, None)
+    >>> e = get_geometry("ild-ecal")
+    >>> e.readout_threshold_mev, e.evaluation_threshold_mev, e.grid_shape, e.cell_size_mm, e.r_edges
+    (0.0, 0.1, (30, 30), (5.0, 5.0), None)
     """
 
     name: str
     axes: tuple[str, str, str]
     kind: str
     layer_stack: tuple[tuple[Slab, ...], ...] | None
+
+    #: Per-voxel readout threshold (MeV, in the files' energy convention) that a simulator applies to the
+    #: energies it writes (the detector's own cut); 0: every deposit is written. Presets: CaloChallenge
+    #: datasets 2/3 0.01515 MeV (15.15 keV = 0.5 keV / 0.033 on calibrated energies), others 0.
+    readout_threshold_mev: float = 0.0
+    #: Cell threshold (MeV, in the files' energy convention) that evaluation applies before computing
+    #: observables, as the study that defined the dataset applies it (see
+    #: :func:`hepgen.evaluate.features.default_threshold_mev`). ``None``: not stated; evaluation then uses
+    #: 0 MeV and warns. Presets: CaloChallenge ds1 1 MeV, ds2/3 0.5 keV / 0.033 (the challenge's
+    #: ``evaluate.py``); ILD ECAL 0.1 MeV, AHCAL 0.25 MeV (Diefenbacher 2022, Bieringer et al.
+    #: arXiv:2202.07352); Belle II arrays 1 MeV (5x5, 10x10) and 10 MeV (30x30) (Irakkathil Jabbar 2022).
+    evaluation_threshold_mev: float | None = None
+    #: Whether files of this detector hold *calibrated* energies (visible energy / sampling fraction, the
+    #: CaloChallenge datasets 2/3 convention, arXiv:2410.21611) and state their thresholds in them.
+    calibrated_energies: bool = False
+    #: The CaloChallenge dataset (1, 2 or 3; Krause et al., arXiv:2410.21611) whose showers this geometry reads:
+    #: evaluation then bins histograms as the challenge's ``evaluate.py`` does. ``None`` for other detectors.
+    calochallenge_dataset: int | None = None
+    #: Transverse cell size (x, y) in mm of a regular cell grid; ``None`` for other readouts.
+    cell_size_mm: tuple[float, float] | None = None
+    #: Radial bin edges in mm, one array per readout layer, of a radius-angle readout; ``None`` for others.
+    r_edges: list[np.ndarray] | None = None
+
+    def _set_readout(self, readout_threshold_mev: float = 0.0, evaluation_threshold_mev: float | None = None,
+                     calibrated_energies: bool = False, calochallenge_dataset: int | None = None) -> None:
+        """Store the readout conventions (constructor arguments of every subclass)."""
+        self.readout_threshold_mev = float(readout_threshold_mev)
+        self.evaluation_threshold_mev = None if evaluation_threshold_mev is None else float(evaluation_threshold_mev)
+        self.calibrated_energies = bool(calibrated_energies)
+        self.calochallenge_dataset = None if calochallenge_dataset is None else int(calochallenge_dataset)
+
+    def _readout_spec(self) -> dict:
+        """The readout conventions that differ from the defaults, as :meth:`spec` keys."""
+        out: dict = {}
+        if self.readout_threshold_mev != 0.0:
+            out["readout_threshold_mev"] = self.readout_threshold_mev
+        if self.evaluation_threshold_mev is not None:
+            out["evaluation_threshold_mev"] = self.evaluation_threshold_mev
+        if self.calibrated_energies:
+            out["calibrated_energies"] = True
+        if self.calochallenge_dataset is not None:
+            out["calochallenge_dataset"] = self.calochallenge_dataset
+        return out
+
+    @property
+    def grid_shape(self) -> tuple[int, int] | None:
+        """(rows ny, columns nx) of a regular transverse cell grid (the same in every layer); ``None`` for other
+        readouts."""
+        return None
+
+    def cell_edges_mm(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(x edges, y edges) in mm of a regular transverse cell grid; ``None`` for other readouts."""
+        return None
 
     # -- voxel bookkeeping -------------------------------------------------------------------
     @property

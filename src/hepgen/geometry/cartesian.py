@@ -31,6 +31,8 @@ class CartesianGeometry(Geometry):
     nx, ny, nz: cells along x, y and readout layers along z (depth).
     cell_size_mm: (x, y) size of a cell in mm.
     layer_stack: physical slabs of each readout layer (``None`` when unknown).
+    readout_threshold_mev, evaluation_threshold_mev, calibrated_energies, calochallenge_dataset: readout
+    conventions (see :class:`~hepgen.geometry.base.Geometry`).
 
     >>> g = CartesianGeometry("toy", 3, 3, 2, (5.0, 5.0))
     >>> g.n_voxels, g.voxel_positions()["x"][:3].tolist()
@@ -49,6 +51,10 @@ class CartesianGeometry(Geometry):
         cell_size_mm: tuple[float, float],
         layer_stack: tuple[tuple[Slab, ...], ...] | None = None,
         source: str | None = None,
+        readout_threshold_mev: float = 0.0,
+        evaluation_threshold_mev: float | None = None,
+        calibrated_energies: bool = False,
+        calochallenge_dataset: int | None = None,
     ) -> None:
         if min(nx, ny, nz) < 1:
             raise InputError(f"geometry '{name}': expected nx, ny, nz >= 1, got {nx}, {ny}, {nz}")
@@ -59,6 +65,12 @@ class CartesianGeometry(Geometry):
         self.cell_size_mm = (float(cell_size_mm[0]), float(cell_size_mm[1]))
         self.layer_stack = layer_stack
         self.source = source
+        self._set_readout(readout_threshold_mev, evaluation_threshold_mev, calibrated_energies, calochallenge_dataset)
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """(ny, nx)."""
+        return (self.ny, self.nx)
 
     @property
     def n_voxels(self) -> int:
@@ -80,7 +92,7 @@ class CartesianGeometry(Geometry):
     def voxel_indices(self) -> np.ndarray:
         return self._indices.copy()
 
-    def cell_edges_mm(self) -> tuple[np.ndarray, np.ndarray]:
+    def cell_edges_mm(self) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
         """(x edges, y edges) in mm, centred on the beam axis."""
         sx, sy = self.cell_size_mm
         return (np.arange(self.nx + 1) - self.nx / 2) * sx, (np.arange(self.ny + 1) - self.ny / 2) * sy
@@ -106,4 +118,5 @@ class CartesianGeometry(Geometry):
             "nz": self.nz,
             "cell_size_mm": list(self.cell_size_mm),
             "layers": _stack_spec(self.layer_stack),
+            **self._readout_spec(),
         }

@@ -68,6 +68,8 @@ class CylindricalGeometry(Geometry):
     layer_stack: physical slabs of each readout layer (``None`` when unknown).
     inner_radius_mm: radius of the calorimeter's front face from the beam axis.
     particle: the particle named in the XML (informational).
+    readout_threshold_mev, evaluation_threshold_mev, calibrated_energies, calochallenge_dataset: readout
+    conventions (see :class:`~hepgen.geometry.base.Geometry`).
 
     >>> g = CylindricalGeometry("toy", [np.array([0., 5., 10.])] * 3, [4, 4, 4])
     >>> g.n_voxels, g.shape
@@ -86,6 +88,10 @@ class CylindricalGeometry(Geometry):
         inner_radius_mm: float | None = None,
         particle: str = "",
         source: str | None = None,
+        readout_threshold_mev: float = 0.0,
+        evaluation_threshold_mev: float | None = None,
+        calibrated_energies: bool = False,
+        calochallenge_dataset: int | None = None,
     ) -> None:
         if len(r_edges) != len(n_alpha):
             raise InputError(f"geometry '{name}': {len(r_edges)} radial binnings but {len(n_alpha)} angular")
@@ -98,6 +104,7 @@ class CylindricalGeometry(Geometry):
         self.inner_radius_mm = inner_radius_mm
         self.particle = particle
         self.source = source
+        self._set_readout(readout_threshold_mev, evaluation_threshold_mev, calibrated_energies, calochallenge_dataset)
 
     @property
     def n_radial(self) -> list[int]:
@@ -171,6 +178,7 @@ class CylindricalGeometry(Geometry):
             "n_alpha": list(self.n_alpha),
             "inner_radius_mm": self.inner_radius_mm,
             "layers": _stack_spec(self.layer_stack),
+            **self._readout_spec(),
         }
 
 

@@ -19,6 +19,13 @@ pairs (45 readout layers), inner radius 80 cm (arXiv:2410.21611). ILD: 20 x 2.1 
 each followed by 0.525 mm Si (S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD
 thesis, U. Hamburg (2022), Sec. 2.6); AHCAL: 17.2 mm steel + 3 mm scintillator.
 
+Readout conventions (:class:`~hepgen.geometry.base.Geometry`): the CaloChallenge datasets 2/3 files hold
+calibrated energies with a 15.15 keV readout threshold; the evaluation thresholds are those of the
+challenge's ``evaluate.py`` (ds1: 1 MeV, ds2/3: 0.5 keV / 0.033) and of the source studies (ILD:
+Diefenbacher 2022 and S. Bieringer et al., "Calomplification — the power of generative calorimeter models",
+arXiv:2202.07352; Belle II: J. Irakkathil Jabbar, "Fast Simulation of Electromagnetic Calorimeter Responses
+using Deep Learning", PhD thesis, KIT (2022)).
+
 >>> from hepgen.geometry import get_geometry
 >>> get_geometry("calochallenge-2").layer_stack[0]
 (Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True), Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True))
@@ -40,41 +47,54 @@ def _xml(name: str) -> str:
     return str(files("hepgen.geometry") / "data" / name)
 
 
-def _calochallenge(geo_name: str, xml_name: str, stack: bool) -> CylindricalGeometry:
+#: CaloChallenge datasets 2/3: the 15.15 keV readout cut on calibrated energies (MeV) and the evaluation cut of the
+#: challenge's ``evaluate.py``, 0.5 keV in the silicon divided by its sampling fraction 0.033 (MeV)
+CALOCHALLENGE_READOUT_THRESHOLD_MEV = 0.01515
+CALOCHALLENGE_EVALUATION_THRESHOLD_MEV = 0.5e-3 / 0.033
+
+
+def _calochallenge(geo_name: str, xml_name: str, stack: bool, dataset: int) -> CylindricalGeometry:
     particle, r_edges, n_alpha = read_binning_xml(_xml(xml_name))
     layer_stack = None
     if stack:
         pair = (Slab("W", 1.4), Slab("Si", 0.3, True))
         layer_stack = tuple(pair * 2 for _ in r_edges)
+        readout = dict(readout_threshold_mev=CALOCHALLENGE_READOUT_THRESHOLD_MEV,
+                       evaluation_threshold_mev=CALOCHALLENGE_EVALUATION_THRESHOLD_MEV, calibrated_energies=True)
+    else:   # dataset 1: the challenge's evaluate.py cuts at 1 MeV
+        readout = dict(evaluation_threshold_mev=1.0)
     return CylindricalGeometry(geo_name, r_edges, n_alpha, layer_stack=layer_stack,
-                               inner_radius_mm=800.0 if stack else None, particle=particle)
+                               inner_radius_mm=800.0 if stack else None, particle=particle,
+                               calochallenge_dataset=dataset, **readout)
 
 
 def _ild_ecal() -> CartesianGeometry:
     stack = tuple((Slab("W", 2.1 if i < 20 else 4.2), Slab("Si", 0.525, True)) for i in range(30))
-    return CartesianGeometry("ild-ecal", 30, 30, 30, (5.0, 5.0), layer_stack=stack)
+    return CartesianGeometry("ild-ecal", 30, 30, 30, (5.0, 5.0), layer_stack=stack, evaluation_threshold_mev=0.1)
 
 
 def _ild_ahcal() -> CartesianGeometry:
     stack = tuple((Slab("Fe", 17.2), Slab("Scintillator", 3.0, True)) for _ in range(48))
-    return CartesianGeometry("ild-ahcal", 25, 25, 48, (30.0, 30.0), layer_stack=stack)
+    return CartesianGeometry("ild-ahcal", 25, 25, 48, (30.0, 30.0), layer_stack=stack, evaluation_threshold_mev=0.25)
 
 
-def _belle2(n: int, size_mm: float) -> CartesianGeometry:
+def _belle2(n: int, size_mm: float, evaluation_threshold_mev: float) -> CartesianGeometry:
     return CartesianGeometry(f"belle2-ecl-{n}x{n}", n, n, 1, (size_mm, size_mm),
-                             layer_stack=((Slab("CsI", 300.0, True),),))
+                             layer_stack=((Slab("CsI", 300.0, True),),),
+                             evaluation_threshold_mev=evaluation_threshold_mev)
 
 
 PRESETS: dict[str, Callable[[], Geometry]] = {
-    "calochallenge-1-photons": lambda: _calochallenge("calochallenge-1-photons", "binning_dataset_1_photons.xml", False),
-    "calochallenge-1-pions": lambda: _calochallenge("calochallenge-1-pions", "binning_dataset_1_pions.xml", False),
-    "calochallenge-2": lambda: _calochallenge("calochallenge-2", "binning_dataset_2.xml", True),
-    "calochallenge-3": lambda: _calochallenge("calochallenge-3", "binning_dataset_3.xml", True),
+    "calochallenge-1-photons": lambda: _calochallenge("calochallenge-1-photons", "binning_dataset_1_photons.xml",
+                                                      False, 1),
+    "calochallenge-1-pions": lambda: _calochallenge("calochallenge-1-pions", "binning_dataset_1_pions.xml", False, 1),
+    "calochallenge-2": lambda: _calochallenge("calochallenge-2", "binning_dataset_2.xml", True, 2),
+    "calochallenge-3": lambda: _calochallenge("calochallenge-3", "binning_dataset_3.xml", True, 3),
     "ild-ecal": _ild_ecal,
     "ild-ahcal": _ild_ahcal,
-    "belle2-ecl-5x5": lambda: _belle2(5, 60.0),
-    "belle2-ecl-10x10": lambda: _belle2(10, 30.0),
-    "belle2-ecl-30x30": lambda: _belle2(30, 10.0),
+    "belle2-ecl-5x5": lambda: _belle2(5, 60.0, 1.0),
+    "belle2-ecl-10x10": lambda: _belle2(10, 30.0, 1.0),
+    "belle2-ecl-30x30": lambda: _belle2(30, 10.0, 10.0),
 }
 
 

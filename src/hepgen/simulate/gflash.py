@@ -33,25 +33,17 @@ from scipy.special import gammainc
 
 from hepgen.data import ShowerData
 from hepgen.errors import InputError
-from hepgen.geometry import CartesianGeometry, CylindricalGeometry, Geometry, get_geometry
+from hepgen.geometry import CylindricalGeometry, Geometry, get_geometry
 from hepgen.geometry.materials import SamplingStructure, get_material, sampling_structure
 from hepgen.simulate.parameterisation import (SPOT_HOM, SPOT_SAM, longitudinal_parameters, n_spots,
                                               radial_cdf, radial_parameters, sample_profiles)
 from hepgen.simulate.response import CrossingResponse, mean_crossing_cos
 
 __all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "BLOCK", "PARTICLES",
-           "READOUT_THRESHOLD_MEV", "ELECTRON_START_X0", "CALIBRATED_GEOMETRIES"]
+           "ELECTRON_START_X0"]
 
 BLOCK = 32
 PARTICLES = ("photon", "electron", "positron")
-#: per-voxel readout thresholds of the presets (MeV, in the file's energy convention); CaloChallenge datasets 2/3:
-#: 15.15 keV = 0.5 keV / 0.033, the cut of the challenge's ``evaluate.py`` on its calibrated energies
-READOUT_THRESHOLD_MEV = {"calochallenge-2": 0.01515, "calochallenge-3": 0.01515}
-#: geometries whose files hold *calibrated* energies, as the CaloChallenge datasets 2 and 3 do: the energy seen
-#: in the silicon divided by the sampling fraction (the challenge's Geant4 detector: 0.033; hepgen's GFlash
-#: Si-W stack: the visible fraction of its sampling cell, :attr:`Detector.sampling_fraction`), so that
-#: E_tot / E_inc is close to 1 (arXiv:2410.21611)
-CALIBRATED_GEOMETRIES = frozenset({"calochallenge-2", "calochallenge-3"})
 _MAX_SPOTS = 2_000_000
 #: depth (X0) behind the entrance where electron/positron profiles begin. The paper's mean-profile fit puts
 #: the maximum at ln y - 0.858 (hep-ex/0001020 eq. 13), 0.36 X0 before the PDG's t_max = ln y - 0.5 (EGS4);
@@ -112,8 +104,11 @@ def _response(material: str, thickness: float, absorber: str) -> CrossingRespons
 def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> Detector:
     """Cut a geometry's layer stack into simulation steps.
 
-    Geometries in :data:`CALIBRATED_GEOMETRIES` write calibrated energies (visible / sampling fraction) unless
-    ``visible_energy``; the readout threshold is the same physical cut in both conventions.
+    Geometries with ``calibrated_energies`` (the CaloChallenge datasets 2/3) write calibrated energies: the
+    energy seen in the active slabs divided by the sampling fraction (the challenge's Geant4 detector: 0.033;
+    the GFlash stack: the visible fraction of its sampling cell, :attr:`Detector.sampling_fraction`), so that
+    E_tot / E_inc is close to 1 (arXiv:2410.21611), unless ``visible_energy``. The geometry's
+    ``readout_threshold_mev`` (stated in the files' convention) is the same physical cut in both conventions.
 
     >>> d = detector_model("ild-ecal")
     >>> len(d.step_layer), round(float(d.step_t[-1, 1]), 1)     # 30 sampling cells, 24 X0 deep
@@ -129,7 +124,7 @@ def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> De
     if geo.layer_stack is None:
         raise InputError(f"geometry '{geo.name}' has no physical layer stack (materials, thicknesses); the GFlash "
                          "simulator needs one: use a geometry with 'layers' (e.g. calochallenge-2, ild-ecal)")
-    if not isinstance(geo, (CartesianGeometry, CylindricalGeometry)):
+    if geo.grid_shape is None and geo.r_edges is None:
         raise InputError(f"geometry '{geo.name}': the simulator handles Cartesian and cylindrical geometries")
     all_slabs = [s for layer in geo.layer_stack for s in layer]
     sampling = not all(s.active for s in all_slabs)
@@ -172,9 +167,9 @@ def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> De
         terms = [r.mean_mev * (1 + r.var_mev2 / r.mean_mev**2) / v / 1e3
                  for r, v in ((responses[l], v) for l, v in zip(layer, vis)) if r is not None and v > 0]
         cs = float(np.sqrt(np.median(terms))) if terms else 0.1
-    threshold = READOUT_THRESHOLD_MEV.get(geo.name, 0.0)
+    threshold = geo.readout_threshold_mev
     fraction = float(np.median(vis))
-    calibrated = geo.name in CALIBRATED_GEOMETRIES and sampling
+    calibrated = geo.calibrated_energies and sampling
     scale = 1.0 / fraction if calibrated and not visible_energy else 1.0
     if calibrated and visible_energy:
         threshold *= fraction  # the same cut, in visible MeV
@@ -223,7 +218,7 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
     rc, rt, p = radial_parameters(e_gev[:, None], np.minimum(tau, 10.0), med.z_eff, f_s, med.e_hat)
     rm = med.moliere_radius_mm
     out = np.zeros((b, geo.n_voxels))
-    if isinstance(geo, CylindricalGeometry) and incidence_angle == 0.0:
+    if geo.r_edges is not None and incidence_angle == 0.0:   # radius-angle bins
         _deposit_cylinder_multinomial(det, out, visible, n_step, rc * rm, rt * rm, p, rng)
     else:
         _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, incidence_angle)
@@ -292,7 +287,7 @@ def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float) -> N
 
 def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Flat voxel index of points (x, y) in mm on readout layers ``layer``; -1 outside the readout."""
-    if isinstance(geo, CartesianGeometry):
+    if geo.grid_shape is not None:   # regular transverse cell grid
         ex, ey = geo.cell_edges_mm()
         fx = (x - np.float32(ex[0])) * np.float32(1.0 / geo.cell_size_mm[0])
         fy = (y - np.float32(ey[0])) * np.float32(1.0 / geo.cell_size_mm[1])
@@ -323,7 +318,7 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
     shower i always uses the random stream of block ``(first_shower + i) // BLOCK``. ``chunk_size``
     bounds how many showers are held in float64 work arrays at a time. CaloChallenge ds2/3 geometries give
-    calibrated energies (see :data:`CALIBRATED_GEOMETRIES`) unless ``visible_energy``.
+    calibrated energies (geometries with ``calibrated_energies``, see :func:`detector_model`) unless ``visible_energy``.
 
     >>> import numpy as np
     >>> a = simulate_showers("belle2-ecl-5x5", np.full(40, 1e3), "electron", seed=3)
