@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hepgen.cli import app
 from hepgen.progress import set_quiet
-from hepgen.training.timing import benchmark_run, consolidated_markdown
+from hepgen.timing import benchmark_run, consolidated_markdown
 from test_jetmodels_mdma import toy_jets
 
 

@@ -35,7 +35,7 @@ def benchmark(
     import json
 
     from hepgen.data.atomic import atomic_path, check_writable
-    from hepgen.training.timing import benchmark_run, parse_batch_sizes, to_markdown
+    from hepgen.timing import benchmark_run, parse_batch_sizes, to_markdown
 
     for out in (json_out, markdown_out):
         if out is not None:
