@@ -94,8 +94,8 @@ class EPiCGAN(JetGAN):
         return self.critic(x, mask, cond), None
 
     def export_graph(self):
-        """Noise per particle slot drawn outside in the size buckets of :meth:`sample` (and the global latent per cloud); the graph pads every
-        cloud to n_max slots with the mask from n / n_max (first condition)."""
+        """Noise per particle slot (and the global latent per cloud) drawn outside in the size buckets of
+        :meth:`sample`; the graph pads every cloud to n_max slots with the mask from n / n_max (first condition)."""
         from hepgen.models.export import cloud_export_graph, jet_buckets
         from hepgen.models.jet_gan import cardinality_of
 
@@ -107,4 +107,5 @@ class EPiCGAN(JetGAN):
 
         return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
                                   lambda cond: jet_buckets(cardinality_of(cond, n_max), bucket), draws, (True, False),
-                                  lambda m, mask, cond, z, g: m.gen(z, mask, cond, g), "noise_0: N(0, 1) per particle slot (B, n_max, 3); noise_1: global latent N(0, 1) (B, latent)")
+                                  lambda m, mask, cond, z, g: m.gen(z, mask, cond, g),
+                                  "noise_0: N(0, 1) per particle slot (B, n_max, 3); noise_1: latent (B, latent)")

@@ -120,4 +120,6 @@ class MDMACaloFlow(GenerativeModel):
             return cond[:, 2].round().long().clamp(1, self.n_max)
 
         return cloud_export_graph(self, self.n_max, cardinality, lambda cond: point_batches(cond, self.n_max), draws,
-                                  (True,), integrate, "noise_0: N(0, 1) initial hits (B, n_max, 4); midpoint steps unrolled; hits -> voxels outside")
+                                  (True,), integrate,
+                                  f"noise_0: N(0, 1) initial hits (B, n_max, 4); {steps} midpoint steps unrolled; "
+                                  "hits -> voxels outside")

@@ -149,4 +149,5 @@ class MDMACaloGAN(GenerativeModel):
             return cond[:, 2].round().long().clamp(1, self.n_max)
 
         return cloud_export_graph(self, self.n_max, cardinality, lambda cond: point_batches(cond, self.n_max), draws,
-                                  (True,), lambda m, mask, cond, z: m.gen_out(m.gen(z, mask, cond[:, :2])[0]), "noise_0: N(0, 1) per hit slot (B, n_max, 4); hits -> voxels outside")
+                                  (True,), lambda m, mask, cond, z: m.gen_out(m.gen(z, mask, cond[:, :2])[0]),
+                                  "noise_0: N(0, 1) per hit slot (B, n_max, 4); hits -> voxels outside")

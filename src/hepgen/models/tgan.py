@@ -97,4 +97,5 @@ class TGAN(JetGAN):
 
         return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
                                   lambda cond: jet_buckets(cardinality_of(cond, n_max), bucket), draws, (True,),
-                                  lambda m, mask, cond, z: m.gen(z, mask, cond), "noise_0: N(0, 1) per particle slot (B, n_max, 3)")
+                                  lambda m, mask, cond, z: m.gen(z, mask, cond),
+                                  "noise_0: N(0, 1) per particle slot (B, n_max, 3)")

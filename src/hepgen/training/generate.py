@@ -124,7 +124,7 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     """The generator of a run directory (last checkpoint), sampling with PyTorch or ONNX Runtime
     (:class:`hepgen.training.onnx.OnnxGenerator`; same showers for the same seed within 1e-4).
     A jet run gives a :class:`JetGenerator`, an array run (toys, pooled images) an :class:`ArrayGenerator`
-    (both PyTorch only).
+    (PyTorch only: ONNX Runtime generation of other runs than voxel showers raises InputError with the reason).
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -136,14 +136,14 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     model, adapter, config = load_run_model(run_dir)
+    if backend == "onnxruntime":  # voxel-shower runs; other kinds get the one-line reason
+        from hepgen.training.onnx import OnnxGenerator
+
+        return OnnxGenerator(model, adapter, config, threads=threads)
     if adapter.kind == "jets":
         return JetGenerator(model, adapter, config)
     if adapter.kind == "arrays":
         return ArrayGenerator(model, adapter, config)
-    if backend == "onnxruntime":
-        from hepgen.training.onnx import OnnxGenerator
-
-        return OnnxGenerator(model, adapter, config, threads=threads)
     return ShowerGenerator(model, adapter, config)
 
 

@@ -153,8 +153,8 @@ class _RunGraph:
         self.graph = model.export_graph()
         self.voxels = _is_voxel_run(adapter)
         if self.voxels:
-            self.module, self.first_name, self.output_name = _PhysicalGraph(self.graph.network, adapter), "conditions", \
-                "energy"
+            self.module = _PhysicalGraph(self.graph.network, adapter)
+            self.first_name, self.output_name = "conditions", "energy"
         elif model.n_cond == 0:
             self.module, self.first_name, self.output_name = _NoConditions(self.graph.network), None, "x"
         else:
@@ -174,7 +174,8 @@ class _RunGraph:
             if self.voxels:  # labels: a fraction of the incident energy (typical for visible energy)
                 labels = {k: e * rng.uniform(0.01, 0.05, n) for k in adapter.labels}
             else:
-                labels = complete_labels(model, adapter, list(adapter.labels), e, None, torch.Generator().manual_seed(seed))
+                labels = complete_labels(model, adapter, list(adapter.labels), e, None,
+                                         torch.Generator().manual_seed(seed))
             cond = torch.as_tensor(adapter.encode_cond(e, labels))
             first = adapter.raw_cond(e, labels).astype(np.float32) if self.voxels else cond.numpy()
             return first, cond, {"incident_energy": e, **labels}
