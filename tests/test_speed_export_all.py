@@ -9,7 +9,7 @@ import torch
 
 from hepgen.models.export import ExportGraph, ExportUnsupported
 from hepgen.models.registry import GenerativeModel, get_model_class, list_models
-from hepgen.training.onnx import TOLERANCE, _NoConditions, export_model_onnx, max_relative_deviation, onnx_session
+from hepgen.training.onnx import TOLERANCE, unconditioned_graph, export_model_onnx, max_relative_deviation, onnx_session
 
 JET = (30, 4)
 # model -> (data_shape, n_cond, config overrides): tiny versions of the built-in models
@@ -76,7 +76,7 @@ def test_onnx_runtime_reproduces_sample_for_the_same_seed(name):
         pytest.skip(f"{name}: {exc}")
     cond2 = conditions(model, 2, seed=1)
     noise2, _ = sample_both(model, graph, cond2, 1)
-    module = graph.network.eval() if model.n_cond else _NoConditions(graph.network)
+    module = graph.network.eval() if model.n_cond else unconditioned_graph(graph.network)
     data, names = export_model_onnx(module, cond2.numpy() if model.n_cond else None, noise2)
     cond = conditions(model, 7, seed=2)  # another batch size: the batch dimension is dynamic
     noise, ref = sample_both(model, graph, cond, 5)

@@ -84,8 +84,8 @@ def padded_noise(batches, n_rows: int, n_max: int, draws: Callable[[torch.Tensor
 
     >>> z, = padded_noise(jet_buckets(torch.tensor([2, 1, 3]), 2), 3, 4,
     ...                   lambda mask: [torch.ones(*mask.shape, 1)], (True,))
-    >>> z[..., 0].tolist()
-    [[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]
+    >>> z[..., 0].tolist()  # clouds 1 and 0 share a bucket of width 2, cloud 2 has its own of width 3
+    [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]
     """
     out: list | None = None
     for rows, mask in batches:

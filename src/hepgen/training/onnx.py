@@ -38,8 +38,8 @@ import numpy as np
 
 from hepgen.errors import InputError
 
-__all__ = ["export_model_onnx", "export_onnx", "ExportReport", "OnnxGenerator", "max_relative_deviation",
-           "onnx_session", "TOLERANCE"]
+__all__ = ["export_model_onnx", "unconditioned_graph", "export_onnx", "ExportReport", "OnnxGenerator",
+           "max_relative_deviation", "onnx_session", "TOLERANCE"]
 
 TOLERANCE = 1e-4  # max relative deviation ONNX vs PyTorch accepted on export
 
@@ -61,40 +61,36 @@ def _is_voxel_run(adapter) -> bool:
     return getattr(adapter, "kind", None) == "showers" and hasattr(adapter, "data")
 
 
-class _PhysicalGraph:
+def _physical_graph(network, adapter):
     """conditions (MeV, labels), noise... -> energy (MeV): conditioning, the model's network, inverse preprocessing."""
+    import torch
 
-    def __new__(cls, network, adapter):
-        import torch
+    class PhysicalGraph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
 
-        class PhysicalGraph(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.network = network
+        def forward(self, conditions, *noise):
+            x = self.network(adapter.cond.forward(conditions, None), *noise)
+            energy = adapter.data.inverse(x.reshape(conditions.shape[0], -1), conditions[:, 0])
+            return energy.clamp_min(0.0)
 
-            def forward(self, conditions, *noise):
-                x = self.network(adapter.cond.forward(conditions, None), *noise)
-                energy = adapter.data.inverse(x.reshape(conditions.shape[0], -1), conditions[:, 0])
-                return energy.clamp_min(0.0)
-
-        return PhysicalGraph().eval()
+    return PhysicalGraph().eval()
 
 
-class _NoConditions:
-    """Wraps a network of an unconditioned model: ``forward(*noise)`` with an empty (N, 0) condition."""
+def unconditioned_graph(network):
+    """The network of an unconditioned model as ``forward(*noise)`` (an empty (N, 0) condition inside)."""
+    import torch
 
-    def __new__(cls, network):
-        import torch
+    class Unconditioned(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
 
-        class Unconditioned(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.network = network
+        def forward(self, *noise):
+            return self.network(noise[0].new_zeros(noise[0].shape[0], 0), *noise)
 
-            def forward(self, *noise):
-                return self.network(noise[0].new_zeros(noise[0].shape[0], 0), *noise)
-
-        return Unconditioned().eval()
+    return Unconditioned().eval()
 
 
 def _register_missing_symbolics(opset: int) -> None:
@@ -153,10 +149,10 @@ class _RunGraph:
         self.graph = model.export_graph()
         self.voxels = _is_voxel_run(adapter)
         if self.voxels:
-            self.module = _PhysicalGraph(self.graph.network, adapter)
+            self.module = _physical_graph(self.graph.network, adapter)
             self.first_name, self.output_name = "conditions", "energy"
         elif model.n_cond == 0:
-            self.module, self.first_name, self.output_name = _NoConditions(self.graph.network), None, "x"
+            self.module, self.first_name, self.output_name = unconditioned_graph(self.graph.network), None, "x"
         else:
             self.module, self.first_name, self.output_name = self.graph.network.eval(), "cond", "x"
 
@@ -271,6 +267,8 @@ def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed
     ...
     hepgen.errors.InputError: no/such/run: not a hepgen run directory (no config.yaml / preprocessing.json)
     """
+    import torch
+
     from hepgen.data.atomic import atomic_path, check_writable
     from hepgen.training.run import load_run_model
 
@@ -282,12 +280,13 @@ def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed
     with atomic_path(output, overwrite) as tmp:
         tmp.write_bytes(data)
     first, cond, _ = run.conditions(1, seed)
-    noise = run.draw(cond, seed)
+    with torch.random.fork_rng():
+        noise = run.draw(cond, seed)
     shapes = ({run.first_name: ["N", int(first.shape[1])]} if run.first_name else {}) | \
         {f"noise_{i}": ["N", *map(int, t.shape[1:])] for i, t in enumerate(noise)}
     out_shape = [adapter.geometry.n_voxels] if run.voxels else list(model.data_shape)
     extra = {"opset": opset, "kind": adapter.kind}
-    if hasattr(adapter, "geometry"):
+    if getattr(adapter, "geometry", None) is not None:
         extra.update(geometry=adapter.geometry.name, labels=list(adapter.labels))
     return ExportReport(str(output), model.name, shapes, {run.output_name: ["N", *out_shape]}, n_check, deviation,
                         notes=run.graph.notes, extra=extra)
