@@ -8,8 +8,8 @@ per shower in ms, mean ± std over repeats after a warm-up, of
   in memory);
 * ``write-gzip`` / ``write-lzf`` / ``write-none``: the whole user path as ``hepgen generate
   --batch-size B`` runs it: drawing the incident energies, the network in micro-batches of
-  :func:`~hepgen.training.sampling.auto_batch_size`, and appending the chunk to an open HDF5 file with that compression
-  (gzip is the CaloChallenge files' filter).
+  :func:`~hepgen.training.sampling.auto_batch_size`, and appending the chunk to an open HDF5 file with
+  that compression (gzip is the CaloChallenge files' filter).
 
 Also recorded: threads, parameter counts (training: every parameter of the model, critics
 included; generation: those of the modules a sampling call runs), the peak resident memory during
