@@ -156,7 +156,7 @@ class _RunGraph:
         else:
             self.module, self.first_name, self.output_name = self.graph.network.eval(), "cond", "x"
 
-    def conditions(self, n: int, seed: int) -> tuple[np.ndarray | None, "torch.Tensor", dict]:
+    def conditions(self, n: int, seed: int) -> tuple:
         """A reproducible batch: (first graph input, preprocessed conditions, labels); showers span 1 GeV - 1 TeV."""
         import torch
 
