@@ -74,7 +74,7 @@ def tiny_run(model: str, runs: Path) -> Path:
 def vaegan_reference(batch_sizes: list[int], max_point_s: float) -> dict:
     """GFlash ild-ecal 50 GeV photons pooled to 10x10 images (the Calomplification training data), per image."""
     from hepgen.amplify.calomplification import simulate_images
-    from hepgen.training.timing import time_per_item
+    from hepgen.timing import time_per_item
 
     out: dict = {"simulator": "GFlash ild-ecal photons 50 GeV, pooled 10x10"}
     est = None
@@ -107,7 +107,7 @@ def main() -> None:
 
     from hepgen.models.registry import get_model_class, list_models
     from hepgen.progress import set_quiet
-    from hepgen.training.timing import consolidated_markdown, machine_info, parse_batch_sizes
+    from hepgen.timing import consolidated_markdown, machine_info, parse_batch_sizes
 
     torch.set_num_threads(args.threads)
     set_quiet(True)

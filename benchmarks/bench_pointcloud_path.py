@@ -59,7 +59,7 @@ def main() -> None:
     from bench_all_models import tiny_run
     from hepgen.progress import set_quiet
     from hepgen.training.generate import load_generator
-    from hepgen.training.timing import _Showers, machine_info
+    from hepgen.timing.benchmark import _Showers, machine_info
 
     set_quiet(True)
     old = module_at(args.before_rev, "src/hepgen/data/postprocess_hits.py", "postprocess_hits_before")

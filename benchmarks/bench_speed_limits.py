@@ -59,7 +59,7 @@ def flops_per_shower(name: str, geometry: str) -> tuple[float, int]:
         model.pp_active.fill_(True)
     with torch.inference_mode(), FlopCounterMode(display=False) as fc:
         model.sample(torch.zeros(2, 1))
-    from hepgen.training.timing import parameter_counts
+    from hepgen.timing import parameter_counts
 
     with torch.inference_mode():
         params = parameter_counts(model, lambda: model.sample(torch.zeros(2, 1)))["generation"]

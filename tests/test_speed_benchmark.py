@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hepgen.cli import app
 from hepgen.progress import set_quiet
-from hepgen.training.timing import benchmark_run, consolidated_markdown
+from hepgen.timing import benchmark_run, consolidated_markdown
 from test_jetmodels_mdma import toy_jets
 
 
@@ -69,7 +69,7 @@ def test_benchmark_point_cloud_run_per_shower(runs, tmp_path):
     assert res["n_voxels"] == 6480 and "point cloud" in md
     assert set(res["timings"]["torch"]) == {"forward", "sample", "write-lzf"}
     assert all(r["mean_ms"] > 0 for row in res["timings"]["torch"].values() for r in row.values())
-    assert "no ONNX export form" in res["unavailable"]["onnxruntime"] and "reference" not in res
+    assert "voxel-shower runs" in res["unavailable"]["onnxruntime"] and "reference" not in res
     assert res["parameters"]["generation"] > 0
 
 
@@ -82,3 +82,16 @@ def test_benchmark_array_run_per_sample_and_consolidated_table(runs, tmp_path):
     lines = [line for line in table.splitlines() if line.startswith("| ganplify-gan")]
     assert len(lines) == 3 and "| ganplify-gan | sample | torch | forward |" in table
     assert "| ganplify-gan | sample | onnxruntime | - | not available" in table
+
+
+@pytest.mark.parametrize("kind", ["jets", "points", "arrays"])
+def test_hepgen_export_of_jet_point_and_array_runs_agrees_with_torch(runs, tmp_path, kind):
+    import onnxruntime as ort
+
+    out = tmp_path / "m.onnx"
+    r = CliRunner().invoke(app, ["--quiet", "export", str(runs[kind]), "--onnx", str(out), "--n-check", "9"])
+    assert r.exit_code == 0 and "PASS" in r.output, r.output
+    names = [i.name for i in ort.InferenceSession(str(out)).get_inputs()]
+    assert names == (["noise_0"] if kind == "arrays" else ["cond", "noise_0"]) + \
+        (["noise_1", "noise_2"] if kind == "arrays" else [])  # ganplify-gan: noise, then its dropout masks
+

@@ -31,11 +31,11 @@ def benchmark(
     CaloChallenge results' 'time CPU 1/100/10000'. Works for a run of any registered model: point-cloud
     runs per shower (n_hits drawn, voxel file written), jet runs per jet (JetNet file; Pythia 8's time
     as reference; --energies unused), array runs per sample (forward and sample only). A backend a
-    model cannot use (ONNX Runtime without an export form) is listed with the reason."""
+    model cannot use (ONNX Runtime: voxel-shower runs only) is listed with the reason."""
     import json
 
     from hepgen.data.atomic import atomic_path, check_writable
-    from hepgen.training.timing import benchmark_run, parse_batch_sizes, to_markdown
+    from hepgen.timing import benchmark_run, parse_batch_sizes, to_markdown
 
     for out in (json_out, markdown_out):
         if out is not None:

@@ -14,10 +14,12 @@ def export(
     opset: int = typer.Option(17, "--opset", help="ONNX opset version."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
-    """Export the generator with its conditioning and inverse preprocessing (inputs: conditions in MeV
-    and the random draws; output: voxel energies in MeV; dynamic batch) and check that ONNX Runtime
-    reproduces PyTorch (max relative deviation <= 1e-4 on a fixed batch). Exit code 1 if it does not.
-    See docs/onnx_cpp.md for calling the file from C++."""
+    """Export the generator of a run of any registered model (its ``export_graph()``; dynamic batch) and check
+    that ONNX Runtime on the model's own draws reproduces PyTorch sampling for the same seed (max relative
+    deviation <= 1e-4 on a fixed batch); exit code 1 if it does not. Voxel-shower runs: inputs conditions in
+    MeV and the random draws, output voxel energies in MeV; other runs: preprocessed conditions and draws,
+    output in preprocessed units (clouds padded to n_max with their mask). A model that cannot be exported
+    says why in one line. See docs/onnx_cpp.md for calling the file from C++."""
     from hepgen.training.onnx import export_onnx
 
     report = export_onnx(run_dir, onnx, n_check=n_check, opset=opset, overwrite=overwrite)

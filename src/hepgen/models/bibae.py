@@ -319,3 +319,22 @@ class BIBAE(GenerativeModel):
     def load_extra(self, extra):
         if "kde_points" in extra:
             self.kde_points = np.asarray(extra["kde_points"], dtype=np.float64)
+
+    def export_graph(self):
+        """Latent (N(0, 1) or the latent KDE) and decoder noise drawn outside; decoder and Post-Processor in
+        the graph; the visible-energy rescaling (:meth:`postprocess_physical`) stays outside."""
+        from hepgen.models.export import ExportGraph, GraphModule
+
+        def draw(cond, generator):
+            z = self._latent_for(cond, generator)
+            return [z, torch.randn(z.shape[0], self.config["noise_dim"], generator=generator, dtype=z.dtype)]
+
+        def network(m, cond, z, noise):
+            x = torch.relu(m.decoder(torch.cat([z, noise, cond], dim=1)))
+            if m.postprocessor is not None and bool(m.pp_active):
+                x = m.postprocessor(x, cond)
+            return x
+
+        return ExportGraph(GraphModule(self, network), draw,
+                           "noise_0: latent (N(0, 1) or the run's latent KDE, drawn outside); "
+                           "noise_1: decoder noise; visible-energy rescaling is applied outside")

@@ -171,3 +171,27 @@ class GANplifyGAN(GenerativeModel):
         """``len(cond)`` points (dropout active even in eval mode, as in the paper)."""
         with torch.no_grad():
             return self.generator(self._noise(len(cond), generator)).reshape((len(cond),) + self.data_shape)
+
+    def export_graph(self):
+        """Uniform noise (from ``generator``) and the always-on dropout masks drawn outside: the masks come
+        from torch's global generator in the order and with the kernel (``bernoulli_(1 - p)``) of
+        ``F.dropout`` on CPU, so ``torch.manual_seed`` fixes both paths alike."""
+        from hepgen.models.export import ExportGraph, GraphModule
+
+        gen = self.generator
+        keep = 1.0 - gen.dropout
+
+        def draw(cond, generator):
+            noise = [self._noise(len(cond), generator)]
+            for lin in gen.hidden if gen.dropout > 0 else ():  # F.dropout on CPU: empty_like(h).bernoulli_(1 - p)
+                noise.append(torch.empty(len(cond), lin.out_features).bernoulli_(keep).div_(keep))
+            return noise
+
+        def network(m, cond, z, *masks):
+            h = z
+            for k, lin in enumerate(m.generator.hidden):
+                h = F.elu(lin(h)) * masks[k] if masks else F.elu(lin(h))
+            return m.generator.out(h).reshape((z.shape[0],) + m.data_shape)
+
+        return ExportGraph(GraphModule(self, network), draw,
+                           "noise_0: U(-1, 1) noise; noise_1..: dropout masks / (1 - p) (global torch generator)")

@@ -70,3 +70,24 @@ class JetFlow(JetModelBase, GenerativeModel):
                 torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
             x = self.flow(cond).sample().view(len(cond), n_max, 3)
         return torch.cat([x * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=2)
+
+    def export_graph(self):
+        """Base noise (N(0, 1), n_max x 3 per jet) drawn outside as :meth:`sample` draws it (global torch generator
+        seeded from ``generator``); the graph is the spline flow's inverse and the cardinality mask."""
+        from hepgen.models.export import ExportGraph, GraphModule, cloud_mask
+
+        n_max = self.data_shape[0]
+
+        def draw(cond, generator):
+            with torch.random.fork_rng():
+                if generator is not None:
+                    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+                base = self.flow(cond).base
+                return [base.rsample() if base.has_rsample else base.sample()]
+
+        def network(m, cond, z):
+            mask = cloud_mask(cardinality_of(cond, n_max), n_max).to(z.dtype)
+            x = m.flow(cond).transform.inv(z).reshape(-1, n_max, 3)
+            return torch.cat([x * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=2)
+
+        return ExportGraph(GraphModule(self, network), draw, "noise_0: the flow's N(0, 1) base draw (B, n_max * 3)")

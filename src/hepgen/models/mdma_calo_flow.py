@@ -97,3 +97,29 @@ class MDMACaloFlow(GenerativeModel):
         return pad_output(parts, self.n_max)
 
     sample_labels = MDMACaloGAN.sample_labels
+
+    def export_graph(self):
+        """Initial hit noise drawn outside in the chunks of :meth:`sample`; the graph holds the ``steps`` midpoint
+        steps unrolled, every shower padded to n_max hits (mask from n_hits); re-voxelising stays outside."""
+        from hepgen.models.export import cloud_export_graph
+
+        steps = int(self.config["steps"])
+
+        def integrate(m, mask, cond, x):
+            c2, h = cond[:, :2], 1.0 / steps
+            for k in range(steps):
+                t = torch.full((x.shape[0],), k * h)
+                mid = x + 0.5 * h * m.velocity(x, t, mask, c2)
+                x = x + h * m.velocity(mid, t + 0.5 * h, mask, c2)
+            return x
+
+        def draws(mask, generator):
+            return [torch.randn(*mask.shape, 4, generator=generator) * mask.unsqueeze(-1)]
+
+        def cardinality(cond):
+            return cond[:, 2].round().long().clamp(1, self.n_max)
+
+        return cloud_export_graph(self, self.n_max, cardinality, lambda cond: point_batches(cond, self.n_max), draws,
+                                  (True,), integrate,
+                                  f"noise_0: N(0, 1) initial hits (B, n_max, 4); {steps} midpoint steps unrolled; "
+                                  "hits -> voxels outside")

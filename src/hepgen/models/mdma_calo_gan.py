@@ -136,3 +136,18 @@ class MDMACaloGAN(GenerativeModel):
 
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator)) if generator is not None else None
         return {"n_hits": adapter.sample_n_hits(incident_energy, np.random.default_rng(seed))}
+
+    def export_graph(self):
+        """Hit noise drawn outside in the chunks of :meth:`sample`; the graph pads every shower to n_max hits with
+        the mask from n_hits (third condition); re-voxelising the hits stays outside."""
+        from hepgen.models.export import cloud_export_graph
+
+        def draws(mask, generator):
+            return [torch.randn(*mask.shape, 4, generator=generator)]
+
+        def cardinality(cond):
+            return cond[:, 2].round().long().clamp(1, self.n_max)
+
+        return cloud_export_graph(self, self.n_max, cardinality, lambda cond: point_batches(cond, self.n_max), draws,
+                                  (True,), lambda m, mask, cond, z: m.gen_out(m.gen(z, mask, cond[:, :2])[0]),
+                                  "noise_0: N(0, 1) per hit slot (B, n_max, 4); hits -> voxels outside")

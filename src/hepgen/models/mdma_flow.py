@@ -126,3 +126,26 @@ class MDMAFlow(JetModelBase, GenerativeModel):
             return x
 
         return bucketed(run, n, n_max, int(self.config["bucket"]))
+
+    def export_graph(self):
+        """Initial noise per particle slot drawn outside in the size buckets of :meth:`sample`; the graph holds the
+        ``steps`` midpoint steps unrolled, every cloud padded to n_max slots (mask from n / n_max)."""
+        from hepgen.models.export import cloud_export_graph, jet_buckets
+
+        n_max, steps = self.data_shape[0], int(self.config["steps"])
+
+        def draws(mask, generator):
+            return [torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)]
+
+        def integrate(m, mask, cond, x):
+            dt = 1.0 / steps
+            for k in range(steps):
+                t = torch.full((x.shape[0],), k * dt)
+                x_mid = x + 0.5 * dt * m.field(x, t, mask, cond)
+                x = x + dt * m.field(x_mid, t + 0.5 * dt, mask, cond)
+            return x
+
+        return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
+                                  lambda cond: jet_buckets(cardinality_of(cond, n_max), int(self.config["bucket"])),
+                                  draws, (True,), integrate,
+                                  f"noise_0: N(0, 1) initial particles (B, n_max, 3); {steps} midpoint steps unrolled")

@@ -93,6 +93,15 @@ class GenerativeModel(nn.Module):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def export_graph(self):
+        """Sampling as an ONNX-exportable :class:`~hepgen.models.export.ExportGraph`: a ``torch.nn.Module``
+        ``(cond, *noise) -> example in preprocessed space`` and ``draw(cond, generator)``, which draws the
+        noise exactly as :meth:`sample` does (same seed, same outputs). A model that cannot be exported
+        raises :class:`~hepgen.models.export.ExportUnsupported` with the one-line reason."""
+        from hepgen.models.export import ExportUnsupported
+
+        raise ExportUnsupported(f"model '{self.name}' declares no export_graph()")
+
 
 def register_model(name: str) -> Callable[[type[GenerativeModel]], type[GenerativeModel]]:
     """Class decorator: make a model available under ``name`` (``hepgen train --model name``).

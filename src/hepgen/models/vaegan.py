@@ -62,7 +62,7 @@ class LocallyConnected2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cols = F.unfold(x, self.k, padding=self.k // 2)                  # (n, fan_in, n_pix)
         out = torch.einsum("nfp,pfo->nop", cols, self.weight) + self.bias
-        return out.reshape(len(x), -1, *self.size)
+        return out.reshape(x.shape[0], -1, *self.size)  # shape[0]: a dynamic batch in ONNX
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -109,7 +109,7 @@ class Decoder(nn.Module):
         self.u_max = u_max
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.dense(z).reshape(len(z), -1, *self.half)
+        h = self.dense(z).reshape(z.shape[0], -1, *self.half)  # shape[0]: a dynamic batch in ONNX
         h = F.interpolate(h, size=self.size, mode="nearest")
         h = F.leaky_relu(self.conv(h), 0.2)
         h = F.leaky_relu(self.lc1(h), 0.2)
@@ -263,3 +263,15 @@ class VAEGAN(GenerativeModel):
         z = torch.randn(len(cond), int(self.config["latent_dim"]), generator=generator)
         with torch.no_grad():
             return self._to_image(self._decode(z)).reshape((len(cond),) + self.data_shape)
+
+    def export_graph(self):
+        """Latent z ~ N(0, 1) drawn outside; decoder and log-image inverse in the graph (no conditions)."""
+        from hepgen.models.export import ExportGraph, GraphModule
+
+        def draw(cond, generator):
+            return [torch.randn(len(cond), int(self.config["latent_dim"]), generator=generator)]
+
+        def network(m, cond, z):
+            return m._to_image(m._decode(z)).reshape((z.shape[0],) + m.data_shape)
+
+        return ExportGraph(GraphModule(self, network), draw, "noise_0: latent N(0, 1)")

@@ -137,3 +137,13 @@ class WGAN(GenerativeModel):
             self.generator_steps += 1
             out["generator"] = loss_g.detach()
         return out
+
+    def export_graph(self):
+        """Noise N(0, 1) (N, noise_dim) drawn outside; the graph is :meth:`generate`."""
+        from hepgen.models.export import ExportGraph, GraphModule
+
+        def draw(cond, generator):
+            return [torch.randn(cond.shape[0], self.config["noise_dim"], generator=generator, dtype=cond.dtype)]
+
+        return ExportGraph(GraphModule(self, lambda m, cond, z: m.generate(z, cond)), draw,
+                           "noise_0: N(0, 1) generator noise")

@@ -13,23 +13,11 @@ import numpy as np
 
 from hepgen.data import ShowerData, ShowerFile, ShowerWriter
 from hepgen.errors import InputError, about_file
+from hepgen.training.sampling import auto_batch_size, complete_labels
 
 __all__ = ["ShowerGenerator", "JetGenerator", "ArrayGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
 
 BACKENDS = ("torch", "onnxruntime")
-
-
-def complete_labels(model, adapter, names: list[str], incident_energy: np.ndarray,
-                    labels: dict[str, np.ndarray] | None, generator) -> dict[str, np.ndarray]:
-    """The conditioning labels ``names`` for these showers: the given ones, the missing ones drawn by the
-    model (``model.sample_labels``, e.g. the BIB-AE's latent KDE); InputError when it cannot draw them."""
-    labels = dict(labels or {})
-    missing = [k for k in names if k not in labels]
-    if missing:
-        if not hasattr(model, "sample_labels"):
-            raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
-        labels.update(model.sample_labels(incident_energy, missing, adapter, generator))
-    return labels
 
 
 class ShowerGenerator:
@@ -136,7 +124,7 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     """The generator of a run directory (last checkpoint), sampling with PyTorch or ONNX Runtime
     (:class:`hepgen.training.onnx.OnnxGenerator`; same showers for the same seed within 1e-4).
     A jet run gives a :class:`JetGenerator`, an array run (toys, pooled images) an :class:`ArrayGenerator`
-    (both PyTorch only).
+    (PyTorch only: ONNX Runtime generation of other runs than voxel showers raises InputError with the reason).
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -148,14 +136,14 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     model, adapter, config = load_run_model(run_dir)
+    if backend == "onnxruntime":  # voxel-shower runs; other kinds get the one-line reason
+        from hepgen.training.onnx import OnnxGenerator
+
+        return OnnxGenerator(model, adapter, config, threads=threads)
     if adapter.kind == "jets":
         return JetGenerator(model, adapter, config)
     if adapter.kind == "arrays":
         return ArrayGenerator(model, adapter, config)
-    if backend == "onnxruntime":
-        from hepgen.training.onnx import OnnxGenerator
-
-        return OnnxGenerator(model, adapter, config, threads=threads)
     return ShowerGenerator(model, adapter, config)
 
 
@@ -204,7 +192,7 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
     file from an interrupted call with the same options is continued. ``batch_size`` showers are
     written per chunk (chunk k seeded (seed, k)); the network runs them in micro-batches of
-    :func:`hepgen.training.timing.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
+    :func:`hepgen.training.sampling.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
     ``onnxruntime``. With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
     processes; a re-run skips finished shards and ``hepgen merge`` joins them. A jet run writes a
@@ -222,8 +210,6 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
             raise InputError("sharded generation is for shower models; give --energies")
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
                                  shard_size or -(-n // max(1, workers)), engine)
-    from hepgen.training.timing import auto_batch_size
-
     gen = load_generator(run_dir, backend)
     if isinstance(gen, JetGenerator):
         return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
@@ -287,8 +273,6 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
     """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter, and a
     task killed half-way continues its ``.partial`` shard when rerun."""
     import torch
-
-    from hepgen.training.timing import auto_batch_size
 
     torch.set_num_threads(1)
     gen = load_generator(run_dir, backend, threads=1)

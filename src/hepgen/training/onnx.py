@@ -1,27 +1,31 @@
-"""ONNX export of a run's generator and an onnxruntime sampling backend.
+"""ONNX export of a run's generator (every model declaring :meth:`~hepgen.models.registry.GenerativeModel.export_graph`)
+and an onnxruntime sampling backend for voxel-shower runs.
 
-The exported graph maps physical conditions and the model's random inputs to voxel energies in MeV:
+A model splits its sampling into random draws and a deterministic network
+(:class:`hepgen.models.export.ExportGraph`); the graph holds the network, the draws are inputs (ONNX
+random operators are not reproducible across runtimes) made by the caller exactly as the model's
+``sample`` makes them, so equal seeds give equal outputs. A model that cannot be exported says why in
+one line (:class:`hepgen.models.export.ExportUnsupported`). The batch dimension N is dynamic.
+
+Voxel-shower runs (``hepgen generate --backend onnxruntime``) export the physical graph:
 
 ======================== ============================== =============================================
 input / output           shape                          meaning
 ======================== ============================== =============================================
 ``conditions``           (N, n_cond) float32            incident energy (MeV), then the run's labels
-``noise_0``, ``noise_1`` (N, d_k) float32               the model's random draws (see below)
+``noise_0``, ``noise_1`` (N, d_k) float32               the model's random draws
 ``energy``               (N, n_voxels) float32          voxel energies in MeV (>= 0), flat order
 ======================== ============================== =============================================
 
-Inside the graph: the conditioning preprocessing (log, standardise), the network, and the inverse
-of the voxel preprocessing (``divide_by_incident``, ``log``, ``logit``, ``standardize``). Outside
-it (drawn by the caller; :class:`OnnxGenerator` does it exactly as the PyTorch path, so equal seeds
-give equal showers): the random numbers — ONNX random operators are not reproducible across
-runtimes — and, for the BIB-AE, the latent KDE draw (the latent is ``noise_0``) and the
-visible-energy rescaling. The batch dimension N is dynamic.
+with the conditioning preprocessing (log, standardise) and the inverse of the voxel preprocessing
+inside; model-specific steps after it (the BIB-AE's latent KDE draw and visible-energy rescaling)
+stay outside. Point-cloud, jet and array runs export the model graph: ``cond`` (N, n_cond) in
+preprocessed units (absent without conditions), ``noise_k``, output ``x`` in preprocessed units
+(clouds padded to n_max slots, the mask as last feature); turning ``x`` into hits, jets or arrays
+stays outside, and their generation with ONNX Runtime is not offered (``hepgen export`` checks them).
 
-Models say how they sample through an :class:`ExportForm` (built in for ``wgan`` and ``bibae``;
-a model class may define ``onnx_form`` returning one).
-
->>> max_relative_deviation(np.array([1.0, 2.0]), np.array([1.0, 2.0])), max_relative_deviation(np.array([0.0, 9.0]), np.array([0.0, 10.0]))
-(0.0, 0.1)
+>>> max_relative_deviation(np.array([0.0, 9.0]), np.array([0.0, 10.0]))
+0.1
 """
 
 from __future__ import annotations
@@ -29,14 +33,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
 from hepgen.errors import InputError
 
-__all__ = ["ExportForm", "export_form", "export_onnx", "ExportReport", "OnnxGenerator", "max_relative_deviation",
-           "TOLERANCE"]
+__all__ = ["export_model_onnx", "unconditioned_graph", "export_onnx", "ExportReport", "OnnxGenerator",
+           "max_relative_deviation", "onnx_session", "TOLERANCE"]
 
 TOLERANCE = 1e-4  # max relative deviation ONNX vs PyTorch accepted on export
 
@@ -53,93 +56,160 @@ def max_relative_deviation(a: np.ndarray, b: np.ndarray) -> float:
     return diff / scale if scale > 0 else diff
 
 
-@dataclass
-class ExportForm:
-    """How a model samples, split into random draws and a deterministic network.
-
-    ``draw(model, cond, generator)`` returns the random tensors in the order the model's own
-    ``sample`` draws them; ``network(model, cond, *noise)`` maps standardised conditions and those
-    draws to the preprocessed example. ``notes`` says what stays outside the graph.
-    """
-
-    draw: Callable[..., list]
-    network: Callable[..., Any]
-    notes: str = ""
+def _is_voxel_run(adapter) -> bool:
+    """Voxel-shower adapters invert their preprocessing in torch: the physical graph (MeV in, MeV out)."""
+    return getattr(adapter, "kind", None) == "showers" and hasattr(adapter, "data")
 
 
-def _wgan_form() -> ExportForm:
+def _physical_graph(network, adapter):
+    """conditions (MeV, labels), noise... -> energy (MeV): conditioning, the model's network, inverse preprocessing."""
     import torch
 
-    def draw(model, cond, generator):
-        return [torch.randn(cond.shape[0], model.config["noise_dim"], generator=generator, dtype=cond.dtype)]
-
-    return ExportForm(draw, lambda model, cond, z: model.generate(z, cond), "noise_0: N(0, 1) generator noise")
-
-
-def _bibae_form() -> ExportForm:
-    import torch
-
-    def draw(model, cond, generator):
-        z = model._latent_for(cond, generator)
-        return [z, torch.randn(cond.shape[0], model.config["noise_dim"], generator=generator, dtype=cond.dtype)]
-
-    def network(model, cond, z, noise):
-        x = torch.relu(model.decoder(torch.cat([z, noise, cond], dim=1)))
-        if model.postprocessor is not None and bool(model.pp_active):
-            x = model.postprocessor(x, cond)
-        return x
-
-    return ExportForm(draw, network, "noise_0: latent (N(0, 1) or the run's latent KDE, drawn outside); "
-                                     "noise_1: decoder noise; visible-energy rescaling is applied outside")
-
-
-_FORMS: dict[str, Callable[[], ExportForm]] = {"wgan": _wgan_form, "bibae": _bibae_form}
-
-
-def export_form(model) -> ExportForm:
-    """The :class:`ExportForm` of a model instance (``InputError`` if it has none)."""
-    if hasattr(model, "onnx_form"):
-        return model.onnx_form()
-    if model.name not in _FORMS:
-        raise InputError(f"model '{model.name}' has no ONNX export form (have {', '.join(sorted(_FORMS))}); "
-                         "give its class an onnx_form() method")
-    return _FORMS[model.name]()
-
-
-def _graph_module(model, adapter, form: ExportForm):
-    import torch
-
-    class GeneratorGraph(torch.nn.Module):
-        """conditions (MeV), noise... -> energy (MeV)."""
-
+    class PhysicalGraph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = model
+            self.network = network
 
         def forward(self, conditions, *noise):
-            cond = adapter.cond.forward(conditions, None)
-            x = form.network(self.model, cond, *noise)
-            n = conditions.shape[0]
-            energy = adapter.data.inverse(x.reshape(n, -1), conditions[:, 0])
+            x = self.network(adapter.cond.forward(conditions, None), *noise)
+            energy = adapter.data.inverse(x.reshape(conditions.shape[0], -1), conditions[:, 0])
             return energy.clamp_min(0.0)
 
-    return GeneratorGraph().eval()
+    return PhysicalGraph().eval()
 
 
-def _fixed_batch(model, adapter, form: ExportForm, n: int, seed: int):
-    """A reproducible batch of (raw conditions float32, noise tensors) spanning 1 GeV - 1 TeV."""
+def unconditioned_graph(network):
+    """The network of an unconditioned model as ``forward(*noise)`` (an empty (N, 0) condition inside)."""
     import torch
 
-    rng = np.random.default_rng(seed)
-    e = np.exp(rng.uniform(np.log(1e3), np.log(1e6), n))
-    labels = {}
-    for k in adapter.labels:  # labels: a fraction of the incident energy (typical for visible energy)
-        labels[k] = e * rng.uniform(0.01, 0.05, n)
-    raw = adapter.raw_cond(e, labels).astype(np.float32)
-    cond = torch.as_tensor(adapter.encode_cond(e, labels))
-    with torch.inference_mode():
-        noise = [t.contiguous() for t in form.draw(model, cond, torch.Generator().manual_seed(seed))]
-    return raw, noise
+    class Unconditioned(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, *noise):
+            return self.network(noise[0].new_zeros(noise[0].shape[0], 0), *noise)
+
+    return Unconditioned().eval()
+
+
+def _register_missing_symbolics(opset: int) -> None:
+    """ONNX has no expm1: export ``torch.expm1(x)`` as Exp(x) − 1 (absolute error ~1e-7, as float32 exp)."""
+    import torch
+
+    def expm1(g, x):
+        return g.op("Sub", g.op("Exp", x), g.op("Constant", value_t=torch.tensor(1.0)))
+
+    torch.onnx.register_custom_op_symbolic("aten::expm1", expm1, opset)
+
+
+def export_model_onnx(module, first: np.ndarray | None, noise: list, first_name: str = "cond",
+                      output_name: str = "x", opset: int = 17) -> tuple[bytes, list[str]]:
+    """ONNX bytes of ``module(first, *noise)`` (or ``module(*noise)`` when ``first`` is None) with a dynamic
+    batch dimension, and the input names (``first_name``, ``noise_0``, ...).
+
+    >>> import torch
+    >>> data, names = export_model_onnx(torch.nn.Linear(2, 1), np.zeros((1, 2), np.float32), [])
+    >>> names, onnx_session(data).run(None, {"cond": np.ones((3, 2), np.float32)})[0].shape
+    (['cond'], (3, 1))
+    """
+    import warnings
+
+    import torch
+
+    _register_missing_symbolics(opset)
+    names = ([first_name] if first is not None else []) + [f"noise_{i}" for i in range(len(noise))]
+    # clones: tensors drawn under inference_mode cannot enter the traced (autograd-recorded) graph
+    args = [torch.as_tensor(t).clone() for t in ([first] if first is not None else []) + list(noise)]
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, tuple(args), buf, dynamo=False, input_names=names, output_names=[output_name],
+                          opset_version=opset, dynamic_axes={k: {0: "n"} for k in names + [output_name]})
+    return buf.getvalue(), names
+
+
+def onnx_session(model_bytes: bytes, threads: int | None = None):
+    """An ONNX Runtime CPU session (``threads`` intra-op threads, default: ONNX Runtime's choice)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+class _RunGraph:
+    """A run's export: the module to trace, its conditions input and the reference torch sampling path."""
+
+    def __init__(self, model, adapter) -> None:
+        self.model, self.adapter = model, adapter
+        self.graph = model.export_graph()
+        self.voxels = _is_voxel_run(adapter)
+        if self.voxels:
+            self.module = _physical_graph(self.graph.network, adapter)
+            self.first_name, self.output_name = "conditions", "energy"
+        elif model.n_cond == 0:
+            self.module, self.first_name, self.output_name = unconditioned_graph(self.graph.network), None, "x"
+        else:
+            self.module, self.first_name, self.output_name = self.graph.network.eval(), "cond", "x"
+
+    def conditions(self, n: int, seed: int) -> tuple:
+        """A reproducible batch: (first graph input, preprocessed conditions, labels); showers span 1 GeV - 1 TeV."""
+        import torch
+
+        from hepgen.training.sampling import complete_labels
+
+        model, adapter = self.model, self.adapter
+        rng = np.random.default_rng(seed)
+        if adapter.kind in ("showers", "points"):
+            e = np.exp(rng.uniform(np.log(1e3), np.log(1e6), n))
+            labels = {}
+            if self.voxels:  # labels: a fraction of the incident energy (typical for visible energy)
+                labels = {k: e * rng.uniform(0.01, 0.05, n) for k in adapter.labels}
+            else:
+                labels = complete_labels(model, adapter, list(adapter.labels), e, None,
+                                         torch.Generator().manual_seed(seed))
+            cond = torch.as_tensor(adapter.encode_cond(e, labels))
+            first = adapter.raw_cond(e, labels).astype(np.float32) if self.voxels else cond.numpy()
+            return first, cond, {"incident_energy": e, **labels}
+        if adapter.kind == "jets":
+            try:
+                cond = torch.as_tensor(model.sample_conditions(n, seed))
+            except InputError:  # no multiplicity KDE stored: uniform multiplicities
+                cond = torch.zeros(n, model.n_cond)
+                cond[:, 0] = torch.as_tensor(rng.integers(1, adapter.n_max + 1, n) / adapter.n_max)
+            return cond.numpy(), cond, {}
+        return None, torch.zeros(n, 0), {}
+
+    def draw(self, cond, seed: int | None) -> list:
+        """The model's draws for ``cond`` (generator seeded ``seed``; the global torch generator too)."""
+        import torch
+
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        with torch.inference_mode():
+            return self.graph.noise(cond, gen)
+
+    def torch_reference(self, cond, seed: int, info: dict) -> np.ndarray:
+        """What the PyTorch path gives for these conditions and seed (the output of the graph)."""
+        import torch
+
+        with torch.inference_mode():
+            x = self.model.sample(cond, torch.Generator().manual_seed(int(seed)))
+            if self.voxels:
+                e = torch.as_tensor(info["incident_energy"], dtype=torch.float32)
+                return self.adapter.data.inverse(x.reshape(x.shape[0], -1), e).clamp_min(0.0).numpy()
+        return x.numpy()
+
+    def onnx_bytes(self, opset: int = 17, seed: int = 0) -> tuple[bytes, list[str]]:
+        import torch
+
+        first, cond, _ = self.conditions(2, seed)
+        with torch.random.fork_rng():
+            noise = self.draw(cond, seed)
+        return export_model_onnx(self.module, first, noise, self.first_name or "cond", self.output_name, opset)
 
 
 @dataclass
@@ -163,45 +233,34 @@ class ExportReport:
     def summary(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         return (f"exported '{self.model}' to {self.path}; inputs {self.inputs}, outputs {self.outputs}; "
-                f"onnxruntime vs PyTorch on a fixed batch of {self.n_check}: max relative deviation "
-                f"{self.max_relative_deviation:.2e} (tolerance {self.tolerance:.0e}) {verdict}. {self.notes}")
+                f"onnxruntime vs PyTorch sampling (same seed) on a fixed batch of {self.n_check}: max relative "
+                f"deviation {self.max_relative_deviation:.2e} (tolerance {self.tolerance:.0e}) {verdict}. {self.notes}")
 
 
-def _export_bytes(model, adapter, form: ExportForm, opset: int = 17, seed: int = 0) -> tuple[bytes, list[str]]:
-    import warnings
-
+def check_against_torch(run: _RunGraph, session, names: list[str], n: int, seed: int) -> float:
+    """Max relative deviation of ONNX Runtime from the model's own ``sample`` for ``n`` conditions, same seed."""
     import torch
 
-    raw, noise = _fixed_batch(model, adapter, form, 2, seed)
-    names = ["conditions"] + [f"noise_{i}" for i in range(len(noise))]
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_graph_module(model, adapter, form), (torch.as_tensor(raw), *noise), buf, dynamo=False,
-                          input_names=names, output_names=["energy"], opset_version=opset,
-                          dynamic_axes={k: {0: "n"} for k in names + ["energy"]})
-    return buf.getvalue(), names
-
-
-def _session(model_bytes: bytes, threads: int | None = None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    first, cond, info = run.conditions(n, seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        noise = [t.numpy() for t in run.draw(cond, seed)]
+        torch.manual_seed(seed)
+        ref = run.torch_reference(cond, seed, info)
+    got = session.run(None, dict(zip(names, ([first] if first is not None else []) + noise)))[0]
+    return max_relative_deviation(got, ref)
 
 
 def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed: int = 0, opset: int = 17,
                 overwrite: bool = False) -> ExportReport:
-    """Export a run's generator to ONNX (dynamic batch) and check it against PyTorch.
+    """Export a run's generator to ONNX (dynamic batch) and check it against PyTorch sampling.
 
-    The check runs both on a fixed batch of ``n_check`` conditions (1 GeV - 1 TeV, seed ``seed``)
-    and reports max |onnx − torch| / max |torch|; :attr:`ExportReport.passed` says whether it is
-    within :data:`TOLERANCE`. The file is written atomically; an existing one is refused without
-    ``overwrite``.
+    The check samples a fixed batch of ``n_check`` conditions (showers: 1 GeV - 1 TeV; jets: the run's
+    multiplicities) with seed ``seed + 1`` both with the model's ``sample`` and with ONNX Runtime on the
+    draws of :meth:`~hepgen.models.export.ExportGraph.draw`, and reports max |onnx − torch| / max |torch|;
+    :attr:`ExportReport.passed` says whether it is within :data:`TOLERANCE`. The file is written
+    atomically; an existing one is refused without ``overwrite``. A model without an export raises
+    :class:`~hepgen.models.export.ExportUnsupported` (an ``InputError``) with the reason.
 
     >>> export_onnx("no/such/run", "m.onnx")
     Traceback (most recent call last):
@@ -215,31 +274,39 @@ def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed
 
     check_writable(output, overwrite)
     model, adapter, _ = load_run_model(run_dir)
-    form = export_form(model)
-    data, names = _export_bytes(model, adapter, form, opset, seed)
-    raw, noise = _fixed_batch(model, adapter, form, n_check, seed + 1)
-    with torch.inference_mode():
-        ref = _graph_module(model, adapter, form)(torch.as_tensor(raw), *noise).numpy()
-    got = _session(data).run(None, dict(zip(names, [raw] + [t.numpy() for t in noise])))[0]
+    run = _RunGraph(model, adapter)
+    data, names = run.onnx_bytes(opset, seed)
+    deviation = check_against_torch(run, onnx_session(data), names, n_check, seed + 1)
     with atomic_path(output, overwrite) as tmp:
         tmp.write_bytes(data)
-    shapes = {"conditions": ["N", adapter.n_cond]} | {n: ["N", int(t.shape[1])] for n, t in zip(names[1:], noise)}
-    return ExportReport(str(output), model.name, shapes, {"energy": ["N", adapter.geometry.n_voxels]}, n_check,
-                        max_relative_deviation(got, ref), notes=form.notes,
-                        extra={"opset": opset, "geometry": adapter.geometry.name, "labels": adapter.labels})
+    first, cond, _ = run.conditions(1, seed)
+    with torch.random.fork_rng():
+        noise = run.draw(cond, seed)
+    shapes = ({run.first_name: ["N", int(first.shape[1])]} if run.first_name else {}) | \
+        {f"noise_{i}": ["N", *map(int, t.shape[1:])] for i, t in enumerate(noise)}
+    out_shape = [adapter.geometry.n_voxels] if run.voxels else list(model.data_shape)
+    extra = {"opset": opset, "kind": adapter.kind}
+    if getattr(adapter, "geometry", None) is not None:
+        extra.update(geometry=adapter.geometry.name, labels=list(adapter.labels))
+    return ExportReport(str(output), model.name, shapes, {run.output_name: ["N", *out_shape]}, n_check, deviation,
+                        notes=run.graph.notes, extra=extra)
 
 
 class OnnxGenerator:
-    """Samples a run with ONNX Runtime; same interface and, for equal seeds, the same showers as
+    """Samples a voxel-shower run with ONNX Runtime; same interface and, for equal seeds, the same showers as
     :class:`hepgen.training.generate.ShowerGenerator` (within :data:`TOLERANCE`)."""
 
     def __init__(self, model, adapter, config: dict, threads: int | None = None) -> None:
+        if not _is_voxel_run(adapter):
+            raise InputError(f"ONNX Runtime generation is for voxel-shower runs; '{model.name}' is a "
+                             f"{adapter.kind} model ('hepgen export' writes and checks its ONNX graph)")
         self.model, self.adapter, self.config = model, adapter, config
         self.geometry = adapter.geometry
         self.labels = list(adapter.labels)
-        self.form = export_form(model)
-        data, self.input_names = _export_bytes(model, adapter, self.form)
-        self.session = _session(data, threads)
+        self.run = _RunGraph(model, adapter)
+        self.graph = self.run.graph
+        data, self.input_names = self.run.onnx_bytes()
+        self.session = onnx_session(data, threads)
 
     def sample(self, incident_energy: np.ndarray, labels: dict[str, np.ndarray] | None = None,
                batch_size: int = 1000, seed: int | None = None):
@@ -247,7 +314,7 @@ class OnnxGenerator:
         import torch
 
         from hepgen.data import ShowerData
-        from hepgen.training.generate import complete_labels
+        from hepgen.training.sampling import complete_labels
 
         e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
@@ -258,7 +325,7 @@ class OnnxGenerator:
             lab = {k: np.asarray(v)[sl] for k, v in labels.items()}
             cond = torch.as_tensor(self.adapter.encode_cond(e[sl], lab))
             with torch.inference_mode():
-                noise = [t.numpy() for t in self.form.draw(self.model, cond, gen)]
+                noise = [t.numpy() for t in self.graph.noise(cond, gen)]
             raw = self.adapter.raw_cond(e[sl], lab).astype(np.float32)
             energy = self.session.run(None, dict(zip(self.input_names, [raw] + noise)))[0]
             shower = ShowerData(e[sl], energy, self.geometry, lab)

@@ -8,8 +8,8 @@ per shower in ms, mean ± std over repeats after a warm-up, of
   in memory);
 * ``write-gzip`` / ``write-lzf`` / ``write-none``: the whole user path as ``hepgen generate
   --batch-size B`` runs it: drawing the incident energies, the network in micro-batches of
-  :func:`auto_batch_size`, and appending the chunk to an open HDF5 file with that compression
-  (gzip is the CaloChallenge files' filter).
+  :func:`~hepgen.training.sampling.auto_batch_size`, and appending the chunk to an open HDF5 file with
+  that compression (gzip is the CaloChallenge files' filter).
 
 Also recorded: threads, parameter counts (training: every parameter of the model, critics
 included; generation: those of the modules a sampling call runs), the peak resident memory during
@@ -39,50 +39,13 @@ from typing import Any, Callable
 import numpy as np
 
 from hepgen.errors import InputError
+from hepgen.training.sampling import auto_batch_size
 
-__all__ = ["auto_batch_size", "benchmark_run", "time_per_item", "parameter_counts", "reference_time", "to_markdown", "machine_info",
+__all__ = ["benchmark_run", "time_per_item", "parameter_counts", "reference_time", "to_markdown", "machine_info",
            "parse_batch_sizes", "PeakMemory", "PATHS",
            "pythia_reference_time", "consolidated_markdown"]
 
 PATHS = ("forward", "sample", "write-gzip", "write-lzf", "write-none")
-
-
-def auto_batch_size(model, n_cond: int, budget_elements: int = 2_000_000) -> int:
-    """Network batch size for CPU throughput: the power of two (1 to 1024) nearest to
-    ``budget_elements`` / (largest activation of one example), so that a batch's biggest
-    intermediate tensor stays near 8 MB and in cache. The activation size is read with forward
-    hooks from one sampling call at batch 2. Measured on calochallenge-2: WGAN (26k-element largest
-    activation) fastest at 50-100 (rule: 64), BIB-AE (Post-Processor, 415k elements) 3.3x faster
-    at 10 than at 100 (rule: 4); docs/history.md. Depends on the model and geometry only,
-    so generated files stay reproducible across machines.
-
-    >>> import torch
-    >>> class Toy(torch.nn.Module):
-    ...     def __init__(self):
-    ...         super().__init__(); self.net = torch.nn.Linear(1, 20_000)
-    ...     def sample(self, cond, generator=None):
-    ...         return self.net(cond)
-    >>> auto_batch_size(Toy(), n_cond=1)
-    128
-    """
-    import torch
-
-    largest = [1]
-
-    def hook(module, inputs, output) -> None:
-        for t in output if isinstance(output, (tuple, list)) else (output,):
-            if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape[0] == 2:
-                largest[0] = max(largest[0], t.numel() // 2)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.inference_mode():
-            out = model.sample(torch.zeros(2, n_cond), torch.Generator().manual_seed(0))
-        largest[0] = max(largest[0], out.numel() // 2)
-    finally:
-        for h in handles:
-            h.remove()
-    return int(min(1024, max(1, 2 ** round(np.log2(budget_elements / largest[0])))))
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -321,7 +284,7 @@ class _Showers:
                         return gen.model.sample(cond)
                 return forward
             with torch.inference_mode():
-                noise = [t.numpy() for t in gen.form.draw(gen.model, cond, None)]
+                noise = [t.numpy() for t in gen.graph.noise(cond, None)]
             feeds = dict(zip(gen.input_names, [gen.adapter.raw_cond(e, lab).astype(np.float32)] + noise))
             return lambda: gen.session.run(None, feeds)
         if path == "sample":
@@ -361,8 +324,9 @@ class _Jets:
                 "what": f"jets{' (' + a.jet_type + ')' if a.jet_type else ''}, {a.n_max} particle slots"}
 
     def load(self, run_dir, backend: str, threads: int | None):
-        raise InputError(f"no ONNX export for '{self.base.config['model']}': hepgen.training.onnx exports "
-                         "voxel-shower generators only (conditions -> voxel energies)")
+        from hepgen.training.onnx import OnnxGenerator
+
+        return OnnxGenerator(self.base.model, self.base.adapter, self.base.config, threads)  # says why it cannot
 
     def parameters(self) -> dict[str, Any]:
         import torch
@@ -414,8 +378,9 @@ class _Arrays:
                 "what": f"arrays of shape {tuple(self.base.adapter.data_shape)}"}
 
     def load(self, run_dir, backend: str, threads: int | None):
-        raise InputError(f"no ONNX export for '{self.base.config['model']}': hepgen.training.onnx exports "
-                         "voxel-shower generators only (conditions -> voxel energies)")
+        from hepgen.training.onnx import OnnxGenerator
+
+        return OnnxGenerator(self.base.model, self.base.adapter, self.base.config, threads)  # says why it cannot
 
     def parameters(self) -> dict[str, Any]:
         import torch
@@ -450,7 +415,7 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     Shower runs (voxels and point clouds) are timed per shower with GFlash as reference; jet runs
     per jet with Pythia 8 as reference (``energies`` unused); array runs (toys, pooled images) per
     sample, paths ``forward`` and ``sample`` only. A backend the model cannot use (ONNX Runtime
-    for models without an export form) is listed under ``"unavailable"`` with the reason.
+    for a model without export, or generation of a non-voxel run) is listed under ``"unavailable"`` with the reason.
     ``threads`` sets torch's and ONNX Runtime's intra-op threads (default: torch's current
     setting). ``repeats`` overrides the default 10 (batch 1), 5 (<= 1000), 1 (larger).
 
@@ -487,7 +452,7 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     for backend in backends:
         try:
             gen = base if backend == "torch" else work.load(run_dir, backend, threads)
-        except InputError as exc:  # e.g. no ONNX export form for this model: the table says so
+        except InputError as exc:  # e.g. no ONNX export for this model: the table says so
             result["unavailable"][backend] = str(exc)
             continue
         table: dict[str, dict[str, Any]] = {}
