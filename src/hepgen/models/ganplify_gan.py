@@ -113,7 +113,7 @@ class GANplifyGAN(GenerativeModel):
 
     def set_data_scale(self, adapter) -> None:
         """Convert the smearing width from data units to the adapter's standardised units."""
-        scale = torch.as_tensor(adapter.scale, dtype=torch.float32).reshape(-1)
+        scale = torch.as_tensor(adapter.scale, dtype=self.smear_scale.dtype, device=self.smear_scale.device).reshape(-1)
         self.smear_scale.copy_(1.0 / scale.expand_as(self.smear_scale))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -204,7 +204,7 @@ def roth_penalty(disc: Callable[[torch.Tensor], torch.Tensor], real: torch.Tenso
     The gradient is taken in data units: for inputs standardised as z = (x − μ)/s, ∇_x = ∇_z / s, so
     ``inv_scale`` = 1/s per feature (None: the inputs are in data units already).
 
-    >>> float(roth_penalty(lambda x: x.sum(1), torch.zeros(2, 3), torch.zeros(2, 3)))    # D = 1/2, |∇|² = 3
+    >>> float(roth_penalty(lambda x: x.sum(1), torch.zeros(2, 3), torch.zeros(2, 3)).detach())   # D = 1/2, |∇|² = 3
     1.5
     """
     out = []
