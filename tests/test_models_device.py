@@ -121,3 +121,35 @@ def test_cpu_draws_are_those_of_the_plain_torch_calls():
     a = standard_normal((4,), "cpu")
     torch.manual_seed(5)
     assert torch.equal(a, torch.randn(4))
+
+
+# settings that reach every update of a training step within two steps
+TRAIN = {"wgan": {"constrainer_steps": 1, "n_critic": 1}, "bibae": {"n_critic": 1, "pp_start_epoch": 0},
+         "vaegan": {"d_steps": 1, "evis_mmd": 1.0}, "mdma-flow": {"ot": True}}
+
+
+def _batch(model, n_cond: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    b, shape = 4, model.data_shape
+    if model.data_kind in ("jets", "points"):
+        feat = shape[1] - 1
+        n = torch.tensor([1, shape[0] // 2, shape[0], 2])
+        mask = torch.arange(shape[0])[None] < n[:, None]
+        x = torch.cat([torch.randn(b, shape[0], feat, generator=g) * mask[..., None], mask[..., None].float()], 2)
+        cond = (n / shape[0])[:, None] if model.data_kind == "jets" else \
+            torch.cat([torch.randn(b, 2, generator=g), n[:, None].float()], 1)
+        return {"x": x, "cond": cond}
+    return {"x": torch.rand(b, *shape, generator=g) * 0.1, "cond": torch.randn(b, n_cond, generator=g)}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_training_step_creates_no_tensor_off_the_model_device(name):
+    model, cond = _model(name, **TRAIN.get(name, {}))
+    model.train()
+    optimizers = model.configure_optimizers()
+    g = torch.Generator().manual_seed(0)
+    batches = [_batch(model, cond.shape[1], g) for _ in range(2)]
+    for step, batch in enumerate(batches):
+        with OffDevice():
+            out = model.training_step(batch, optimizers, step, epoch=0)
+        assert all(v.device == cond.device for v in out.values())
+    assert int(model.generator_steps) >= 1
