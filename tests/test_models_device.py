@@ -1,13 +1,14 @@
 """Every registered model creates its tensors on the model's device and with its dtype (issue "One contract").
 
-No accelerator is needed: ``sample()`` runs on CPU tensors under :class:`OffDevice`, which puts every
-tensor that a factory function (``torch.randn``, ``zeros``, ``arange``, ``full``, ...) creates *without* an
-explicit device on the meta device instead. A model that creates noise, masks or outputs implicitly (on the
-default device instead of its own) then mixes meta and CPU tensors and fails, exactly as it would on a GPU.
-As on a GPU, 0-dim tensors and ``torch.as_tensor`` of a tensor stay where they are. The same holds with a CPU ``torch.Generator`` (drawn on the generator's
-device, then moved) and without one (drawn on the model's device). Models whose sampling has no
-data-dependent control flow are also moved to the meta device as a whole, and every model samples in
-float64 (the noise takes the dtype of the inputs).
+No accelerator is needed: ``sample()`` and ``training_step()`` run on CPU tensors under :class:`OffDevice`,
+which puts every tensor that a factory function (``torch.randn``, ``zeros``, ``arange``, ``full``, ...)
+creates *without* an explicit device on the meta device instead. A model that creates noise, masks or
+outputs implicitly (on the default device instead of its own) then mixes meta and CPU tensors and fails,
+exactly as it would on a GPU; as on a GPU, 0-dim tensors and ``torch.as_tensor`` of a tensor stay where
+they are. Sampling is checked with a CPU ``torch.Generator`` (drawn on the generator's device, then moved)
+and without one (drawn on the model's device). Models whose sampling has no data-dependent control flow
+are also moved to the meta device as a whole, and every model samples in float64 (the noise takes the
+dtype of the inputs).
 """
 
 from __future__ import annotations
