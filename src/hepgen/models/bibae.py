@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hepgen.models.layers import GridDecoder, GridEncoder, circular_dim, mlp
-from hepgen.models.losses import gradient_penalty, kl_divergence, latent_mmd
+from hepgen.models.layers import GridDecoder, GridEncoder, circular_dim, mlp, random_seed, standard_normal
+from hepgen.models.objectives import kl_divergence, latent_mmd, optimizer_step, wasserstein_critic_loss
 from hepgen.models.postprocessor import PostProcessor, postprocessor_loss
 from hepgen.models.registry import GenerativeModel, register_model
 
@@ -123,7 +123,7 @@ class BIBAE(GenerativeModel):
         return mu, logvar.clamp(-20, 10)
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = torch.randn(z.shape[0], self.config["noise_dim"], generator=generator, dtype=z.dtype)
+        noise = standard_normal((z.shape[0], self.config["noise_dim"]), z.device, z.dtype, generator)
         return torch.relu(self.decoder(torch.cat([z, noise, cond], dim=1)))
 
     def _latent_score(self, z: torch.Tensor) -> torch.Tensor:
@@ -161,11 +161,8 @@ class BIBAE(GenerativeModel):
     def _critic_update(self, critic, opt, x, recon, cond) -> torch.Tensor:
         real = torch.stack([x, torch.zeros_like(x)], dim=1)
         fake = torch.stack([recon, x - recon], dim=1)
-        w = critic(real, cond).mean() - critic(fake, cond).mean()
-        gp = gradient_penalty(critic, real, fake, cond, weight=self.config["lambda_gp"])
-        opt.zero_grad()
-        (gp - w).backward()
-        opt.step()
+        loss, w, _ = wasserstein_critic_loss(critic, real, fake, cond, weight=self.config["lambda_gp"])
+        optimizer_step(loss, opt)
         return w.detach()
 
     def training_step(self, batch, optimizers, step, epoch):
@@ -186,14 +183,9 @@ class BIBAE(GenerativeModel):
             if self.reset_critic is not None:
                 out["reset_critic_w"] = self._critic_update(self.reset_critic, optimizers["reset_critic"], x, recon, cond)
             prior = torch.randn_like(z)
-            opt = optimizers["latent_critic"]
-            lw = self._latent_score(prior).mean() - self._latent_score(z).mean()
-            lgp = gradient_penalty(self._latent_score, prior, z, weight=c["lambda_gp"])
-            opt.zero_grad()
-            (lgp - lw).backward()
-            opt.step()
+            loss, lw, _ = wasserstein_critic_loss(self._latent_score, prior, z, weight=c["lambda_gp"])
+            optimizer_step(loss, optimizers["latent_critic"], counter=self.critic_steps)
             out["latent_critic_w"] = lw.detach()
-            self.critic_steps += 1
             if int(self.critic_steps) % c["n_critic"] != 0:
                 return out
             mu, logvar = self.encode(x, cond)
@@ -211,11 +203,7 @@ class BIBAE(GenerativeModel):
             }
             if c["beta_reconstruction"]:
                 terms["ae_mse"] = c["beta_reconstruction"] * ((recon - x) ** 2).mean()
-            opt = optimizers["autoencoder"]
-            opt.zero_grad()
-            sum(terms.values()).backward()
-            opt.step()
-            self.generator_steps += 1
+            optimizer_step(sum(terms.values()), optimizers["autoencoder"], counter=self.generator_steps)
             out.update({k: v.detach() for k, v in terms.items()})
             recon = recon.detach()
         else:
@@ -225,10 +213,7 @@ class BIBAE(GenerativeModel):
         if use_pp:
             pp = self.postprocessor(recon, cond)
             terms = postprocessor_loss(pp, recon, x, self.to_physical(pp, cond), self.to_physical(x, cond), c)
-            opt = optimizers["postprocessor"]
-            opt.zero_grad()
-            sum(terms.values()).backward()
-            opt.step()
+            optimizer_step(sum(terms.values()), optimizers["postprocessor"])
             out.update({k: v.detach() for k, v in terms.items()})
         return out
 
@@ -241,8 +226,7 @@ class BIBAE(GenerativeModel):
         return x
 
     def _rng(self, generator: torch.Generator | None) -> np.random.Generator:
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        return np.random.default_rng(seed)
+        return np.random.default_rng(random_seed(generator))
 
     def _kde_draw(self, target: np.ndarray, rng: np.random.Generator, dims: list[int]) -> np.ndarray:
         """Rejection-sample KDE points whose label columns ``dims`` lie within the tolerance of
@@ -273,9 +257,9 @@ class BIBAE(GenerativeModel):
     def _latent_for(self, cond: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         d = self.config["latent_dim"]
         if self.config["kde"] and self.kde_points is not None:
-            draws = self._kde_draw(cond.double().numpy(), self._rng(generator), list(range(cond.shape[1])))
-            return torch.as_tensor(draws[:, :d], dtype=cond.dtype)
-        return torch.randn(cond.shape[0], d, generator=generator, dtype=cond.dtype)
+            draws = self._kde_draw(cond.double().cpu().numpy(), self._rng(generator), list(range(cond.shape[1])))
+            return torch.as_tensor(draws[:, :d], dtype=cond.dtype, device=cond.device)
+        return standard_normal((cond.shape[0], d), cond.device, cond.dtype, generator)
 
     def sample_labels(self, incident_energy: np.ndarray, names: list[str], adapter, generator=None
                       ) -> dict[str, np.ndarray]:
@@ -313,7 +297,7 @@ class BIBAE(GenerativeModel):
         with torch.no_grad():
             for start in range(0, len(x), 512):
                 mus.append(self.encode(x[start:start + 512], cond[start:start + 512])[0])
-        self.kde_points = torch.cat([torch.cat(mus), cond], dim=1).double().numpy()
+        self.kde_points = torch.cat([torch.cat(mus), cond], dim=1).double().cpu().numpy()
         return {"kde_points": self.kde_points}
 
     def load_extra(self, extra):

@@ -53,8 +53,8 @@ class JetModelBase:
     train_cond: np.ndarray | None = None
 
     def after_training(self, data: dict) -> dict:
-        n = data["x"][..., 3].sum(dim=1).round().long().clamp(min=1).numpy()
-        self.load_extra({"n_particles": n, "cond": data["cond"].numpy()})
+        n = data["x"][..., 3].sum(dim=1).round().long().clamp(min=1).cpu().numpy()
+        self.load_extra({"n_particles": n, "cond": data["cond"].cpu().numpy()})
         return {"n_particles": n, "cond": self.train_cond}
 
     def load_extra(self, extra: dict) -> None:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hepgen.models.jet_gan import JetGAN
+from hepgen.models.layers import standard_normal
 from hepgen.models.mdma import linear
 from hepgen.models.registry import register_model
 
@@ -87,8 +88,9 @@ class EPiCGAN(JetGAN):
         self.critic = _EPiC(c["hidden"], c["latent"], n_cond, c["layers"], c["sum_scale"], True, True)
 
     def generate(self, mask, cond, generator=None):
-        z = torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)
-        return self.gen(z, mask, cond, torch.randn(len(mask), self.config["latent"], generator=generator))
+        z = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
+        g = standard_normal((len(mask), self.config["latent"]), cond.device, cond.dtype, generator)
+        return self.gen(z, mask, cond, g)
 
     def score(self, x, mask, cond):
         return self.critic(x, mask, cond), None

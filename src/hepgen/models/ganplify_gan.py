@@ -25,9 +25,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hepgen.models.layers import uniform
+from hepgen.models.objectives import discriminator_bce_loss, generator_bce_loss, optimizer_step, roth_penalty
 from hepgen.models.registry import GenerativeModel, register_model
 
-__all__ = ["GANplifyGAN", "MinibatchStd"]
+__all__ = ["GANplifyGAN", "MinibatchStd", "roth_penalty"]   # roth_penalty: from objectives
 
 
 class MinibatchStd(nn.Module):
@@ -79,24 +81,6 @@ class Generator(nn.Module):
         return self.out(h)
 
 
-def roth_penalty(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                 inv_scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Roth et al. (arXiv:1705.09367) eq. 9: E_real[(1 − D)² |∇logit|²] + E_fake[D² |∇logit|²].
-
-    The gradient is taken in data units: for inputs standardised as z = (x − μ)/s, ∇_x = ∇_z / s, so
-    ``inv_scale`` = 1/s per feature (None: the inputs are in data units already).
-    """
-    out = []
-    for x, weight in ((real, lambda d: (1 - d) ** 2), (fake, lambda d: d ** 2)):
-        x = x.detach().requires_grad_(True)
-        logit = disc(x)
-        grad, = torch.autograd.grad(logit.sum(), x, create_graph=True)
-        if inv_scale is not None:
-            grad = grad * inv_scale
-        out.append((weight(torch.sigmoid(logit)) * grad.pow(2).sum(dim=1)).mean())
-    return out[0] + out[1]
-
-
 @register_model("ganplify-gan")
 class GANplifyGAN(GenerativeModel):
     """GANplification GAN for (N, d) points; ``params`` as in Diefenbacher 2022, Sec. 5.1, unless noted."""
@@ -129,7 +113,7 @@ class GANplifyGAN(GenerativeModel):
 
     def set_data_scale(self, adapter) -> None:
         """Convert the smearing width from data units to the adapter's standardised units."""
-        scale = torch.as_tensor(adapter.scale, dtype=torch.float32).reshape(-1)
+        scale = torch.as_tensor(adapter.scale, dtype=self.smear_scale.dtype, device=self.smear_scale.device).reshape(-1)
         self.smear_scale.copy_(1.0 / scale.expand_as(self.smear_scale))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -141,31 +125,25 @@ class GANplifyGAN(GenerativeModel):
         return {"generator": float(self.config["lr_decay"]), "discriminator": float(self.config["lr_decay"])}
 
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.rand(n, int(self.config["noise_dim"]), generator=generator) * 2 - 1
+        """U[−1, 1] noise on the model's device."""
+        scale = self.smear_scale
+        return uniform((n, int(self.config["noise_dim"])), scale.device, scale.dtype, generator) * 2 - 1
 
     def training_step(self, batch, optimizers, step, epoch):
         x = batch["x"].reshape(len(batch["x"]), -1)
         smear = float(self.config["smear"])
         if smear > 0:
             x = x + (torch.rand_like(x) * 2 - 1) * smear * self.smear_scale
-        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         fake = self.generator(self._noise(len(x)))
         d_real, d_fake = self.discriminator(x), self.discriminator(fake.detach())
-        loss_d = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
-            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        loss_d = discriminator_bce_loss(d_real, d_fake)
         gamma = float(self.config["gamma"])
         if gamma > 0:
             loss_d = loss_d + 0.5 * gamma * roth_penalty(self.discriminator, x, fake, self.smear_scale)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
+        out = {"loss_d": optimizer_step(loss_d, optimizers["discriminator"])}
         d_gen = self.discriminator(self.generator(self._noise(len(x))))
-        loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
-        self.generator_steps += 1
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        out["loss_g"] = optimizer_step(generator_bce_loss(d_gen), optimizers["generator"], counter=self.generator_steps)
+        return out
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``len(cond)`` points (dropout active even in eval mode, as in the paper)."""

@@ -22,7 +22,8 @@ import torch
 
 from hepgen.models.cardinality import JetModelBase
 from hepgen.models.jet_gan import cardinality_of
-from hepgen.models.mdma import mask_from_cardinality
+from hepgen.models.layers import mask_from_cardinality, random_seed
+from hepgen.models.objectives import optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["JetFlow"]
@@ -56,18 +57,15 @@ class JetFlow(JetModelBase, GenerativeModel):
         pad = (x[..., 3:4] < 0.5).to(x.dtype)
         flat = (x[..., :3] + pad * self.config["pad_noise"] * torch.randn_like(x[..., :3])).flatten(1)
         loss = -self.flow(cond).log_prob(flat).mean() / flat.shape[1]
-        optimizers["flow"].zero_grad()
-        loss.backward()
-        optimizers["flow"].step()
-        self.generator_steps += 1
-        return {"nll_per_dim": loss.detach()}
+        return {"nll_per_dim": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max = self.data_shape[0]
-        mask = mask_from_cardinality(cardinality_of(cond, n_max), n_max).float()
-        with torch.random.fork_rng():
+        mask = mask_from_cardinality(cardinality_of(cond, n_max), n_max).to(cond.dtype)
+        devices = [cond.device] if cond.device.type == "cuda" else []
+        with torch.random.fork_rng(devices):
             if generator is not None:
-                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+                torch.manual_seed(random_seed(generator))
             x = self.flow(cond).sample().view(len(cond), n_max, 3)
         return torch.cat([x * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=2)
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 
 from hepgen.models.cardinality import JetModelBase
-from hepgen.models.mdma import mask_from_cardinality, trim
+from hepgen.models.layers import mask_from_cardinality, pad_clouds, trim
+from hepgen.models.objectives import lsgan_critic_loss, lsgan_generator_loss, mean_field_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel
 
 __all__ = ["JetGAN", "bucketed", "cardinality_of"]
@@ -30,16 +31,19 @@ def cardinality_of(cond: torch.Tensor, n_max: int) -> torch.Tensor:
 
 def bucketed(fn, n: torch.Tensor, n_max: int, bucket: int = 128) -> torch.Tensor:
     """Run ``fn(idx, mask)`` -> (b, n_b, 3) on buckets of clouds of similar size (sorted by n, each padded
-    only to its own largest cloud) and return (B, n_max, 4) with the mask in the last feature."""
+    only to its own largest cloud) and return (B, n_max, 4) with the mask in the last feature, on the
+    device and with the dtype of the clouds ``fn`` returns."""
     order = torch.argsort(n)
-    out = torch.zeros(len(n), n_max, 4)
+    out = None
     for start in range(0, len(n), bucket):
         idx = order[start:start + bucket]
         width = int(n[idx].max())
         mask = mask_from_cardinality(n[idx], width)
-        out[idx, :width, :3] = fn(idx, mask)
-        out[idx, :width, 3] = mask.float()
-    return out
+        part = pad_clouds(fn(idx, mask), mask, n_max)
+        if out is None:
+            out = torch.zeros((len(n),) + part.shape[1:], dtype=part.dtype, device=part.device)
+        out[idx] = part
+    return out if out is not None else torch.zeros(0, n_max, 4, device=n.device)
 
 
 class JetGAN(JetModelBase, GenerativeModel):
@@ -72,23 +76,17 @@ class JetGAN(JetModelBase, GenerativeModel):
         x, mask = trim(x, x[..., 3] > 0.5)
         fake = self.generate(mask, cond)
         d_real, mf_real = self.score(x[..., :3], mask, cond)
-        loss_d = ((d_real - 1) ** 2).mean() + (self.score(fake.detach(), mask, cond)[0] ** 2).mean()
-        optimizers["critic"].zero_grad()
-        loss_d.backward()
-        optimizers["critic"].step()
+        loss_d = lsgan_critic_loss(d_real, self.score(fake.detach(), mask, cond)[0])
+        losses = {"loss_critic": optimizer_step(loss_d, optimizers["critic"])}
         d_fake, mf_fake = self.score(fake, mask, cond)
-        loss_g = 0.5 * ((d_fake - 1) ** 2).mean()
-        losses = {"loss_critic": loss_d.detach()}
+        loss_g = lsgan_generator_loss(d_fake)
         weight = float(self.config.get("mean_field_loss", 0.0))
         if weight and mf_real is not None:
-            loss_mf = ((mf_real.detach().mean(0) - mf_fake.mean(0)) ** 2).mean()
+            loss_mf = mean_field_loss(mf_real, mf_fake)
             loss_g = loss_g + weight * loss_mf
             losses["loss_mean_field"] = loss_mf.detach()
-        optimizers["generator"].zero_grad()
-        loss_g.backward()
-        optimizers["generator"].step()
-        self.generator_steps += 1
-        return {**losses, "loss_generator": loss_g.detach()}
+        losses["loss_generator"] = optimizer_step(loss_g, optimizers["generator"], counter=self.generator_steps)
+        return losses
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max = self.data_shape[0]

@@ -1,6 +1,10 @@
 """Geometry-aware building blocks: circular padding along alpha, and convolutional trunks whose
 sizes are derived from the geometry's dense shape (no hard-coded 30x30x30).
 
+The module also holds the small tensor helpers every model shares: :func:`standard_normal`,
+:func:`uniform` and :func:`random_seed` (the one rule for random draws and devices, below) and the padding
+helpers of particle / hit clouds (:func:`mask_from_cardinality`, :func:`trim`, :func:`pad_clouds`).
+
 A cylindrical geometry (axes ``layer, alpha, radius``) is periodic in alpha, so its convolutions
 pad that axis circularly (the first and last angular bins are neighbours) and the others with
 zeros. :class:`UpTrunk` maps a vector to a grid of the geometry's shape through nearest-neighbour
@@ -24,7 +28,93 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeoConv3d", "circular_dim", "stage_shapes", "UpTrunk", "DownTrunk", "mlp"]
+__all__ = ["GeoConv3d", "circular_dim", "stage_shapes", "UpTrunk", "DownTrunk", "mlp", "GridDecoder", "GridEncoder",
+           "standard_normal", "uniform", "random_seed", "mask_from_cardinality", "trim", "pad_clouds"]
+
+
+# -- random draws and devices ---------------------------------------------------------------------------------
+# The one rule: every tensor a model creates lives on the model's device (the device of its inputs) and has
+# the dtype of its inputs. Random numbers come from
+#   * the global RNG of that device when no ``torch.Generator`` is given, and
+#   * the given generator, on the generator's own device, then moved to the model's device.
+# A CPU generator therefore gives the same numbers whether the model runs on the CPU or a GPU, and CPU runs
+# draw exactly what ``torch.randn(shape, generator=generator, dtype=dtype)`` draws.
+
+def _draw(fn, shape: Sequence[int], device: torch.device | str, dtype: torch.dtype | None,
+          generator: torch.Generator | None) -> torch.Tensor:
+    if generator is None:
+        return fn(tuple(shape), device=device, dtype=dtype)
+    return fn(tuple(shape), generator=generator, device=generator.device, dtype=dtype).to(device)
+
+
+def standard_normal(shape: Sequence[int], device: torch.device | str, dtype: torch.dtype | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, 1) noise of ``shape`` on ``device`` (see the rule above: a generator draws on its own device).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> bool((standard_normal((2, 3), "cpu", generator=g) == torch.randn(2, 3, generator=g.manual_seed(0))).all())
+    True
+    >>> standard_normal((2,), "meta", generator=g).device
+    device(type='meta')
+    """
+    return _draw(torch.randn, shape, device, dtype, generator)
+
+
+def uniform(shape: Sequence[int], device: torch.device | str, dtype: torch.dtype | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """U[0, 1) noise of ``shape`` on ``device`` (a generator draws on its own device).
+
+    >>> float(uniform((1000,), "cpu", generator=torch.Generator().manual_seed(0)).mean()) < 0.6
+    True
+    """
+    return _draw(torch.rand, shape, device, dtype, generator)
+
+
+def random_seed(generator: torch.Generator | None = None, high: int = 2**62) -> int:
+    """A seed in [0, ``high``) for a host-side RNG (NumPy, a forked torch RNG), drawn on the generator's
+    device, or from the global CPU RNG without one (a seed is a host value: no device round trip).
+
+    >>> random_seed(torch.Generator().manual_seed(0)) == random_seed(torch.Generator().manual_seed(0))
+    True
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    return int(torch.randint(0, high, (1,), generator=generator, device=device))
+
+
+# -- padded clouds --------------------------------------------------------------------------------------------
+
+def mask_from_cardinality(n: torch.Tensor, n_max: int) -> torch.Tensor:
+    """(B, n_max) bool mask with the first ``n`` slots set, on the device of ``n``.
+
+    >>> mask_from_cardinality(torch.tensor([1, 3]), 4).int().tolist()
+    [[1, 0, 0, 0], [1, 1, 1, 0]]
+    """
+    return torch.arange(n_max, device=n.device).unsqueeze(0) < n.unsqueeze(1)
+
+
+def trim(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the padded slots beyond the largest cloud of the batch (particles are stored first; at least
+    one slot is kept).
+
+    >>> x = torch.zeros(2, 5, 3); m = torch.tensor([[1, 1, 0, 0, 0], [1, 0, 0, 0, 0]]).bool()
+    >>> trim(x, m)[0].shape
+    torch.Size([2, 2, 3])
+    """
+    n = int(mask.sum(1).max()) if mask.numel() else 0
+    return x[:, : max(n, 1)], mask[:, : max(n, 1)]
+
+
+def pad_clouds(x: torch.Tensor, mask: torch.Tensor, n_max: int) -> torch.Tensor:
+    """Clouds (B, n, F) with their mask (B, n) -> (B, n_max, F + 1): masked features, zero padding, and
+    the mask as the last feature (the layout of the jet and hit-cloud adapters).
+
+    >>> pad_clouds(torch.ones(1, 2, 1), torch.tensor([[True, False]]), 3).tolist()
+    [[[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]]
+    """
+    out = torch.zeros(x.shape[0], n_max, x.shape[2] + 1, dtype=x.dtype, device=x.device)
+    out[:, : x.shape[1], :-1] = x * mask.unsqueeze(-1)
+    out[:, : x.shape[1], -1] = mask.to(x.dtype)
+    return out
 
 
 def circular_dim(geometry) -> int | None:

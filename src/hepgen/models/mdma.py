@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hepgen.models.layers import mask_from_cardinality, trim   # noqa: F401  (the padding helpers, re-exported)
+
 __all__ = ["attention_bias", "MeanFieldAttention", "MDMABlock", "MDMABody", "linear", "mask_from_cardinality", "trim"]
 
 
@@ -38,14 +40,14 @@ def linear(n_in: int, n_out: int, weightnorm: bool = False) -> nn.Module:
     return nn.utils.parametrizations.weight_norm(layer) if weightnorm else layer
 
 
-def attention_bias(mask: torch.Tensor) -> torch.Tensor:
-    """(B, n, 1) additive score bias: 0 for real particles, -1e9 for padding (a cloud without particles gets
-    uniform weights over zero vectors instead of NaN).
+def attention_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, n, 1) additive score bias on the mask's device: 0 for real particles, -1e9 for padding (a cloud
+    without particles gets uniform weights over zero vectors instead of NaN).
 
     >>> attention_bias(torch.tensor([[True, False]])).squeeze(-1).tolist()
     [[0.0, -1000000000.0]]
     """
-    return torch.zeros(mask.shape + (1,)).masked_fill(~mask.unsqueeze(-1), -1e9)
+    return torch.zeros(mask.shape + (1,), dtype=dtype, device=mask.device).masked_fill(~mask.unsqueeze(-1), -1e9)
 
 
 class MeanFieldAttention(nn.Module):
@@ -63,7 +65,7 @@ class MeanFieldAttention(nn.Module):
         """``mask``: (B, n) bool (True = real particle) or the additive bias of :func:`attention_bias`."""
         b, h, d = x.shape[0], self.heads, self.dim
         dh = d // h
-        bias = attention_bias(mask) if mask.dtype == torch.bool else mask
+        bias = attention_bias(mask, x.dtype) if mask.dtype == torch.bool else mask
         q = self.q(query).view(b, h, dh) / math.sqrt(dh)
         # (the key bias adds the same number to every score of a head and cancels in the softmax)
         q_back = torch.bmm(q.transpose(0, 1), self.k.weight.view(h, dh, d)).transpose(0, 1)   # (B, h, d)
@@ -122,27 +124,7 @@ class MDMABody(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None):
         x = self.embed(x) * mask.unsqueeze(-1)
         mf = self.embed_mf(x.sum(1) / self.n_max)
-        bias = attention_bias(mask)
+        bias = attention_bias(mask, x.dtype)
         for block in self.blocks:
             x, mf = block(x, mf, mask, cond, bias)
         return x, mf
-
-
-def mask_from_cardinality(n: torch.Tensor, n_max: int) -> torch.Tensor:
-    """(B, n_max) bool mask with the first ``n`` slots set.
-
-    >>> mask_from_cardinality(torch.tensor([1, 3]), 4).int().tolist()
-    [[1, 0, 0, 0], [1, 1, 1, 0]]
-    """
-    return torch.arange(n_max, device=n.device).unsqueeze(0) < n.unsqueeze(1)
-
-
-def trim(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drop the padded slots beyond the largest cloud of the batch (particles are stored first).
-
-    >>> x = torch.zeros(2, 5, 3); m = torch.tensor([[1, 1, 0, 0, 0], [1, 0, 0, 0, 0]]).bool()
-    >>> trim(x, m)[0].shape
-    torch.Size([2, 2, 3])
-    """
-    n = int(mask.sum(1).max()) if mask.numel() else 0
-    return x[:, : max(n, 1)], mask[:, : max(n, 1)]

@@ -6,7 +6,9 @@ A continuous normalising flow trained with conditional flow matching (straight p
 x_t = (1 - t) x0 + t x1, x0 ~ N(0, 1), target velocity x1 - x0; Lipman et al., arXiv:2210.02747). The
 vector field is a mean-field attention body (:class:`hepgen.models.mdma.MDMABody`): the
 time enters every hit through a cosine embedding and, with (log E_inc, log n_hits), the GLU gate of the
-mean field. Sampling integrates the ODE with the midpoint rule (the thesis's choice) in ``steps`` steps.
+mean field. Sampling integrates the ODE with the midpoint rule (the thesis's choice) in ``steps`` steps. The
+loss and the solver are the shared :func:`hepgen.models.objectives.conditional_flow_matching_loss` and
+:func:`hepgen.models.solvers.integrate`; this model keeps its own cosine/sine time embedding.
 
 >>> import torch
 >>> m = MDMACaloFlow((30, 5), 3, dict(MDMACaloFlow.default_config, l_dim=8, hidden=8, heads=2, steps=2))
@@ -23,16 +25,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from hepgen.models.layers import standard_normal
 from hepgen.models.mdma import MDMABody
 from hepgen.models.mdma_calo_gan import MDMACaloGAN, pad_output, point_batches, trim_batch
+from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
+from hepgen.models.solvers import integrate
 
 __all__ = ["MDMACaloFlow"]
 
 
 def time_embedding(t: torch.Tensor, n_freq: int) -> torch.Tensor:
     """(B,) times in [0, 1] -> (B, 2 n_freq) cosine/sine features."""
-    f = torch.arange(n_freq, dtype=t.dtype) + 1.0
+    f = torch.arange(n_freq, dtype=t.dtype, device=t.device) + 1.0
     return torch.cat([torch.cos(math.pi * f * t[:, None]), torch.sin(math.pi * f * t[:, None])], 1)
 
 
@@ -69,17 +74,8 @@ class MDMACaloFlow(GenerativeModel):
     def training_step(self, batch, optimizers, step, epoch):
         x1, mask = trim_batch(batch["x"])
         cond2 = batch["cond"][:, :2]
-        x0 = torch.randn_like(x1)
-        t = torch.rand(x1.shape[0])
-        xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
-        m = mask.unsqueeze(-1).to(x1.dtype)
-        err = ((self.velocity(xt, t, mask, cond2) - (x1 - x0)) ** 2 * m).sum() / (m.sum() * 4)
-        opt = optimizers["flow"]
-        opt.zero_grad()
-        err.backward()
-        opt.step()
-        self.generator_steps += 1
-        return {"loss_cfm": err.detach()}
+        loss = conditional_flow_matching_loss(lambda xt, t: self.velocity(xt, t, mask, cond2), x1, mask)
+        return {"loss_cfm": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
 
     @torch.no_grad()
     def sample(self, cond, generator=None):
@@ -87,13 +83,8 @@ class MDMACaloFlow(GenerativeModel):
         parts = []
         for sl, mask in point_batches(cond, self.n_max):
             c2 = cond[sl, :2]
-            x = torch.randn(*mask.shape, 4, generator=generator) * mask.unsqueeze(-1)
-            h = 1.0 / steps
-            for k in range(steps):
-                t = torch.full((x.shape[0],), k * h)
-                mid = x + 0.5 * h * self.velocity(x, t, mask, c2)
-                x = x + h * self.velocity(mid, t + 0.5 * h, mask, c2)
-            parts.append((x, mask))
+            x0 = standard_normal((*mask.shape, 4), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
+            parts.append((integrate(lambda x, t: self.velocity(x, t, mask, c2), x0, steps, "midpoint"), mask))
         return pad_output(parts, self.n_max)
 
     sample_labels = MDMACaloGAN.sample_labels

@@ -24,7 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from hepgen.models.layers import mask_from_cardinality, pad_clouds, random_seed, standard_normal, trim
 from hepgen.models.mdma import MDMABody
+from hepgen.models.objectives import lsgan_critic_loss, lsgan_generator_loss, mean_field_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["MDMACaloGAN", "point_batches", "pad_output", "trim_batch"]
@@ -40,26 +42,18 @@ def point_batches(cond: torch.Tensor, n_max: int, chunk_hits: int = 200_000):
         while stop < len(n) and (stop + 1 - start) * int(n[start:stop + 1].max()) <= chunk_hits:
             stop += 1
         nb = n[start:stop]
-        yield slice(start, stop), torch.arange(int(nb.max()), device=cond.device)[None, :] < nb[:, None]
+        yield slice(start, stop), mask_from_cardinality(nb, int(nb.max()))
         start = stop
 
 
 def pad_output(parts: list[tuple[torch.Tensor, torch.Tensor]], n_max: int) -> torch.Tensor:
     """Concatenate (hits (b, n_b, 4), mask) chunks into the adapter's (B, n_max, 5) layout."""
-    out = []
-    for x, mask in parts:
-        full = torch.zeros(x.shape[0], n_max, 5, dtype=x.dtype)
-        full[:, : x.shape[1], :4] = x * mask.unsqueeze(-1)
-        full[:, : x.shape[1], 4] = mask.to(x.dtype)
-        out.append(full)
-    return torch.cat(out)
+    return torch.cat([pad_clouds(x, mask, n_max) for x, mask in parts])
 
 
 def trim_batch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(hits (B, n, 4), mask) of an adapter batch (B, n_max, 5), cut to the largest cloud of the batch."""
-    mask = x[..., 4] > 0.5
-    n = max(int(mask.sum(1).max()), 1)
-    return x[:, :n, :4], mask[:, :n]
+    return trim(x[..., :4], x[..., 4] > 0.5)
 
 
 @register_model("mdma-calo-gan")
@@ -85,7 +79,7 @@ class MDMACaloGAN(GenerativeModel):
                                       nn.Linear(c["hidden"], 1))
 
     def generate(self, mask: torch.Tensor, cond2: torch.Tensor, generator=None) -> torch.Tensor:
-        z = torch.randn(*mask.shape, 4, generator=generator)
+        z = standard_normal((*mask.shape, 4), cond2.device, cond2.dtype, generator)
         h, _ = self.gen(z, mask, cond2)
         return self.gen_out(h) * mask.unsqueeze(-1)
 
@@ -102,25 +96,16 @@ class MDMACaloGAN(GenerativeModel):
     def training_step(self, batch, optimizers, step, epoch):
         real, mask = trim_batch(batch["x"])
         cond2 = batch["cond"][:, :2]
-        opt_c, opt_g = optimizers["critic"], optimizers["generator"]
         fake = self.generate(mask, cond2)
         s_real, mf_real = self.critic(real, mask, cond2)
         s_fake, _ = self.critic(fake.detach(), mask, cond2)
-        loss_c = 0.5 * ((s_real - 1) ** 2).mean() + 0.5 * (s_fake ** 2).mean()
-        opt_c.zero_grad()
-        loss_c.backward()
-        opt_c.step()
-        out = {"loss_critic": loss_c.detach()}
+        out = {"loss_critic": optimizer_step(lsgan_critic_loss(s_real, s_fake, scale=0.5), optimizers["critic"])}
         if step % max(1, int(self.config["n_critic"])) == 0:
             s_fake, mf_fake = self.critic(fake, mask, cond2)
-            loss_g = 0.5 * ((s_fake - 1) ** 2).mean()
+            loss_g = lsgan_generator_loss(s_fake)
             if self.config["mean_field_loss"]:
-                loss_g = loss_g + self.config["mean_field_loss"] * ((mf_real.detach().mean(0) - mf_fake.mean(0)) ** 2).mean()
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
-            self.generator_steps += 1
-            out["loss_generator"] = loss_g.detach()
+                loss_g = loss_g + self.config["mean_field_loss"] * mean_field_loss(mf_real, mf_fake)
+            out["loss_generator"] = optimizer_step(loss_g, optimizers["generator"], counter=self.generator_steps)
         return out
 
     @torch.no_grad()
@@ -134,7 +119,7 @@ class MDMACaloGAN(GenerativeModel):
         """Draw n_hits from the adapter's n_hits(E_inc) model when no reference gives them."""
         import numpy as np
 
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator)) if generator is not None else None
+        seed = random_seed(generator, 2**31 - 1) if generator is not None else None
         return {"n_hits": adapter.sample_n_hits(incident_energy, np.random.default_rng(seed))}
 
     def export_graph(self):

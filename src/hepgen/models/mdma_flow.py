@@ -1,6 +1,7 @@
 """MDMA-Flow: continuous normalizing flow whose vector field is the MDMA body, trained with conditional flow
 matching (B. Käch, "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 5.5.7;
-blocks of arXiv:2305.15254; CFM of Lipman et al. arXiv:2210.02747 / Tong et al. arXiv:2302.00482).
+blocks of arXiv:2305.15254; CFM of Lipman et al. arXiv:2210.02747 / Tong et al. arXiv:2302.00482, written once in
+:func:`hepgen.models.objectives.conditional_flow_matching_loss`; ODE solver :func:`hepgen.models.solvers.integrate`).
 
 Training: x0 ~ N(0, 1) per real particle, x1 a data cloud, t ~ U(0, 1) per jet, x_t = t x1 + (1 - t) x0,
 loss |v(x_t, t) - (x1 - x0)|² over real particles (independent coupling, σ_min = 0). With ``ot: true`` the
@@ -26,11 +27,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from hepgen.models.cardinality import JetModelBase
-from hepgen.models.mdma import MDMABody, trim
 from hepgen.models.jet_gan import bucketed, cardinality_of
+from hepgen.models.layers import standard_normal, trim
+from hepgen.models.mdma import MDMABody
+from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
+from hepgen.models.objectives import ot_coupling as ot_pairing
 from hepgen.models.registry import GenerativeModel, register_model
+from hepgen.models.solvers import integrate
 
-__all__ = ["MDMAFlow", "VectorField", "ot_pairing"]
+__all__ = ["MDMAFlow", "VectorField", "ot_pairing"]   # ot_pairing: objectives.ot_coupling
 
 
 class VectorField(nn.Module):
@@ -48,25 +53,6 @@ class VectorField(nn.Module):
         inp = torch.cat([x, emb.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=2)
         h, _ = self.body(inp, mask, torch.cat([cond, emb], dim=1))
         return self.out(F.leaky_relu(h, 0.2)) * mask.unsqueeze(-1)
-
-
-def ot_pairing(x0: torch.Tensor, x1: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Index j(i) of the noise cloud paired with data cloud i by the exact OT plan (POT ``emd``) on the squared
-    distance over cloud i's real particles.
-
-    >>> x1 = torch.tensor([[[0.0]], [[5.0]]]); x0 = torch.tensor([[[5.1]], [[0.1]]])
-    >>> ot_pairing(x0, x1, torch.ones(2, 1, dtype=torch.bool)).tolist()
-    [1, 0]
-    """
-    import numpy as np
-    import ot
-
-    m = mask.to(x0.dtype)
-    x1m = x1 * m.unsqueeze(-1)
-    cost = m @ (x0 ** 2).sum(-1).T - 2 * x1m.flatten(1) @ x0.flatten(1).T + (x1m ** 2).sum((1, 2)).unsqueeze(1)
-    w = np.full(len(x0), 1.0 / len(x0))
-    plan = ot.emd(w, w, cost.detach().double().numpy())
-    return torch.as_tensor(plan.argmax(axis=1))
 
 
 @register_model("mdma-flow")
@@ -96,20 +82,9 @@ class MDMAFlow(JetModelBase, GenerativeModel):
     def training_step(self, batch, optimizers, step, epoch):
         x, cond = batch["x"], batch["cond"]
         x, mask = trim(x, x[..., 3] > 0.5)
-        x1 = x[..., :3]
-        x0 = torch.randn_like(x1)
-        if self.config["ot"]:
-            x0 = x0[ot_pairing(x0, x1, mask)]
-        x0 = x0 * mask.unsqueeze(-1)
-        t = torch.rand(len(x1))
-        xt = t.view(-1, 1, 1) * x1 + (1 - t.view(-1, 1, 1)) * x0
-        err = (self.field(xt, t, mask, cond) - (x1 - x0)) ** 2
-        loss = err.sum() / (3 * mask.sum())
-        optimizers["flow"].zero_grad()
-        loss.backward()
-        optimizers["flow"].step()
-        self.generator_steps += 1
-        return {"loss_cfm": loss.detach()}
+        loss = conditional_flow_matching_loss(lambda xt, t: self.field(xt, t, mask, cond), x[..., :3], mask,
+                                              ot_pairing if self.config["ot"] else None)
+        return {"loss_cfm": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max, steps = self.data_shape[0], int(self.config["steps"])
@@ -117,13 +92,8 @@ class MDMAFlow(JetModelBase, GenerativeModel):
 
         def run(idx, mask):
             c = cond[idx]
-            x = torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)
-            dt = 1.0 / steps
-            for k in range(steps):
-                t = torch.full((len(x),), k * dt)
-                x_mid = x + 0.5 * dt * self.field(x, t, mask, c)
-                x = x + dt * self.field(x_mid, t + 0.5 * dt, mask, c)
-            return x
+            x0 = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
+            return integrate(lambda x, t: self.field(x, t, mask, c), x0, steps, "midpoint")
 
         return bucketed(run, n, n_max, int(self.config["bucket"]))
 

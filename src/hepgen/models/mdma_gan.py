@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hepgen.models.jet_gan import JetGAN
+from hepgen.models.layers import standard_normal
 from hepgen.models.mdma import MDMABody, linear
 from hepgen.models.registry import register_model
 
@@ -78,7 +79,8 @@ class MDMAGAN(JetGAN):
         self.critic = MDMACritic(n_max, n_cond, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"])
 
     def generate(self, mask, cond, generator=None):
-        return self.gen(torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1), mask, cond)
+        z = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator)
+        return self.gen(z * mask.unsqueeze(-1), mask, cond)
 
     def score(self, x, mask, cond):
         return self.critic(x, mask, cond)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from hepgen.models.layers import mlp
-from hepgen.models.losses import sorted_kernel_mmd
+from hepgen.models.objectives import sorted_kernel_mmd
 
 __all__ = ["PostProcessor", "postprocessor_loss"]
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from hepgen.models.jet_gan import JetGAN
+from hepgen.models.layers import standard_normal
 from hepgen.models.registry import register_model
 
 __all__ = ["TGAN", "EncoderBlock"]
@@ -79,7 +80,8 @@ class TGAN(JetGAN):
         self.critic = _Body(n_cond, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"], True)
 
     def generate(self, mask, cond, generator=None):
-        return self.gen(torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1), mask, cond)
+        z = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator)
+        return self.gen(z * mask.unsqueeze(-1), mask, cond)
 
     def score(self, x, mask, cond):
         return self.critic(x, mask, cond), None

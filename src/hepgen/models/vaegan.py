@@ -37,7 +37,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from hepgen.models.losses import gaussian_mmd
+from hepgen.models.layers import standard_normal
+from hepgen.models.objectives import bce_loss, discriminator_bce_loss, gaussian_mmd, generator_bce_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["VAEGAN", "LocallyConnected2d", "MinibatchDiscrimination"]
@@ -203,7 +204,8 @@ class VAEGAN(GenerativeModel):
 
     def _d(self, img_in: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
         """Discriminator logit of log images; its last layer also sees the log of the image sum (~E_vis)."""
-        total = self._log_sum(img_in) if self.config["sum_weight"] else torch.zeros(len(img_in))
+        total = self._log_sum(img_in) if self.config["sum_weight"] else \
+            torch.zeros(len(img_in), dtype=img_in.dtype, device=img_in.device)
         return self.discriminator(img_in, diff, total)
 
     def _diff(self, fake_in: torch.Tensor, real_in: torch.Tensor) -> torch.Tensor:
@@ -219,30 +221,25 @@ class VAEGAN(GenerativeModel):
 
     def training_step(self, batch, optimizers, step, epoch):
         x = batch["x"].reshape(len(batch["x"]), 1, *self.data_shape[-2:])
-        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         real_in = self._d_input(x)
         fake_in, kl = self._reconstruct(real_in)
         d_real = self._d(real_in, torch.zeros_like(real_in))
         d_fake = self._d(fake_in.detach(), self._diff(fake_in, real_in).detach())
         smooth = float(self.config["label_smoothing"])
-        loss_d = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, smooth)) + \
-            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        loss_d = discriminator_bce_loss(d_real, d_fake, real_label=smooth)
         prior = bool(self.config["prior_fakes"])
         if prior:
-            z = torch.randn(len(x), int(self.config["latent_dim"]))
+            z = standard_normal((len(x), int(self.config["latent_dim"])), x.device, x.dtype)
             prior_in = self._decode(z)
             d_prior = self._d(prior_in.detach(), torch.zeros_like(prior_in))
-            loss_d = loss_d + F.binary_cross_entropy_with_logits(d_prior, torch.zeros_like(d_prior))
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        out = {"loss_d": loss_d.detach()}
+            loss_d = loss_d + bce_loss(d_prior, 0.0)
+        out = {"loss_d": optimizer_step(loss_d, optimizers["discriminator"])}
         if step % int(self.config["d_steps"]) == int(self.config["d_steps"]) - 1:
             d_gen = self._d(fake_in, self._diff(fake_in, real_in))
-            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+            loss_g = generator_bce_loss(d_gen)
             if prior:
                 d_gp = self._d(prior_in, torch.zeros_like(prior_in))
-                loss_g = loss_g + F.binary_cross_entropy_with_logits(d_gp, torch.ones_like(d_gp))
+                loss_g = loss_g + generator_bce_loss(d_gp)
             loss = loss_g + float(self.config["kl_weight"]) * kl
             w_mmd = float(self.config.get("evis_mmd") or 0.0)
             if w_mmd > 0:
@@ -251,16 +248,14 @@ class VAEGAN(GenerativeModel):
                           for f in [fake_in] + ([prior_in] if prior else []))
                 loss = loss + w_mmd * mmd
                 out["evis_mmd"] = mmd.detach()
-            opt_g.zero_grad()
-            loss.backward()
-            opt_g.step()
-            self.generator_steps += 1
+            optimizer_step(loss, optimizers["generator"], counter=self.generator_steps)
             out.update(loss_g=loss_g.detach(), kl=kl.detach())
         return out
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``len(cond)`` images, z ~ N(0, 1) (the prior), in the adapter's scaled units."""
-        z = torch.randn(len(cond), int(self.config["latent_dim"]), generator=generator)
+        w = self.decoder.dense[0].weight                                   # the model's device and dtype
+        z = standard_normal((len(cond), int(self.config["latent_dim"])), w.device, w.dtype, generator)
         with torch.no_grad():
             return self._to_image(self._decode(z)).reshape((len(cond),) + self.data_shape)
 

@@ -23,8 +23,9 @@ import math
 import torch
 from torch import nn
 
-from hepgen.models.layers import GridDecoder, GridEncoder, circular_dim, mlp
-from hepgen.models.losses import constrainer_loss, gradient_penalty
+from hepgen.models.layers import GridDecoder, GridEncoder, circular_dim, mlp, standard_normal
+from hepgen.models.objectives import (constrainer_loss, optimizer_step, wasserstein_critic_loss,
+                                      wasserstein_generator_loss)
 from hepgen.models.registry import GenerativeModel, register_model
 
 __all__ = ["WGAN"]
@@ -84,7 +85,7 @@ class WGAN(GenerativeModel):
         return torch.relu(self.generator(torch.cat([z, cond], dim=1)))
 
     def sample(self, cond, generator=None):
-        z = torch.randn(cond.shape[0], self.config["noise_dim"], generator=generator, dtype=cond.dtype)
+        z = standard_normal((cond.shape[0], self.config["noise_dim"]), cond.device, cond.dtype, generator)
         return self.generate(z, cond)
 
     def configure_optimizers(self):
@@ -105,37 +106,23 @@ class WGAN(GenerativeModel):
         x, cond = batch["x"], batch["cond"]
         target = cond[:, 0]
         if self.constrainer is not None and int(self.constrainer_done) < c["constrainer_steps"]:
-            opt = optimizers["constrainer"]
             loss = ((self._a(x, cond) - target) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            self.constrainer_done += 1
-            return {"constrainer_mse": loss.detach()}
-        opt_c, opt_g = optimizers["critic"], optimizers["generator"]
-        z = torch.randn(x.shape[0], c["noise_dim"], dtype=x.dtype)
+            return {"constrainer_mse": optimizer_step(loss, optimizers["constrainer"], counter=self.constrainer_done)}
+        z = standard_normal((x.shape[0], c["noise_dim"]), x.device, x.dtype)
         fake = self.generate(z, cond).detach()
-        w_dist = self.critic(x, cond).mean() - self.critic(fake, cond).mean()
-        gp = gradient_penalty(self.critic, x, fake, cond, weight=c["lambda_gp"])
-        opt_c.zero_grad()
-        (gp - w_dist).backward()
-        opt_c.step()
-        self.critic_steps += 1
+        loss_c, w_dist, gp = wasserstein_critic_loss(self.critic, x, fake, cond, weight=c["lambda_gp"])
+        optimizer_step(loss_c, optimizers["critic"], counter=self.critic_steps)
         out = {"wasserstein": w_dist.detach(), "gradient_penalty": gp.detach()}
         if int(self.critic_steps) % c["n_critic"] == 0:
-            fake = self.generate(torch.randn(x.shape[0], c["noise_dim"], dtype=x.dtype), cond)
-            loss_g = -self.critic(fake, cond).mean()
+            fake = self.generate(standard_normal((x.shape[0], c["noise_dim"]), x.device, x.dtype), cond)
+            loss_g = wasserstein_generator_loss(self.critic(fake, cond))
             if self.constrainer is not None:
                 with torch.no_grad():
                     a_real = self._a(x, cond)
                 con = constrainer_loss(self._a(fake, cond), a_real, target, c["kappa"])
                 loss_g = loss_g + con
                 out["constrainer"] = con.detach()
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
-            self.generator_steps += 1
-            out["generator"] = loss_g.detach()
+            out["generator"] = optimizer_step(loss_g, optimizers["generator"], counter=self.generator_steps)
         return out
 
     def export_graph(self):
