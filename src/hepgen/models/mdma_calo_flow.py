@@ -96,21 +96,17 @@ class MDMACaloFlow(GenerativeModel):
 
         steps = int(self.config["steps"])
 
-        def integrate(m, mask, cond, x):
-            c2, h = cond[:, :2], 1.0 / steps
-            for k in range(steps):
-                t = torch.full((x.shape[0],), k * h)
-                mid = x + 0.5 * h * m.velocity(x, t, mask, c2)
-                x = x + h * m.velocity(mid, t + 0.5 * h, mask, c2)
-            return x
+        def integrate_steps(m, mask, cond, x):
+            c2 = cond[:, :2]
+            return integrate(lambda y, t: m.velocity(y, t, mask, c2), x, steps, "midpoint")
 
         def draws(mask, generator):
-            return [torch.randn(*mask.shape, 4, generator=generator) * mask.unsqueeze(-1)]
+            return [standard_normal((*mask.shape, 4), mask.device, torch.float32, generator) * mask.unsqueeze(-1)]
 
         def cardinality(cond):
             return cond[:, 2].round().long().clamp(1, self.n_max)
 
         return cloud_export_graph(self, self.n_max, cardinality, lambda cond: point_batches(cond, self.n_max), draws,
-                                  (True,), integrate,
+                                  (True,), integrate_steps,
                                   f"noise_0: N(0, 1) initial hits (B, n_max, 4); {steps} midpoint steps unrolled; "
                                   "hits -> voxels outside")

@@ -105,17 +105,12 @@ class MDMAFlow(JetModelBase, GenerativeModel):
         n_max, steps = self.data_shape[0], int(self.config["steps"])
 
         def draws(mask, generator):
-            return [torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)]
+            return [standard_normal((*mask.shape, 3), mask.device, torch.float32, generator) * mask.unsqueeze(-1)]
 
-        def integrate(m, mask, cond, x):
-            dt = 1.0 / steps
-            for k in range(steps):
-                t = torch.full((x.shape[0],), k * dt)
-                x_mid = x + 0.5 * dt * m.field(x, t, mask, cond)
-                x = x + dt * m.field(x_mid, t + 0.5 * dt, mask, cond)
-            return x
+        def integrate_steps(m, mask, cond, x):
+            return integrate(lambda y, t: m.field(y, t, mask, cond), x, steps, "midpoint")
 
         return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
                                   lambda cond: jet_buckets(cardinality_of(cond, n_max), int(self.config["bucket"])),
-                                  draws, (True,), integrate,
+                                  draws, (True,), integrate_steps,
                                   f"noise_0: N(0, 1) initial particles (B, n_max, 3); {steps} midpoint steps unrolled")

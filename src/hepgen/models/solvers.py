@@ -45,7 +45,7 @@ def integrate(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0
     h = (t1 - t0) / n_steps
     x = x0
     for k in range(n_steps):
-        t = torch.full((len(x),), t0 + k * h, dtype=x.dtype, device=x.device)
+        t = torch.full((x.shape[0],), t0 + k * h, dtype=x.dtype, device=x.device)
         if method == "euler":
             x = x + h * velocity(x, t)
         else:
