@@ -179,13 +179,14 @@ TINY = {"params": TINY_PARAMS["wgan"],
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A wgan trained one epoch on belle2-ecl-5x5 showers, and its training file."""
+    from hepgen.evaluate import quick_metrics
     from hepgen.progress import set_quiet
     from hepgen.training import train
 
     set_quiet(True)
     d = tmp_path_factory.mktemp("tiny")
     write_showers(d / "train.h5", random_showers("belle2-ecl-5x5", 64, seed=3))
-    run = train("wgan", d / "train.h5", d / "run", TINY, max_epochs=1)
+    run = train("wgan", d / "train.h5", d / "run", TINY, max_epochs=1, validation=quick_metrics)  # with best.ckpt
     return run, d / "train.h5"
 
 
