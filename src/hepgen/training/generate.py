@@ -58,12 +58,14 @@ class Generator:
         Conditional shower models take one incident energy (MeV) per shower and the conditioning
         ``labels`` the model was trained with (the model may draw missing ones itself, e.g. the BIB-AE's
         KDE, point clouds' n_hits). Models that draw their own conditions (jet multiplicities from a
-        KDE) and unconditional ones (arrays) take ``n``.
+        KDE) and unconditional ones (arrays) take ``n`` (also as the first argument: ``sample(100)``).
         """
         import torch
 
         from hepgen.training.kinds import Conditions
 
+        if isinstance(incident_energy, (int, np.integer)):  # sample(n), as for jets and arrays
+            incident_energy, n = None, int(incident_energy)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         if incident_energy is not None:
             e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)

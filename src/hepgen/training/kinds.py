@@ -242,7 +242,7 @@ class ShowerKind(_ShowerIO):
         no float64 copy; the fast path of generation, see docs/history.md)."""
         import torch
 
-        e = torch.as_tensor(c.incident_energy, dtype=torch.float32)
+        e = torch.as_tensor(c.incident_energy, dtype=torch.float32, device=x.device)
         energy = self.data.inverse(x.reshape(x.shape[0], -1), e).clamp_min(0.0).cpu().numpy()
         return ShowerData(c.incident_energy, energy, self.geometry, c.labels)
 
