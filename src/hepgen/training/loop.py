@@ -178,8 +178,8 @@ class Validate:
     finite ones is kept in ``checkpoints/best.ckpt``, which generation uses.
 
     ``reference``: the data to compare with (default: the held-out validation split of the training data);
-    ``n``: examples to generate (default: one per reference example, with its conditions; an
-    unconditional model draws ``n`` with its own conditions); ``seed``: the sampling seed (default: the
+    ``n``: examples to generate (default: one per reference example, with its conditions; with ``n``
+    the model draws its own conditions, :meth:`~hepgen.models.base.GenerativeModel.sample_conditions`); ``seed``: the sampling seed (default: the
     training seed); ``every``: epochs between validations (default: the config's ``val_every_epochs``);
     ``final``: also validate after the last epoch of the budget.
 
@@ -248,10 +248,11 @@ class Validation(L.Callback):
 
         ref, n = self.reference, self.validate.n
         c = self.kind.conditions_of(ref) if n is None else Conditions(n=int(n))
+        own = None if n is None else model.sample_conditions(int(n), self.seed)  # the model's own conditions
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            cond = torch.as_tensor(self.kind.conditions(c), device=model.device)
+            cond = torch.as_tensor(self.kind.conditions(c) if own is None else own, device=model.device)
             x = model.sample(cond, torch.Generator().manual_seed(self.seed)).cpu().numpy()
         model.train(was_training)
         generated = self.kind.decode(x, c)
