@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hepgen.data import JetData, read_jets, write_jets
+from hepgen.data import read_jets, write_jets
 from hepgen.errors import InputError
 from hepgen.models.cardinality import CardinalityKDE
 from hepgen.models.mdma import MDMABlock, MDMABody, MeanFieldAttention

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgen.data import ShowerData, ShowerFile, ShowerWriter
+from hepgen.data import ShowerFile, ShowerWriter
 from hepgen.errors import InputError, about_file
 
 __all__ = ["Generator", "load_generator", "generate", "incident_energies", "BACKENDS"]

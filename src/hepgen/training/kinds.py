@@ -575,7 +575,7 @@ class JetKind:
         x[..., 3] = m
         return {"x": x, "cond": self.conditions(self.conditions_of(jets))}
 
-    def decode(self, x: np.ndarray, c: Conditions | None = None) -> "JetData":
+    def decode(self, x: np.ndarray, c: Conditions | None = None):
         """Generated (N, n_max, 4) arrays -> :class:`JetData`: unscaled, phi wrapped, pt_rel >= 0,
         particles ordered by decreasing pt_rel, padded slots zero."""
         from hepgen.data import JetData

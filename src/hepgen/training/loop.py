@@ -179,9 +179,9 @@ class Validate:
 
     ``reference``: the data to compare with (default: the held-out validation split of the training data);
     ``n``: examples to generate (default: one per reference example, with its conditions; with ``n``
-    the model draws its own conditions, :meth:`~hepgen.models.base.GenerativeModel.sample_conditions`); ``seed``: the sampling seed (default: the
-    training seed); ``every``: epochs between validations (default: the config's ``val_every_epochs``);
-    ``final``: also validate after the last epoch of the budget.
+    the model draws its own conditions, :meth:`~hepgen.models.base.GenerativeModel.sample_conditions`);
+    ``seed``: the sampling seed (default: the training seed); ``every``: epochs between validations
+    (default: the config's ``val_every_epochs``); ``final``: also validate after the last epoch of the budget.
 
     >>> Validate(lambda ref, gen: {"sep": 0.0}).every is None
     True
@@ -375,7 +375,8 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         raise InputError("the run directory (-o) exists and is a file, expected a folder", file=str(run_dir))
     if init_from is not None and model is None and config is None:
         model = load_yaml(RunDir(init_from).config)["model"]
-    name = load_yaml(RunDir(run_dir).config)["model"] if RunDir(run_dir).exists() else resolve_config(model, config)["model"]
+    saved = RunDir(run_dir)
+    name = load_yaml(saved.config)["model"] if saved.exists() else resolve_config(model, config)["model"]
     kind_cls = kind_class(get_model_class(name).data_kind)
     if data_name is None:
         kind_cls.validate(data)            # the readers' strict rules, for in-memory data
