@@ -62,13 +62,12 @@ def tiny_run(model: str, runs: Path) -> Path:
         jets = generate_chunk(JetProduction("t", 64, max_particles=n_max, chunk_size=64, seed=11), 0)
         return train(model, jets, run, {"training": {"batch_size": 16, "num_threads": 1}}, max_epochs=1)
     from hepgen.amplify.calomplification import simulate_images, train_vaegan
-    from hepgen.amplify.surrogates import train_arrays
 
     if model == "vaegan":
         return train_vaegan(simulate_images(64, seed=1, threshold_mev=0.0), run, {"training": {"batch_size": 16}},
                             max_epochs=1)
     x = np.random.default_rng(0).normal(size=(256, 2))
-    return train_arrays(model, x, run, {"training": {"batch_size": 32}}, max_epochs=1)
+    return train(model, x, run, {"training": {"batch_size": 32}}, max_epochs=1)
 
 
 def vaegan_reference(batch_sizes: list[int], max_point_s: float) -> dict:

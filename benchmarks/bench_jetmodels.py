@@ -73,9 +73,9 @@ def main() -> None:
         state = RunDir(run_dir).state()
         steps = sum(1 for _ in open(RunDir(run_dir).metrics))
         gen = load_generator(run_dir)
-        gen.sample(min(200, len(test)), batch_size=1000, seed=5)
+        gen.sample(n=min(200, len(test)), batch_size=1000, seed=5)
         t1 = time.perf_counter()
-        sample = gen.sample(len(test), batch_size=1000, seed=7)
+        sample = gen.sample(n=len(test), batch_size=1000, seed=7)
         per_jet = 1e6 * (time.perf_counter() - t1) / len(test)
         write_jets(args.outdir / f"{name}-{args.n_max}.h5", sample, overwrite=True)
         gens[name] = sample

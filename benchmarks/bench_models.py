@@ -105,6 +105,7 @@ def main() -> None:
         args.n_train, args.n_reference, args.train_time, args.batches = 500, 500, "60s", "1,100,1000"
     import torch
 
+    from hepgen.evaluate import quick_metrics
     from hepgen.progress import set_quiet
     from hepgen.training import load_generator, train
 
@@ -122,7 +123,8 @@ def main() -> None:
     for name in args.models.split(","):
         cfg = configs.get(name, {"training": {"batch_size": 64, "max_epochs": 100000, "val_max": 500}})
         t0 = time.perf_counter()
-        run = train(name, train_set, out / f"run-{name}", cfg, max_time=args.train_time, seed=args.seed)
+        run = train(name, train_set, out / f"run-{name}", cfg, max_time=args.train_time, seed=args.seed,
+                    validation=quick_metrics)
         train_s = time.perf_counter() - t0
         gen = load_generator(run)
         state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)

@@ -6,7 +6,7 @@ default model sizes), single-threaded, median over rounds of ms per shower:
 * ``before``: ``torch.no_grad`` + network + inverse preprocessing in float64 NumPy (the sampling
   code before the speed work);
 * ``after``: ``torch.inference_mode`` + inverse preprocessing fused in float32 torch (now in
-  ``ShowerGenerator.sample``);
+  ``Generator.sample``);
 * ``after+channels_last``: the same with the network's weights in channels-last-3d memory format;
 * ``after@B``: the after path at other batch sizes B (cache effects: the throughput-optimal batch).
 
@@ -25,15 +25,16 @@ import numpy as np
 import torch
 
 from bench_speed_profile import tiny_run
+from hepgen.training.kinds import Conditions
 
 
 def before(gen, e, bs):
     parts = []
     with torch.no_grad():
         for s in range(0, len(e), bs):
-            cond = torch.as_tensor(gen.adapter.encode_cond(e[s:s + bs]))
-            x = gen.model.sample(cond, None).numpy()
-            parts.append(gen.adapter.decode(x, e[s:s + bs]))
+            c = Conditions(incident_energy=e[s:s + bs])
+            x = gen.model.sample(torch.as_tensor(gen.kind.conditions(c)), None).numpy()
+            parts.append(gen.kind.decode(x, c))
     return parts
 
 

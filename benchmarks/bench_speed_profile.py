@@ -1,4 +1,4 @@
-"""Profile sampling of every registered model on CPU (hepgen's ShowerGenerator.sample path).
+"""Profile sampling of every registered model on CPU (hepgen's Generator.sample path).
 
 Builds a run directory per model on calochallenge-2 with the models' default sizes (one short
 epoch on random showers: weights do not change the cost), then times ``sample`` (model + inverse
@@ -71,7 +71,7 @@ def main() -> None:
             t = time.perf_counter()
             gen.sample(e, batch_size=bs, seed=0)
             ms = (time.perf_counter() - t) * 1e3 / len(e)
-            cond = torch.as_tensor(gen.adapter.encode_cond(e[:bs]))
+            cond = torch.as_tensor(gen.kind.encode_cond(e[:bs]))
             with torch.no_grad():
                 gen.model.sample(cond)
                 t = time.perf_counter()

@@ -43,15 +43,15 @@ def fingerprint(model: str, runs: Path) -> str:
     weights = _digest(*[p.detach().cpu().numpy() for p in net.state_dict().values() if p.is_floating_point()])
     n_par = sum(p.numel() for p in net.parameters() if p.requires_grad)
     gen = load_generator(run)
-    kind = type(gen).__name__
-    if kind == "ShowerGenerator":
+    kind = gen.kind.kind
+    if kind in ("showers", "points"):
         e = np.geomspace(1e3, 1e6, 32)
         out = gen.sample(e, batch_size=16, seed=7).energy
-    elif kind == "JetGenerator":
-        jets = gen.sample(32, batch_size=16, seed=7)
+    elif kind == "jets":
+        jets = gen.sample(n=32, batch_size=16, seed=7)
         out = np.concatenate([jets.particles.reshape(-1), jets.jets.reshape(-1)])
     else:
-        out = gen.sample(32, batch_size=16, seed=7)
+        out = gen.sample(n=32, batch_size=16, seed=7)
     out = np.asarray(out, dtype=np.float64)
     return (f"{model:16s} params={n_par:9d} weights={weights} sample={_digest(out)} "
             f"mean={out.mean():.6e} max={out.max():.6e}")

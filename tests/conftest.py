@@ -33,3 +33,56 @@ def ds2_showers() -> ShowerData:
 @pytest.fixture
 def make_showers():
     return random_showers
+
+
+# The one table of tiny model sizes for tests (hyperparameters of the config's ``params`` section): every
+# registered model has an entry (tests/test_model_contract.py checks), so a model added later is tested too.
+TINY_PARAMS: dict[str, dict] = {
+    "wgan": {"width": 4, "noise_dim": 4, "constrainer_steps": 3, "n_critic": 2},
+    "bibae": {"width": 8, "latent_dim": 3, "noise_dim": 4, "n_critic": 2, "pp_start_epoch": 0, "pp_top_n": 30,
+              "pp_window": 10, "pp_stride": 5, "pp_mmd_alphas": [4.0], "kde": True},
+    "mdma-calo-gan": {"l_dim": 8, "hidden": 8, "heads": 2},
+    "mdma-calo-flow": {"l_dim": 8, "hidden": 8, "heads": 2},
+    "mdma-gan": {"hidden_gen": 8, "hidden": 8, "heads_gen": 2, "heads": 2, "num_blocks_gen": 1},
+    "mdma-flow": {"l_dim": 8, "hidden": 16, "heads": 4, "num_blocks": 2, "frequencies": 4, "steps": 3},
+    "epic-gan": {"hidden": 16, "latent": 4, "layers_gen": 2, "layers": 1},
+    "jet-flow": {"transforms": 2, "hidden": [16]},
+    "tgan": {"l_dim": 8, "hidden": 16, "heads": 2, "num_blocks": 1, "num_blocks_gen": 1},
+    "ganplify-gan": {"width": 8, "noise_dim": 8, "layers": 3, "mbd_features": 4},
+    "vaegan": {"width": 8},
+}
+
+
+def tiny_config(model: str, **training) -> dict:
+    """Config of a tiny ``model`` (sizes from :data:`TINY_PARAMS`); ``training`` overrides the loop settings."""
+    return {"params": dict(TINY_PARAMS[model]), "training": {"batch_size": 16, **training}}
+
+
+def toy_jets(n: int, n_max: int = 30, seed: int = 0):
+    """Jets with 5..n_max particles, pt_rel exponential and summing to 1, Gaussian (eta, phi)."""
+    from hepgen.data import JetData
+
+    rng = np.random.default_rng(seed)
+    p = np.zeros((n, n_max, 4), np.float32)
+    for i, k in enumerate(rng.integers(5, n_max + 1, n)):
+        pt = np.sort(rng.exponential(1.0, k))[::-1]
+        p[i, :k, 0], p[i, :k, 1] = rng.normal(0, 0.1, k), rng.normal(0, 0.1, k)
+        p[i, :k, 2], p[i, :k, 3] = pt / pt.sum(), 1
+    return JetData(p, jet_type="t")
+
+
+def tiny_data(kind: str, seed: int = 0):
+    """A small training sample of a data kind: showers (voxel models), points (hit-cloud models), jets, arrays."""
+    if kind == "showers":
+        return random_showers("belle2-ecl-5x5", 48, seed=seed)
+    if kind == "points":
+        from hepgen.simulate import simulate_showers
+
+        rng = np.random.default_rng(seed)
+        return simulate_showers("calochallenge-2", np.exp(rng.uniform(np.log(1e3), np.log(4e3), 24)), "electron",
+                                seed=3)
+    if kind == "jets":
+        return toy_jets(48, 12, seed)
+    if kind == "arrays":
+        return np.random.default_rng(seed).gamma(2.0, 10.0, (48, 10, 10))
+    raise ValueError(f"no tiny data for kind '{kind}'")

@@ -1,4 +1,4 @@
-"""GANplification GAN, VAE-GAN and the arrays adapter: shapes, dropout at sampling, training via the loop."""
+"""GANplification GAN, VAE-GAN and the arrays data kind: shapes, dropout at sampling, training via the loop."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from hepgen.errors import InputError
 from hepgen.models.ganplify_gan import GANplifyGAN, roth_penalty
 from hepgen.models.registry import get_model_class
 from hepgen.models.vaegan import LocallyConnected2d, VAEGAN
-from hepgen.training.adapters import ArrayAdapter, adapter_from_state
+from hepgen.training.kinds import ArrayKind, kind_from_state
 
 SMALL_GAN = {**GANplifyGAN.default_config, "width": 16, "noise_dim": 8, "layers": 3, "mbd_features": 4}
 
@@ -118,15 +118,15 @@ def test_vaegan_step_and_sample():
     assert s.shape == (7, 10, 10) and float(s.min()) >= 0
 
 
-def test_array_adapter_round_trip_and_errors():
+def test_array_kind_round_trip_and_errors():
     x = np.random.default_rng(1).gamma(2.0, 5.0, (20, 4, 4))
-    a = ArrayAdapter.fit(x, "scale", repeat=2)
+    a = ArrayKind.fit(x, [{"name": "scale", "repeat": 2}])
     enc = a.encode(x)
     assert enc["x"].shape == (40, 4, 4) and enc["cond"].shape == (40, 0)
     assert np.allclose(a.decode(enc["x"][:20]), x, rtol=1e-5)
-    b = adapter_from_state(a.state())
+    b = kind_from_state(a.state())
     assert np.allclose(b.decode(enc["x"][:20]), x, rtol=1e-5)
     with pytest.raises(InputError, match="expected arrays of shape"):
         a.encode(np.zeros((3, 5)))
     with pytest.raises(InputError, match="scaling"):
-        ArrayAdapter.fit(x, "bogus")
+        ArrayKind.fit(x, [{"name": "bogus"}])

@@ -8,30 +8,32 @@ import pytest
 from hepgen.amplify.calomplification import calomplification_study, simulate_images
 from hepgen.amplify.gan_toys import gan_toy_study
 from hepgen.amplify.study import write_study
-from hepgen.amplify.surrogates import sample_arrays, train_arrays
+from hepgen.amplify.surrogates import array_config, sample_arrays
+from hepgen.training import train
+from conftest import TINY_PARAMS
 from hepgen.errors import InputError
 from hepgen.progress import set_quiet
 
 set_quiet(True)
-TINY = {"params": {"width": 8, "noise_dim": 8, "layers": 3, "mbd_features": 4}, "training": {"batch_size": 10}}
+TINY = {"params": TINY_PARAMS["ganplify-gan"], "training": {"batch_size": 10}}
 
 
-def test_train_arrays_writes_run_and_resumes(tmp_path):
+def test_train_on_arrays_writes_run_and_resumes(tmp_path):
     x = np.random.default_rng(0).normal(5.0, 2.0, (60, 2))
-    run = train_arrays("ganplify-gan", x, tmp_path / "run", TINY, max_epochs=1, repeat=2)
+    run = train("ganplify-gan", x, tmp_path / "run", array_config(TINY, repeat=2), max_epochs=1)
     assert (run / "checkpoints" / "last.ckpt").is_file()
     lines = (run / "logs" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1 and "loss_d" in json.loads(lines[0])
-    train_arrays("ganplify-gan", x, run, None, max_epochs=2)                    # resume: one more epoch
+    train("ganplify-gan", x, run, None, max_epochs=2)                           # resume: one more epoch
     assert len((run / "logs" / "metrics.jsonl").read_text().splitlines()) == 2
     s = sample_arrays(run, 500, seed=0)
     assert s.shape == (500, 2) and np.isfinite(s).all()
     assert abs(s.mean() - 5.0) < 5.0                                           # back in data units
 
 
-def test_train_arrays_refuses_shower_models(tmp_path):
-    with pytest.raises(InputError, match="not on plain arrays"):
-        train_arrays("wgan", np.zeros((10, 2)), tmp_path / "r", None, max_epochs=1)
+def test_train_refuses_arrays_for_shower_models(tmp_path):
+    with pytest.raises(InputError, match="expected showers"):
+        train("wgan", np.zeros((10, 2)), tmp_path / "r", None, max_epochs=1)
 
 
 def test_gan_toy_study_end_to_end(tmp_path):

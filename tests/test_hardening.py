@@ -6,7 +6,7 @@ import os
 import h5py
 import numpy as np
 import pytest
-from conftest import random_showers
+from conftest import TINY_PARAMS, random_showers
 
 from hepgen.cli import main
 from hepgen.data import ShowerWriter, read_showers, write_showers
@@ -172,20 +172,21 @@ def test_failed_convert_leaves_nothing_behind(tmp_path, capsys):
 
 # --- checkpoints: loading a run directory never runs code ---------------------------------------
 
-TINY = {"params": {"width": 4, "noise_dim": 4, "constrainer_steps": 2},
+TINY = {"params": TINY_PARAMS["wgan"],
         "training": {"batch_size": 16, "val_every_epochs": 1}}
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A wgan trained one epoch on belle2-ecl-5x5 showers, and its training file."""
+    from hepgen.evaluate import quick_metrics
     from hepgen.progress import set_quiet
     from hepgen.training import train
 
     set_quiet(True)
     d = tmp_path_factory.mktemp("tiny")
     write_showers(d / "train.h5", random_showers("belle2-ecl-5x5", 64, seed=3))
-    run = train("wgan", d / "train.h5", d / "run", TINY, max_epochs=1)
+    run = train("wgan", d / "train.h5", d / "run", TINY, max_epochs=1, validation=quick_metrics)  # with best.ckpt
     return run, d / "train.h5"
 
 
@@ -407,7 +408,7 @@ def test_run_logs_are_not_appended_through_a_planted_link(tmp_path):
 
 def _interrupt_second_sample(monkeypatch, gen_module):
     """Make the generator's second ``sample`` call raise KeyboardInterrupt; returns the real method."""
-    real, calls = gen_module.ShowerGenerator.sample, {"n": 0}
+    real, calls = gen_module.Generator.sample, {"n": 0}
 
     def dies_second_time(self, *a, **k):
         calls["n"] += 1
@@ -415,7 +416,7 @@ def _interrupt_second_sample(monkeypatch, gen_module):
             raise KeyboardInterrupt
         return real(self, *a, **k)
 
-    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", dies_second_time)
+    monkeypatch.setattr(gen_module.Generator, "sample", dies_second_time)
     return real
 
 
@@ -445,7 +446,7 @@ def test_generate_starts_over_an_unreadable_partial_and_a_killed_shard_continues
     with pytest.raises(KeyboardInterrupt):
         gen_module._write_shard(shard, tmp_path / "shard.h5", **task)
     assert (tmp_path / "shard.partial.h5").exists()
-    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", real)
+    monkeypatch.setattr(gen_module.Generator, "sample", real)
     gen_module._write_shard(shard, tmp_path / "shard.h5", **task)
     assert same_data(tmp_path / "clean.h5", tmp_path / "shard.h5")
 
@@ -460,7 +461,7 @@ def test_generate_resume_with_other_weights_is_refused(tiny_run, tmp_path, capsy
     args = ["generate", run, "-n", 40, "-e", "uniform:1GeV:5GeV", "--batch-size", 16, "-o", tmp_path / "g.h5"]
     real = _interrupt_second_sample(monkeypatch, gen_module)
     assert cli(capsys, *args)[0] == 130  # interrupted after its first chunk
-    monkeypatch.setattr(gen_module.ShowerGenerator, "sample", real)
+    monkeypatch.setattr(gen_module.Generator, "sample", real)
     part = tmp_path / "g.partial.h5"
     before = digest(part)
     from hepgen.training import train

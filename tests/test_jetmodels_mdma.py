@@ -1,4 +1,4 @@
-"""MDMA block, jet adapter, cardinality KDE, MDMA-GAN train -> generate -> evaluate round trip."""
+"""MDMA block, jet data kind, cardinality KDE, MDMA-GAN train -> generate -> evaluate round trip."""
 
 from __future__ import annotations
 
@@ -6,24 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from hepgen.data import JetData, read_jets, write_jets
+from hepgen.data import read_jets, write_jets
 from hepgen.errors import InputError
 from hepgen.models.cardinality import CardinalityKDE
 from hepgen.models.mdma import MDMABlock, MDMABody, MeanFieldAttention
-from hepgen.training.adapters import JetAdapter, adapter_from_state
+from hepgen.training.kinds import JetKind, kind_from_state
+from conftest import toy_jets
 
 torch.set_num_threads(1)
-
-
-def toy_jets(n: int, n_max: int = 30, seed: int = 0) -> JetData:
-    """Jets with 5..n_max particles, pt_rel exponential and summing to 1, Gaussian (eta, phi)."""
-    rng = np.random.default_rng(seed)
-    p = np.zeros((n, n_max, 4), np.float32)
-    for i, k in enumerate(rng.integers(5, n_max + 1, n)):
-        pt = np.sort(rng.exponential(1.0, k))[::-1]
-        p[i, :k, 0], p[i, :k, 1] = rng.normal(0, 0.1, k), rng.normal(0, 0.1, k)
-        p[i, :k, 2], p[i, :k, 3] = pt / pt.sum(), 1
-    return JetData(p, jet_type="t")
 
 
 def test_attention_equals_torch_multihead_attention():
@@ -74,14 +64,14 @@ def test_body_is_permutation_invariant_in_mean_field():
 @pytest.mark.parametrize("prep", [[{"name": "standardize"}], [{"name": "boxcox"}, {"name": "standardize"}]])
 def test_adapter_round_trip_and_scaling(prep):
     jets = toy_jets(50)
-    a = JetAdapter.fit(jets, prep)
+    a = JetKind.fit(jets, prep)
     arr = a.encode(jets)
     real = arr["x"][jets.mask][:, :3]
     np.testing.assert_allclose(real.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(real.std(0), 1, atol=1e-4)
     assert np.all(arr["x"][~jets.mask] == 0)
     np.testing.assert_allclose(arr["cond"][:, 0] * 30, jets.n_particles)
-    b = adapter_from_state(a.state())
+    b = kind_from_state(a.state())
     back = b.decode(arr["x"])
     np.testing.assert_allclose(back.particles, jets.particles, atol=1e-5)
     if len(prep) == 2:
@@ -89,7 +79,7 @@ def test_adapter_round_trip_and_scaling(prep):
 
 
 def test_adapter_decode_wraps_phi_sorts_and_clips():
-    a = JetAdapter(3, [0, 0, 0], [1, 1, 1])
+    a = JetKind(3, [0, 0, 0], [1, 1, 1])
     x = np.array([[[0.1, 4.0, 0.2, 1], [0.2, -0.1, 0.5, 1], [0.3, 0.0, -0.1, 0]]], np.float32)
     out = a.decode(x).particles[0]
     np.testing.assert_allclose(out[:, 2], [0.5, 0.2, 0.0])
@@ -99,8 +89,8 @@ def test_adapter_decode_wraps_phi_sorts_and_clips():
 
 def test_adapter_errors():
     with pytest.raises(InputError, match="unknown transform"):
-        JetAdapter.fit(toy_jets(5), [{"name": "log"}])
-    a = JetAdapter.fit(toy_jets(5), [])
+        JetKind.fit(toy_jets(5), [{"name": "log"}])
+    a = JetKind.fit(toy_jets(5), [])
     with pytest.raises(InputError, match=r"multiplicities must be in \[1, 30\]"):
         a.encode_cond(np.array([0, 3]))
     with pytest.raises(InputError, match="particle slots"):

@@ -10,17 +10,12 @@ import pytest
 import torch
 
 from hepgen.data import read_jets
-from test_jetmodels_mdma import toy_jets   # the same toy jets (12 slots here)
+from conftest import TINY_PARAMS, toy_jets   # the same toy jets (12 slots here)
 
 torch.set_num_threads(1)
 
 
-TINY = {
-    "mdma-flow": {"l_dim": 8, "hidden": 16, "heads": 4, "num_blocks": 2, "frequencies": 4, "steps": 3},
-    "epic-gan": {"hidden": 16, "latent": 4, "layers_gen": 2, "layers": 1},
-    "jet-flow": {"transforms": 2, "hidden": [16]},
-    "tgan": {"l_dim": 8, "hidden": 16, "heads": 2, "num_blocks": 1, "num_blocks_gen": 1},
-}
+TINY = {name: TINY_PARAMS[name] for name in ("mdma-flow", "epic-gan", "jet-flow", "tgan")}
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -48,10 +43,10 @@ def test_flow_conditioned_on_mass_draws_mass_from_training_jets(tmp_path):
 
     jets = toy_jets(60, 12, seed=4)
     cfg = {"params": TINY["jet-flow"], "training": {"batch_size": 30, "num_threads": 1}, "labels": ["mass"]}
-    model, adapter, _ = load_run_model(train("jet-flow", jets, tmp_path / "run", cfg, max_epochs=1))
-    assert adapter.n_cond == 2
+    model, kind, _ = load_run_model(train("jet-flow", jets, tmp_path / "run", cfg, max_epochs=1))
+    assert kind.n_cond == 2
     cond = model.sample_conditions(400, seed=0)
-    train_cond = adapter.encode(jets)["cond"]
+    train_cond = kind.encode(jets)["cond"]
     n = np.rint(cond[:, 0] * 12).astype(int)
     for k in np.unique(n)[:5]:   # the mass comes from a training jet with the same multiplicity
         allowed = train_cond[np.rint(train_cond[:, 0] * 12).astype(int) == k, 1]

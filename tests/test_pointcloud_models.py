@@ -1,4 +1,4 @@
-"""Conditional point-cloud models: adapter round trip, tiny train -> generate -> evaluate, fine-tuning."""
+"""Conditional point-cloud models: data-kind round trip, tiny train -> generate -> evaluate, fine-tuning."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import torch
 from hepgen.data import ShowerData, read_showers
 from hepgen.data.validate import LENIENT
 from hepgen.errors import InputError
-from hepgen.training.adapters import PointCloudAdapter, adapter_from_state
+from hepgen.training.kinds import PointKind, kind_from_state
+from conftest import TINY_PARAMS
 
-TINY = {"params": {"l_dim": 8, "hidden": 8, "heads": 2}, "training": {"batch_size": 8, "val_fraction": 0.2}}
+TINY = {"params": TINY_PARAMS["mdma-calo-gan"], "training": {"batch_size": 8, "val_fraction": 0.2}}
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,12 @@ def showers() -> ShowerData:
 
 
 def test_adapter_round_trip_and_state(showers):
-    a = PointCloudAdapter.fit(showers, [{"name": "hits", "rotate_alpha": False}])
+    a = PointKind.fit(showers, [{"name": "hits", "rotate_alpha": False}])
     arrays = a.encode(showers)
     assert arrays["x"].shape == (40, a.n_max, 5)
     assert np.array_equal(arrays["x"][..., 4].sum(1), showers.n_hits())
-    back = adapter_from_state(json.loads(json.dumps(a.state())))
-    np.testing.assert_allclose(back.decode(arrays["x"], showers.incident_energy).energy, showers.energy, rtol=1e-4)
+    back = kind_from_state(json.loads(json.dumps(a.state())))
+    np.testing.assert_allclose(back.decode(arrays["x"], back.conditions_of(showers)).energy, showers.energy, rtol=1e-4)
     n = a.sample_n_hits(np.full(500, 2e3), np.random.default_rng(0))
     assert abs(n.mean() - showers.n_hits().mean()) < 0.5 * showers.n_hits().std() + 20
 
@@ -38,21 +39,21 @@ def test_adapter_round_trip_and_state(showers):
 def test_adapter_rejects_empty_showers_and_other_labels(showers):
     bad = ShowerData(showers.incident_energy[:2], np.zeros((2, 6480)), "calochallenge-2")
     with pytest.raises(InputError, match="no hit"):
-        PointCloudAdapter.fit(bad, [])
+        PointKind.fit(bad, [])
     with pytest.raises(InputError, match="unknown hits option"):
-        PointCloudAdapter.fit(showers, [{"name": "hits", "wrong": 1}])
+        PointKind.fit(showers, [{"name": "hits", "wrong": 1}])
 
 
 @pytest.mark.parametrize("model", ["mdma-calo-gan", "mdma-calo-flow"])
 def test_tiny_train_generate_evaluate(model, showers, tmp_path):
-    from hepgen.evaluate import evaluate_samples
+    from hepgen.evaluate import evaluate_samples, quick_metrics
     from hepgen.progress import set_quiet
     from hepgen.training import generate, train
     from hepgen.data import write_showers
 
     set_quiet(True)
     write_showers(tmp_path / "ref.h5", showers)
-    run = train(model, tmp_path / "ref.h5", tmp_path / "run", TINY, max_epochs=1)
+    run = train(model, tmp_path / "ref.h5", tmp_path / "run", TINY, max_epochs=1, validation=quick_metrics)
     log = [json.loads(line) for line in open(run / "logs" / "metrics.jsonl")]
     assert "sep_E_vis/E_inc" in log[-1]
     out = generate(run, 12, f"like:{tmp_path / 'ref.h5'}", tmp_path / "gen.h5")

@@ -11,14 +11,13 @@ from typer.testing import CliRunner
 from hepgen.cli import app
 from hepgen.progress import set_quiet
 from hepgen.timing import benchmark_run, consolidated_markdown
-from test_jetmodels_mdma import toy_jets
+from conftest import TINY_PARAMS, toy_jets
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     import torch
 
-    from hepgen.amplify.surrogates import train_arrays
     from hepgen.simulate import simulate_showers
     from hepgen.training import train
 
@@ -26,17 +25,16 @@ def runs(tmp_path_factory):
     set_quiet(True)
     folder = tmp_path_factory.mktemp("runs")
     jets = train("mdma-gan", toy_jets(64, 12, seed=1), folder / "jets",
-                 {"params": {"hidden_gen": 8, "hidden": 8, "heads_gen": 2, "heads": 2, "num_blocks_gen": 1},
+                 {"params": TINY_PARAMS["mdma-gan"],
                   "training": {"batch_size": 16, "num_threads": 1}}, max_epochs=1)
     rng = np.random.default_rng(0)
     showers = simulate_showers("calochallenge-2", np.exp(rng.uniform(np.log(1e3), np.log(4e3), 24)), "electron",
                                seed=3)
     points = train("mdma-calo-gan", showers, folder / "points",
-                   {"params": {"l_dim": 8, "hidden": 8, "heads": 2}, "training": {"batch_size": 8, "val_fraction": 0.0}},
+                   {"params": TINY_PARAMS["mdma-calo-gan"], "training": {"batch_size": 8, "val_fraction": 0.0}},
                    max_epochs=1)
-    arrays = train_arrays("ganplify-gan", rng.normal(size=(40, 2)), folder / "arrays",
-                          {"params": {"width": 8, "noise_dim": 8, "layers": 3, "mbd_features": 4},
-                           "training": {"batch_size": 10}}, max_epochs=1)
+    arrays = train("ganplify-gan", rng.normal(size=(40, 2)), folder / "arrays",
+                   {"params": TINY_PARAMS["ganplify-gan"], "training": {"batch_size": 10}}, max_epochs=1)
     return {"jets": jets, "points": points, "arrays": arrays}
 
 

@@ -94,6 +94,15 @@ def test_a_model_without_export_says_why_in_one_line():
     class NoExport(GenerativeModel):
         name = "no-export"
 
+        def configure_optimizers(self):
+            return {}
+
+        def training_step(self, batch, optimizers, step, epoch):
+            return {}
+
+        def sample(self, cond, generator=None):
+            return cond
+
     with pytest.raises(ExportUnsupported, match="no-export") as info:
         NoExport((2,), 0, {}).export_graph()
     assert "\n" not in str(info.value)

@@ -18,12 +18,13 @@ from hepgen.data import ShowerData
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.progress import set_quiet
 from hepgen.training import TrainingDiverged, load_generator, train
+from conftest import TINY_PARAMS
 from hepgen.training.loop import parse_duration
 from hepgen.training.run import RunDir
 
 set_quiet(True)
 torch.set_num_threads(1)
-TINY_WGAN = {"params": {"width": 4, "noise_dim": 4, "constrainer_steps": 3, "n_critic": 2},
+TINY_WGAN = {"params": TINY_PARAMS["wgan"],
              "training": {"batch_size": 25, "val_max": 50}}
 
 
@@ -178,7 +179,9 @@ def test_best_validated_epoch_is_kept_and_used_for_generation(tmp_path):
 
     from hepgen.training.run import RunDir, load_run_model
 
-    run = train("wgan", toy_showers(80), tmp_path / "run", TINY_WGAN, max_epochs=3, seed=2)
+    from hepgen.evaluate import quick_metrics
+
+    run = train("wgan", toy_showers(80), tmp_path / "run", TINY_WGAN, max_epochs=3, seed=2, validation=quick_metrics)
     records = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     scores = [np.mean([v for k, v in r.items() if k.startswith("sep_")]) for r in records]
     best = torch.load(RunDir(run).best, weights_only=False)

@@ -40,6 +40,7 @@ class DemoConfig:
 
 def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bool = False) -> Path:
     """Run the pipeline into ``output``; returns the path of the HTML report."""
+    from hepgen.evaluate import quick_metrics
     from hepgen.progress import status
     from hepgen.report import evaluate_and_report
     from hepgen.simulate import simulate_to_file
@@ -65,7 +66,8 @@ def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bo
         simulate_to_file(files[key], cfg.detector, cfg.energies, n, particle=cfg.particle, seed=seed)
 
     status(f"[3/5] training {cfg.model} for {cfg.train_minutes:g} min -> {run_dir}")
-    train(cfg.model, files["train"], run_dir, max_time=cfg.train_minutes * 60, seed=cfg.seed, resume=True)
+    train(cfg.model, files["train"], run_dir, max_time=cfg.train_minutes * 60, seed=cfg.seed, resume=True,
+          validation=quick_metrics)
 
     if not files["generated"].exists():
         status(f"[4/5] generating {cfg.n_reference} showers with the reference's incident energies")

@@ -76,49 +76,46 @@ def selection_score(generated: np.ndarray, train_images: np.ndarray, n_quant: in
 def train_vaegan(train_images: np.ndarray, run_dir: str | Path, config: dict | None = None,
                  max_epochs: int | None = None, max_time: str | float | None = None, seed: int = 0,
                  select_every: int = 0, n_select: int = 5000) -> Path:
-    """Train the registered ``vaegan`` on (N, H, W) training images (MeV) with the shared loop.
+    """Train the registered ``vaegan`` on (N, H, W) training images (MeV) with :func:`hepgen.training.train`
+    (array preprocessing ``scale`` unless the config sets one).
 
-    With ``select_every`` > 0 the budget is trained in chunks of that many epochs (the run resumes);
-    after each chunk ``n_select`` images are generated and scored against the training images with
-    :func:`selection_score`; the best epoch's weights go to ``checkpoints/best.ckpt``, which
-    generation uses (the paper's epoch selection; the shared loop validates only showers). The scores
-    are appended to ``logs/selection.jsonl``. ``max_time`` is then the time of this call (checked
-    between chunks, so it may run over by one chunk).
+    With ``select_every`` > 0 the loop validates every ``select_every`` epochs (and after the last):
+    ``n_select`` images are generated and scored against the training images with
+    :func:`selection_score` (the paper's epoch selection); the loop keeps the best epoch's weights in
+    ``checkpoints/best.ckpt``, which generation uses. The scores are also appended to
+    ``logs/selection.jsonl``. The budget is trained in chunks of ``select_every`` epochs (the run
+    resumes), so that ``max_time`` is the time of this call (checked between chunks, so it may run
+    over by one chunk).
     """
     import json
     import time
 
-    import torch
-
-    from hepgen.amplify.surrogates import sample_arrays, train_arrays
+    from hepgen.amplify.surrogates import array_config
+    from hepgen.data.atomic import append_line
+    from hepgen.training import Validate, train
     from hepgen.training.loop import parse_duration
-    from hepgen.data.atomic import append_line, temp_path
     from hepgen.training.run import RunDir, load_checkpoint
 
+    config = array_config(config, "scale")
     if select_every <= 0:
-        return train_arrays("vaegan", train_images, run_dir, config, max_epochs, max_time, seed, scaling="scale")
+        return train("vaegan", train_images, run_dir, config, max_time=max_time, max_epochs=max_epochs, seed=seed)
+    selection = Validate(lambda reference, generated: {"selection_score": selection_score(generated, reference)},
+                         reference=train_images, n=n_select, seed=seed + 12345, every=select_every, final=True)
     seconds, t0 = parse_duration(max_time), time.monotonic()
     total = int(max_epochs if max_epochs is not None else 10 ** 9)
     run = RunDir(run_dir)
     done = 0
     if run.checkpoint.is_file():
         done = int(load_checkpoint(run.checkpoint).get("epoch", 0))
-    best = (float(load_checkpoint(run.best)["validation_score"])
-            if run.best.is_file() else float("inf"))
     while done < total and (seconds is None or time.monotonic() - t0 < seconds):
         # whole chunks (the loop's time limit counts over resumes); the budget is checked between them
-        train_arrays("vaegan", train_images, run_dir, config, min(done + select_every, total), 1e9, seed,
-                     scaling="scale")
-        ckpt = load_checkpoint(run.checkpoint)
-        done = int(ckpt["epoch"])
-        score = selection_score(sample_arrays(run.path, n_select, seed=seed + 12345, batch_size=n_select,
-                                              which="last"), train_images)
-        append_line(run.path / "logs" / "selection.jsonl", json.dumps({"epoch": done - 1, "score": score}))
-        if score < best:
-            best = score
-            tmp = temp_path(run.best)
-            torch.save({"state_dict": ckpt["state_dict"], "epoch": done - 1, "validation_score": float(score)}, tmp)
-            tmp.replace(run.best)
+        train("vaegan", train_images, run_dir, config, max_time=1e9, max_epochs=min(done + select_every, total),
+              seed=seed, validation=selection)
+        done = int(load_checkpoint(run.checkpoint)["epoch"])
+        last = json.loads(run.metrics.read_text().splitlines()[-1])
+        if "selection_score" in last:
+            append_line(run.path / "logs" / "selection.jsonl",
+                        json.dumps({"epoch": last["epoch"], "score": last["selection_score"]}))
     return run.path
 
 

@@ -2,7 +2,7 @@
 S. Diefenbacher, "Topics in Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Ch. 5).
 
 For each repeat a fresh training set of the toy is drawn, the ``ganplify-gan`` is trained on it by
-the shared loop (:func:`hepgen.amplify.surrogates.train_arrays`), ``n_samples`` points are drawn
+the shared loop (:func:`hepgen.training.train`), ``n_samples`` points are drawn
 (dropout on), and the quantile √MSE against the toy's analytic quantiles
 (:meth:`hepgen.amplify.toys.Toy.cells`) is turned into N_equiv by the multinomial expectation
 (:func:`hepgen.amplify.equivalent.equivalent_size_multinomial`, metric ``rmse``), minus the
@@ -52,7 +52,8 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
     ``lr_decay``, the lr falls ×10 over the ``max_epochs`` (the paper: × 0.9 per 1000 of its 10^4 passes). Returns ``{"results": {coords: {"gan": [...], "train": [...]}}, ...}`` with one entry
     per ``n_per_dim`` (``n_quant``, ``rmse_mean/std``, ``factor_mean/std``, ``factor_from_mean_mse``).
     """
-    from hepgen.amplify.surrogates import sample_arrays, train_arrays
+    from hepgen.amplify.surrogates import array_config, sample_arrays
+    from hepgen.training import train
     from hepgen.training.config import resolve_config
 
     toy = get_toy(toy_name)
@@ -68,8 +69,8 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
     passes = []
     for rep in range(repeats):
         x = toy.sample(n_train, rng)
-        run = train_arrays("ganplify-gan", x, Path(workdir) / f"{toy_name}_{rep}", cfg, max_epochs=max_epochs,
-                           max_time=max_time, seed=seed + rep, repeat=repeat_data)
+        run = train("ganplify-gan", x, Path(workdir) / f"{toy_name}_{rep}", array_config(cfg, repeat=repeat_data),
+                    max_epochs=max_epochs, max_time=max_time, seed=seed + rep)
         samples["train"].append(toy.uniformise(x))
         passes.append(repeat_data * len((Path(run) / "logs" / "metrics.jsonl").read_text().splitlines()))
         samples["gan"].append(toy.uniformise(sample_arrays(run, n_samples, seed=seed + rep)))

@@ -1,4 +1,4 @@
-"""``hepgen train``: train a registered model on a shower file into a run directory."""
+"""``hepgen train``: train a registered model on a data file (showers, jets) into a run directory."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def train(
     Killed runs resume from their last checkpoint when the same command is run again. A NaN/inf
     loss stops training with one line (exit code 3) and keeps the last good checkpoint, if one was written.
     """
+    from hepgen.evaluate import quick_metrics
     from hepgen.training import TrainingDiverged
     from hepgen.training import train as run_training
 
@@ -48,7 +49,7 @@ def train(
     try:
         run = run_training(model, data, output, config, max_time=max_time, max_epochs=max_epochs, seed=seed,
                            resume=not no_resume, devices=devices, strategy=strategy, accelerator=accelerator,
-                           init_from=init_from, lr=lr)
+                           init_from=init_from, lr=lr, validation=quick_metrics)
     except TrainingDiverged as exc:
         typer.echo(f"hepgen: training stopped: {exc}", err=True)
         raise typer.Exit(3)

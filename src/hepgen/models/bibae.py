@@ -112,7 +112,6 @@ class BIBAE(GenerativeModel):
         self.postprocessor = PostProcessor(n_cond, c["pp_width"]) if c["pp_mode"] != "off" else None
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("pp_active", torch.zeros((), dtype=torch.bool))
-        self.to_physical = lambda x, cond: x
         self.kde_points: np.ndarray | None = None
         self._opts: dict = {}
 
@@ -261,7 +260,7 @@ class BIBAE(GenerativeModel):
             return torch.as_tensor(draws[:, :d], dtype=cond.dtype, device=cond.device)
         return standard_normal((cond.shape[0], d), cond.device, cond.dtype, generator)
 
-    def sample_labels(self, incident_energy: np.ndarray, names: list[str], adapter, generator=None
+    def sample_labels(self, incident_energy: np.ndarray, names: list[str], kind, generator=None
                       ) -> dict[str, np.ndarray]:
         """Draw missing conditioning labels (e.g. visible energy) jointly with the incident energy
         from the latent KDE (needs ``kde: true``)."""
@@ -269,13 +268,12 @@ class BIBAE(GenerativeModel):
 
         if self.kde_points is None:
             raise InputError(f"labels {names} must be given: this run has no latent KDE (train with kde: true)")
-        std_e = adapter.cond.transforms[0]
-        target = (np.log(np.asarray(incident_energy)) - std_e.params["mean"][0]) / std_e.params["std"][0]
+        target = kind.encode_energy(incident_energy)
         draws = self._kde_draw(target[:, None], self._rng(generator), [0])
         cond = draws[:, self.config["latent_dim"]:]
         cond[:, 0] = target
-        raw = adapter.cond.inverse(cond, None)
-        return {k: raw[:, 1 + adapter.labels.index(k)] for k in names}
+        labels = kind.labels_of_conditions(cond)
+        return {k: labels[k] for k in names}
 
     def postprocess_physical(self, showers):
         """Rescale each shower so that its cells above ``mip_cut_mev`` sum to the visible-energy label."""

@@ -44,7 +44,7 @@ class JetModelBase:
     (stored in the run's ``extra.npz``) and samples cardinalities from their KDE.
 
     The preprocessed batch holds the mask in ``x[..., 3]`` and n / n_max in ``cond[:, 0]``
-    (:class:`hepgen.training.adapters.JetAdapter`).
+    (:class:`hepgen.training.kinds.JetKind`).
     """
 
     data_kind = "jets"

@@ -2,7 +2,7 @@
 for Particle Cloud Generation", arXiv:2305.15254; B. Käch, "Generative Modelling in High-Energy Physics", PhD
 thesis, U. Hamburg / DESY (2024), Sec. 6.3, Table 6.1).
 
-Hits (E, z, alpha, R) come from :class:`hepgen.training.adapters.PointCloudAdapter`. Generator and critic
+Hits (E, z, alpha, R) come from :class:`hepgen.training.kinds.PointKind`. Generator and critic
 are mean-field attention bodies (:class:`hepgen.models.mdma.MDMABody`); the condition (log E_inc, log n_hits) gates the
 attended mean field in every block (Eq. 6.5, GLU). The generator maps Gaussian noise, one 4-vector per
 hit, to hits; the critic scores a cloud from its final mean field and the condition and also returns

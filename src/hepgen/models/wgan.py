@@ -75,8 +75,6 @@ class WGAN(GenerativeModel):
         self.constrainer = mlp([n_vox, 256, 64, 1], norm=True) if c["kappa"] > 0 else None
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("constrainer_done", torch.zeros((), dtype=torch.long))
-        # set by the training adapter: preprocessed x, cond -> energies in MeV (identity by default)
-        self.to_physical = lambda x, cond: x
 
     def _a(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.constrainer(torch.log1p(self.to_physical(x, cond).clamp_min(0)).flatten(1)).squeeze(1)

@@ -243,7 +243,7 @@ class _Showers:
 
         self.base, self.energies, self.seed, self.tmpdir = base, energies, seed, tmpdir
         self.e, self.labels = incident_energies(energies, n, seed)
-        self.kind = getattr(base.adapter, "kind", "showers")
+        self.kind = getattr(base.kind, "kind", "showers")
 
     def describe(self) -> dict[str, Any]:
         g = self.base.geometry
@@ -263,13 +263,13 @@ class _Showers:
             return {"training": base.model.n_parameters(), "generation": None}
         lab = self._labels(base, self.e[:2], {k: v[:2] for k, v in self.labels.items()})
         with torch.inference_mode():
-            cond = torch.as_tensor(base.adapter.encode_cond(self.e[:2], lab or None))
+            cond = torch.as_tensor(base.kind.encode_cond(self.e[:2], lab or None))
             return parameter_counts(base.model, lambda: base.model.sample(cond))
 
     @staticmethod
     def _labels(gen, e, labels):
         missing = [k for k in gen.labels if k not in labels]
-        return {**labels, **gen.model.sample_labels(e, missing, gen.adapter)} if missing else labels
+        return {**labels, **gen.model.sample_labels(e, missing, gen.kind)} if missing else labels
 
     def fn(self, gen, backend: str, path: str, b: int) -> Callable[[], Any]:
         import torch
@@ -277,7 +277,7 @@ class _Showers:
         e, labels = self.e[:b], {k: v[:b] for k, v in self.labels.items()}
         if path == "forward":
             lab = self._labels(gen, e, labels)
-            cond = torch.as_tensor(gen.adapter.encode_cond(e, lab or None))
+            cond = torch.as_tensor(gen.kind.encode_cond(e, lab or None))
             if backend == "torch":
                 def forward():
                     with torch.inference_mode():
@@ -285,7 +285,7 @@ class _Showers:
                 return forward
             with torch.inference_mode():
                 noise = [t.numpy() for t in gen.graph.noise(cond, None)]
-            feeds = dict(zip(gen.input_names, [gen.adapter.raw_cond(e, lab).astype(np.float32)] + noise))
+            feeds = dict(zip(gen.input_names, [gen.kind.raw_cond(e, lab).astype(np.float32)] + noise))
             return lambda: gen.session.run(None, feeds)
         if path == "sample":
             return lambda: gen.sample(e, labels or None, batch_size=b, seed=self.seed)
@@ -298,7 +298,7 @@ class _Showers:
         writer = ShowerWriter(target, gen.geometry, compression=compression, overwrite=True,
                               labels=tuple(k for k in gen.labels if k in labels))
         _OPEN.append((writer, target))
-        micro = min(b, auto_batch_size(gen.model, gen.adapter.n_cond))  # as hepgen generate does
+        micro = min(b, auto_batch_size(gen.model, gen.kind.n_cond))  # as hepgen generate does
 
         def whole() -> None:
             e2, lab2 = incident_energies(self.energies, b, self.seed)
@@ -319,14 +319,14 @@ class _Jets:
         self.base, self.seed, self.tmpdir = base, seed, tmpdir
 
     def describe(self) -> dict[str, Any]:
-        a = self.base.adapter
+        a = self.base.kind
         return {"jet_type": a.jet_type, "n_max": a.n_max,
                 "what": f"jets{' (' + a.jet_type + ')' if a.jet_type else ''}, {a.n_max} particle slots"}
 
     def load(self, run_dir, backend: str, threads: int | None):
         from hepgen.training.onnx import OnnxGenerator
 
-        return OnnxGenerator(self.base.model, self.base.adapter, self.base.config, threads)  # says why it cannot
+        return OnnxGenerator(self.base.model, self.base.kind, self.base.config, threads)  # says why it cannot
 
     def parameters(self) -> dict[str, Any]:
         import torch
@@ -357,7 +357,7 @@ class _Jets:
     def reference(self, batch_sizes, reps, max_point_s) -> dict[str, Any] | None:
         from hepgen.simulate.jets import JET_TYPES
 
-        a = self.base.adapter
+        a = self.base.kind
         if a.jet_type not in JET_TYPES:
             return {"simulator": f"Pythia 8 (not timed: run has no known jet type '{a.jet_type}')"}
         return pythia_reference_time(a.jet_type, a.n_max, batch_sizes, reps, max_point_s)
@@ -374,13 +374,13 @@ class _Arrays:
         self.base, self.seed = base, seed
 
     def describe(self) -> dict[str, Any]:
-        return {"shape": list(self.base.adapter.data_shape),
-                "what": f"arrays of shape {tuple(self.base.adapter.data_shape)}"}
+        return {"shape": list(self.base.kind.data_shape),
+                "what": f"arrays of shape {tuple(self.base.kind.data_shape)}"}
 
     def load(self, run_dir, backend: str, threads: int | None):
         from hepgen.training.onnx import OnnxGenerator
 
-        return OnnxGenerator(self.base.model, self.base.adapter, self.base.config, threads)  # says why it cannot
+        return OnnxGenerator(self.base.model, self.base.kind, self.base.config, threads)  # says why it cannot
 
     def parameters(self) -> dict[str, Any]:
         import torch
@@ -439,7 +439,7 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     reps = {b: _repeats(b, repeats) for b in batch_sizes}
     base = load_generator(run_dir, "torch")
     tmpdir = Path(tempfile.mkdtemp(prefix="hepgen-bench-"))
-    work = _WORKLOADS[getattr(base.adapter, "kind", "showers")](base, energies, max(batch_sizes), seed, tmpdir)
+    work = _WORKLOADS[getattr(base.kind, "kind", "showers")](base, energies, max(batch_sizes), seed, tmpdir)
     own = [p for p in paths if p in getattr(work, "paths", PATHS)]
     result: dict[str, Any] = {"run": Path(run_dir).name, "model": base.config["model"], "kind": work.kind,
                               **work.describe(), "threads": threads, "machine": machine_info(),

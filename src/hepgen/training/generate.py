@@ -11,120 +11,100 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgen.data import ShowerData, ShowerFile, ShowerWriter
+from hepgen.data import ShowerFile, ShowerWriter
 from hepgen.errors import InputError, about_file
 from hepgen.training.sampling import auto_batch_size, complete_labels
 
-__all__ = ["ShowerGenerator", "JetGenerator", "ArrayGenerator", "load_generator", "generate", "incident_energies", "BACKENDS"]
+__all__ = ["Generator", "load_generator", "generate", "incident_energies", "BACKENDS"]
 
 BACKENDS = ("torch", "onnxruntime")
 
 
-class ShowerGenerator:
-    """A trained shower model with its preprocessing; :meth:`sample` returns :class:`ShowerData` in MeV."""
+class Generator:
+    """A trained model with its fitted data kind: :meth:`sample` returns data in physical units, whatever the kind
+    (:class:`~hepgen.data.ShowerData` in MeV for shower and point-cloud models, :class:`~hepgen.data.JetData` in
+    the JetNet layout for jet models, float64 arrays in data units for array models).
 
-    def __init__(self, model, adapter, config: dict) -> None:
-        self.model, self.adapter, self.config = model, adapter, config
-        self.geometry = adapter.geometry
-        self.labels = list(adapter.labels)
+    ``model``, ``kind`` (:mod:`hepgen.training.kinds`) and ``config`` are what
+    :func:`~hepgen.training.run.load_run_model` returns; ``geometry`` and ``labels`` are the kind's.
+    A backend other than PyTorch (:class:`hepgen.training.onnx.OnnxGenerator`) overrides :meth:`sample_batch`.
+    """
 
-    def sample(self, incident_energy: np.ndarray, labels: dict[str, np.ndarray] | None = None,
-               batch_size: int = 1000, seed: int | None = None) -> ShowerData:
-        """One shower per incident energy (MeV); ``labels`` gives the conditioning labels the model
-        was trained with (the model may draw missing ones itself, e.g. the BIB-AE's KDE)."""
+    def __init__(self, model, kind, config: dict) -> None:
+        self.model, self.kind, self.config = model, kind, config
+        self.geometry = kind.geometry
+        self.labels = list(kind.labels)
+
+    @property
+    def adapter(self):
+        """The fitted data kind under its former name (kept for callers not yet moved to :attr:`kind`)."""
+        return self.kind
+
+    def sample(self, incident_energy: np.ndarray | None = None, labels: dict[str, np.ndarray] | None = None,
+               batch_size: int = 1000, seed: int | None = None, n: int | None = None):
+        """Generate, ``batch_size`` at a time, with a torch generator seeded ``seed``.
+
+        Conditional shower models take one incident energy (MeV) per shower and the conditioning
+        ``labels`` the model was trained with (the model may draw missing ones itself, e.g. the BIB-AE's
+        KDE, point clouds' n_hits). Models that draw their own conditions (jet multiplicities from a
+        KDE) and unconditional ones (arrays) take ``n`` (also as the first argument: ``sample(100)``).
+        """
         import torch
 
-        e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
+        from hepgen.training.kinds import Conditions
+
+        if isinstance(incident_energy, (int, np.integer)):  # sample(n), as for jets and arrays
+            incident_energy, n = None, int(incident_energy)
         gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        labels = complete_labels(self.model, self.adapter, self.labels, e, labels, gen)
+        if incident_energy is not None:
+            e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
+            c = Conditions(incident_energy=e, labels=complete_labels(self.model, self.kind, self.labels, e, labels,
+                                                                     gen))
+            cond = None
+        elif n is not None:
+            c = Conditions(n=int(n))
+            cond = torch.as_tensor(self.model.sample_conditions(int(n), None if seed is None else int(seed)))
+        else:
+            raise InputError("give incident energies (shower models) or a number n of examples")
         parts = []
-        fused = hasattr(self.adapter, "data")  # voxel adapters invert their preprocessing in torch
-        # inference_mode (no autograd bookkeeping) and the inverse preprocessing in float32 torch on
-        # the model's output (one pass, no float64 copy): see docs/history.md
+        # inference_mode: no autograd bookkeeping (see docs/history.md)
         with torch.inference_mode():
-            for start in range(0, len(e), max(1, batch_size)):
+            for start in range(0, len(c), max(1, batch_size)):
                 sl = slice(start, start + batch_size)
-                lab = {k: np.asarray(v)[sl] for k, v in labels.items()}
-                cond = torch.as_tensor(self.adapter.encode_cond(e[sl], lab))
-                x = self.model.sample(cond, gen)
-                if fused:
-                    e_t = torch.as_tensor(e[sl], dtype=torch.float32)
-                    energy = self.adapter.data.inverse(x.reshape(x.shape[0], -1), e_t).clamp_min(0.0).numpy()
-                    shower = ShowerData(e[sl], energy, self.geometry, lab)
-                else:  # e.g. point clouds: the adapter re-voxelises the hits
-                    shower = self.adapter.decode(x.numpy(), e[sl], lab)
-                if hasattr(self.model, "postprocess_physical"):
-                    shower = self.model.postprocess_physical(shower)
-                parts.append(shower)
-        if not parts:
-            return ShowerData(e, np.zeros((0, self.geometry.n_voxels)), self.geometry)
-        return ShowerData.concatenate(parts)
+                part = c[sl]
+                batch_cond = cond[sl] if cond is not None else torch.as_tensor(self.kind.conditions(part))
+                parts.append(self.model.postprocess_physical(self.sample_batch(batch_cond, part, gen)))
+        return self.kind.concatenate(parts)
+
+    def sample_batch(self, cond, conditions, generator):
+        """One batch: preprocessed conditions -> data in physical units (the kind's fast torch decoding)."""
+        return self.kind.decode_torch(self.model.sample(cond.to(self.model.device), generator), conditions)
 
 
-class JetGenerator:
-    """A trained jet model: :meth:`sample` draws multiplicities from the model's KDE of the training set
-    (and the jet mass of mass-conditioned flows from the training jets) and returns :class:`~hepgen.data.JetData` in the JetNet layout."""
-
-    def __init__(self, model, adapter, config: dict) -> None:
-        self.model, self.adapter, self.config = model, adapter, config
-
-    def sample(self, n: int, batch_size: int = 1000, seed: int | None = None):
-        import torch
-
-        from hepgen.data import JetData
-
-        rng_seed = None if seed is None else int(seed)
-        gen = torch.Generator().manual_seed(rng_seed) if rng_seed is not None else None
-        cond = torch.as_tensor(self.model.sample_conditions(n, rng_seed))
-        parts = []
-        with torch.no_grad():
-            for start in range(0, n, max(1, batch_size)):
-                parts.append(self.adapter.decode(self.model.sample(cond[start:start + batch_size], gen).numpy()))
-        return JetData.concatenate(parts)
-
-
-class ArrayGenerator:
-    """A trained array model (toy points, pooled images; no conditions): :meth:`sample` returns ``n``
-    examples in data units (float64); :func:`hepgen.amplify.surrogates.sample_arrays` loads one from a run."""
-
-    def __init__(self, model, adapter, config: dict) -> None:
-        self.model, self.adapter, self.config = model, adapter, config
-
-    def sample(self, n: int, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
-        import torch
-
-        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, n, max(1, batch_size)):
-                parts.append(self.model.sample(torch.zeros(min(batch_size, n - start), 0), gen).numpy())
-        return self.adapter.decode(np.concatenate(parts) if parts else np.zeros((0,) + self.adapter.data_shape))
-
-
-def _generate_jets(gen: JetGenerator, run_dir, n: int, output, seed: int, batch_size: int, overwrite: bool) -> Path:
+def _generate_jets(gen: Generator, run_dir, n: int, output, seed: int, batch_size: int, overwrite: bool) -> Path:
     """Jets in chunks of ``batch_size`` (chunk k seeded with (seed, k)); an interrupted call resumes."""
     from hepgen.data.jetwriter import JetChunkStore
     from hepgen.progress import ProgressBar
 
     store = JetChunkStore(output, {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"],
-                                   "seed": seed, "n": n, "batch_size": batch_size, "jet_type": gen.adapter.jet_type},
+                                   "seed": seed, "n": n, "batch_size": batch_size, "jet_type": gen.kind.jet_type},
                          overwrite=overwrite)
     chunks = range(0, n, batch_size)
     with ProgressBar(total=n, description="generating") as bar:
         for k, start in enumerate(chunks):
             stop = min(n, start + batch_size)
             if not store.done(k):
-                store.save(k, gen.sample(stop - start, batch_size, seed=seed * 1_000_003 + k))
+                store.save(k, gen.sample(n=stop - start, batch_size=batch_size, seed=seed * 1_000_003 + k))
             bar.advance(stop - start)
     store.finish(len(chunks))
     return Path(output)
 
 
-def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | None = None):
-    """The generator of a run directory (last checkpoint), sampling with PyTorch or ONNX Runtime
-    (:class:`hepgen.training.onnx.OnnxGenerator`; same showers for the same seed within 1e-4).
-    A jet run gives a :class:`JetGenerator`, an array run (toys, pooled images) an :class:`ArrayGenerator`
-    (PyTorch only: ONNX Runtime generation of other runs than voxel showers raises InputError with the reason).
+def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | None = None,
+                   which: str = "best") -> Generator:
+    """The :class:`Generator` of a run directory (``which``: see :func:`~hepgen.training.run.load_run_model`),
+    sampling with PyTorch or, for voxel shower runs, ONNX Runtime (:class:`hepgen.training.onnx.OnnxGenerator`;
+    same showers for the same seed within 1e-4). Jet, point-cloud and array runs sample with PyTorch.
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -135,16 +115,12 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
 
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
-    model, adapter, config = load_run_model(run_dir)
-    if backend == "onnxruntime":  # voxel-shower runs; other kinds get the one-line reason
+    model, kind, config = load_run_model(run_dir, which)
+    if backend == "onnxruntime" and kind.kind in ("showers", "points"):
         from hepgen.training.onnx import OnnxGenerator
 
-        return OnnxGenerator(model, adapter, config, threads=threads)
-    if adapter.kind == "jets":
-        return JetGenerator(model, adapter, config)
-    if adapter.kind == "arrays":
-        return ArrayGenerator(model, adapter, config)
-    return ShowerGenerator(model, adapter, config)
+        return OnnxGenerator(model, kind, config, threads=threads)
+    return Generator(model, kind, config)
 
 
 def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -210,15 +186,16 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
             raise InputError("sharded generation is for shower models; give --energies")
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
                                  shard_size or -(-n // max(1, workers)), engine)
+
     gen = load_generator(run_dir, backend)
-    if isinstance(gen, JetGenerator):
+    if gen.kind.kind == "jets":
         return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
-    if isinstance(gen, ArrayGenerator):
+    if gen.kind.kind == "arrays":
         raise InputError("an array run (toys, pooled images) has no file format here; sample it with "
-                         "hepgen.amplify.surrogates.sample_arrays", file=str(run_dir))
+                         "load_generator(run).sample(n=...)", file=str(run_dir))
     if energies is None:
         raise InputError("a shower model needs incident energies (--energies like:ref.h5, 50GeV, ...)")
-    micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))  # network batch: fastest on CPU
+    micro = min(batch_size, auto_batch_size(gen.model, gen.kind.n_cond))  # network batch: fastest on CPU
     e, labels = incident_energies(energies, n, seed)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
@@ -274,9 +251,10 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
     task killed half-way continues its ``.partial`` shard when rerun."""
     import torch
 
+
     torch.set_num_threads(1)
     gen = load_generator(run_dir, backend, threads=1)
-    micro = min(batch_size, auto_batch_size(gen.model, gen.adapter.n_cond))
+    micro = min(batch_size, auto_batch_size(gen.model, gen.kind.n_cond))
     meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
             "shard": shard.index, "n_requested": shard.n, "batch_size": batch_size}
     with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels),

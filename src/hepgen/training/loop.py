@@ -5,9 +5,11 @@ The model performs its own updates (critic:generator ratios, several optimisers)
 needs: per-epoch learning-rate decay (lr = lr0 · decay^epoch), a NaN/inf guard (training stops with
 :class:`TrainingDiverged` and the last good checkpoint stays), atomic checkpoints every
 ``checkpoint_every_s`` seconds and at each epoch end (resume continues from there), a time and
-epoch budget, periodic validation metrics, a progress bar and a JSON-lines log.
+epoch budget, periodic validation, a progress bar and a JSON-lines log.
 
-Validation uses ``hepgen.evaluate.quick_metrics(reference, generated)`` (a few separation powers).
+:func:`train` is the one entry point for every data kind (showers, point clouds, jets, arrays). The
+validation metric is given by the caller (:class:`Validate`; ``hepgen train`` and the demo pass
+``hepgen.evaluate.quick_metrics``, a few separation powers), so training depends on no evaluation code.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import lightning as L
 import numpy as np
@@ -24,7 +27,8 @@ import torch
 
 from hepgen.training.run import RunDir, checkpoint_globals, load_checkpoint, open_run
 
-__all__ = ["TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration", "run_training"]
+__all__ = ["train", "Validate", "TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration",
+           "run_training"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -167,27 +171,58 @@ class RunCheckpoint(L.Callback):
         self.save(trainer)
 
 
-class Validation(L.Callback):
-    """Every ``every`` epochs: generate for the validation conditions, compare, log and print."""
+@dataclass
+class Validate:
+    """How :func:`train` validates: ``metric(reference, generated)`` returns named numbers, lower is better
+    (e.g. ``hepgen.evaluate.quick_metrics``: separation powers); the epoch with the lowest mean of the
+    finite ones is kept in ``checkpoints/best.ckpt``, which generation uses.
 
-    def __init__(self, run: RunDir, adapter, reference, every: int = 1, seed: int = 0) -> None:
-        self.run, self.adapter, self.reference, self.every, self.seed = run, adapter, reference, every, seed
+    ``reference``: the data to compare with (default: the held-out validation split of the training data);
+    ``n``: examples to generate (default: one per reference example, with its conditions; with ``n``
+    the model draws its own conditions, :meth:`~hepgen.models.base.GenerativeModel.sample_conditions`);
+    ``seed``: the sampling seed (default: the training seed); ``every``: epochs between validations
+    (default: the config's ``val_every_epochs``); ``final``: also validate after the last epoch of the budget.
+
+    >>> Validate(lambda ref, gen: {"sep": 0.0}).every is None
+    True
+    """
+
+    metric: Callable[[Any, Any], Mapping[str, float]]
+    reference: Any = None
+    n: int | None = None
+    seed: int | None = None
+    every: int | None = None
+    final: bool = False
+
+
+class Validation(L.Callback):
+    """Every ``every`` epochs: generate for the validation conditions, compare, log and print (one JSON line per
+    epoch in any case: mean losses and wall time)."""
+
+    def __init__(self, run: RunDir, kind, validate: Validate | None, reference, every: int = 1, seed: int = 0) -> None:
+        self.run, self.kind, self.validate, self.reference = run, kind, validate, reference
+        self.every, self.seed = every, seed
         self.t0 = time.monotonic()
         self.best_score = (float(load_checkpoint(run.best)["validation_score"])
                            if run.best.is_file() else float("inf"))
 
-    def keep_if_best(self, pl_module, epoch: int, record: dict[str, Any]) -> None:
-        """Save the weights to ``checkpoints/best.ckpt`` when the mean validation separation power improves."""
-        seps = [v for k, v in record.items() if k.startswith("sep_") and np.isfinite(v)]
-        if not seps or float(np.mean(seps)) >= self.best_score:
+    def keep_if_best(self, pl_module, epoch: int, record: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Save the weights to ``checkpoints/best.ckpt`` when the mean validation metric improves."""
+        values = [v for v in metrics.values() if np.isfinite(v)]
+        if not values or float(np.mean(values)) >= self.best_score:
             return
-        self.best_score = float(np.mean(seps))
+        self.best_score = float(np.mean(values))
         from hepgen.data.atomic import temp_path
 
         tmp = temp_path(self.run.best)
         torch.save({"state_dict": pl_module.state_dict(), "epoch": epoch, "validation_score": self.best_score}, tmp)
         os.replace(tmp, self.run.best)
         record["best_epoch"] = epoch
+
+    def due(self, trainer, epoch: int) -> bool:
+        if self.validate is None or self.reference is None or not len(self.reference):
+            return False
+        return (epoch + 1) % self.every == 0 or (self.validate.final and epoch + 1 >= trainer.max_epochs)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         from hepgen.progress import status
@@ -200,25 +235,28 @@ class Validation(L.Callback):
                                   "wall_s": round(time.monotonic() - self.t0, 2)}
         record.update({k: float(np.mean(v)) for k, v in pl_module.epoch_losses.items()})
         pl_module.epoch_losses.clear()
-        if self.reference is not None and len(self.reference) and (epoch + 1) % self.every == 0:
-            record.update(self.metrics(pl_module.model))
-            self.keep_if_best(pl_module, epoch, record)
+        if self.due(trainer, epoch):
+            metrics = self.metrics(pl_module.model)
+            record.update(metrics)
+            self.keep_if_best(pl_module, epoch, record, metrics)
         self.run.log(record)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "step", "wall_s"))
         status(f"epoch {epoch}: {shown}")
 
     def metrics(self, model) -> dict[str, float]:
-        ref = self.reference
+        from hepgen.training.kinds import Conditions
+
+        ref, n = self.reference, self.validate.n
+        c = self.kind.conditions_of(ref) if n is None else Conditions(n=int(n))
+        own = None if n is None else model.sample_conditions(int(n), self.seed)  # the model's own conditions
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            cond = torch.as_tensor(self.adapter.encode_cond(ref.incident_energy, self.adapter._labels_of(ref)))
-            x = model.sample(cond, torch.Generator().manual_seed(self.seed)).numpy()
+            cond = torch.as_tensor(self.kind.conditions(c) if own is None else own, device=model.device)
+            x = model.sample(cond, torch.Generator().manual_seed(self.seed)).cpu().numpy()
         model.train(was_training)
-        gen = self.adapter.decode(x, ref.incident_energy, ref.labels)
-        from hepgen.evaluate import quick_metrics
-
-        return {k: float(v) for k, v in dict(quick_metrics(ref, gen)).items()}
+        generated = self.kind.decode(x, c)
+        return {k: float(v) for k, v in dict(self.validate.metric(ref, generated)).items()}
 
 
 class ProgressCallback(L.Callback):
@@ -243,10 +281,10 @@ class ProgressCallback(L.Callback):
         self.bar.__exit__(None, None, None)
 
 
-def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
+def fit(run: RunDir, model, kind, arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
         max_epochs: int, max_time_s: float | None, seed: int, devices: int = 1, strategy: str = "auto",
-        accelerator: str = "cpu") -> int:
-    """Train ``model`` on ``train_arrays`` until the budget is spent; resume from the run's checkpoint.
+        accelerator: str = "cpu", validate: Validate | None = None) -> int:
+    """Train ``model`` on the encoded ``arrays`` until the budget is spent; resume from the run's checkpoint.
 
     ``devices`` > 1 with ``strategy="ddp"`` trains data-parallel through Lightning (gloo on CPU,
     NCCL on GPUs; under ``torchrun`` Lightning takes the ranks from the environment); each rank
@@ -259,19 +297,21 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
     if tcfg.get("num_threads"):
         torch.set_num_threads(int(tcfg["num_threads"]))
     L.seed_everything(seed, verbose=False)
-    x = torch.as_tensor(train_arrays["x"])
-    cond = torch.as_tensor(train_arrays["cond"])
+    x = torch.as_tensor(arrays["x"])
+    cond = torch.as_tensor(arrays["cond"])
     batch_size = min(int(tcfg["batch_size"]), len(x))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, cond), batch_size=batch_size,
                                          sampler=EpochSampler(len(x), seed), drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
     wrapper = LitWrapper(model)
+    every = int(validate.every or tcfg["val_every_epochs"]) if validate is not None else 1
+    val_seed = seed if validate is None or validate.seed is None else int(validate.seed)
     ckpt = run.checkpoint if run.checkpoint.is_file() else None
     done_epochs = 0
     if ckpt is not None:
         done_epochs = int(load_checkpoint(ckpt).get("epoch", 0))  # refuses a file that would run code
     callbacks = [RunCheckpoint(run, float(tcfg["checkpoint_every_s"])),
-                 Validation(run, adapter, reference, int(tcfg["val_every_epochs"]), seed),
+                 Validation(run, kind, validate, reference, every, val_seed),
                  ProgressCallback(len(loader) * max_epochs, len(loader) * done_epochs)]
     import logging
 
@@ -294,18 +334,23 @@ def fit(run: RunDir, model, adapter, train_arrays: dict[str, np.ndarray], refere
 def train(model: str | None, data, run_dir: str | Path, config: dict | str | Path | None = None,
           max_time: str | float | None = None, max_epochs: int | None = None, seed: int = 0,
           resume: bool = True, devices: int = 1, strategy: str = "auto", accelerator: str = "cpu",
-          init_from: str | Path | None = None, lr: float | None = None) -> Path:
-    """Train a registered model on showers and return the run directory (enough to generate from).
+          init_from: str | Path | None = None, lr: float | None = None,
+          validation: Validate | Callable | None = None) -> Path:
+    """Train a registered model and return the run directory (enough to generate from).
 
-    ``data`` is a :class:`~hepgen.data.ShowerData` or a shower file. A run directory that already
-    holds a run is resumed from its last checkpoint (its saved config is used; ``max_time`` /
-    ``max_epochs`` may extend the budget); with ``resume=False`` it is refused.
-    ``max_time`` is a total over all resumes (e.g. ``'30m'``). NaN/inf in a loss raises
+    ``data`` is what the model's data kind reads (:mod:`hepgen.training.kinds`): a
+    :class:`~hepgen.data.ShowerData` or shower file (voxel and point-cloud models), a
+    :class:`~hepgen.data.JetData` or JetNet file (jet models), a NumPy array or ``.npy`` file (array
+    models). A run directory that already holds a run is resumed from its last checkpoint (its saved
+    config is used; ``max_time`` / ``max_epochs`` may extend the budget); with ``resume=False`` it is
+    refused. ``max_time`` is a total over all resumes (e.g. ``'30m'``). NaN/inf in a loss raises
     :class:`TrainingDiverged`. ``devices``/``strategy``/``accelerator`` go to Lightning's Trainer
     (``devices=2, strategy="ddp"``: two data-parallel processes; ranks other than 0 return after
-    training without touching the run directory). ``init_from`` starts a new run from another run's last weights
-    (fine-tuning, e.g. a calochallenge-2 point-cloud model on calochallenge-3; the source run's
+    training without touching the run directory). ``init_from`` starts a new run from another run's last
+    weights (fine-tuning, e.g. a calochallenge-2 point-cloud model on calochallenge-3; the source run's
     config is used unless ``config`` is given) and ``lr`` overrides the model's ``lr`` parameter.
+    ``validation`` (a :class:`Validate` or just its metric) scores generated against held-out data every
+    ``val_every_epochs`` and keeps the best epoch; without it there is no validation and no best.ckpt.
 
     >>> import numpy as np, tempfile
     >>> from hepgen.data import ShowerData
@@ -317,82 +362,72 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     >>> (run / "checkpoints" / "last.ckpt").is_file()
     True
     """
-    from hepgen.data import ShowerData, ShowerFile
-    from hepgen.data.validate import check_showers
+    from hepgen.data.atomic import check_not_input
     from hepgen.errors import InputError, about_file
     from hepgen.models.registry import get_model_class
-    from hepgen.training.adapters import adapter_for
     from hepgen.training.config import load_yaml, resolve_config, save_yaml
+    from hepgen.training.kinds import kind_class
 
-    from hepgen.data.atomic import check_not_input
-
-    data_file = None if isinstance(data, ShowerData) or not isinstance(data, (str, Path)) else data
+    data_name = str(data) if isinstance(data, (str, Path)) else None
     config_file = config if isinstance(config, (str, Path)) else None
-    check_not_input(run_dir, [data_file, config_file, init_from], "run directory")
+    check_not_input(run_dir, [data_name, config_file, init_from], "run directory")
     if Path(run_dir).exists() and not Path(run_dir).is_dir():
         raise InputError("the run directory (-o) exists and is a file, expected a folder", file=str(run_dir))
     if init_from is not None and model is None and config is None:
         model = load_yaml(RunDir(init_from).config)["model"]
-    name = load_yaml(RunDir(run_dir).config)["model"] if RunDir(run_dir).exists() else resolve_config(model, config)["model"]
-    if get_model_class(name).data_kind == "jets":  # jet models: same loop, JetData in (hepgen.training.jets)
-        from hepgen.training.jets import train_jets
-
-        return train_jets(model, data, run_dir, config, max_time, max_epochs, seed, resume)
-    data_name = None if isinstance(data, ShowerData) else str(data)
-    if isinstance(data, ShowerData):
-        showers = data
-        check_showers(showers.incident_energy, showers.energy)   # the readers' strict rules, for in-memory data
+    saved = RunDir(run_dir)
+    name = load_yaml(saved.config)["model"] if saved.exists() else resolve_config(model, config)["model"]
+    kind_cls = kind_class(get_model_class(name).data_kind)
+    if data_name is None:
+        kind_cls.validate(data)            # the readers' strict rules, for in-memory data
     else:
         with about_file(data_name):
-            showers = ShowerFile(data).read()                   # strict: implausible training data is refused
+            data = kind_cls.read(data)     # strict: implausible training data are refused
     if init_from is not None and config is None and not RunDir(run_dir).exists():
         src = load_yaml(RunDir(init_from).config)
         config = {k: src[k] for k in ("params", "training", "preprocessing", "labels") if k in src}
         model = model or src["model"]
-    run, cfg, adapter = open_run(run_dir, model, config, resume)
-    if adapter is not None and adapter.geometry != showers.geometry:
-        raise InputError(f"run was trained on '{adapter.geometry.name}' showers, got '{showers.geometry.name}'",
-                         file=data_name)
-    if adapter is None and lr is not None:
+    run, cfg, kind = open_run(run_dir, model, config, resume)
+    if kind is None and lr is not None:
         if "lr" not in cfg["params"]:
             raise InputError(f"model '{cfg['model']}' has no 'lr' parameter to set with --lr")
         cfg["params"]["lr"] = float(lr)
     tcfg = cfg["training"]
-    train_set, val_set = showers.split(1.0 - float(tcfg["val_fraction"]), seed=seed) if len(showers) > 10 \
-        else (showers, showers[:0])
-    val_set = val_set[: int(tcfg["val_max"])]
+    train_set, val_set = kind_cls.split(data, float(tcfg["val_fraction"]), int(tcfg["val_max"]), seed)
     if len(train_set) < 2:
-        raise InputError(f"need at least 2 training showers, got {len(train_set)}", file=data_name)
+        raise InputError(f"need at least 2 training {kind_cls.unit}, got {len(train_set)}", file=data_name)
     cls = get_model_class(cfg["model"])
-    if adapter is None:
+    if kind is None:
         with about_file(data_name):
-            adapter = adapter_for(cls.data_kind).fit(train_set, cfg["preprocessing"], cfg["labels"])
+            kind = kind_cls.fit(train_set, cfg["preprocessing"], cfg["labels"])
         run.create()
-        run.write_json(run.preprocessing, adapter.state())
+        run.write_json(run.preprocessing, kind.state())
         save_yaml(run.config, cfg)
     L.seed_everything(seed, verbose=False)
-    net = cls(adapter.data_shape, adapter.n_cond, cfg["params"], adapter.geometry)
-    if hasattr(net, "to_physical"):
-        net.to_physical = adapter.torch_physical
+    net = cls(kind.data_shape, kind.n_cond, cfg["params"], kind.geometry)
+    net.set_data_kind(kind)
     if init_from is not None and not run.checkpoint.is_file():
         _load_weights(net, init_from)
         run.set_state(init_from=str(Path(init_from).name))
     epochs = int(max_epochs if max_epochs is not None else tcfg["max_epochs"])
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
     with about_file(data_name):
-        arrays = adapter.encode(train_set)
-    return run_training(run, net, adapter, arrays, val_set if len(val_set) else None, cfg, epochs, seconds, seed,
-                        devices=devices, strategy=strategy, accelerator=accelerator)
+        arrays = kind.encode(train_set)
+    if validation is not None and not isinstance(validation, Validate):
+        validation = Validate(validation)
+    reference = val_set if validation is None or validation.reference is None else validation.reference
+    return run_training(run, net, kind, arrays, reference, cfg, epochs, seconds, seed, devices=devices,
+                        strategy=strategy, accelerator=accelerator, validate=validation)
 
 
-def run_training(run: RunDir, net, adapter, arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
+def run_training(run: RunDir, net, kind, arrays: dict[str, np.ndarray], reference, cfg: dict[str, Any],
                  epochs: int, seconds: float | None, seed: int, **fit_options) -> Path:
     """Fit with the run's state kept honest (running / diverged / interrupted / finished), then store what the
     model derives from its training set (``after_training``, e.g. a latent KDE) in ``extra.npz``.
-    Shared by every data kind (showers, jets, arrays); returns the run directory."""
+    Used by :func:`train` for every data kind; returns the run directory."""
     run.set_state(status="running", max_epochs=epochs, max_time_s=seconds, seed=seed)
     try:
-        rank = fit(run, net, adapter, arrays, reference, cfg, epochs, seconds, seed, **fit_options)
+        rank = fit(run, net, kind, arrays, reference, cfg, epochs, seconds, seed, **fit_options)
     except TrainingDiverged as exc:
         if run.checkpoint.is_file():  # say what is true: a checkpoint from an earlier epoch, or none at all
             epoch = load_checkpoint(run.checkpoint).get("epoch", "?")

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.errors import InputError
+from hepgen.training.generate import Generator
 
 __all__ = ["export_model_onnx", "unconditioned_graph", "export_onnx", "ExportReport", "OnnxGenerator",
            "max_relative_deviation", "onnx_session", "TOLERANCE"]
@@ -56,12 +57,12 @@ def max_relative_deviation(a: np.ndarray, b: np.ndarray) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def _is_voxel_run(adapter) -> bool:
-    """Voxel-shower adapters invert their preprocessing in torch: the physical graph (MeV in, MeV out)."""
-    return getattr(adapter, "kind", None) == "showers" and hasattr(adapter, "data")
+def _is_voxel_run(kind) -> bool:
+    """Voxel-shower data kinds invert their preprocessing in torch: the physical graph (MeV in, MeV out)."""
+    return getattr(kind, "kind", None) == "showers" and hasattr(kind, "data")
 
 
-def _physical_graph(network, adapter):
+def _physical_graph(network, kind):
     """conditions (MeV, labels), noise... -> energy (MeV): conditioning, the model's network, inverse preprocessing."""
     import torch
 
@@ -71,8 +72,8 @@ def _physical_graph(network, adapter):
             self.network = network
 
         def forward(self, conditions, *noise):
-            x = self.network(adapter.cond.forward(conditions, None), *noise)
-            energy = adapter.data.inverse(x.reshape(conditions.shape[0], -1), conditions[:, 0])
+            x = self.network(kind.cond.forward(conditions, None), *noise)
+            energy = kind.data.inverse(x.reshape(conditions.shape[0], -1), conditions[:, 0])
             return energy.clamp_min(0.0)
 
     return PhysicalGraph().eval()
@@ -144,12 +145,12 @@ def onnx_session(model_bytes: bytes, threads: int | None = None):
 class _RunGraph:
     """A run's export: the module to trace, its conditions input and the reference torch sampling path."""
 
-    def __init__(self, model, adapter) -> None:
-        self.model, self.adapter = model, adapter
+    def __init__(self, model, kind) -> None:
+        self.model, self.kind = model, kind
         self.graph = model.export_graph()
-        self.voxels = _is_voxel_run(adapter)
+        self.voxels = _is_voxel_run(kind)
         if self.voxels:
-            self.module = _physical_graph(self.graph.network, adapter)
+            self.module = _physical_graph(self.graph.network, kind)
             self.first_name, self.output_name = "conditions", "energy"
         elif model.n_cond == 0:
             self.module, self.first_name, self.output_name = unconditioned_graph(self.graph.network), None, "x"
@@ -162,25 +163,25 @@ class _RunGraph:
 
         from hepgen.training.sampling import complete_labels
 
-        model, adapter = self.model, self.adapter
+        model, kind = self.model, self.kind
         rng = np.random.default_rng(seed)
-        if adapter.kind in ("showers", "points"):
+        if kind.kind in ("showers", "points"):
             e = np.exp(rng.uniform(np.log(1e3), np.log(1e6), n))
             labels = {}
             if self.voxels:  # labels: a fraction of the incident energy (typical for visible energy)
-                labels = {k: e * rng.uniform(0.01, 0.05, n) for k in adapter.labels}
+                labels = {k: e * rng.uniform(0.01, 0.05, n) for k in kind.labels}
             else:
-                labels = complete_labels(model, adapter, list(adapter.labels), e, None,
+                labels = complete_labels(model, kind, list(kind.labels), e, None,
                                          torch.Generator().manual_seed(seed))
-            cond = torch.as_tensor(adapter.encode_cond(e, labels))
-            first = adapter.raw_cond(e, labels).astype(np.float32) if self.voxels else cond.numpy()
+            cond = torch.as_tensor(kind.encode_cond(e, labels))
+            first = kind.raw_cond(e, labels).astype(np.float32) if self.voxels else cond.numpy()
             return first, cond, {"incident_energy": e, **labels}
-        if adapter.kind == "jets":
+        if kind.kind == "jets":
             try:
                 cond = torch.as_tensor(model.sample_conditions(n, seed))
             except InputError:  # no multiplicity KDE stored: uniform multiplicities
                 cond = torch.zeros(n, model.n_cond)
-                cond[:, 0] = torch.as_tensor(rng.integers(1, adapter.n_max + 1, n) / adapter.n_max)
+                cond[:, 0] = torch.as_tensor(rng.integers(1, kind.n_max + 1, n) / kind.n_max)
             return cond.numpy(), cond, {}
         return None, torch.zeros(n, 0), {}
 
@@ -200,7 +201,7 @@ class _RunGraph:
             x = self.model.sample(cond, torch.Generator().manual_seed(int(seed)))
             if self.voxels:
                 e = torch.as_tensor(info["incident_energy"], dtype=torch.float32)
-                return self.adapter.data.inverse(x.reshape(x.shape[0], -1), e).clamp_min(0.0).numpy()
+                return self.kind.data.inverse(x.reshape(x.shape[0], -1), e).clamp_min(0.0).numpy()
         return x.numpy()
 
     def onnx_bytes(self, opset: int = 17, seed: int = 0) -> tuple[bytes, list[str]]:
@@ -273,8 +274,8 @@ def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed
     from hepgen.training.run import load_run_model
 
     check_writable(output, overwrite)
-    model, adapter, _ = load_run_model(run_dir)
-    run = _RunGraph(model, adapter)
+    model, kind, _ = load_run_model(run_dir)
+    run = _RunGraph(model, kind)
     data, names = run.onnx_bytes(opset, seed)
     deviation = check_against_torch(run, onnx_session(data), names, n_check, seed + 1)
     with atomic_path(output, overwrite) as tmp:
@@ -284,54 +285,35 @@ def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed
         noise = run.draw(cond, seed)
     shapes = ({run.first_name: ["N", int(first.shape[1])]} if run.first_name else {}) | \
         {f"noise_{i}": ["N", *map(int, t.shape[1:])] for i, t in enumerate(noise)}
-    out_shape = [adapter.geometry.n_voxels] if run.voxels else list(model.data_shape)
-    extra = {"opset": opset, "kind": adapter.kind}
-    if getattr(adapter, "geometry", None) is not None:
-        extra.update(geometry=adapter.geometry.name, labels=list(adapter.labels))
+    out_shape = [kind.geometry.n_voxels] if run.voxels else list(model.data_shape)
+    extra = {"opset": opset, "kind": kind.kind}
+    if getattr(kind, "geometry", None) is not None:
+        extra.update(geometry=kind.geometry.name, labels=list(kind.labels))
     return ExportReport(str(output), model.name, shapes, {run.output_name: ["N", *out_shape]}, n_check, deviation,
                         notes=run.graph.notes, extra=extra)
 
 
-class OnnxGenerator:
-    """Samples a voxel-shower run with ONNX Runtime; same interface and, for equal seeds, the same showers as
-    :class:`hepgen.training.generate.ShowerGenerator` (within :data:`TOLERANCE`)."""
+class OnnxGenerator(Generator):
+    """Samples a voxel-shower run with ONNX Runtime: a :class:`~hepgen.training.generate.Generator` whose
+    :meth:`sample_batch` runs the exported graph (preprocessing and its inverse included); for equal seeds the
+    same showers as PyTorch (within :data:`TOLERANCE`)."""
 
-    def __init__(self, model, adapter, config: dict, threads: int | None = None) -> None:
-        if not _is_voxel_run(adapter):
+    def __init__(self, model, kind, config: dict, threads: int | None = None) -> None:
+        if not _is_voxel_run(kind):
             raise InputError(f"ONNX Runtime generation is for voxel-shower runs; '{model.name}' is a "
-                             f"{adapter.kind} model ('hepgen export' writes and checks its ONNX graph)")
-        self.model, self.adapter, self.config = model, adapter, config
-        self.geometry = adapter.geometry
-        self.labels = list(adapter.labels)
-        self.run = _RunGraph(model, adapter)
+                             f"{kind.kind} model ('hepgen export' writes and checks its ONNX graph)")
+        super().__init__(model, kind, config)
+        self.run = _RunGraph(model, kind)
         self.graph = self.run.graph
         data, self.input_names = self.run.onnx_bytes()
         self.session = onnx_session(data, threads)
 
-    def sample(self, incident_energy: np.ndarray, labels: dict[str, np.ndarray] | None = None,
-               batch_size: int = 1000, seed: int | None = None):
-        """One shower per incident energy (MeV) as :class:`~hepgen.data.ShowerData`."""
-        import torch
-
+    def sample_batch(self, cond, conditions, generator):
+        """One batch through ONNX Runtime: noise drawn as the model draws it, raw conditions in, MeV out."""
         from hepgen.data import ShowerData
-        from hepgen.training.sampling import complete_labels
 
-        e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
-        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        labels = complete_labels(self.model, self.adapter, self.labels, e, labels, gen)
-        parts = []
-        for start in range(0, len(e), max(1, batch_size)):
-            sl = slice(start, start + batch_size)
-            lab = {k: np.asarray(v)[sl] for k, v in labels.items()}
-            cond = torch.as_tensor(self.adapter.encode_cond(e[sl], lab))
-            with torch.inference_mode():
-                noise = [t.numpy() for t in self.graph.noise(cond, gen)]
-            raw = self.adapter.raw_cond(e[sl], lab).astype(np.float32)
-            energy = self.session.run(None, dict(zip(self.input_names, [raw] + noise)))[0]
-            shower = ShowerData(e[sl], energy, self.geometry, lab)
-            if hasattr(self.model, "postprocess_physical"):
-                shower = self.model.postprocess_physical(shower)
-            parts.append(shower)
-        if not parts:
-            return ShowerData(e, np.zeros((0, self.geometry.n_voxels), np.float32), self.geometry)
-        return ShowerData.concatenate(parts)
+        noise = [t.numpy() for t in self.graph.noise(cond, generator)]
+        e, labels = conditions.incident_energy, conditions.labels
+        raw = self.kind.raw_cond(e, labels).astype(np.float32)
+        energy = self.session.run(None, dict(zip(self.input_names, [raw] + noise)))[0]
+        return ShowerData(e, energy, self.geometry, labels)

@@ -4,7 +4,7 @@
 
     run_dir/
       config.yaml          resolved config (model, params, training, preprocessing, labels)
-      preprocessing.json   fitted adapter state (geometry, transforms, conditioning)
+      preprocessing.json   fitted data kind (hepgen.training.kinds: geometry, transforms, conditioning)
       checkpoints/last.ckpt  Lightning checkpoint (weights, optimisers, counters), written atomically
       checkpoints/best.ckpt  weights of the epoch with the lowest mean validation separation power
       extra.npz            what the model stores after training (e.g. the latent KDE sample)
@@ -129,17 +129,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def open_run(run_dir: str | Path, model: str | None, config: dict | str | Path | None,
              resume: bool) -> tuple[RunDir, dict, Any]:
-    """A run directory for training: (run, resolved config, saved adapter or ``None`` for a new run).
+    """A run directory for training: (run, resolved config, saved data kind or ``None`` for a new run).
 
     An existing run is resumed (refused when ``resume`` is false or it holds another model); a new run
     needs an empty or missing directory.
 
     >>> import tempfile
-    >>> run, cfg, adapter = open_run(tempfile.mkdtemp() + "/new", "wgan", None, True)
-    >>> cfg["model"], adapter is None
+    >>> run, cfg, kind = open_run(tempfile.mkdtemp() + "/new", "wgan", None, True)
+    >>> cfg["model"], kind is None
     ('wgan', True)
     """
-    from hepgen.training.adapters import adapter_from_state
+    from hepgen.training.kinds import kind_from_state
     from hepgen.training.config import load_yaml, resolve_config
 
     run = RunDir(run_dir)
@@ -150,14 +150,14 @@ def open_run(run_dir: str | Path, model: str | None, config: dict | str | Path |
         cfg = load_yaml(run.config)
         if model and model != cfg["model"]:
             raise InputError(f"run directory holds a '{cfg['model']}' run, not '{model}'", file=str(run.path))
-        return run, cfg, adapter_from_state(run.read_json(run.preprocessing))
+        return run, cfg, kind_from_state(run.read_json(run.preprocessing))
     if run.path.exists() and any(run.path.iterdir()):
         raise InputError("output directory exists and is not a hepgen run; choose a new one", file=str(run.path))
     return run, resolve_config(model, config), None
 
 
 def load_run_model(run_dir: str | Path, which: str = "best"):
-    """(model in eval mode, adapter, config) from a run directory.
+    """(model in eval mode, fitted data kind, config) from a run directory.
 
     ``which="best"`` takes the weights of the best validated epoch (``checkpoints/best.ckpt``, the
     papers' epoch selection) when the run has one and stores nothing derived from the final weights
@@ -166,7 +166,7 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     import numpy as np
 
     from hepgen.models.registry import get_model_class
-    from hepgen.training.adapters import adapter_from_state
+    from hepgen.training.kinds import kind_from_state
     from hepgen.training.config import load_yaml
 
     run = RunDir(run_dir)
@@ -175,11 +175,12 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     if not run.checkpoint.is_file():
         raise InputError("run has no checkpoint yet; train it first", file=str(run.checkpoint))
     config = load_yaml(run.config)
-    adapter = adapter_from_state(run.read_json(run.preprocessing))
+    kind = kind_from_state(run.read_json(run.preprocessing))
     cls = get_model_class(config["model"])
     # hyperparameters added to a model after the run was trained take their defaults
     params = {**copy.deepcopy(cls.default_config), **config["params"]}
-    model = cls(adapter.data_shape, adapter.n_cond, params, adapter.geometry)
+    model = cls(kind.data_shape, kind.n_cond, params, kind.geometry)
+    model.set_data_kind(kind)
     use_best = which == "best" and run.best.is_file() and not run.extra.is_file()
     ckpt_path = run.best if use_best else run.checkpoint
     ckpt = load_checkpoint(ckpt_path)
@@ -191,11 +192,9 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise InputError(f"weights do not fit the run's model ({first})", file=str(ckpt_path)) from None
-    if hasattr(model, "to_physical"):
-        model.to_physical = adapter.torch_physical
     if run.extra.is_file():
         with np.load(run.extra) as f:
             model.load_extra({k: f[k] for k in f.files})
     model.eval()
     model.hepgen_checkpoint = str(ckpt_path)  # which weights (generation records their digest)
-    return model, adapter, config
+    return model, kind, config

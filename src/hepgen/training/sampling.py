@@ -53,14 +53,13 @@ def auto_batch_size(model, n_cond: int, budget_elements: int = 2_000_000) -> int
     return int(min(1024, max(1, 2 ** round(np.log2(budget_elements / largest[0])))))
 
 
-def complete_labels(model, adapter, names: list[str], incident_energy: np.ndarray,
+def complete_labels(model, kind, names: list[str], incident_energy: np.ndarray,
                     labels: dict[str, np.ndarray] | None, generator) -> dict[str, np.ndarray]:
     """The conditioning labels ``names`` for these showers: the given ones, the missing ones drawn by the
-    model (``model.sample_labels``, e.g. the BIB-AE's latent KDE); InputError when it cannot draw them."""
+    model (:meth:`~hepgen.models.base.GenerativeModel.sample_labels`, e.g. the BIB-AE's latent KDE;
+    InputError when it cannot draw them)."""
     labels = dict(labels or {})
     missing = [k for k in names if k not in labels]
     if missing:
-        if not hasattr(model, "sample_labels"):
-            raise InputError(f"this model is conditioned on {missing}; pass labels={{name: array}}")
-        labels.update(model.sample_labels(incident_energy, missing, adapter, generator))
+        labels.update(model.sample_labels(incident_energy, missing, kind, generator))
     return labels

@@ -1,24 +1,28 @@
-"""Between data objects and tensors: how a model family's examples and conditions are prepared.
+"""Data kinds: how one family of data (voxel showers, hit clouds, jets, plain arrays) becomes tensors and back.
 
-A model declares ``data_kind``; the loop asks :func:`adapter_for` for the matching adapter, which
-fits the preprocessing on the training set, turns data into ``{"x", "cond"}`` arrays, turns
-generated arrays back into data, and saves its state: voxel showers (:class:`ShowerAdapter`),
-showers as point clouds of hits (:class:`PointCloudAdapter`) and jets (:class:`JetAdapter`).
+A model declares ``data_kind``; :func:`hepgen.training.train` takes the matching class from
+:func:`kind_class` and every kind answers the same :class:`DataKind` protocol: read and validate data,
+split off a validation set, :meth:`~DataKind.fit` the preprocessing on the training set,
+:meth:`~DataKind.encode` data into ``{"x", "cond"}`` arrays, encode :class:`Conditions` (incident
+energies, labels, multiplicities) into the model's conditioning, :meth:`~DataKind.decode` generated
+arrays back into data, and save its fitted state (``preprocessing.json`` of a run directory).
 
 >>> import numpy as np
 >>> from hepgen.data import ShowerData
 >>> s = ShowerData(np.array([1e3, 1e4]), np.ones((2, 25)), "belle2-ecl-5x5")
->>> a = ShowerAdapter.fit(s, [{"name": "divide_by_incident"}])
->>> arrays = a.encode(s)
+>>> k = ShowerKind.fit(s, [{"name": "divide_by_incident"}])
+>>> arrays = k.encode(s)
 >>> arrays["x"].shape, arrays["cond"].shape
 ((2, 1, 5, 5), (2, 1))
->>> bool(np.allclose(a.decode(arrays["x"], s.incident_energy).energy, s.energy))
+>>> bool(np.allclose(k.decode(arrays["x"], k.conditions_of(s)).energy, s.energy))
 True
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -27,16 +31,153 @@ from hepgen.errors import InputError
 from hepgen.geometry import get_geometry, geometry_from_spec, preset_names
 from hepgen.training.preprocessing import Pipeline
 
-__all__ = ["ShowerAdapter", "PointCloudAdapter", "JetAdapter", "ArrayAdapter", "adapter_for", "adapter_from_state"]
+__all__ = ["Conditions", "DataKind", "ShowerKind", "PointKind", "JetKind", "ArrayKind", "KINDS", "kind_class",
+           "kind_from_state"]
 
 
-class ShowerAdapter:
+@dataclass
+class Conditions:
+    """What generation is conditioned on, in physical units; each kind reads the fields it needs.
+
+    ``incident_energy`` (N,) in MeV and ``labels`` (name -> (N,) array, e.g. visible energy, n_hits)
+    for showers and hit clouds; ``n_particles`` (N,) and ``labels`` (``mass``) for jets; only ``n``
+    (the number of examples) for unconditional arrays.
+
+    >>> c = Conditions(incident_energy=np.array([1e3, 2e3, 3e3]), labels={"n_hits": np.array([4, 5, 6])})
+    >>> len(c), c[1:].labels["n_hits"].tolist()
+    (3, [5, 6])
+    """
+
+    incident_energy: np.ndarray | None = None
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    n_particles: np.ndarray | None = None
+    n: int | None = None
+
+    def __len__(self) -> int:
+        for values in (self.incident_energy, self.n_particles, *self.labels.values()):
+            if values is not None:
+                return len(values)
+        return int(self.n or 0)
+
+    def __getitem__(self, sl: slice) -> "Conditions":
+        def cut(v):
+            return None if v is None else np.asarray(v)[sl]
+
+        return Conditions(cut(self.incident_energy), {k: cut(v) for k, v in self.labels.items()},
+                          cut(self.n_particles), len(range(*sl.indices(len(self)))))
+
+
+@runtime_checkable
+class DataKind(Protocol):
+    """The one protocol of the four data kinds (:class:`ShowerKind`, :class:`PointKind`, :class:`JetKind`,
+    :class:`ArrayKind`). Class methods work on raw data; instance methods use the fitted preprocessing."""
+
+    kind: str                      # the name a model's ``data_kind`` gives: showers, points, jets, arrays
+    unit: str                      # what one example is called in messages ("showers", "jets", ...)
+    labels: list[str]              # conditioning labels beyond the kind's own (e.g. visible_energy, mass)
+    geometry: Any                  # the detector geometry (None for jets and arrays)
+
+    @property
+    def data_shape(self) -> tuple[int, ...]: ...         # shape of one preprocessed example
+
+    @property
+    def n_cond(self) -> int: ...                         # number of conditioning inputs
+
+    @classmethod
+    def read(cls, path: str | Path) -> Any: ...           # a data file (strict: implausible data are refused)
+
+    @classmethod
+    def write(cls, data: Any, path: str | Path, overwrite: bool = False) -> None: ...
+
+    @classmethod
+    def validate(cls, data: Any) -> None: ...             # InputError for data the readers would refuse
+
+    @classmethod
+    def split(cls, data: Any, val_fraction: float, val_max: int, seed: int) -> tuple[Any, Any | None]: ...
+
+    @classmethod
+    def fit(cls, data: Any, preprocessing: Sequence[dict], labels: Sequence[str] = ()) -> "DataKind": ...
+
+    def encode(self, data: Any) -> dict[str, np.ndarray]: ...            # {"x", "cond"} float32
+
+    def conditions_of(self, data: Any) -> Conditions: ...                # the conditions data were made with
+
+    def conditions(self, c: Conditions) -> np.ndarray: ...               # (N, n_cond) float32
+
+    def decode(self, x: np.ndarray, c: Conditions | None = None) -> Any: ...
+
+    def decode_torch(self, x, c: Conditions | None = None) -> Any: ...   # fastest path from a model's output
+
+    def concatenate(self, parts: Sequence[Any]) -> Any: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "DataKind": ...
+
+
+class _ShowerIO:
+    """What voxel showers and hit clouds share: shower files, strict validation, the validation split."""
+
+    unit = "showers"
+
+    @classmethod
+    def read(cls, path: str | Path) -> ShowerData:
+        """A shower file, read strictly (implausible training data are refused)."""
+        from hepgen.data import ShowerFile
+
+        return ShowerFile(path).read()
+
+    @classmethod
+    def write(cls, data: ShowerData, path: str | Path, overwrite: bool = False) -> None:
+        from hepgen.data import write_showers
+
+        write_showers(path, data, overwrite=overwrite)
+
+    @classmethod
+    def validate(cls, data: ShowerData) -> None:
+        """The shower readers' strict rules (:func:`hepgen.data.validate.check_showers`), for in-memory data."""
+        from hepgen.data.validate import check_showers
+
+        if not isinstance(data, ShowerData):
+            raise InputError(f"expected showers (ShowerData or a shower file), got {type(data).__name__}")
+        check_showers(data.incident_energy, data.energy)
+
+    @classmethod
+    def split(cls, data: ShowerData, val_fraction: float, val_max: int, seed: int
+              ) -> tuple[ShowerData, ShowerData | None]:
+        """(training, validation or None): ``val_fraction`` held out (at most ``val_max``), none below 11 showers."""
+        train_set, val_set = data.split(1.0 - float(val_fraction), seed=seed) if len(data) > 10 \
+            else (data, data[:0])
+        val_set = val_set[: int(val_max)]
+        return train_set, (val_set if len(val_set) else None)
+
+    def _check_geometry(self, showers: ShowerData) -> None:
+        if self.geometry != showers.geometry:
+            raise InputError(f"run was trained on '{self.geometry.name}' showers, got '{showers.geometry.name}'")
+
+    def conditions_of(self, showers: ShowerData) -> Conditions:
+        return Conditions(incident_energy=showers.incident_energy, labels=self._labels_of(showers))
+
+    def conditions(self, c: Conditions) -> np.ndarray:
+        return self.encode_cond(c.incident_energy, c.labels)
+
+    def decode_torch(self, x, c: Conditions | None = None) -> ShowerData:
+        return self.decode(x.cpu().numpy(), c)
+
+    def concatenate(self, parts: Sequence[ShowerData]) -> ShowerData:
+        if not parts:
+            return ShowerData(np.zeros(0), np.zeros((0, self.geometry.n_voxels)), self.geometry)
+        return ShowerData.concatenate(parts)
+
+
+class ShowerKind(_ShowerIO):
     """Voxel showers <-> tensors: x has the geometry's dense shape (flat when irregular), cond is
     (log incident energy, log labels...) standardised."""
 
     kind = "showers"
 
-    def __init__(self, geometry, data: Pipeline, cond: Pipeline, labels: list[str]) -> None:
+    def __init__(self, geometry, data: Pipeline, cond: Pipeline, labels: list[str] = ()) -> None:
         self.geometry = get_geometry(geometry)
         self.data, self.cond, self.labels = data, cond, list(labels)
 
@@ -49,15 +190,15 @@ class ShowerAdapter:
         return 1 + len(self.labels)
 
     @classmethod
-    def fit(cls, showers: ShowerData, preprocessing: list[dict], labels: list[str] = ()) -> "ShowerAdapter":
+    def fit(cls, showers: ShowerData, preprocessing: list[dict], labels: Sequence[str] = ()) -> "ShowerKind":
         """Fit the preprocessing on a training sample."""
         missing = [k for k in labels if k not in showers.labels and k != "visible_energy"]
         if missing:
             raise InputError(f"conditioning label(s) {missing} not in the data (has {sorted(showers.labels)})")
-        adapter = cls(showers.geometry, Pipeline(preprocessing), Pipeline([{"name": "log_standardize"}]), list(labels))
-        adapter.data.fit(showers.energy, showers.incident_energy)
-        adapter.cond.fit(adapter.raw_cond(showers.incident_energy, adapter._labels_of(showers)), None)
-        return adapter
+        kind = cls(showers.geometry, Pipeline(preprocessing), Pipeline([{"name": "log_standardize"}]), list(labels))
+        kind.data.fit(showers.energy, showers.incident_energy)
+        kind.cond.fit(kind.raw_cond(showers.incident_energy, kind._labels_of(showers)), None)
+        return kind
 
     def _labels_of(self, showers: ShowerData) -> dict[str, np.ndarray]:
         out = dict(showers.labels)
@@ -79,22 +220,33 @@ class ShowerAdapter:
         return out
 
     def encode_cond(self, incident_energy: np.ndarray, labels: dict | None = None) -> np.ndarray:
+        """(N, n_cond) float32: standardised log incident energy (MeV) and log labels."""
         return self.cond.forward(self.raw_cond(incident_energy, labels), None).astype(np.float32)
 
     def encode(self, showers: ShowerData) -> dict[str, np.ndarray]:
         """{"x": (N, *data_shape) float32, "cond": (N, n_cond) float32} of a sample."""
+        self._check_geometry(showers)
         x = self.data.forward(showers.energy.astype(np.float64), showers.incident_energy)
         return {"x": x.reshape((len(showers),) + self.data_shape).astype(np.float32),
                 "cond": self.encode_cond(showers.incident_energy, self._labels_of(showers))}
 
-    def decode(self, x: np.ndarray, incident_energy: np.ndarray, labels: dict | None = None) -> ShowerData:
+    def decode(self, x: np.ndarray, c: Conditions | None = None) -> ShowerData:
         """Generated preprocessed arrays -> :class:`ShowerData` in MeV (negative values clipped)."""
-        n = len(incident_energy)
-        energy = self.data.inverse(np.asarray(x, dtype=np.float64).reshape(n, -1), np.asarray(incident_energy))
-        return ShowerData(incident_energy, np.clip(energy, 0, None).astype(np.float32), self.geometry,
-                          {k: np.asarray(v) for k, v in (labels or {}).items()})
+        e = c.incident_energy
+        energy = self.data.inverse(np.asarray(x, dtype=np.float64).reshape(len(e), -1), np.asarray(e))
+        return ShowerData(e, np.clip(energy, 0, None).astype(np.float32), self.geometry,
+                          {k: np.asarray(v) for k, v in c.labels.items()})
 
-    def torch_physical(self, x, cond):
+    def decode_torch(self, x, c: Conditions | None = None) -> ShowerData:
+        """Like :meth:`decode`, with the inverse preprocessing in float32 torch on the model's output (one pass,
+        no float64 copy; the fast path of generation, see docs/history.md)."""
+        import torch
+
+        e = torch.as_tensor(c.incident_energy, dtype=torch.float32, device=x.device)
+        energy = self.data.inverse(x.reshape(x.shape[0], -1), e).clamp_min(0.0).cpu().numpy()
+        return ShowerData(c.incident_energy, energy, self.geometry, c.labels)
+
+    def physical_torch(self, x, cond):
         """Preprocessed torch batch -> voxel energies in MeV (differentiable; used by losses in MeV)."""
         import torch
 
@@ -102,19 +254,29 @@ class ShowerAdapter:
         e = torch.exp(cond[:, 0] * std + mean)
         return self.data.inverse(x.reshape(x.shape[0], -1), e).reshape(x.shape)
 
+    def encode_energy(self, incident_energy: np.ndarray) -> np.ndarray:
+        """(N,) the first conditioning column alone: standardised log incident energy (MeV)."""
+        scaler = self.cond.transforms[0]
+        return (np.log(np.asarray(incident_energy)) - scaler.params["mean"][0]) / scaler.params["std"][0]
+
+    def labels_of_conditions(self, cond: np.ndarray) -> dict[str, np.ndarray]:
+        """The physical labels (MeV, label units) of preprocessed conditions (N, n_cond)."""
+        raw = self.cond.inverse(cond, None)
+        return {k: raw[:, 1 + i] for i, k in enumerate(self.labels)}
+
     def state(self) -> dict[str, Any]:
         geo = self.geometry
         return {"kind": self.kind, "geometry": geo.name if geo.name in preset_names() else geo.spec(),
                 "data": self.data.state(), "cond": self.cond.state(), "labels": self.labels}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "ShowerAdapter":
+    def from_state(cls, state: dict[str, Any]) -> "ShowerKind":
         geo = state["geometry"]
         geo = get_geometry(geo) if isinstance(geo, str) else geometry_from_spec(geo)
         return cls(geo, Pipeline.from_state(state["data"]), Pipeline.from_state(state["cond"]), state["labels"])
 
 
-class PointCloudAdapter:
+class PointKind(_ShowerIO):
     """Showers <-> padded hit clouds for point-cloud models (B. Käch, "Generative Modelling in High-Energy
     Physics", PhD thesis, U. Hamburg / DESY (2024), Ch. 6).
 
@@ -135,11 +297,11 @@ class PointCloudAdapter:
     >>> rng = np.random.default_rng(0)
     >>> e = rng.exponential(1.0, (8, 6480)) * (rng.random((8, 6480)) < 0.02)
     >>> s = ShowerData(rng.uniform(1e4, 2e4, 8), e, "calochallenge-2")
-    >>> a = PointCloudAdapter.fit(s, [{"name": "hits", "rotate_alpha": False}])
+    >>> a = PointKind.fit(s, [{"name": "hits", "rotate_alpha": False}])
     >>> arrays = a.encode(s)
     >>> arrays["x"].shape[2], arrays["cond"].shape, bool((arrays["cond"][:, 2] == s.n_hits()).all())
     (5, (8, 3), True)
-    >>> bool(np.allclose(a.decode(arrays["x"], s.incident_energy).energy, s.energy, rtol=1e-4))
+    >>> bool(np.allclose(a.decode(arrays["x"], a.conditions_of(s)).energy, s.energy, rtol=1e-4))
     True
     """
 
@@ -175,8 +337,8 @@ class PointCloudAdapter:
         return opts
 
     @classmethod
-    def fit(cls, showers: ShowerData, preprocessing: list[dict], labels: list[str] = (),
-            seed: int = 0) -> "PointCloudAdapter":
+    def fit(cls, showers: ShowerData, preprocessing: Sequence[dict], labels: Sequence[str] = (),
+            seed: int = 0) -> "PointKind":
         """Fit the hit transform, the conditioning scaler and the n_hits model on training showers."""
         from hepgen.data.hits import HitTransform
         from hepgen.data.pointcloud import voxels_to_points
@@ -213,9 +375,10 @@ class PointCloudAdapter:
         return np.column_stack([std, n]).astype(np.float32)
 
     def encode(self, showers: ShowerData) -> dict[str, np.ndarray]:
-        """{"x": (N, n_max, 5), "cond": (N, 3)} float32 (dequantisation noise seeded by the adapter's seed)."""
+        """{"x": (N, n_max, 5), "cond": (N, 3)} float32 (dequantisation noise seeded by the fitted seed)."""
         from hepgen.data.pointcloud import voxels_to_points
 
+        self._check_geometry(showers)
         pts = voxels_to_points(showers)
         if pts.n_hits.max(initial=0) > self.n_max:
             i = int(np.argmax(pts.n_hits))
@@ -228,7 +391,7 @@ class PointCloudAdapter:
         x[mask, 4] = 1.0
         return {"x": x, "cond": self.encode_cond(showers.incident_energy, {"n_hits": pts.n_hits})}
 
-    def decode(self, x: np.ndarray, incident_energy: np.ndarray, labels: dict | None = None) -> ShowerData:
+    def decode(self, x: np.ndarray, c: Conditions | None = None) -> ShowerData:
         """Generated (N, n_max, 5) clouds -> voxel :class:`ShowerData` in MeV (post-processed as configured)."""
         import zlib
 
@@ -236,6 +399,7 @@ class PointCloudAdapter:
         from hepgen.data.postprocess_hits import rotate_alpha, shift_duplicates
 
         x = np.asarray(x, np.float32)
+        incident_energy = c.incident_energy
         n = len(incident_energy)
         x = x.reshape(n, -1, 5)
         mask = x[..., 4] > 0.5
@@ -247,7 +411,7 @@ class PointCloudAdapter:
         if self.options["shift_duplicates"]:
             pts = shift_duplicates(pts)
         out = points_to_voxels(pts)
-        out.labels = {k: np.asarray(v) for k, v in (labels or {}).items()}
+        out.labels = {k: np.asarray(v) for k, v in c.labels.items()}
         return out
 
     def state(self) -> dict[str, Any]:
@@ -257,7 +421,7 @@ class PointCloudAdapter:
                 "n_max": self.n_max, "options": self.options, "seed": self.seed}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "PointCloudAdapter":
+    def from_state(cls, state: dict[str, Any]) -> "PointKind":
         from hepgen.data.hits import HitTransform
         from hepgen.models.nhits import NHitsModel
 
@@ -267,7 +431,7 @@ class PointCloudAdapter:
                    NHitsModel.from_state(state["nhits"]), state["n_max"], state["options"], state.get("seed", 0))
 
 
-class JetAdapter:
+class JetKind:
     """Jets (JetNet layout) <-> tensors for particle-cloud models.
 
     ``x`` is (N, n_max, 4): the three particle features scaled (padded slots 0) and the mask;
@@ -280,7 +444,7 @@ class JetAdapter:
     >>> rng = np.random.default_rng(0)
     >>> p = np.zeros((8, 5, 4), np.float32); p[:, :3, :2] = rng.normal(0, .1, (8, 3, 2))
     >>> p[:, :3, 2] = [0.6, 0.3, 0.1]; p[:, :3, 3] = 1
-    >>> a = JetAdapter.fit(JetData(p), [{"name": "boxcox"}])
+    >>> a = JetKind.fit(JetData(p), [{"name": "boxcox"}])
     >>> arrays = a.encode(JetData(p))
     >>> arrays["x"].shape, arrays["cond"][0].tolist()
     ((8, 5, 4), [0.6000000238418579])
@@ -289,6 +453,7 @@ class JetAdapter:
     """
 
     kind = "jets"
+    unit = "jets with particles"
     geometry = None
 
     def __init__(self, n_max: int, mean: list[float], std: list[float], boxcox: float | None = None,
@@ -316,7 +481,7 @@ class JetAdapter:
         return f
 
     @classmethod
-    def fit(cls, jets, preprocessing: list[dict] = (), labels: list[str] = ()) -> "JetAdapter":
+    def fit(cls, jets, preprocessing: Sequence[dict] = (), labels: Sequence[str] = ()) -> "JetKind":
         """Fit the scaling on all real particles of a training sample."""
         names = [t.get("name") for t in preprocessing]
         if any(n not in ("standardize", "boxcox") for n in names):
@@ -329,13 +494,64 @@ class JetAdapter:
             from scipy.stats import boxcox
 
             lam = float(boxcox(np.clip(real[:, 2], 1e-12, None))[1])
-        adapter = cls(jets.n_max, [0.0] * 3, [1.0] * 3, lam, labels, jet_type=jets.jet_type)
-        f = adapter._forward(real)
-        adapter.mean, adapter.std = f.mean(0), np.maximum(f.std(0), 1e-8)
+        kind = cls(jets.n_max, [0.0] * 3, [1.0] * 3, lam, labels, jet_type=jets.jet_type)
+        f = kind._forward(real)
+        kind.mean, kind.std = f.mean(0), np.maximum(f.std(0), 1e-8)
         if labels:
             m = np.log(jets.relative_jet_features()[:, 2].astype(np.float64) + 1e-6)
-            adapter.mass_scale = (float(m.mean()), float(max(m.std(), 1e-8)))
-        return adapter
+            kind.mass_scale = (float(m.mean()), float(max(m.std(), 1e-8)))
+        return kind
+
+    @classmethod
+    def read(cls, path: str | Path):
+        """A JetNet file (:func:`hepgen.data.read_jets`)."""
+        from hepgen.data import read_jets
+
+        return read_jets(path)
+
+    @classmethod
+    def write(cls, data, path: str | Path, overwrite: bool = False) -> None:
+        from hepgen.data import write_jets
+
+        write_jets(path, data, overwrite=overwrite)
+
+    @classmethod
+    def validate(cls, jets) -> None:
+        """:class:`~hepgen.data.JetData` with finite particle features."""
+        from hepgen.data import JetData
+
+        if not isinstance(jets, JetData):
+            raise InputError(f"expected jets (JetData or a JetNet file), got {type(jets).__name__}")
+        if not np.all(np.isfinite(jets.particles)):
+            bad = int(np.argmax(~np.isfinite(jets.particles).all(axis=(1, 2))))
+            raise InputError(f"jet {bad} has a NaN or infinite particle feature", dataset="particle_features",
+                             index=bad)
+
+    @classmethod
+    def split(cls, jets, val_fraction: float, val_max: int, seed: int):
+        """(training jets with particles, None): ``val_fraction`` of the jets is left out (no validation
+        metric for jets yet), none below 11 jets; jets without particles are dropped."""
+        keep = jets.n_particles > 0
+        if not keep.all():
+            jets = jets[np.flatnonzero(keep)]
+        order = np.random.default_rng(seed).permutation(len(jets))
+        n_train = len(jets) - int(round(float(val_fraction) * len(jets))) if len(jets) > 10 else len(jets)
+        return jets[np.sort(order[:n_train])], None
+
+    def conditions_of(self, jets) -> Conditions:
+        labels = {"mass": jets.relative_jet_features()[:, 2]} if self.labels else {}
+        return Conditions(n_particles=np.maximum(jets.mask.sum(1), 1), labels=labels)
+
+    def conditions(self, c: Conditions) -> np.ndarray:
+        return self.encode_cond(c.n_particles, c.labels)
+
+    def decode_torch(self, x, c: Conditions | None = None):
+        return self.decode(x.cpu().numpy(), c)
+
+    def concatenate(self, parts):
+        from hepgen.data import JetData
+
+        return JetData.concatenate(parts)
 
     def encode_cond(self, n_particles: np.ndarray, labels: dict | None = None) -> np.ndarray:
         """(N, n_cond) from the cardinalities (and the relative mass when conditioned on it)."""
@@ -357,10 +573,9 @@ class JetAdapter:
         x = np.zeros(jets.particles.shape, np.float32)
         x[m, :3] = (self._forward(jets.particles[m][:, :3]) - self.mean) / self.std
         x[..., 3] = m
-        labels = {"mass": jets.relative_jet_features()[:, 2]} if self.labels else None
-        return {"x": x, "cond": self.encode_cond(np.maximum(m.sum(1), 1), labels)}
+        return {"x": x, "cond": self.conditions(self.conditions_of(jets))}
 
-    def decode(self, x: np.ndarray, labels: dict | None = None) -> "JetData":
+    def decode(self, x: np.ndarray, c: Conditions | None = None):
         """Generated (N, n_max, 4) arrays -> :class:`JetData`: unscaled, phi wrapped, pt_rel >= 0,
         particles ordered by decreasing pt_rel, padded slots zero."""
         from hepgen.data import JetData
@@ -387,29 +602,32 @@ class JetAdapter:
                 "jet_type": self.jet_type}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "JetAdapter":
+    def from_state(cls, state: dict[str, Any]) -> "JetKind":
         return cls(state["n_max"], state["mean"], state["std"], state["boxcox"], state["labels"],
                    tuple(state["mass_scale"]), state.get("jet_type", ""))
 
 
-class ArrayAdapter:
+class ArrayKind:
     """Plain arrays (toy points (N, d), pooled images (N, H, W)) <-> tensors, no conditioning.
 
-    ``scaling`` is ``"standardize"`` (per feature (x − mean) / std, for toy points) or ``"scale"``
-    (divide by one global scale, the mean of the per-example maxima: keeps zeros and positivity,
-    for images). ``repeat`` lists the training set that many times per loop epoch, so that a model
-    trained for thousands of passes over 100 points does not pay the loop's per-epoch overhead.
+    The config's ``preprocessing`` is at most one entry: ``{name: standardize}`` (default; per feature
+    (x − mean) / std, for toy points) or ``{name: scale}`` (divide by one global scale, the mean of the
+    per-example maxima: keeps zeros and positivity, for images), with an optional ``repeat: k``: the
+    training set is listed k times per loop epoch, so that a model trained for thousands of passes over
+    100 points does not pay the loop's per-epoch overhead.
 
     >>> x = np.random.default_rng(0).normal(3.0, 2.0, (100, 2))
-    >>> a = ArrayAdapter.fit(x, "standardize", repeat=3)
+    >>> a = ArrayKind.fit(x, [{"name": "standardize", "repeat": 3}])
     >>> arr = a.encode(x)
     >>> arr["x"].shape, arr["cond"].shape, bool(np.allclose(a.decode(arr["x"][:100]), x, atol=1e-5))
     ((300, 2), (300, 0), True)
     """
 
     kind = "arrays"
+    unit = "examples"
     geometry = None
     labels: list = []
+    n_cond = 0
 
     def __init__(self, shape: tuple[int, ...], scaling: str, offset: np.ndarray, scale: np.ndarray,
                  repeat: int = 1) -> None:
@@ -422,14 +640,45 @@ class ArrayAdapter:
     def data_shape(self) -> tuple[int, ...]:
         return self.shape
 
-    n_cond = 0
+    @classmethod
+    def read(cls, path: str | Path) -> np.ndarray:
+        """A NumPy ``.npy`` file (N, ...)."""
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"not a readable .npy array ({exc})", file=str(path)) from None
 
     @classmethod
-    def fit(cls, x: np.ndarray, scaling: str = "standardize", repeat: int = 1) -> "ArrayAdapter":
-        """Fit the scaling on a training array (N, ...)."""
-        x = np.asarray(x, dtype=np.float64)
+    def write(cls, data: np.ndarray, path: str | Path, overwrite: bool = False) -> None:
+        from hepgen.data import atomic_path
+
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.asarray(data))
+
+    @classmethod
+    def validate(cls, x: np.ndarray) -> None:
+        """A finite (N >= 2, ...) array."""
+        x = np.asarray(x)
         if x.ndim < 2 or len(x) < 2 or not np.all(np.isfinite(x)):
             raise InputError(f"expected a finite (N >= 2, ...) training array, got shape {x.shape}")
+
+    @classmethod
+    def split(cls, x: np.ndarray, val_fraction: float, val_max: int, seed: int) -> tuple[np.ndarray, None]:
+        """All of ``x`` trains (no held-out set: array studies select epochs against the training data)."""
+        return x, None
+
+    @classmethod
+    def fit(cls, x: np.ndarray, preprocessing: Sequence[dict] = (), labels: Sequence[str] = ()) -> "ArrayKind":
+        """Fit the scaling on a training array (N, ...)."""
+        if labels:
+            raise InputError(f"array models take no conditioning labels, got {list(labels)}")
+        if len(preprocessing) > 1 or any(set(e) - {"name", "repeat"} for e in preprocessing):
+            raise InputError(f"array preprocessing is one entry {{name: standardize or scale, repeat: k}}, "
+                             f"got {list(preprocessing)}")
+        entry = dict(preprocessing[0]) if preprocessing else {}
+        scaling, repeat = entry.get("name", "standardize"), int(entry.get("repeat", 1))
+        cls.validate(x)
+        x = np.asarray(x, dtype=np.float64)
         if scaling == "standardize":
             offset, scale = x.mean(axis=0), x.std(axis=0)
             scale = np.where(scale > 0, scale, 1.0)
@@ -445,33 +694,46 @@ class ArrayAdapter:
         z = np.tile(((x - self.offset) / self.scale).astype(np.float32), (self.repeat,) + (1,) * len(self.shape))
         return {"x": z, "cond": np.zeros((len(z), 0), np.float32)}
 
-    def encode_cond(self, n: int) -> np.ndarray:
-        return np.zeros((int(n), 0), np.float32)
+    def conditions_of(self, x: np.ndarray) -> Conditions:
+        return Conditions(n=len(x))
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
+    def conditions(self, c: Conditions) -> np.ndarray:
+        return np.zeros((len(c), 0), np.float32)
+
+    def decode(self, z: np.ndarray, c: Conditions | None = None) -> np.ndarray:
         """Generated arrays back to data units (float64)."""
         return np.asarray(z, np.float64).reshape((len(z),) + self.shape) * self.scale + self.offset
+
+    def decode_torch(self, x, c: Conditions | None = None) -> np.ndarray:
+        return self.decode(x.cpu().numpy(), c)
+
+    def concatenate(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros((0,) + self.shape)
 
     def state(self) -> dict[str, Any]:
         return {"kind": self.kind, "shape": list(self.shape), "scaling": self.scaling, "repeat": self.repeat,
                 "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "ArrayAdapter":
+    def from_state(cls, state: dict[str, Any]) -> "ArrayKind":
         return cls(tuple(state["shape"]), state["scaling"], np.array(state["offset"]), np.array(state["scale"]),
                    state.get("repeat", 1))
 
 
-ADAPTERS = {"showers": ShowerAdapter, "points": PointCloudAdapter, "jets": JetAdapter, "arrays": ArrayAdapter}
+KINDS: dict[str, type] = {"showers": ShowerKind, "points": PointKind, "jets": JetKind, "arrays": ArrayKind}
 
 
-def adapter_for(data_kind: str) -> type:
-    """The adapter class for a model's ``data_kind``."""
-    if data_kind not in ADAPTERS:
-        raise InputError(f"no data adapter for '{data_kind}' (have {', '.join(ADAPTERS)})")
-    return ADAPTERS[data_kind]
+def kind_class(data_kind: str) -> type:
+    """The :class:`DataKind` class of a model's ``data_kind``.
+
+    >>> kind_class("jets").__name__
+    'JetKind'
+    """
+    if data_kind not in KINDS:
+        raise InputError(f"no data kind '{data_kind}' (have {', '.join(KINDS)})")
+    return KINDS[data_kind]
 
 
-def adapter_from_state(state: dict[str, Any]):
-    """Rebuild a saved adapter."""
-    return adapter_for(state["kind"]).from_state(state)
+def kind_from_state(state: dict[str, Any]) -> DataKind:
+    """Rebuild a fitted data kind from its saved state (``preprocessing.json``)."""
+    return kind_class(state["kind"]).from_state(state)
