@@ -1,6 +1,6 @@
-"""The one contract, checked for every registered model (models added later included): construct from the tiny
-sizes of ``conftest.TINY_PARAMS``, train two steps with :func:`hepgen.training.train`, save, load the run's
-:class:`~hepgen.training.Generator` and sample reproducibly."""
+"""The one contract, checked for every registered model (models added later included): construct from the
+model's own ``tiny_config``, train two steps with :func:`hepgen.training.train`, save, load the run's
+:class:`~hepgen.training.Generator`, sample reproducibly and export to ONNX (checked against PyTorch)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def test_model_trains_saves_loads_and_samples(name, tmp_path):
     cls = get_model_class(name)
     assert issubclass(cls, GenerativeModel) and cls.name == name
     assert cls.data_kind in KINDS, f"model '{name}' declares an unknown data_kind '{cls.data_kind}'"
-    assert name in TINY_PARAMS, f"give '{name}' tiny sizes in tests/conftest.py TINY_PARAMS"
+    assert "tiny_config" in vars(cls), f"model '{name}' declares no tiny_config (seconds-long smoke-test sizes)"
+    assert TINY_PARAMS[name] == cls.tiny_config
     data = tiny_data(cls.data_kind)[:N_EXAMPLES]
     cfg = tiny_config(name, batch_size=N_EXAMPLES // 2, val_fraction=0.0, num_threads=1)   # two steps
     run = train(name, data, tmp_path / "run", cfg, max_epochs=1, seed=0)
@@ -53,6 +54,11 @@ def test_model_trains_saves_loads_and_samples(name, tmp_path):
         assert np.isfinite(values).all()
         np.testing.assert_array_equal(values, b.particles if cls.data_kind == "jets" else b)
 
+    from hepgen.training.onnx import export_onnx   # ONNX Runtime against PyTorch, same seed
+
+    report = export_onnx(run, tmp_path / "model.onnx", n_check=4)
+    assert report.passed, report.summary()
+
 
 def test_every_data_kind_answers_the_protocol():
     for cls in KINDS.values():
@@ -62,7 +68,9 @@ def test_every_data_kind_answers_the_protocol():
 
 
 def test_a_broken_builtin_model_module_raises(monkeypatch):
-    monkeypatch.setattr(registry, "_BUILTIN", registry._BUILTIN + ("hepgen.models.no_such_model",))
+    modules = registry.builtin_modules() + ["hepgen.models.no_such_model"]
+    monkeypatch.setattr(registry, "builtin_modules", lambda: modules)
+    monkeypatch.setattr(registry, "_LOADED", False)
     with pytest.raises(ModuleNotFoundError):
         list_models()
 

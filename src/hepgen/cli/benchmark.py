@@ -18,6 +18,7 @@ def benchmark(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats per point (default 10 / 5 / 1 for "
                                           "batch 1 / <=1000 / larger)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and ONNX Runtime."),
+    device: str = typer.Option("cpu", "--device", help="Where the torch model runs: cpu, cuda, cuda:1 ..."),
     energies: str = typer.Option("log-uniform:1GeV:1TeV", "--energies", "-e", help="Incident energies to sample."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Skip timing the reference simulator (GFlash / Pythia 8)."),
     max_point_s: float = typer.Option(300.0, "--max-point-s", help="Skip points predicted to take longer."),
@@ -42,7 +43,8 @@ def benchmark(
             check_writable(out, overwrite)
     result = benchmark_run(run_dir, parse_batch_sizes(batch_sizes), tuple(b for b in backend.split(",") if b),
                            tuple(p for p in paths.split(",") if p), repeats=repeats, threads=threads,
-                           energies=energies, reference=not no_reference, max_point_s=max_point_s)
+                           energies=energies, reference=not no_reference, max_point_s=max_point_s,
+                           device=device)
     table = to_markdown(result)
     if json_out is not None:
         with atomic_path(json_out, overwrite) as tmp:

@@ -21,6 +21,8 @@ def generate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime (same showers within 1e-4; "
                                 "the faster one per model is in docs/history.md)."),
+    device: str = typer.Option("cpu", "--device", help="Where the torch model runs: cpu, cuda, cuda:1, mps ... "
+                               "(same draws for the same seed on every device)."),
     workers: int = typer.Option(1, "--workers", help="Dask worker processes; > 1 makes OUTPUT a folder of shards."),
     shard_size: int = typer.Option(0, "--shard-size", help="Showers per shard (makes OUTPUT a folder of shards; "
                                    "default n / workers). Join shards with 'hepgen merge'."),
@@ -33,6 +35,7 @@ def generate(
     from hepgen.training import generate as run_generate
 
     path = run_generate(run_dir, n, energies, output, seed=seed, batch_size=batch_size, compression=compression,
-                        overwrite=overwrite, backend=backend, workers=workers, shard_size=shard_size or None)
+                        overwrite=overwrite, backend=backend, workers=workers, shard_size=shard_size or None,
+                        device=device)
     kind = "jets" if energies is None else "showers"
     typer.echo(f"wrote {n} {kind} to {path}" + (" (shards; join with 'hepgen merge')" if path.is_dir() else ""))

@@ -42,8 +42,10 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     """Base class of all generators trained by the shared loop.
 
     Subclasses set ``default_config`` (hyperparameters; the YAML config's ``params:`` section
-    overrides them; a ``preprocessing`` entry is the default preprocessing of the data kind) and
-    ``data_kind``, and implement :meth:`configure_optimizers`, :meth:`training_step` and :meth:`sample`.
+    overrides them; a ``preprocessing`` entry is the default preprocessing of the data kind),
+    ``tiny_config`` (the few hyperparameters that make a seconds-long version of the model: the contract test
+    over every registered model and ``benchmarks/gpu_check.sh`` train it) and ``data_kind``, and implement
+    :meth:`configure_optimizers`, :meth:`training_step` and :meth:`sample`.
 
     Parameters
     ----------
@@ -56,6 +58,7 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     name: str = ""
     data_kind: str = "showers"
     default_config: dict[str, Any] = {}
+    tiny_config: dict[str, Any] = {}
 
     def __init__(self, data_shape: tuple[int, ...], n_cond: int, config: dict[str, Any], geometry=None) -> None:
         super().__init__()

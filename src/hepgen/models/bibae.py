@@ -61,6 +61,9 @@ class DifferenceCritic(nn.Module):
 class BIBAE(GenerativeModel):
     """BIB-AE + Post-Processor; ``params`` defaults follow the photon model of Diefenbacher 2022, Sec. 6.3."""
 
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {"width": 8, "latent_dim": 3, "noise_dim": 4, "n_critic": 2, "pp_start_epoch": 0, "pp_top_n": 30,
+                   "pp_window": 10, "pp_stride": 5, "pp_mmd_alphas": [4.0], "kde": True}
     default_config = {
         "latent_dim": 24,
         "noise_dim": 488,

@@ -75,6 +75,8 @@ class _EPiC(nn.Module):
 class EPiCGAN(JetGAN):
     """EPiC-GAN (JetNet150 settings of arXiv:2301.08128: hidden 128, global latent 10, 6 / 3 EPiC layers)."""
 
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {'hidden': 16, 'latent': 4, 'layers_gen': 2, 'layers': 1}
     default_config = {
         "hidden": 128, "latent": 10, "layers_gen": 6, "layers": 3, "sum_scale": 0.01,
         "lr": 1e-4, "betas": [0.0, 0.999], "weight_decay": 0.01, "bucket": 128,

@@ -86,6 +86,8 @@ class GANplifyGAN(GenerativeModel):
     """GANplification GAN for (N, d) points; ``params`` as in Diefenbacher 2022, Sec. 5.1, unless noted."""
 
     data_kind = "arrays"
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {'width': 8, 'noise_dim': 8, 'layers': 3, 'mbd_features': 4}
     default_config = {
         "noise_dim": 1000,
         "width": 256,

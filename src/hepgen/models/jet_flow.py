@@ -33,6 +33,7 @@ __all__ = ["JetFlow"]
 class JetFlow(JetModelBase, GenerativeModel):
     """RQS coupling NF (NF, or NF(c) with ``labels: [mass]``); defaults from Käch 2024, Table 5.1."""
 
+    tiny_config = {'transforms': 2, 'hidden': [16]}  # seconds-long smoke-test sizes (contract test, GPU check)
     default_config = {
         "transforms": 25, "hidden": [128, 128, 128], "bins": 6,
         "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.01, "pad_noise": 1e-4,

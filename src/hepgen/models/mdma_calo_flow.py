@@ -46,6 +46,7 @@ class MDMACaloFlow(GenerativeModel):
     """Flow-matching CNF on hit clouds with a conditional mean-field vector field."""
 
     data_kind = "points"
+    tiny_config = {'l_dim': 8, 'hidden': 8, 'heads': 2}  # seconds-long smoke-test sizes (contract test, GPU check)
     default_config: dict[str, Any] = {
         "l_dim": 16, "hidden": 48, "heads": 4, "num_blocks": 3, "frequencies": 4,
         "lr": 3e-4, "weight_decay": 1e-5, "steps": 20,

@@ -61,6 +61,7 @@ class MDMACaloGAN(GenerativeModel):
     """Conditional mean-field-attention GAN on hit clouds (E_inc and n_hits gate the mean field)."""
 
     data_kind = "points"
+    tiny_config = {'l_dim': 8, 'hidden': 8, 'heads': 2}  # seconds-long smoke-test sizes (contract test, GPU check)
     default_config: dict[str, Any] = {
         "l_dim": 16, "hidden": 32, "heads": 4, "num_blocks_gen": 2, "num_blocks_crit": 2,
         "lr": 1e-4, "weight_decay": 0.01, "mean_field_loss": 1.0, "n_critic": 1,

@@ -59,6 +59,8 @@ class VectorField(nn.Module):
 class MDMAFlow(JetModelBase, GenerativeModel):
     """MDMA-Flow; defaults: Käch 2024, Table 5.4 (JetNet150 top; 3,119,491 parameters there)."""
 
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {'l_dim': 8, 'hidden': 16, 'heads': 4, 'num_blocks': 2, 'frequencies': 4, 'steps': 3}
     default_config = {
         "l_dim": 128, "hidden": 256, "heads": 16, "num_blocks": 8, "frequencies": 16,
         "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.01,

@@ -63,6 +63,8 @@ class MDMACritic(nn.Module):
 class MDMAGAN(JetGAN):
     """MDMA-GAN; defaults: Käch 2024, Table 5.4 (JetNet150 top), 111,443 generator parameters there."""
 
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {'hidden_gen': 8, 'hidden': 8, 'heads_gen': 2, 'heads': 2, 'num_blocks_gen': 1}
     default_config = {
         "l_dim_gen": 16, "hidden_gen": 48, "heads_gen": 16, "num_blocks_gen": 7,
         "l_dim": 16, "hidden": 64, "heads": 16, "num_blocks": 2,

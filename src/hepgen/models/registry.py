@@ -19,10 +19,7 @@ from hepgen.models.base import GenerativeModel
 __all__ = ["GenerativeModel", "register_model", "get_model_class", "list_models"]
 
 _REGISTRY: dict[str, type["GenerativeModel"]] = {}
-# modules that register the built-in models when imported
-_BUILTIN = ("hepgen.models.wgan", "hepgen.models.bibae", "hepgen.models.mdma_gan", "hepgen.models.mdma_flow",
-            "hepgen.models.epic_gan", "hepgen.models.jet_flow", "hepgen.models.tgan", "hepgen.models.mdma_calo_gan",
-            "hepgen.models.mdma_calo_flow", "hepgen.models.ganplify_gan", "hepgen.models.vaegan")
+_LOADED = False
 
 
 def register_model(name: str) -> Callable[[type[GenerativeModel]], type[GenerativeModel]]:
@@ -45,10 +42,28 @@ def register_model(name: str) -> Callable[[type[GenerativeModel]], type[Generati
     return decorate
 
 
+def builtin_modules() -> list[str]:
+    """Every module of the :mod:`hepgen.models` package: a model file placed there registers itself when
+    imported, so adding a model touches no other file.
+
+    >>> "hepgen.models.wgan" in builtin_modules()
+    True
+    """
+    import pkgutil
+
+    import hepgen.models
+
+    return [f"hepgen.models.{m.name}" for m in pkgutil.iter_modules(hepgen.models.__path__) if not m.ispkg]
+
+
 def _load_builtin() -> None:
-    """Import the built-in model modules (they register themselves); a broken module raises."""
-    for module in _BUILTIN:
+    """Import every module of the models package (model files register themselves); a broken module raises."""
+    global _LOADED
+    if _LOADED:
+        return
+    for module in builtin_modules():
         importlib.import_module(module)
+    _LOADED = True
 
 
 def get_model_class(name: str) -> type[GenerativeModel]:

@@ -67,6 +67,8 @@ class _Body(nn.Module):
 class TGAN(JetGAN):
     """Transformer GAN; defaults: Käch 2024, Table 5.2 (80 k parameters in Table 5.3)."""
 
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {'l_dim': 8, 'hidden': 16, 'heads': 2, 'num_blocks': 1, 'num_blocks_gen': 1}
     default_config = {
         "l_dim": 16, "hidden": 256, "heads": 16, "num_blocks": 4, "num_blocks_gen": 4,
         "lr": 1e-4, "betas": [0.0, 0.999], "weight_decay": 0.01, "bucket": 128,

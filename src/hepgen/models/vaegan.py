@@ -144,6 +144,7 @@ class VAEGAN(GenerativeModel):
     """VAE-GAN on (N, H, W) images (``data_kind = "arrays"``, adapter scaling ``"scale"``)."""
 
     data_kind = "arrays"
+    tiny_config = {'width': 8}  # seconds-long smoke-test sizes (contract test, GPU check)
     default_config = {
         "latent_dim": 16,
         "width": 16,

@@ -48,6 +48,8 @@ class Critic(nn.Module):
 class WGAN(GenerativeModel):
     """Conditional WGAN-GP + constrainer; ``params`` (defaults from the papers, photon script)."""
 
+    # seconds-long smoke-test sizes (contract test, GPU check)
+    tiny_config = {'width': 4, 'noise_dim': 4, 'constrainer_steps': 3, 'n_critic': 2}
     default_config = {
         "noise_dim": 100,
         "width": 32,             # channels at the finest generator/critic stage x 2**stages

@@ -259,11 +259,12 @@ class _Showers:
         import torch
 
         base = self.base
-        if set(base.labels) - set(self.labels) and not hasattr(base.model, "sample_labels"):
+        try:      # a model conditioned on labels it cannot draw, benchmarked without them
+            lab = self._labels(base, self.e[:2], {k: v[:2] for k, v in self.labels.items()})
+        except InputError:
             return {"training": base.model.n_parameters(), "generation": None}
-        lab = self._labels(base, self.e[:2], {k: v[:2] for k, v in self.labels.items()})
         with torch.inference_mode():
-            cond = torch.as_tensor(base.kind.encode_cond(self.e[:2], lab or None))
+            cond = torch.as_tensor(base.kind.encode_cond(self.e[:2], lab or None)).to(base.model.device)
             return parameter_counts(base.model, lambda: base.model.sample(cond))
 
     @staticmethod
@@ -279,6 +280,7 @@ class _Showers:
             lab = self._labels(gen, e, labels)
             cond = torch.as_tensor(gen.kind.encode_cond(e, lab or None))
             if backend == "torch":
+                cond = cond.to(gen.model.device)
                 def forward():
                     with torch.inference_mode():
                         return gen.model.sample(cond)
@@ -339,7 +341,7 @@ class _Jets:
         import torch
 
         if path == "forward":
-            cond = torch.as_tensor(gen.model.sample_conditions(b, self.seed))
+            cond = torch.as_tensor(gen.model.sample_conditions(b, self.seed)).to(gen.model.device)
 
             def forward():
                 with torch.inference_mode():
@@ -394,7 +396,7 @@ class _Arrays:
         if path == "forward":
             def forward():
                 with torch.inference_mode():
-                    return gen.model.sample(torch.zeros(b, 0))
+                    return gen.model.sample(torch.zeros(b, 0, device=gen.model.device))
             return forward
         return lambda: gen.sample(b, batch_size=b, seed=self.seed)
 
@@ -408,7 +410,7 @@ _WORKLOADS = {"showers": _Showers, "points": _Showers, "jets": _Jets, "arrays": 
 def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000), backends: tuple[str, ...] = ("torch",),
                   paths: tuple[str, ...] = PATHS, repeats: int | None = None, threads: int | None = None,
                   energies: str = "log-uniform:1GeV:1TeV", reference: bool = True, max_point_s: float = 300.0,
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, device: str = "cpu") -> dict[str, Any]:
     """Run the timing protocol on a run directory of any registered model; returns a JSON-able dict
     (see :func:`to_markdown`).
 
@@ -417,7 +419,8 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     sample, paths ``forward`` and ``sample`` only. A backend the model cannot use (ONNX Runtime
     for a model without export, or generation of a non-voxel run) is listed under ``"unavailable"`` with the reason.
     ``threads`` sets torch's and ONNX Runtime's intra-op threads (default: torch's current
-    setting). ``repeats`` overrides the default 10 (batch 1), 5 (<= 1000), 1 (larger).
+    setting). ``repeats`` overrides the default 10 (batch 1), 5 (<= 1000), 1 (larger). ``device`` is where the
+    torch model runs (``cuda``: every timed call ends with ``torch.cuda.synchronize()``).
 
     >>> benchmark_run("no/such/run")
     Traceback (most recent call last):
@@ -437,13 +440,13 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     threads = torch.get_num_threads()
     batch_sizes = sorted(int(b) for b in batch_sizes)
     reps = {b: _repeats(b, repeats) for b in batch_sizes}
-    base = load_generator(run_dir, "torch")
+    base = load_generator(run_dir, "torch", device=device)
     tmpdir = Path(tempfile.mkdtemp(prefix="hepgen-bench-"))
     work = _WORKLOADS[getattr(base.kind, "kind", "showers")](base, energies, max(batch_sizes), seed, tmpdir)
     own = [p for p in paths if p in getattr(work, "paths", PATHS)]
     result: dict[str, Any] = {"run": Path(run_dir).name, "model": base.config["model"], "kind": work.kind,
                               **work.describe(), "threads": threads, "machine": machine_info(),
-                              "batch_sizes": batch_sizes, "repeats": {str(b): reps[b] for b in batch_sizes},
+                              "device": device, "batch_sizes": batch_sizes, "repeats": {str(b): reps[b] for b in batch_sizes},
                               "unit": f"ms per {work.unit}", "timings": {}, "unavailable": {}}
     if len(own) < len(paths):
         result["unavailable"]["paths"] = f"{', '.join(p for p in paths if p not in own)}: not applicable to " \
@@ -464,8 +467,8 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
                     table.setdefault(path, {})[str(b)] = {
                         "skipped": f"predicted {est[path] * b / 1e3:.0f} s per call > max_point_s {max_point_s:.0f} s"}
                     continue
-                fn = work.fn(gen, backend, path, b)
-                warm = work.fn(gen, backend, path, 1000) if b > 1000 else None
+                fn = _synchronised(work.fn(gen, backend, path, b), device)
+                warm = _synchronised(work.fn(gen, backend, path, 1000), device) if b > 1000 else None
                 status(f"{backend} {path} batch {b} x {n_rep}")
                 r = time_per_item(fn, b, n_rep, warmup=warm)
                 _close_open()
@@ -483,6 +486,19 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
 
 
 _OPEN: list = []
+
+
+def _synchronised(fn: Callable[[], Any], device: str) -> Callable[[], Any]:
+    """``fn`` that waits for the GPU's queued work before returning (CUDA runs asynchronously)."""
+    if not str(device).startswith("cuda"):
+        return fn
+    import torch
+
+    def call() -> Any:
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+    return call
 
 
 def _close_open() -> None:

@@ -101,10 +101,12 @@ def _generate_jets(gen: Generator, run_dir, n: int, output, seed: int, batch_siz
 
 
 def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | None = None,
-                   which: str = "best") -> Generator:
+                   which: str = "best", device: str = "cpu") -> Generator:
     """The :class:`Generator` of a run directory (``which``: see :func:`~hepgen.training.run.load_run_model`),
     sampling with PyTorch or, for voxel shower runs, ONNX Runtime (:class:`hepgen.training.onnx.OnnxGenerator`;
     same showers for the same seed within 1e-4). Jet, point-cloud and array runs sample with PyTorch.
+    ``device`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``...) is where the PyTorch model runs; the noise is drawn
+    from a CPU generator seeded as on the CPU and moved there, so a seed gives the same draws on every device.
 
     >>> load_generator("no/such/run")
     Traceback (most recent call last):
@@ -116,6 +118,15 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     model, kind, config = load_run_model(run_dir, which)
+    if device != "cpu":
+        if backend != "torch":
+            raise InputError(f"--device {device} is for the torch backend (onnxruntime runs on the CPU here)")
+        import torch
+
+        try:
+            model.to(torch.device(device))
+        except (RuntimeError, AssertionError) as exc:   # e.g. no CUDA build or no such GPU
+            raise InputError(f"device '{device}' is not usable here: {str(exc).splitlines()[0]}") from None
     if backend == "onnxruntime" and kind.kind in ("showers", "points"):
         from hepgen.training.onnx import OnnxGenerator
 
@@ -162,14 +173,14 @@ def _like(path: str, n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarra
 
 def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,
              batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False, backend: str = "torch",
-             workers: int = 1, shard_size: int | None = None, engine: str = "dask") -> Path:
+             workers: int = 1, shard_size: int | None = None, engine: str = "dask", device: str = "cpu") -> Path:
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
 
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
     file from an interrupted call with the same options is continued. ``batch_size`` showers are
     written per chunk (chunk k seeded (seed, k)); the network runs them in micro-batches of
     :func:`hepgen.training.sampling.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
-    ``onnxruntime``. With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
+    ``onnxruntime``; ``device`` where the torch model runs (``cpu``, ``cuda``...). With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
     processes; a re-run skips finished shards and ``hepgen merge`` joins them. A jet run writes a
     JetNet file (``energies`` unused; multiplicities from the model's KDE).
@@ -184,10 +195,13 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     if workers > 1 or shard_size:
         if energies is None:
             raise InputError("sharded generation is for shower models; give --energies")
+        if device != "cpu":
+            raise InputError(f"sharded generation runs its workers on the CPU; drop --device {device} or the "
+                             "--workers/--shard-size options")
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
                                  shard_size or -(-n // max(1, workers)), engine)
 
-    gen = load_generator(run_dir, backend)
+    gen = load_generator(run_dir, backend, device=device)
     if gen.kind.kind == "jets":
         return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
     if gen.kind.kind == "arrays":
