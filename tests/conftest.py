@@ -46,6 +46,25 @@ def _tiny_params() -> dict[str, dict]:
 TINY_PARAMS: dict[str, dict] = _tiny_params()
 
 
+# (data_shape, n_cond, condition rows) of a small example of each data kind, and the models that need another
+KIND_EXAMPLE = {"showers": ((1, 10, 10), 1, [[0.0], [0.5]]), "points": ((30, 5), 3, [[0.0, 0.0, 7.0], [1, 1, 3]]),
+                "jets": ((30, 4), 1, [[0.1], [0.5]]), "arrays": ((10, 10), 0, [[]] * 3)}
+MODEL_EXAMPLE = {"ganplify-gan": ((2,), 0, [[]] * 3), "jet-flow": ((4, 4), 1, [[0.5], [1.0]]),
+                 "mdma-calo-gan": ((40, 5), 3, [[0.1, -0.2, 12.0], [1.0, 1.0, 40.0]])}
+
+
+def tiny_model(name: str, **overrides):
+    """(model at its ``tiny_config`` sizes on an example shape of its data kind, eval mode; conditions (rows, n_cond))."""
+    import torch
+
+    from hepgen.models.registry import get_model_class
+
+    cls = get_model_class(name)
+    shape, n_cond, rows = MODEL_EXAMPLE.get(name, KIND_EXAMPLE[cls.data_kind])
+    model = cls(shape, n_cond, {**cls.default_config, **cls.tiny_config, **overrides}).eval()
+    return model, torch.tensor(rows, dtype=torch.float32).reshape(len(rows), n_cond)
+
+
 def tiny_config(model: str, **training) -> dict:
     """Config of a tiny ``model`` (sizes from :data:`TINY_PARAMS`); ``training`` overrides the loop settings."""
     return {"params": dict(TINY_PARAMS[model]), "training": {"batch_size": 16, **training}}

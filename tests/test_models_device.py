@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
+
 from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 
@@ -37,37 +39,16 @@ class OffDevice(TorchFunctionMode):
             return out
         return out.to("meta") if isinstance(out, torch.Tensor) and out.dim() > 0 else out
 
-# tiny configurations: (data_shape, n_cond, config overrides, cond rows)
-TINY = {
-    "wgan": ((1, 10, 10), 1, {"width": 8, "noise_dim": 4}, [[0.0], [0.5]]),
-    "bibae": ((1, 10, 10), 1, {"width": 8, "latent_dim": 2, "noise_dim": 2}, [[0.0], [0.5]]),
-    "mdma-gan": ((30, 4), 1, {"hidden_gen": 16, "hidden": 16, "num_blocks_gen": 2, "heads_gen": 4, "heads": 4},
-                 [[0.1], [1.0]]),
-    "mdma-flow": ((30, 4), 1, {"l_dim": 8, "hidden": 16, "heads": 4, "num_blocks": 2, "steps": 2}, [[0.2], [0.5]]),
-    "epic-gan": ((30, 4), 1, {"hidden": 16, "layers_gen": 2, "layers": 1}, [[0.1], [0.5]]),
-    "tgan": ((30, 4), 1, {"hidden": 16, "heads": 2, "l_dim": 8, "num_blocks": 1, "num_blocks_gen": 1},
-             [[0.1], [1.0]]),
-    "jet-flow": ((4, 4), 1, {"transforms": 2, "hidden": [8]}, [[0.5], [1.0]]),
-    "mdma-calo-gan": ((40, 5), 3, {"l_dim": 8, "hidden": 8, "heads": 2}, [[0.1, -0.2, 12.0], [1.0, 1.0, 40.0]]),
-    "mdma-calo-flow": ((30, 5), 3, {"l_dim": 8, "hidden": 8, "heads": 2, "steps": 2}, [[0.0, 0.0, 7.0], [1, 1, 3]]),
-    "ganplify-gan": ((2,), 0, {"width": 16, "noise_dim": 8, "layers": 3, "mbd_features": 4}, [[]] * 3),
-    "vaegan": ((10, 10), 0, {"width": 4}, [[]] * 3),
-}
 # sampling without data-dependent control flow (no cardinalities read from the condition): runs on meta
 META_CAPABLE = ("wgan", "ganplify-gan", "vaegan")
 
 
 def _model(name: str, **extra) -> tuple[torch.nn.Module, torch.Tensor]:
-    if name not in TINY:
-        pytest.fail(f"model '{name}' has no tiny configuration in {__name__}.TINY: add one")
-    shape, n_cond, cfg, cond = TINY[name]
-    cls = get_model_class(name)
-    model = cls(shape, n_cond, {**cls.default_config, **cfg, **extra}).eval()
-    return model, torch.tensor(cond, dtype=torch.float32).reshape(len(cond), n_cond)
+    return tiny_model(name, **extra)
 
 
 def _expected_shape(name: str, n: int) -> tuple[int, ...]:
-    return (n,) + TINY[name][0]
+    return (n,) + tuple(_model(name)[0].data_shape)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -101,7 +82,7 @@ def test_sample_on_the_meta_device(name):
 
 def test_bibae_kde_and_post_processor_paths_stay_on_the_device():
     model, cond = _model("bibae", kde=True)
-    model.kde_points = np.random.default_rng(0).normal(size=(50, 2 + 1))
+    model.kde_points = np.random.default_rng(0).normal(size=(50, model.config["latent_dim"] + 1))
     model.pp_active.fill_(True)
     with torch.no_grad(), OffDevice():
         out = model.sample(cond, torch.Generator().manual_seed(0))
