@@ -180,7 +180,8 @@ def main() -> None:
         plan += [(recipe, level, int(n), s) for n in ns.split(",") for s in range(int(seeds))]
     seeds = sorted({s for *_, s in plan})
     n_max = {s: max(n for _, _, n, t in plan if t == s) for s in seeds}
-    meta = {"command": "python benchmarks/bench_classifier_calibration.py --runs " + " ".join(args.runs),
+    meta = {"command": "python benchmarks/bench_classifier_calibration.py --runs " + " ".join(args.runs)
+            + (" --physics-only" if args.physics_only else ""),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.processor()
             or platform.machine(), "cpus": os.cpu_count(), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
             "load_start": os.getloadavg(), "geometry": GEOMETRY, "particle": "electron",

@@ -121,7 +121,7 @@ def run_official(args, mode: str, ref_path: Path, gen_path: Path) -> tuple[Path,
 def compare_distances(args, off_out: Path, t_official: float, hepgen_metrics: dict, fr, fg) -> None:
     """FPD and KPD: official (jetnet), hepgen on the official's arrays, hepgen evaluate on its own features."""
     from hepgen.evaluate.distances import fpd, kpd
-    from hepgen.evaluate.evaluation import _multivariate_inputs
+    from hepgen.evaluate.features import multivariate_inputs
 
     dump = off_out / "captured"
     x, y = np.load(dump / "fpd_reference.npy"), np.load(dump / "fpd_generated.npy")
@@ -133,8 +133,8 @@ def compare_distances(args, off_out: Path, t_official: float, hepgen_metrics: di
     f = fpd(x, y, min_samples=10_000)      # jetnet's draws with replacement, whatever the sample size
     k = kpd(x, y, batch_size=10_000)
     t_h = time.perf_counter() - t0
-    own_x = _multivariate_inputs(fr, fr.incident_energy)
-    own_y = _multivariate_inputs(fg, fg.incident_energy)
+    own_x = multivariate_inputs(fr, fr.incident_energy)
+    own_y = multivariate_inputs(fg, fg.incident_energy)
     if own_x.shape == x.shape and own_y.shape == y.shape:
         diff = f"{np.abs(own_x - x).max():.3g}, {np.abs(own_y - y).max():.3g}"
     else:

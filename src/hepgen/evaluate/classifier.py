@@ -382,8 +382,7 @@ def multiclass_files(reference_path, generated_paths, level: str = "high", recip
     from hepgen.data import ShowerFile
     from hepgen.data.validate import LENIENT
     from hepgen.errors import InputError
-    from hepgen.evaluate.evaluation import _multivariate_inputs
-    from hepgen.evaluate.features import compute_features, default_threshold_mev
+    from hepgen.evaluate.features import compute_features, default_threshold_mev, multivariate_inputs
     from hepgen.evaluate.observables import apply_threshold
 
     paths = [Path(reference_path)] + [Path(p) for p in generated_paths]
@@ -402,7 +401,7 @@ def multiclass_files(reference_path, generated_paths, level: str = "high", recip
         if level == "low":
             samples[name] = low_level_inputs(apply_threshold(data.energy, thr), data.incident_energy)
         else:
-            samples[name] = _multivariate_inputs(compute_features(data, thr), data.incident_energy).astype(np.float32)
+            samples[name] = multivariate_inputs(compute_features(data, thr), data.incident_energy).astype(np.float32)
     prep = "standard" if level == "low" else "conditional"
     if recipe == "official":
         prep = "none"

@@ -22,7 +22,7 @@ from hepgen.data import ShowerData
 from hepgen.errors import InputError
 from hepgen.evaluate.distances import (CALOCHALLENGE_CONVENTION, CALOCHALLENGE_FPD, CALOCHALLENGE_KPD, Distance,
                                        fpd, kpd, single_threaded)
-from hepgen.evaluate.features import FeatureSet, compute_features, default_threshold_mev
+from hepgen.evaluate.features import FeatureSet, compute_features, default_threshold_mev, multivariate_inputs
 from hepgen.evaluate.histograms import (auto_bins, challenge_bins, chi2, outside_bins, separation_power,
                                         separation_power_error)
 from hepgen.evaluate.metrics import distance_messages, one_d_metrics, prdc
@@ -170,16 +170,6 @@ def _compare_1d(r: np.ndarray, g: np.ndarray, bins: np.ndarray, w1: bool = True)
     return out
 
 
-def _multivariate_inputs(fs: FeatureSet, incident_energy: np.ndarray) -> np.ndarray:
-    from hepgen.evaluate.highlevel import classifier_highlevel_inputs
-
-    if fs.highlevel:
-        return classifier_highlevel_inputs(fs.scalars, incident_energy, fs.geometry)
-    names = [n for n in sorted(fs.scalars) if n != "E_inc"]
-    x = np.stack([fs.scalars[n] for n in names], axis=1)
-    return np.concatenate([np.log10(incident_energy)[:, None], x], axis=1)
-
-
 def _calochallenge_entry(distance: Distance) -> dict[str, Any]:
     """An FPD/KPD result as ``metrics.json`` holds it: value, error, notes and the convention."""
     return {**distance.as_dict(), "convention": CALOCHALLENGE_CONVENTION}
@@ -201,7 +191,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
                            "n_reference": len(ref), "n_generated": len(gen)}
     kpd_job = pool = None
     if multivariate:
-        xr, xg = _multivariate_inputs(ref, ref.incident_energy), _multivariate_inputs(gen, gen.incident_energy)
+        xr, xg = multivariate_inputs(ref, ref.incident_energy), multivariate_inputs(gen, gen.incident_energy)
         if n_jobs > 1:   # a thread that only waits for the KPD worker processes
             from concurrent.futures import ThreadPoolExecutor
 
@@ -321,8 +311,8 @@ def run_classifiers(reference: ShowerData, generated: ShowerData, ref: FeatureSe
     low_g = low_level_inputs(apply_threshold(generated.energy, t), generated.incident_energy)
     out = {"low_level": classifier_test(low_r, low_g, seed=seed, **options)}
     del low_r, low_g
-    out["high_level"] = classifier_test(_multivariate_inputs(ref, ref.incident_energy),
-                                        _multivariate_inputs(gen, gen.incident_energy), seed=seed, level="high",
+    out["high_level"] = classifier_test(multivariate_inputs(ref, ref.incident_energy),
+                                        multivariate_inputs(gen, gen.incident_energy), seed=seed, level="high",
                                         **options)
     return out
 

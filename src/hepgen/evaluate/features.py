@@ -217,3 +217,19 @@ def cached_features(path: str | Path, cache: str | Path, threshold_mev: float | 
         fs.warnings = f.warnings
         fs.save(cache, key)
     return fs
+
+
+def multivariate_inputs(fs: FeatureSet, incident_energy: np.ndarray) -> np.ndarray:
+    """The per-shower inputs of FPD/KPD/PRDC and the high-level classifier: [log10 E_inc, features...].
+
+    CaloChallenge geometries give the challenge's high-level columns
+    (:func:`hepgen.evaluate.highlevel.classifier_highlevel_inputs`); other detectors every scalar feature
+    of ``fs`` but E_inc, in sorted order.
+    """
+    from hepgen.evaluate.highlevel import classifier_highlevel_inputs
+
+    if fs.highlevel:
+        return classifier_highlevel_inputs(fs.scalars, incident_energy, fs.geometry)
+    names = [n for n in sorted(fs.scalars) if n != "E_inc"]
+    x = np.stack([fs.scalars[n] for n in names], axis=1)
+    return np.concatenate([np.log10(incident_energy)[:, None], x], axis=1)

@@ -4,7 +4,8 @@
 """
 
 from hepgen.training.config import resolve_config
-from hepgen.training.generate import Generator, generate, load_generator
+from hepgen.training.generate import generate, load_generator
+from hepgen.training.sampling import Generator
 from hepgen.training.kinds import Conditions, DataKind
 from hepgen.training.loop import TrainingDiverged, Validate, train
 

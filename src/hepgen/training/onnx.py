@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.errors import InputError
-from hepgen.training.generate import Generator
+from hepgen.training.sampling import Generator
 
 __all__ = ["export_model_onnx", "unconditioned_graph", "export_onnx", "ExportReport", "OnnxGenerator",
            "max_relative_deviation", "onnx_session", "TOLERANCE"]
@@ -294,7 +294,7 @@ def export_onnx(run_dir: str | Path, output: str | Path, n_check: int = 64, seed
 
 
 class OnnxGenerator(Generator):
-    """Samples a voxel-shower run with ONNX Runtime: a :class:`~hepgen.training.generate.Generator` whose
+    """Samples a voxel-shower run with ONNX Runtime: a :class:`~hepgen.training.sampling.Generator` whose
     :meth:`sample_batch` runs the exported graph (preprocessing and its inverse included); for equal seeds the
     same showers as PyTorch (within :data:`TOLERANCE`)."""
 

@@ -1,6 +1,7 @@
-"""What every generator of a run shares when it samples: the network's micro-batch size and the labels a
-model draws itself. Low level (no import of the generators or of the ONNX backend), so that
-:mod:`hepgen.training.generate`, :mod:`hepgen.training.onnx` and :mod:`hepgen.timing` all import it.
+"""Sampling a trained model: the one :class:`Generator` (any data kind, any torch device), the network's
+micro-batch size and the labels a model draws itself. Below the file writers (:mod:`hepgen.training.generate`)
+and the ONNX Runtime backend (:mod:`hepgen.training.onnx`, whose generator is a :class:`Generator`), which both
+import it.
 
 >>> complete_labels(None, None, [], np.ones(2), None, None)
 {}
@@ -12,7 +13,7 @@ import numpy as np
 
 from hepgen.errors import InputError
 
-__all__ = ["auto_batch_size", "complete_labels"]
+__all__ = ["Generator", "auto_batch_size", "complete_labels"]
 
 
 def auto_batch_size(model, n_cond: int, budget_elements: int = 2_000_000) -> int:
@@ -63,3 +64,59 @@ def complete_labels(model, kind, names: list[str], incident_energy: np.ndarray,
     if missing:
         labels.update(model.sample_labels(incident_energy, missing, kind, generator))
     return labels
+
+
+class Generator:
+    """A trained model with its fitted data kind: :meth:`sample` returns data in physical units, whatever the kind
+    (:class:`~hepgen.data.ShowerData` in MeV for shower and point-cloud models, :class:`~hepgen.data.JetData` in
+    the JetNet layout for jet models, float64 arrays in data units for array models).
+
+    ``model``, ``kind`` (:mod:`hepgen.training.kinds`) and ``config`` are what
+    :func:`~hepgen.training.run.load_run_model` returns; ``geometry`` and ``labels`` are the kind's.
+    A backend other than PyTorch (:class:`hepgen.training.onnx.OnnxGenerator`) overrides :meth:`sample_batch`.
+    """
+
+    def __init__(self, model, kind, config: dict) -> None:
+        self.model, self.kind, self.config = model, kind, config
+        self.geometry = kind.geometry
+        self.labels = list(kind.labels)
+
+    def sample(self, incident_energy: np.ndarray | None = None, labels: dict[str, np.ndarray] | None = None,
+               batch_size: int = 1000, seed: int | None = None, n: int | None = None):
+        """Generate, ``batch_size`` at a time, with a torch generator seeded ``seed``.
+
+        Conditional shower models take one incident energy (MeV) per shower and the conditioning
+        ``labels`` the model was trained with (the model may draw missing ones itself, e.g. the BIB-AE's
+        KDE, point clouds' n_hits). Models that draw their own conditions (jet multiplicities from a
+        KDE) and unconditional ones (arrays) take ``n`` (also as the first argument: ``sample(100)``).
+        """
+        import torch
+
+        from hepgen.training.kinds import Conditions
+
+        if isinstance(incident_energy, (int, np.integer)):  # sample(n), as for jets and arrays
+            incident_energy, n = None, int(incident_energy)
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        if incident_energy is not None:
+            e = np.asarray(incident_energy, dtype=np.float64).reshape(-1)
+            c = Conditions(incident_energy=e, labels=complete_labels(self.model, self.kind, self.labels, e, labels,
+                                                                     gen))
+            cond = None
+        elif n is not None:
+            c = Conditions(n=int(n))
+            cond = torch.as_tensor(self.model.sample_conditions(int(n), None if seed is None else int(seed)))
+        else:
+            raise InputError("give incident energies (shower models) or a number n of examples")
+        parts = []
+        # inference_mode: no autograd bookkeeping (see docs/history.md)
+        with torch.inference_mode():
+            for start in range(0, len(c), max(1, batch_size)):
+                sl = slice(start, start + batch_size)
+                part = c[sl]
+                batch_cond = cond[sl] if cond is not None else torch.as_tensor(self.kind.conditions(part))
+                parts.append(self.model.postprocess_physical(self.sample_batch(batch_cond, part, gen)))
+        return self.kind.concatenate(parts)
+
+    def sample_batch(self, cond, conditions, generator):
+        """One batch: preprocessed conditions -> data in physical units (the kind's fast torch decoding)."""
+        return self.kind.decode_torch(self.model.sample(cond.to(self.model.device), generator), conditions)
