@@ -6,7 +6,7 @@ difference is float round-off) and exports to ONNX (checked against PyTorch); (2
 default sizes trains 20 steps on the GPU and ``hepgen benchmark`` times the network (``forward``) and the
 whole path to physical units (``sample``) at batch 100 and 10000 on the GPU (every call synchronised). One
 line per step; a failing model prints its error and the check goes on. Data: 2000 GFlash calochallenge-2
-electrons (1 GeV - 1 TeV) for shower and point-cloud models, toy jets (30 or 150 slots) and toy arrays.
+electrons (1 GeV - 1 TeV) for shower and point-cloud models, Pythia 8 top jets (30 or 150 slots) and toy arrays.
 Meant for a machine with a CUDA GPU (CI never runs it): ``bash benchmarks/gpu_check.sh OUT``.
 
     python benchmarks/gpu_check.py --out OUT [--models a,b] [--device cuda]
@@ -26,24 +26,14 @@ STEPS = 20
 JETNET150 = ("mdma-gan", "mdma-flow", "epic-gan")
 
 
-def toy_jets(n: int, n_max: int, seed: int = 0):
-    """Jets with 5..n_max particles: pt_rel exponential summing to 1, Gaussian (eta_rel, phi_rel)."""
-    from hepgen.data import JetData
-
-    rng = np.random.default_rng(seed)
-    p = np.zeros((n, n_max, 4), np.float32)
-    for i, k in enumerate(rng.integers(5, n_max + 1, n)):
-        pt = np.sort(rng.exponential(1.0, k))[::-1]
-        p[i, :k, 0], p[i, :k, 1] = rng.normal(0, 0.1, k), rng.normal(0, 0.1, k)
-        p[i, :k, 2], p[i, :k, 3] = pt / pt.sum(), 1
-    return JetData(p, jet_type="t")
-
-
 def data_for(kind: str, model: str, showers):
     if kind in ("showers", "points"):
         return showers
-    if kind == "jets":
-        return toy_jets(2000, 150 if model in JETNET150 else 30)
+    if kind == "jets":   # Pythia 8 top jets, as bench_all_models.py trains them
+        from hepgen.simulate.jets import JetProduction, generate_chunk
+
+        n_max = 150 if model in JETNET150 else 30
+        return generate_chunk(JetProduction("t", STEPS * 16, max_particles=n_max, chunk_size=STEPS * 16, seed=11), 0)
     return np.random.default_rng(0).gamma(2.0, 10.0, (2000, 10, 10))
 
 

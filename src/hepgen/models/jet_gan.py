@@ -88,6 +88,23 @@ class JetGAN(JetModelBase, GenerativeModel):
         losses["loss_generator"] = optimizer_step(loss_g, optimizers["generator"], counter=self.generator_steps)
         return losses
 
+    def export_graph(self):
+        """Noise per particle slot drawn outside in the size buckets of :meth:`sample`; the graph pads every
+        cloud to n_max slots with the mask from n / n_max (first condition). For generators that draw one
+        N(0, 1) 3-vector per particle slot and call ``self.gen(z, mask, cond)`` (MDMA-GAN, TGAN); a generator
+        with other draws (EPiC-GAN's global latent) overrides it."""
+        from hepgen.models.export import cloud_export_graph, jet_buckets
+
+        n_max, bucket = self.data_shape[0], int(self.config["bucket"])
+
+        def draws(mask, generator):
+            return [torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)]
+
+        return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
+                                  lambda cond: jet_buckets(cardinality_of(cond, n_max), bucket), draws, (True,),
+                                  lambda m, mask, cond, z: m.gen(z, mask, cond),
+                                  "noise_0: N(0, 1) per particle slot (B, n_max, 3)")
+
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max = self.data_shape[0]
         return bucketed(lambda idx, mask: self.generate(mask, cond[idx], generator), cardinality_of(cond, n_max),

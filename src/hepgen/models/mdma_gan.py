@@ -86,19 +86,3 @@ class MDMAGAN(JetGAN):
 
     def score(self, x, mask, cond):
         return self.critic(x, mask, cond)
-
-    def export_graph(self):
-        """Noise per particle slot drawn outside in the size buckets of :meth:`sample`; the graph pads every
-        cloud to n_max slots with the mask from n / n_max (first condition)."""
-        from hepgen.models.export import cloud_export_graph, jet_buckets
-        from hepgen.models.jet_gan import cardinality_of
-
-        n_max, bucket = self.data_shape[0], int(self.config["bucket"])
-
-        def draws(mask, generator):
-            return [torch.randn(*mask.shape, 3, generator=generator) * mask.unsqueeze(-1)]
-
-        return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
-                                  lambda cond: jet_buckets(cardinality_of(cond, n_max), bucket), draws, (True,),
-                                  lambda m, mask, cond, z: m.gen(z, mask, cond),
-                                  "noise_0: N(0, 1) per particle slot (B, n_max, 3)")
