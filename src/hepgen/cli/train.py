@@ -52,5 +52,5 @@ def train(
                            init_from=init_from, lr=lr, validation=quick_metrics)
     except TrainingDiverged as exc:
         typer.echo(f"hepgen: training stopped: {exc}", err=True)
-        raise typer.Exit(3)
+        raise typer.Exit(3) from None
     typer.echo(f"trained; run directory {run}")

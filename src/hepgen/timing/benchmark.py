@@ -179,7 +179,8 @@ def _reference(simulator: str, simulate: Callable[[int], Any], batch_sizes: list
         if n_rep == 0:
             out[str(b)] = {"skipped": f"predicted {est * b / 1e3:.0f} s per call > max_point_s"}
             continue
-        r = time_per_item(lambda: simulate(b), b, n_rep, warmup=lambda: simulate(min(b, 100)))
+        # time_per_item calls both closures within this iteration only
+        r = time_per_item(lambda: simulate(b), b, n_rep, warmup=lambda: simulate(min(b, 100)))  # noqa: B023
         est = r["mean_ms"]
         out[str(b)] = r
     return out
@@ -588,7 +589,7 @@ def consolidated_markdown(results: list[dict[str, Any]]) -> str:
             for path, row in table.items():
                 lines.append(f"| {r['model']} | {per} | {backend} | {path} | "
                              + " | ".join(_fmt(row.get(str(b))) for b in bs) + f" | {gen_params} | {faster} |")
-        for backend, why in r.get("unavailable", {}).items():
+        for backend, _why in r.get("unavailable", {}).items():
             if backend != "paths":
                 lines.append(f"| {r['model']} | {per} | {backend} | - | not available" + " |" * len(bs)
                              + f" | {faster} |")

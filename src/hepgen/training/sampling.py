@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepgen.errors import InputError
 
 __all__ = ["auto_batch_size", "complete_labels"]
 
