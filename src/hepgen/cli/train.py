@@ -24,7 +24,8 @@ def train(
                                              "(fine-tuning, e.g. calochallenge-2 -> -3 point clouds)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (overrides the model's 'lr' parameter)."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the registered models and exit."),
-    devices: int = typer.Option(1, "--devices", help="Processes/GPUs for data-parallel training (with --strategy ddp)."),
+    devices: int = typer.Option(1, "--devices",
+                                help="Processes/GPUs for data-parallel training (with --strategy ddp)."),
     strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy: auto or ddp (gloo on CPU, NCCL on "
                                  "GPUs; also works under torchrun)."),
     accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
