@@ -287,7 +287,8 @@ def gaussian_mmd(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = (1.
     sample sets; leading axes are batch axes (one MMD per batch entry).
 
     >>> import torch
-    >>> float(gaussian_mmd(torch.tensor([0.0]), torch.tensor([1.0]), alphas=[1.0])) == 2 - 2 * float(torch.exp(torch.tensor(-1.0)))
+    >>> (float(gaussian_mmd(torch.tensor([0.0]), torch.tensor([1.0]), alphas=[1.0]))
+    ...  == 2 - 2 * float(torch.exp(torch.tensor(-1.0))))
     True
     """
     def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
