@@ -447,7 +447,8 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     own = [p for p in paths if p in getattr(work, "paths", PATHS)]
     result: dict[str, Any] = {"run": Path(run_dir).name, "model": base.config["model"], "kind": work.kind,
                               **work.describe(), "threads": threads, "machine": machine_info(),
-                              "device": device, "batch_sizes": batch_sizes, "repeats": {str(b): reps[b] for b in batch_sizes},
+                              "device": device, "batch_sizes": batch_sizes,
+                              "repeats": {str(b): reps[b] for b in batch_sizes},
                               "unit": f"ms per {work.unit}", "timings": {}, "unavailable": {}}
     if len(own) < len(paths):
         result["unavailable"]["paths"] = f"{', '.join(p for p in paths if p not in own)}: not applicable to " \

@@ -573,7 +573,8 @@ class JetKind:
         if self.labels:
             if not labels or "mass" not in labels:
                 raise InputError("this model is conditioned on the relative jet mass; give labels={'mass': ...}")
-            cols.append((np.log(np.asarray(labels["mass"], np.float64) + 1e-6) - self.mass_scale[0]) / self.mass_scale[1])
+            cols.append((np.log(np.asarray(labels["mass"], np.float64) + 1e-6) - self.mass_scale[0])
+                        / self.mass_scale[1])
         return np.stack(cols, axis=1).astype(np.float32)
 
     def encode(self, jets) -> dict[str, np.ndarray]:

@@ -146,7 +146,8 @@ class LogStandardize(Standardize):
         return _xp(y).exp(super().inverse(y, e))
 
 
-TRANSFORMS: dict[str, type[Transform]] = {t.name: t for t in (DivideByIncident, Log, Logit, Standardize, LogStandardize)}
+TRANSFORMS: dict[str, type[Transform]] = {t.name: t for t in (DivideByIncident, Log, Logit, Standardize,
+                                                             LogStandardize)}
 
 
 class Pipeline:
