@@ -146,7 +146,8 @@ def main() -> None:
     table = consolidated_markdown(results)
     info = machine_info()
     head = (f"{info['date']}; nproc {info['nproc']}, {info['cpu']}, load at the end {info.get('load_average')}; "
-            f"torch {info.get('torch')}; {args.threads} thread(s); this invocation {time.perf_counter() - t_all:.0f} s; "
+            f"torch {info.get('torch')}; {args.threads} thread(s); "
+            f"this invocation {time.perf_counter() - t_all:.0f} s; "
             "ms per object (the 'per' column), mean ± std over repeats 10 / 5 / 1 at batch 1 / 100 / 10000, "
             "fewer where they would exceed --max-point-s ('1 run': one repeat)\n\n")
     (out / "all.md").write_text(head + table + "\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands) + "\n")

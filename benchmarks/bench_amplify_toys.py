@@ -48,7 +48,8 @@ def truth_check(toy_name: str, n_per_dim: list[int], coords, repeats: int, seed:
 
 
 # GAN amplification factors of Diefenbacher 2022 (Sec. 5.1) per (toy key, coordinate set): {n_quant: factor}
-PAPER_GAN = {("camel", "x"): {10: 1.5, 20: 2.8, 50: 6}, ("sphere-combined", "r+phi1+phi2+phi3+phi4"): {243: 3, 1024: 8, 7776: 30}}
+PAPER_GAN = {("camel", "x"): {10: 1.5, 20: 2.8, 50: 6},
+             ("sphere-combined", "r+phi1+phi2+phi3+phi4"): {243: 3, 1024: 8, 7776: 30}}
 
 
 def plot(results: dict, path: str) -> None:
@@ -108,7 +109,8 @@ def main() -> None:
         for ckey, rows in r["results"].items():
             labels = list(rows)
             for j in range(len(per_dim)):
-                cells = [f"{rows[l][j]['factor_from_mean_mse']:.2f} ({rows[l][j]['factor_mean'] or float('nan'):.2f} ± {rows[l][j]['factor_std']:.2f})"
+                cells = [f"{rows[l][j]['factor_from_mean_mse']:.2f} "
+                         f"({rows[l][j]['factor_mean'] or float('nan'):.2f} ± {rows[l][j]['factor_std']:.2f})"
                          for l in labels]
                 ci = coords[list(r["results"]).index(ckey)]
                 chk = r["truth_3x_factor"]["+".join(map(str, ci))][per_dim[j]]

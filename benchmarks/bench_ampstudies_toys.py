@@ -55,9 +55,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="default: TOY_CONFIG's (50; the paper's 10)")
     ap.add_argument("--max-time", default=None, help="per training, e.g. 2m")
     ap.add_argument("--n-samples", type=int, default=200_000)
-    ap.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TOY_CONFIG's; the paper's 5e-5)")
+    ap.add_argument("--lr", type=float, default=None,
+                    help="Adam learning rate (default: TOY_CONFIG's; the paper's 5e-5)")
     ap.add_argument("--width", type=int, default=None, help="hidden width (default: TOY_CONFIG's; the paper's 256)")
-    ap.add_argument("--dropout", type=float, default=None, help="generator dropout (default: TOY_CONFIG's; the paper's 0.5)")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="generator dropout (default: TOY_CONFIG's; the paper's 0.5)")
     ap.add_argument("--out", default="gan_toys.json")
     ap.add_argument("--from-json", default=None, help="only plot an earlier result")
     ap.add_argument("--plot", default=None, help="PNG path")
@@ -79,7 +81,8 @@ def main() -> None:
                                               "params": {**TOY_CONFIG["params"],
                                                                        **({"lr": a.lr} if a.lr else {}),
                                                                        **({"width": a.width} if a.width else {}),
-                                                                       **({"dropout": a.dropout} if a.dropout is not None
+                                                                       **({"dropout": a.dropout}
+                                                                          if a.dropout is not None
                                                                           else {})}})
             out[name]["wall_s"] = time.time() - t
             for key, rows in out[name]["results"].items():

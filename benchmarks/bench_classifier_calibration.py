@@ -164,7 +164,8 @@ def main() -> None:
     ap.add_argument("--table", type=Path, nargs="+", help="Only print the markdown table of these result files.")
     ap.add_argument("--physics-only", action="store_true",
                     help="Only the one-line physics statistics (no classifier training) for the N and seeds of --runs.")
-    ap.add_argument("--runs", nargs="+", default=["default:high:200,500,2000,10000:5", "default:low:200,500,2000,10000:5",
+    ap.add_argument("--runs", nargs="+", default=["default:high:200,500,2000,10000:5",
+                                                   "default:low:200,500,2000,10000:5",
                                                    "official:high:200,500,2000,10000:5",
                                                    "official:low:200,500,2000,10000:5"])
     ap.add_argument("--cases", nargs="+", default=list(CASES))

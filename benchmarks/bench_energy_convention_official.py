@@ -35,7 +35,8 @@ def main() -> None:
     from hepgen.simulate import simulate_to_file
 
     hlf = HighLevelFeatures("electron", filename=str(args.official_code / "binning_dataset_2.xml"))
-    print(f"{'convention':<12} {'median E_tot/E_inc':>18} {'peak bin':>9} {'inside 0.5-1.5':>15}  per decade (median, std)")
+    print(f"{'convention':<12} {'median E_tot/E_inc':>18} {'peak bin':>9} {'inside 0.5-1.5':>15}  "
+          "per decade (median, std)")
     with tempfile.TemporaryDirectory() as tmp:
         for visible in (False, True):
             path = Path(tmp) / f"ds2_{visible}.h5"

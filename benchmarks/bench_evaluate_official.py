@@ -147,7 +147,8 @@ def compare_distances(args, off_out: Path, t_official: float, hepgen_metrics: di
     rows = [("FPD (jetnet's curve_fit)", of, (jf["value"], jf["error"])),
             ("FPD (least-squares intercept)", of, tuple(f)),
             ("KPD", ok, tuple(k))]
-    print("| quantity | official (jetnet) | hepgen, official's arrays | rel. difference | hepgen evaluate, own features |")
+    print("| quantity | official (jetnet) | hepgen, official's arrays | rel. difference | "
+          "hepgen evaluate, own features |")
     print("|---|---|---|---|---|")
     for name, o, h in rows:
         own = hf if name.startswith("FPD") else hk
@@ -175,7 +176,8 @@ def compare_prdc(args, off_out: Path, t_official: float, hepgen_metrics: dict) -
     t_h = time.perf_counter() - t0
     print(f"official evaluate.py -m prdc -d 2: {t_official:.1f} s; inputs {x.shape} (log10 voxels); "
           f"hepgen's prdc on them: {t_h:.1f} s")
-    print("| quantity | official (prdc package) | hepgen, official's arrays | abs. difference | hepgen evaluate (std. high-level inputs) |")
+    print("| quantity | official (prdc package) | hepgen, official's arrays | abs. difference | "
+          "hepgen evaluate (std. high-level inputs) |")
     print("|---|---|---|---|---|")
     for key in ("precision", "recall", "density", "coverage"):
         o = official["values"][key]

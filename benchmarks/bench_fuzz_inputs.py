@@ -44,7 +44,8 @@ BROAD = [  # (broad class, substrings of the mutation name), first match wins
                                                    "n-above", "n-fraction", "index-out", "index-negative",
                                                    "n-hits-sum", "n-hits-negative")),
     ("dtypes (complex, bool, ints, strings, compound, object)", ("complex", "bool", "uint8", "string", "compound",
-                                                                "structured", "object", "float16", "float64", "int-incident", "-float",
+                                                                "structured", "object", "float16", "float64",
+                                                                "int-incident", "-float",
                                                                 "hdf5-inside")),
     ("missing, extra, wrong shapes", ("",)),
 ]

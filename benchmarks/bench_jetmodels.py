@@ -61,7 +61,8 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(jets))
     test, training = jets[np.sort(order[: args.n_test])], jets[np.sort(order[args.n_test:])]
     args.outdir.mkdir(parents=True, exist_ok=True)
-    print(f"{len(training)} training / {len(test)} test jets, n_max {args.n_max}, mean n {training.n_particles.mean():.1f}; "
+    print(f"{len(training)} training / {len(test)} test jets, n_max {args.n_max}, "
+          f"mean n {training.n_particles.mean():.1f}; "
           f"load {os.getloadavg()}")
     gens, extra = {}, {}
     for name in args.models.split(","):

@@ -31,8 +31,11 @@ def main() -> None:
 
     M.efp_graphs()
     k = min(args.efp_timing_jets, len(j))
-    t0 = time.time(); e1 = M.efps(j[:k]); t1 = time.time()
-    e2 = M.efps(j[:k], backend="energyflow"); t2 = time.time()
+    t0 = time.time()
+    e1 = M.efps(j[:k])
+    t1 = time.time()
+    e2 = M.efps(j[:k], backend="energyflow")
+    t2 = time.time()
     print(f"EFPs (36, d<=4): batched {1e3 * (t1 - t0) / k:.2f} ms/jet, energyflow {1e3 * (t2 - t1) / k:.2f} ms/jet, "
           f"max rel diff {np.max(np.abs(e1 - e2) / np.maximum(np.abs(e2), 1e-300)):.1e}; load {os.getloadavg()[0]:.2f}")
 

@@ -34,8 +34,10 @@ r3, g3 = ref[..., :3].astype(np.float64), gen[..., :3].astype(np.float64)
 mr, mg = ref[..., 3] > 0.5, gen[..., 3] > 0.5
 out = {}
 t0 = time.perf_counter()
-G.rng = np.random.default_rng(seed); out["w1m"] = [float(v) for v in E.w1m(r3, g3, num_eval_samples=n_eval, num_batches=batches)]
-G.rng = np.random.default_rng(seed); m, s = E.w1p(r3, g3, mask1=mr, mask2=mg, num_eval_samples=n_eval, num_batches=batches)
+G.rng = np.random.default_rng(seed)
+out["w1m"] = [float(v) for v in E.w1m(r3, g3, num_eval_samples=n_eval, num_batches=batches)]
+G.rng = np.random.default_rng(seed)
+m, s = E.w1p(r3, g3, mask1=mr, mask2=mg, num_eval_samples=n_eval, num_batches=batches)
 out["w1p"] = [m.tolist(), s.tolist()]
 G.rng = np.random.default_rng(seed); m, s = E.w1efp(r3, g3, num_eval_samples=n_eval, num_batches=batches, efp_jobs=1)
 out["w1efp"] = [m.tolist(), s.tolist()]
@@ -92,12 +94,13 @@ def main() -> None:
 
     result = args.workdir / "jetnet.json"
     subprocess.run([args.jetnet_python, "-c", JETNET_SIDE, str(arrays), str(result), str(args.seed), str(args.n_eval),
-                    str(args.batches), str(args.fpd_min), str(args.fpd_max), str(args.kpd_batch)], check=True, env={**os.environ, "PYTHONPATH": ""})
+                    str(args.batches), str(args.fpd_min), str(args.fpd_max), str(args.kpd_batch)], check=True,
+                   env={**os.environ, "PYTHONPATH": ""})
     j = json.loads(result.read_text())
     print(f"jetnet: {j['seconds']:.1f} s; load {os.getloadavg()}")
     jr, jg = np.load(str(result) + ".efps_ref.npy"), np.load(str(result) + ".efps_gen.npy")
-    print(f"36 EFPs: max relative difference hepgen / energyflow (via jetnet) "
-          f"{max(np.max(np.abs(all36[k] - v) / np.maximum(np.abs(v), 1e-300)) for k, v in (('ref', jr), ('gen', jg))):.2g}")
+    max_rel = max(np.max(np.abs(all36[k] - v) / np.maximum(np.abs(v), 1e-300)) for k, v in (("ref", jr), ("gen", jg)))
+    print(f"36 EFPs: max relative difference hepgen / energyflow (via jetnet) {max_rel:.2g}")
 
     def rel(a, b):
         a, b = np.atleast_1d(np.asarray(a, float)), np.atleast_1d(np.asarray(b, float))
@@ -114,7 +117,8 @@ def main() -> None:
         print(f"| W1EFP {i} | {j['w1efp'][0][i]:.8g} ± {j['w1efp'][1][i]:.4g} | {w1efp[0][i]:.8g} ± "
               f"{w1efp[1][i]:.4g} | {rel([w1efp[0][i], w1efp[1][i]], [j['w1efp'][0][i], j['w1efp'][1][i]]):.2g} |")
     jf = fpd.notes["jetnet_curve_fit"]
-    print(f"| FPD (jetnet's curve_fit) | {j['fpd'][0]:.8g} ± {j['fpd'][1]:.4g} | {jf['value']:.8g} ± {jf['error']:.4g} | "
+    print(f"| FPD (jetnet's curve_fit) | {j['fpd'][0]:.8g} ± {j['fpd'][1]:.4g} | "
+          f"{jf['value']:.8g} ± {jf['error']:.4g} | "
           f"{rel([jf['value'], jf['error']], j['fpd']):.2g} |")
     print(f"| FPD (hepgen: least-squares intercept) | | {fpd[0]:.8g} ± {fpd[1]:.4g} | "
           f"{abs(fpd[0] - j['fpd'][0]) / max(j['fpd'][1], 1e-300):.2g} sigma from jetnet's |")
@@ -125,7 +129,8 @@ def main() -> None:
         ivm = M.inverse_variance_mean(means, stds)
         w = 1 / np.maximum(stds, 1e-300) ** 2
         print(f"{name} x{unit:g}: plain mean {plain[0] * unit:.4g} ± {plain[1] * unit:.2g} (spread over resamplings); "
-              f"inverse-variance mean {ivm[0] * unit:.4g} ± {ivm[1] * unit:.2g}; inverse-variance weights relative to the "
+              f"inverse-variance mean {ivm[0] * unit:.4g} ± {ivm[1] * unit:.2g}; "
+              "inverse-variance weights relative to the "
               f"smallest: {np.round(w / w.min(), 1).tolist()}")
     for name, r in (("FPD", fpd), ("KPD", kpd)):
         if r.notes["reason"] or r.notes["excluded_features"] or r.notes["warnings"]:

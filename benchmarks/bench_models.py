@@ -140,8 +140,10 @@ def main() -> None:
         }
         print(json.dumps({name: results["models"][name]}, indent=1), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"\nsource: {source}; {len(train_set)} train / {len(reference)} reference; budget {args.train_time} per model")
-    print("| model | parameters | epochs | generator steps | " + " | ".join(f"ms/shower @{b}" for b in args.batches.split(","))
+    print(f"\nsource: {source}; {len(train_set)} train / {len(reference)} reference; "
+          f"budget {args.train_time} per model")
+    print("| model | parameters | epochs | generator steps | "
+          + " | ".join(f"ms/shower @{b}" for b in args.batches.split(","))
           + " | fidelity |")
     print("|---" * (5 + len(args.batches.split(","))) + "|")
     for name, r in results["models"].items():

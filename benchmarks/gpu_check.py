@@ -70,7 +70,8 @@ def check(model: str, out: Path, device: str, showers) -> dict:
     rec["onnx_passed"] = bool(report.passed)
     t0 = time.perf_counter()
     full = {"training": {"batch_size": batch, "val_fraction": 0.0}}
-    run = train(model, data[:STEPS * batch], out / f"{model}-default", full, max_epochs=1, seed=0, accelerator=accelerator,
+    run = train(model, data[:STEPS * batch], out / f"{model}-default", full, max_epochs=1, seed=0,
+                accelerator=accelerator,
                 resume=False)
     rec["train_default_s"] = round(time.perf_counter() - t0, 1)
     timing = benchmark_run(run, [100, 10000], ("torch",), ("forward", "sample"), reference=False, device=device,

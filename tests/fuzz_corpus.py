@@ -224,7 +224,8 @@ def _labels(mode: str):
         if mode == "all-nan":
             h5["labels/angle"] = np.full(n, np.nan)
         elif mode == "one-inf":
-            a = np.linspace(0, 1, n); a[3] = np.inf
+            a = np.linspace(0, 1, n)
+            a[3] = np.inf
             h5["labels/angle"] = a
         elif mode == "short":
             h5["labels/angle"] = np.zeros(n - 1)
@@ -405,11 +406,15 @@ def _npy(kind: str):
         elif kind == "2d":
             np.save(path, p[:, :, 0])
         elif kind == "nan":
-            p[1, 0, 0] = np.nan; np.save(path, p)
+            p[1, 0, 0] = np.nan
+            np.save(path, p)
         elif kind == "overflow":
-            p = p.astype(np.float64); p[1, 0, 1] = 1e39; np.save(path, p)
+            p = p.astype(np.float64)
+            p[1, 0, 1] = 1e39
+            np.save(path, p)
         elif kind == "negative-pt":
-            p[2, 0, 2] = -1; np.save(path, p)
+            p[2, 0, 2] = -1
+            np.save(path, p)
         elif kind == "float64":
             np.save(path, p.astype(np.float64))
         elif kind == "hdf5-inside":

@@ -50,7 +50,9 @@ def test_null_auc_on_sparse_voxels_is_one_half(n, recipe):
 
 
 def test_preprocessing_is_label_blind_and_floored():
-    x = np.zeros((100, 3)); x[:, 0] = np.arange(100); x[7, 2] = 5.0         # column 1 never hit, 2 hit once
+    x = np.zeros((100, 3))
+    x[:, 0] = np.arange(100)
+    x[7, 2] = 5.0  # column 1 never hit, 2 hit once
     z = fit_preprocessing(x, "standard")(x)
     assert np.all(np.isfinite(z)) and np.abs(z).max() < 20                  # no 1e6-sized inputs
     assert np.allclose(z[:, 1], 0.0)

@@ -172,7 +172,7 @@ def test_an_empty_histogram_is_undefined_not_a_perfect_match():
     from hepgen.evaluate.histograms import separation_power
 
     assert np.isnan(separation_power([0, 0, 0], [1, 2, 3])) and np.isnan(separation_power([0, 0], [0, 0]))
-    ref, gen = _showers(300, 31), _showers(300, 32)
+    _ref, _gen = _showers(300, 31), _showers(300, 32)
     from hepgen.evaluate.evaluation import _compare_1d
 
     e = _compare_1d(np.full(300, 5.0), np.full(300, 5.0), np.linspace(0, 1, 11), w1=False)  # all outside

@@ -74,7 +74,8 @@ def _cc(tmp_path, n=6, name="a.h5", **changes) -> Path:
 
 
 def test_float64_overflow_is_refused_after_the_cast(tmp_path):
-    e = np.ones((6, 25)); e[3, 2] = 1e39
+    e = np.ones((6, 25))
+    e[3, 2] = 1e39
     with pytest.raises(InputError, match=r"index 3: voxel energy 1e\+39 overflows float32"):
         read_showers(_cc(tmp_path, showers=e))
 
@@ -149,7 +150,9 @@ def test_all_nan_labels_are_refused(tmp_path):
     (3, 31.0, "index 1: n_particles 31; expected a whole number from 0 to 8"),
 ])
 def test_bad_jet_features_are_refused(tmp_path, column, value, message):
-    p = np.zeros((3, 8, 4), np.float32); p[:, :2, 2] = 0.5; p[:, :2, 3] = 1
+    p = np.zeros((3, 8, 4), np.float32)
+    p[:, :2, 2] = 0.5
+    p[:, :2, 3] = 1
     jets = np.array([[100.0, 0.0, 10.0, 2.0]] * 3, np.float32)
     jets[1, column] = value
     with h5py.File(tmp_path / "j.h5", "w") as h5:

@@ -22,7 +22,7 @@ from conftest import tiny_model
 from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 
-from hepgen.models.registry import get_model_class, list_models
+from hepgen.models.registry import list_models
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ import torch
 import conftest
 
 from hepgen.models.export import ExportGraph, ExportUnsupported
-from hepgen.models.registry import GenerativeModel, get_model_class, list_models
+from hepgen.models.registry import GenerativeModel, list_models
 from hepgen.training.onnx import TOLERANCE, unconditioned_graph, export_model_onnx, max_relative_deviation, onnx_session
 
 # test knobs: small buckets, so that clouds of several sizes share a batch

@@ -58,7 +58,8 @@ def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bo
             f.unlink(missing_ok=True)
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    for step, (key, n, seed) in enumerate((("train", cfg.n_train, cfg.seed), ("reference", cfg.n_reference, cfg.seed + 1))):
+    for step, (key, n, seed) in enumerate((("train", cfg.n_train, cfg.seed),
+                                           ("reference", cfg.n_reference, cfg.seed + 1))):
         if files[key].exists():
             status(f"[{step + 1}/5] {files[key]} exists, kept")
             continue

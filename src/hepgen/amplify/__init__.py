@@ -22,7 +22,8 @@ from hepgen.amplify.jsd import (JSDCurve, is_sparse, jsd_curve, jsd_from_fractio
 from hepgen.amplify.quantiles import GridCells, QuantileCells, build_quantile_cells
 
 __all__ = [
-    "QuantileCells", "GridCells", "build_quantile_cells", "jsd_from_fractions", "quantile_jsd", "quantile_mse", "two_sample_jsd",
+    "QuantileCells", "GridCells", "build_quantile_cells", "jsd_from_fractions", "quantile_jsd", "quantile_mse",
+    "two_sample_jsd",
     "JSDCurve", "jsd_curve", "is_sparse", "EquivalentSize", "expected_jsd", "expected_mse",
     "equivalent_size_multinomial", "equivalent_size_from_reference",
 ]

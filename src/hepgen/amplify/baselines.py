@@ -177,7 +177,8 @@ class MixtureBaseline:
 BASELINES = {"kde": KDEBaseline, "hist": HistogramBaseline, "fit": MixtureBaseline}
 
 
-def fit_baseline(name: str, train: np.ndarray, seed: int = 0, **options) -> KDEBaseline | HistogramBaseline | MixtureBaseline:
+def fit_baseline(name: str, train: np.ndarray, seed: int = 0,
+                 **options) -> KDEBaseline | HistogramBaseline | MixtureBaseline:
     """Fit the baseline called ``name`` (``kde``, ``hist`` or ``fit``) to ``train``.
 
     >>> h = fit_baseline("hist", np.random.default_rng(0).uniform(size=(500, 1)), n_splits=20)

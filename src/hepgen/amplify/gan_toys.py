@@ -42,14 +42,17 @@ TOY_CONFIG = {"params": {"noise_dim": 64, "width": 64, "layers": 5, "mbd_feature
 
 
 def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, repeats: int = 3,
-                  n_train: int | None = None, n_samples: int = 200_000, coordinates: Sequence[tuple[int, ...]] | None = None,
-                  config: dict | None = None, max_epochs: int = 30, steps_per_epoch: int = 100, max_time: str | None = None,
+                  n_train: int | None = None, n_samples: int = 200_000,
+                  coordinates: Sequence[tuple[int, ...]] | None = None,
+                  config: dict | None = None, max_epochs: int = 30, steps_per_epoch: int = 100,
+                  max_time: str | None = None,
                   seed: int = 0) -> dict:
     """Train ``repeats`` GANs on fresh toy training sets and measure their quantile amplification.
 
     One loop epoch is about ``steps_per_epoch`` optimiser steps (whole passes over the training set at the
     config's batch size); unless the config sets
-    ``lr_decay``, the lr falls ×10 over the ``max_epochs`` (the paper: × 0.9 per 1000 of its 10^4 passes). Returns ``{"results": {coords: {"gan": [...], "train": [...]}}, ...}`` with one entry
+    ``lr_decay``, the lr falls ×10 over the ``max_epochs`` (the paper: × 0.9 per 1000 of its 10^4 passes). Returns
+    ``{"results": {coords: {"gan": [...], "train": [...]}}, ...}`` with one entry
     per ``n_per_dim`` (``n_quant``, ``rmse_mean/std``, ``factor_mean/std``, ``factor_from_mean_mse``).
     """
     from hepgen.amplify.surrogates import array_config, sample_arrays
@@ -77,4 +80,5 @@ def gan_toy_study(toy_name: str, n_per_dim: Sequence[int], workdir: str | Path, 
     rows = toy_amplification_table(toy, samples, coordinates, n_per_dim, n_train)
     return {"toy": toy_name, "n_train": n_train, "repeats": repeats, "n_samples": n_samples,
             "max_epochs": max_epochs, "repeat_data": repeat_data,
-            "passes_over_data": passes, "steps": [p * n_train // batch_size for p in passes], "config": cfg, "results": rows}
+            "passes_over_data": passes, "steps": [p * n_train // batch_size for p in passes], "config": cfg,
+            "results": rows}

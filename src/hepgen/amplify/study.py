@@ -235,10 +235,12 @@ def study_markdown(result: dict) -> str:
         j = ok[-1]
         for label, eq in r["equivalent"].items():
             c = r["curves"][label]
-            sub = eq["reference_subsets"][j] if eq["reference_subsets"] else {"value": None, "bound": "", "factor": None}
+            sub = (eq["reference_subsets"][j] if eq["reference_subsets"]
+                   else {"value": None, "bound": "", "factor": None})
             mul = eq["multinomial"][j]
             lines.append(f"| {obs_set} | {label} | {c['n_quant'][j]} | {c['mean'][j]:.3g} ± {c['std'][j]:.1g} | "
-                         f"{sub['bound']}{_fmt(sub['value'])} | {_fmt(mul['value'])} | {sub['bound']}{_fmt(sub['factor'])} | "
+                         f"{sub['bound']}{_fmt(sub['value'])} | {_fmt(mul['value'])} | "
+                         f"{sub['bound']}{_fmt(sub['factor'])} | "
                          f"{_fmt(mul['factor'])} |")
     return "\n".join(lines) + "\n"
 
@@ -313,10 +315,12 @@ def toy_amplification_table(toy, samples: dict[str, list[np.ndarray]], coordinat
                 fac = factors(rmse ** 2, cells, n_samples)
                 finite = np.isfinite(fac)
                 entries.append({"n_quant": int(cells.n_cells), "n_per_dim": int(k),
-                                "rmse_mean": float(rmse.mean()), "rmse_std": float(rmse.std(ddof=1)) if len(rmse) > 1 else 0.0,
+                                "rmse_mean": float(rmse.mean()),
+                                "rmse_std": float(rmse.std(ddof=1)) if len(rmse) > 1 else 0.0,
                                 "factor_mean": float(np.mean(fac[finite])) if finite.any() else None,
                                 "factor_std": float(np.std(fac[finite], ddof=1)) if finite.sum() > 1 else 0.0,
-                                "factor_from_mean_mse": float(factors(np.array([np.mean(rmse ** 2)]), cells, n_samples)[0]),
+                                "factor_from_mean_mse": float(factors(np.array([np.mean(rmse ** 2)]), cells,
+                                                                      n_samples)[0]),
                                 "n_unresolved": int((~finite).sum())})
             rows[key][label] = entries
     return rows

@@ -55,7 +55,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status messages."),
 ) -> None:
     from hepgen.progress import set_quiet

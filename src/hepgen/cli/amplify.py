@@ -9,17 +9,24 @@ import typer
 
 
 def amplify(
-    train: List[Path] = typer.Option(..., "--train", help="Training showers of the model (repeat for several training sets)."),
-    generated: List[Path] = typer.Option(..., "--generated", help="Generated showers (repeat for independent trainings: gives the error bands)."),
-    reference: Path = typer.Option(..., "--reference", help="A large reference (e.g. GEANT4) sample, disjoint from the training data: split into a truth set (defines the quantiles) and a pool for subsets."),
+    train: List[Path] = typer.Option(..., "--train",
+                                     help="Training showers of the model (repeat for several training sets)."),
+    generated: List[Path] = typer.Option(..., "--generated", help="Generated showers (repeat for independent "
+                                         "trainings: gives the error bands)."),
+    reference: Path = typer.Option(..., "--reference", help="A large reference (e.g. GEANT4) sample, disjoint from "
+                                   "the training data: split into a truth set (defines the quantiles) and a pool "
+                                   "for subsets."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder for amplify.json, amplify.md and plots."),
     observable: List[str] = typer.Option(["E_vis", "E_peak", "E_pixel", "CG_x", "CG_y"], "--observable",
-                                         help="Observable or joint (E_vis+E_peak) to study; repeat. Names: E_vis, E_peak, E_pixel, CG_x, CG_y, n_active."),
+                                         help="Observable or joint (E_vis+E_peak) to study; repeat. Names: E_vis, "
+                                         "E_peak, E_pixel, CG_x, CG_y, n_active."),
     sizes: str = typer.Option("1000,5000,10000,50000", help="Reference subset sizes (showers), comma separated."),
-    pool_size: Optional[int] = typer.Option(None, help="Reference showers kept for subsets (default: the largest size, at most half the file); the rest is the truth set."),
+    pool_size: Optional[int] = typer.Option(None, help="Reference showers kept for subsets (default: the largest "
+                                            "size, at most half the file); the rest is the truth set."),
     replicates: int = typer.Option(5, help="Reference subsets per size (mean ± std)."),
     max_n_quant: Optional[int] = typer.Option(None, help="Largest number of quantiles (default: half the truth set)."),
-    baselines: str = typer.Option("kde,hist", help="Classical baselines fitted to the (first) training set: kde, hist, or ''."),
+    baselines: str = typer.Option("kde,hist",
+                                  help="Classical baselines fitted to the (first) training set: kde, hist, or ''."),
     baseline_samples: int = typer.Option(1_000_000, help="Points sampled from each baseline."),
     hist_splits: int = typer.Option(500, help="Cross-validation splits of the histogram estimator."),
     pool: int = typer.Option(3, help="Pixels pooled per side after summing over depth (ILD ECAL 30x30 -> 10x10)."),
@@ -42,7 +49,8 @@ def amplify(
 
     for f in ("amplify.json", "amplify.md"):
         check_writable(output / f, overwrite)
-    result = amplify_files(train, generated, reference, observable, [int(float(s)) for s in sizes.split(",") if s.strip()],
+    result = amplify_files(train, generated, reference, observable,
+                           [int(float(s)) for s in sizes.split(",") if s.strip()],
                            pool_size, replicates, max_n_quant, [b for b in baselines.split(",") if b.strip()],
                            baseline_samples, hist_splits, pool, threshold, pixel_threshold, geometry, max_generated,
                            seed)

@@ -13,7 +13,8 @@ def convert(
     target: Path = typer.Argument(..., help="Output file."),
     to: str = typer.Option("calochallenge", "--to", help="Output format: calochallenge, ild, points (one point per "
                            "hit voxel), or jetnet (jets; the suffix .h5/.npz/.npy picks the container)."),
-    geometry: Optional[str] = typer.Option(None, "--geometry", "-g", help="Geometry of the input, when the file does not say."),
+    geometry: Optional[str] = typer.Option(None, "--geometry", "-g",
+                                           help="Geometry of the input, when the file does not say."),
     compression: str = typer.Option("gzip", help="HDF5 compression of shower output: gzip, lzf or none."),
     chunk_size: int = typer.Option(10_000, help="Showers converted at a time (bounds the memory)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),

@@ -11,22 +11,25 @@ import typer
 def evaluate(
     reference: Path = typer.Argument(..., help="Reference shower file (CaloChallenge or ILD HDF5), e.g. Geant4."),
     generated: Path = typer.Argument(..., help="Generated shower file of the same geometry and incident-energy range."),
-    output: Path = typer.Option(Path("report"), "--output", "-o", help="Folder for metrics.json, figures/ and index.html."),
+    output: Path = typer.Option(Path("report"), "--output", "-o",
+                                help="Folder for metrics.json, figures/ and index.html."),
     classifier: str = typer.Option("default", "--classifier",
                                    help="Classifier recipe (low- and high-level DNN): 'default' (3 x 256 units, early "
                                    "stopping, label-blind standardisation, high-level features standardised given "
                                    "E_inc), 'official' (the challenge's evaluate.py: 3 x 2048 units, 50 epochs, raw "
                                    "inputs; slow on a CPU) or 'none'."),
-    no_classifier: bool = typer.Option(False, "--no-classifier", help="Skip the classifiers (same as --classifier none); "
-                                       "much faster."),
+    no_classifier: bool = typer.Option(False, "--no-classifier", help="Skip the classifiers (same as --classifier "
+                                       "none); much faster."),
     epochs: Optional[int] = typer.Option(None, help="Classifier epochs at most (default: the recipe's, 30 or 50)."),
-    hidden: Optional[int] = typer.Option(None, help="Classifier hidden units per layer (default: the recipe's, 256 or 2048)."),
+    hidden: Optional[int] = typer.Option(None, help="Classifier hidden units per layer (default: the recipe's, "
+                                         "256 or 2048)."),
     multiclass: List[Path] = typer.Option([], "--multiclass", help="Another generated file (repeat the option for "
                                           "several): also run the multiclass classifier test on the high-level "
                                           "inputs of REFERENCE, GENERATED and these; writes multiclass.json."),
     classifier_showers: int = typer.Option(20_000, help="Showers of each sample the classifier reads at most."),
-    threshold: Optional[float] = typer.Option(None, help="Cell threshold in MeV (default: the challenge's or the source "
-                                              "study's value for the geometry, e.g. 0.0152 MeV for calochallenge-2/3)."),
+    threshold: Optional[float] = typer.Option(None, help="Cell threshold in MeV (default: the challenge's or the "
+                                              "source study's value for the geometry, e.g. 0.0152 MeV for "
+                                              "calochallenge-2/3)."),
     geometry: Optional[str] = typer.Option(None, "--geometry", "-g", help="Geometry, when the files do not say."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw the comparison figures."),
     all_layers: bool = typer.Option(False, "--all-layers", help="Also draw every per-layer feature: one figure per "

@@ -9,8 +9,10 @@ import typer
 
 
 def info(
-    file: Path = typer.Argument(..., help="A shower file (CaloChallenge or ILD HDF5) or a jet file (JetNet .h5/.npy/.npz)."),
-    geometry: Optional[str] = typer.Option(None, "--geometry", "-g", help="Geometry name or XML/YAML file, when the file does not say."),
+    file: Path = typer.Argument(..., help="A shower file (CaloChallenge or ILD HDF5) or a jet file "
+                                "(JetNet .h5/.npy/.npz)."),
+    geometry: Optional[str] = typer.Option(None, "--geometry", "-g",
+                                           help="Geometry name or XML/YAML file, when the file does not say."),
     chunk_size: int = typer.Option(10_000, help="Showers read at a time (bounds the memory)."),
 ) -> None:
     """Summarise a file: format, N, matching geometry, energy range and spectrum, hits, response, size."""
@@ -27,6 +29,7 @@ def geometries() -> None:
         g = get_geometry(name)
         stack = ""
         if g.layer_stack is not None:
-            slabs = {f"{s.material} {s.thickness_mm:g} mm{' (active)' if s.active else ''}" for l in g.layer_stack for s in l}
+            slabs = {f"{s.material} {s.thickness_mm:g} mm{' (active)' if s.active else ''}"
+                     for l in g.layer_stack for s in l}
             stack = "; " + ", ".join(sorted(slabs))
         typer.echo(f"{name:<24} {g.kind:<12} {g.n_voxels:>6} voxels  {g.n_layers:>2} layers{stack}")

@@ -9,7 +9,8 @@ import typer
 
 
 def simulate_jets(
-    jet_type: str = typer.Option(..., "--type", "-t", help="Jet type: g (gluon), q (light quark), t (top), w (W), z (Z)."),
+    jet_type: str = typer.Option(..., "--type", "-t",
+                                 help="Jet type: g (gluon), q (light quark), t (top), w (W), z (Z)."),
     n_jets: int = typer.Option(..., "-n", "--n-jets", help="Number of jets to produce."),
     output: Path = typer.Option(..., "-o", "--output", help="Output JetNet file (.h5, .npz or .npy)."),
     max_particles: int = typer.Option(30, "--max-particles", help="Particle slots per jet (JetNet: 30 or 150)."),
@@ -18,7 +19,8 @@ def simulate_jets(
     chunk_size: int = typer.Option(500, "--chunk-size", help="Jets per chunk (unit of checkpointing and of seeding)."),
     pt_gev: float = typer.Option(1000.0, "--pt", help="Hard-parton pT in GeV (JetNet: 1000)."),
     pt_window: float = typer.Option(0.02, "--pt-window", help="Relative half-width of the pT-hat window."),
-    mpi: bool = typer.Option(False, "--mpi/--no-mpi", help="Pythia multi-parton interactions (underlying event); off by default, as JetNet's mass peaks and multiplicities suggest."),
+    mpi: bool = typer.Option(False, "--mpi/--no-mpi", help="Pythia multi-parton interactions (underlying event); "
+                             "off by default, as JetNet's mass peaks and multiplicities suggest."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Generate jets with Pythia 8 (13 TeV) + FastJet anti-kT R = 0.8 in the JetNet layout.
@@ -35,7 +37,8 @@ def simulate_jets(
 def evaluate_jets(
     reference: Path = typer.Argument(..., help="Reference JetNet file (e.g. Pythia test jets)."),
     generated: List[Path] = typer.Argument(..., help="One or more generated JetNet files."),
-    reference2: Optional[Path] = typer.Option(None, "--reference2", help="Second independent reference for the IN row (default: split REFERENCE in halves)."),
+    reference2: Optional[Path] = typer.Option(None, "--reference2", help="Second independent reference for the IN "
+                                              "row (default: split REFERENCE in halves)."),
     n_eval: int = typer.Option(50_000, "--n-eval", help="Jets drawn per W1 resampling (Käch 2024: 50 000)."),
     batches: int = typer.Option(5, "--batches", help="W1 resamplings."),
     fpd_min: int = typer.Option(20_000, "--fpd-min", help="Smallest FPD batch (Käch 2024: 20 000)."),
@@ -46,9 +49,9 @@ def evaluate_jets(
     output: Path = typer.Option(Path("jets_report"), "--output", "-o", help="Folder for metrics.json."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with histograms and correlations."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json and HTML report."),
-    multiclass: bool = typer.Option(False, "--multiclass", help="Also run the multiclass classifier test (one class per "
-                                    "file: REFERENCE and every GENERATED) on the jet features and the pt-ordered "
-                                    "particles; prints the confusion matrix."),
+    multiclass: bool = typer.Option(False, "--multiclass", help="Also run the multiclass classifier test (one class "
+                                    "per file: REFERENCE and every GENERATED) on the jet features and the "
+                                    "pt-ordered particles; prints the confusion matrix."),
 ) -> None:
     """JetNet metrics of GENERATED against REFERENCE plus the in-sample IN row, in the units of the tables of B. Käch,
     "Generative Modelling in High-Energy Physics", PhD thesis, U. Hamburg / DESY (2024).
@@ -62,7 +65,8 @@ def evaluate_jets(
     from hepgen.data.jetnet import read_jets
     from hepgen.errors import InputError
     from hepgen.evaluate.evaluation import jsonable
-    from hepgen.evaluate.jets import COMBINATION, UNITS, evaluate_jets as run, format_details, format_table, rows_as_json
+    from hepgen.evaluate.jets import (COMBINATION, UNITS, evaluate_jets as run, format_details, format_table,
+                                      rows_as_json)
 
     metrics_path = output / "metrics.json"
     if metrics_path.exists() and not overwrite:

@@ -1,4 +1,5 @@
-"""``hepgen simulate``: GFlash reference showers in the detector's file format; ``hepgen simulate jets``: Pythia 8 jets."""
+"""``hepgen simulate``: GFlash reference showers in the detector's file format; ``hepgen simulate jets``: Pythia 8
+jets."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ simulate_app = typer.Typer(
 @simulate_app.callback()
 def simulate(
     ctx: typer.Context,
-    detector: Optional[str] = typer.Option(None, "--detector", "-d", help="Geometry: a preset (calochallenge-2, calochallenge-3, "
-                                 "ild-ecal, ild-ahcal, belle2-ecl-5x5/-10x10/-30x30) or a .yaml/.xml geometry file "
-                                 "with a layer stack."),
+    detector: Optional[str] = typer.Option(None, "--detector", "-d", help="Geometry: a preset (calochallenge-2, "
+                                 "calochallenge-3, ild-ecal, ild-ahcal, belle2-ecl-5x5/-10x10/-30x30) or a "
+                                 ".yaml/.xml geometry file with a layer stack."),
     energy: Optional[str] = typer.Option(None, "--energy", "-e", help="Incident energies: 50GeV, uniform:10GeV:100GeV, "
                                "log-uniform:1GeV:1TeV or discrete:1GeV,10GeV,100GeV."),
     n: Optional[int] = typer.Option(None, "-n", "--n-showers", help="Number of showers."),
@@ -33,7 +34,8 @@ def simulate(
     angle: float = typer.Option(0.0, "--angle", help="Incidence angle in degrees (0 = perpendicular)."),
     layout: str = typer.Option("calochallenge", "--layout", help="calochallenge (any detector) or ild "
                                "(ild-ecal / ild-ahcal, the 'getting_high' layout)."),
-    chunk_size: int = typer.Option(1000, "--chunk-size", help="Showers simulated and written at a time (bounds memory)."),
+    chunk_size: int = typer.Option(1000, "--chunk-size",
+                                   help="Showers simulated and written at a time (bounds memory)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     visible_energy: bool = typer.Option(False, "--visible-energy", help="calochallenge-2/-3: write the energy seen "
                                         "in the silicon instead of the challenge's calibrated energies (visible / "

@@ -24,7 +24,8 @@ def train(
                                              "(fine-tuning, e.g. calochallenge-2 -> -3 point clouds)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (overrides the model's 'lr' parameter)."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the registered models and exit."),
-    devices: int = typer.Option(1, "--devices", help="Processes/GPUs for data-parallel training (with --strategy ddp)."),
+    devices: int = typer.Option(1, "--devices",
+                                help="Processes/GPUs for data-parallel training (with --strategy ddp)."),
     strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy: auto or ddp (gloo on CPU, NCCL on "
                                  "GPUs; also works under torchrun)."),
     accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
@@ -52,5 +53,5 @@ def train(
                            init_from=init_from, lr=lr, validation=quick_metrics)
     except TrainingDiverged as exc:
         typer.echo(f"hepgen: training stopped: {exc}", err=True)
-        raise typer.Exit(3)
+        raise typer.Exit(3) from None
     typer.echo(f"trained; run directory {run}")

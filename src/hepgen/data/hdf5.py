@@ -460,7 +460,8 @@ class ShowerWriter:
         if geo.name not in preset_names():
             self._h5.attrs["geometry_spec"] = json.dumps(geo.spec())
         self._h5.attrs["hepgen_version"] = __version__
-        self._h5.attrs["energy_unit"] = "MeV" if self.layout.incident_mev_per_unit == 1 else "GeV (incident), MeV (deposits)"
+        self._h5.attrs["energy_unit"] = ("MeV" if self.layout.incident_mev_per_unit == 1
+                                         else "GeV (incident), MeV (deposits)")
         for k, v in self.metadata.items():
             self._h5.attrs[k] = v
         self._h5.attrs[COMPLETE_ROWS] = 0

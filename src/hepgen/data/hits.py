@@ -159,7 +159,8 @@ class HitTransform:
     def forward(self, points: ShowerPoints, rng: np.random.Generator | None = None) -> np.ndarray:
         """(M, 4) float32 standardised (E, z, alpha, R) of all hits (dequantisation noise from ``rng``)."""
         if points.geometry != self.geometry:
-            raise InputError(f"hits are on '{points.geometry.name}', the transform was fitted on '{self.geometry.name}'")
+            raise InputError(f"hits are on '{points.geometry.name}', the transform was fitted on "
+                             f"'{self.geometry.name}'")
         raw = self._forward_raw(points.energy, points.indices, rng or np.random.default_rng())
         return ((raw - np.asarray(self.params["mean"])) / np.asarray(self.params["std"])).astype(np.float32)
 

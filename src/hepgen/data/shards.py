@@ -84,7 +84,8 @@ class ShardManifest:
         try:
             d = json.loads(path.read_text())
             shards = [Shard(**s) for s in d.pop("shards")]
-            return cls(folder, shards=shards, **{k: d[k] for k in ("n_total", "shard_size", "seed", "geometry", "settings")})
+            return cls(folder, shards=shards,
+                       **{k: d[k] for k in ("n_total", "shard_size", "seed", "geometry", "settings")})
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"unreadable manifest ({exc})", file=str(path)) from None
 

@@ -22,8 +22,9 @@ Traceback (most recent call last):
 hepgen.errors.InputError: x.h5: dataset 'showers': index 0: NaN or infinite voxel energy; expected finite MeV values
 >>> v = Validator("gen.h5", LENIENT)
 >>> v.showers(np.array([1e3, 1e3]), np.array([[10.0, 5e4], [1.0, 2.0]], np.float32))
->>> v.warnings
-["gen.h5: dataset 'showers': index 0: a single voxel holds 5e+04 MeV, 50 x the incident energy (expected at most 2 x); 1 of 2 showers read"]
+>>> v.warnings  # doctest: +NORMALIZE_WHITESPACE
+["gen.h5: dataset 'showers': index 0: a single voxel holds 5e+04 MeV, 50 x the incident energy
+ (expected at most 2 x); 1 of 2 showers read"]
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ import numpy as np
 
 from hepgen.errors import InputError
 
-__all__ = ["check_showers", "Validator", "FLOAT_KINDS", "NUMBER_KINDS", "INT_KINDS", "Rule", "RULES", "STRICT", "LENIENT", "NEGATIVE_TOLERANCE_MEV",
-           "MAX_RESPONSE", "INCIDENT_RANGE_MEV", "read_errors", "describe_os_error"]
+__all__ = ["check_showers", "Validator", "FLOAT_KINDS", "NUMBER_KINDS", "INT_KINDS", "Rule", "RULES", "STRICT",
+           "LENIENT", "NEGATIVE_TOLERANCE_MEV", "MAX_RESPONSE", "INCIDENT_RANGE_MEV", "read_errors",
+           "describe_os_error"]
 
 STRICT = "strict"
 LENIENT = "lenient"
@@ -72,7 +74,8 @@ RULES = {r.name: r for r in (
     Rule("negative_deposit", "unreadable", "negative voxel energy {value:g} MeV; expected deposits >= 0"),
     Rule("negative", "unreadable", "negative {what} {value:g}; expected {what} >= 0"),
     Rule("count", "unreadable", "{what} {value:g}; expected {expected}"),
-    Rule("response", "implausible", "the shower holds {value:.3g} x its incident energy (expected at most {limit:g} x): "
+    Rule("response", "implausible", "the shower holds {value:.3g} x its incident energy "
+         "(expected at most {limit:g} x): "
          "incident energies look like GeV where {unit} is expected, or deposits like keV where MeV is expected"),
     Rule("huge_voxel", "implausible", "a single voxel holds {value:.3g} MeV, {ratio:.3g} x the incident energy "
          "(expected at most {limit:g} x)"),

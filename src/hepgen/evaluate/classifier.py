@@ -47,7 +47,8 @@ per-class precision/recall/F1 and, as in the thesis, the mean class probability 
 held-out reference showers when the reference class is left out.
 
 >>> rng = np.random.default_rng(0)
->>> r = classifier_test(rng.normal(0, 1, (2000, 4)), rng.normal(2, 1, (2000, 4)), n_hidden=32, n_epochs=5, batch_size=100)
+>>> r = classifier_test(rng.normal(0, 1, (2000, 4)), rng.normal(2, 1, (2000, 4)), n_hidden=32, n_epochs=5,
+...                     batch_size=100)
 >>> r["auc"] > 0.9
 True
 """

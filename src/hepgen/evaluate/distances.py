@@ -172,7 +172,8 @@ class Distance(tuple):
 
 
 def screen_features(ref_features: np.ndarray, gen_features: np.ndarray, rtol: float = 1e-4,
-                    names: list[str] | None = None, max_outside: float = 1.0) -> tuple[np.ndarray, list[dict], str | None]:
+                    names: list[str] | None = None, max_outside: float = 1.0
+                    ) -> tuple[np.ndarray, list[dict], str | None]:
     """Which features FPD/KPD can use: ``(keep, excluded, fatal)``.
 
     ``keep`` is a boolean mask over the features; ``excluded`` lists ``{"index", "name", "reason"}`` for
@@ -524,7 +525,8 @@ def mmd_poly_unbiased_counts(x: np.ndarray, cx: np.ndarray, y: np.ndarray, cy: n
 
     >>> x, y = np.array([[0.0], [1.0]]), np.array([[0.5], [2.0]])
     >>> c, d = np.array([2, 1]), np.array([1, 3])
-    >>> round(mmd_poly_unbiased_counts(x, c, y, d, 2), 12) == round(mmd_poly_unbiased(x[[0, 0, 1]], y[[0, 1, 1, 1]], 2), 12)
+    >>> (round(mmd_poly_unbiased_counts(x, c, y, d, 2), 12)
+    ...  == round(mmd_poly_unbiased(x[[0, 0, 1]], y[[0, 1, 1, 1]], 2), 12))
     True
     """
     m, n = float(cx.sum()), float(cy.sum())
@@ -568,7 +570,8 @@ def kpd(ref_features: np.ndarray, gen_features: np.ndarray, num_batches: int = 1
     """Kernel physics distance (Kansal et al., arXiv:2211.10295): (median, half the 16.275-83.725 percentile
     range) of MMD^2 over batches (the CaloChallenge's settings are :data:`CALOCHALLENGE_KPD`).
 
-    ``sampling`` as in :func:`fpd` (default jetnet's ``replacement``): ``auto`` draws with replacement when both samples hold
+    ``sampling`` as in :func:`fpd` (default jetnet's ``replacement``): ``auto`` draws with replacement when both
+    samples hold
     ``batch_size`` rows, else batches of half the smaller sample without replacement (duplicated rows bias
     the unbiased estimator away from zero), and says so in ``notes``.
 

@@ -44,10 +44,13 @@ def check_compatible(reference: ShowerData, generated: ShowerData, reference_nam
     >>> from hepgen.data import ShowerData
     >>> a = ShowerData(np.full(2, 1e4), np.ones((2, 25)), "belle2-ecl-5x5")
     >>> b = ShowerData(np.full(2, 1e6), np.ones((2, 25)), "belle2-ecl-5x5")
-    >>> check_compatible(a, b)
+    >>> check_compatible(a, b)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energies 1e+06-1e+06 MeV against the reference's 10000-10000 MeV: 2 of 2 generated and 2 of 2 reference showers lie outside the range both cover (1 % margin); expected matching incident-energy distributions (at most 10 % or 5 showers of either outside)
+    hepgen.errors.InputError: generated: dataset 'incident_energies': index 0: incident energies 1e+06-1e+06 MeV
+    against the reference's 10000-10000 MeV: 2 of 2 generated and 2 of 2 reference showers lie outside the range
+    both cover (1 % margin); expected matching incident-energy distributions (at most 10 % or 5 showers of either
+    outside)
     """
     from hepgen.data.validate import LENIENT, check_showers
 
@@ -96,7 +99,9 @@ def energy_overlap(ref_inc: np.ndarray, gen_inc: np.ndarray, generated_name: str
                          f"{ref_inc.min():.6g}-{ref_inc.max():.6g} MeV: {len(bad)} of {len(gen_inc)} generated and "
                          f"{info['n_reference_outside']} of {len(ref_inc)} reference showers lie outside the range "
                          f"both cover ({100 * margin:g} % margin); expected matching incident-energy distributions "
-                         f"(at most {100 * MAX_OUTSIDE_FRACTION:g} % or {MAX_OUTSIDE_SHOWERS} showers of either outside)", file=generated_name,
+                         f"(at most {100 * MAX_OUTSIDE_FRACTION:g} % or {MAX_OUTSIDE_SHOWERS} showers of either "
+                         "outside)",
+                         file=generated_name,
                          dataset="incident_energies", index=int(bad[0]) if len(bad) else None)
     return mr, mg, info
 
@@ -114,9 +119,11 @@ def binning_warnings(histograms: dict[str, Any], n_reference: int, n_generated: 
     than reference entries: a corrupt value or a broken energy scale must not read as a good match.
 
     >>> h = {"E_vis": {"outside": {"reference": {"underflow": 1, "overflow": 1, "non_finite": 0, "far": 0, "max": 1.0},
-    ...                            "generated": {"underflow": 1, "overflow": 1, "non_finite": 0, "far": 1, "max": 1e30}}}}
-    >>> binning_warnings(h, 1000, 1000)
-    ['E_vis: 2 of 1000 generated entries outside the histogram range (1 underflow, 1 overflow, 0 not finite, 1 far outside; largest 1e+30), reference 2 of 1000']
+    ...                            "generated": {"underflow": 1, "overflow": 1, "non_finite": 0, "far": 1,
+    ...                                          "max": 1e30}}}}
+    >>> binning_warnings(h, 1000, 1000)  # doctest: +NORMALIZE_WHITESPACE
+    ['E_vis: 2 of 1000 generated entries outside the histogram range (1 underflow, 1 overflow, 0 not finite,
+     1 far outside; largest 1e+30), reference 2 of 1000']
     """
     out = []
     for name, h in histograms.items():
@@ -232,8 +239,10 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
         a, b = mu90(ref.scalars["E_vis"][mr]), mu90(gen.scalars["E_vis"][mg])
         ratio_bins = auto_bins(np.concatenate([ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg]]), 40)
         e = _compare_1d(ref.scalars["E_vis/E_inc"][mr], gen.scalars["E_vis/E_inc"][mg], ratio_bins, w1=False)
-        ebins.append({"E_inc_min_mev": lo, "E_inc_max_mev": hi, "n_reference": int(mr.sum()), "n_generated": int(mg.sum()),
-                      "reference": a, "generated": b, "mu90_ratio": b["mu90"] / a["mu90"] if a["mu90"] else float("nan"),
+        ebins.append({"E_inc_min_mev": lo, "E_inc_max_mev": hi, "n_reference": int(mr.sum()),
+                      "n_generated": int(mg.sum()),
+                      "reference": a, "generated": b,
+                      "mu90_ratio": b["mu90"] / a["mu90"] if a["mu90"] else float("nan"),
                       "resolution_ratio": b["sigma90/mu90"] / a["sigma90/mu90"] if a["sigma90/mu90"] else float("nan"),
                       "E_vis/E_inc_separation_power": e["separation_power"],
                       "E_vis/E_inc_separation_power_error": e["separation_power_error"]})
@@ -269,7 +278,8 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
     sp = sorted(((v["separation_power"], k) for k, v in hists.items() if np.isfinite(v["separation_power"])),
                 reverse=True)
     out["worst_separation_powers"] = [{"name": k, "separation_power": s,
-                                       "separation_power_error": hists[k]["separation_power_error"]} for s, k in sp[:10]]
+                                       "separation_power_error": hists[k]["separation_power_error"]}
+                                      for s, k in sp[:10]]
     out["undefined_separation_powers"] = sorted(k for k, v in hists.items() if not np.isfinite(v["separation_power"]))
     return out
 
@@ -318,7 +328,8 @@ def run_classifiers(reference: ShowerData, generated: ShowerData, ref: FeatureSe
 
 
 def quick_metrics(reference: ShowerData, generated: ShowerData, max_showers: int = 2000) -> dict[str, float]:
-    """A few separation powers (``sep_<observable>``) for a training loop's periodic validation (< 1 s on 1k showers)."""
+    """A few separation powers (``sep_<observable>``) for a training loop's periodic validation (< 1 s on 1k
+    showers)."""
     n = min(max_showers, len(reference), len(generated))
     thr = default_threshold_mev(reference.geometry)
     r = shower_observables(reference.energy[:n], reference.incident_energy[:n], reference.geometry, thr)
@@ -420,7 +431,8 @@ def compare_files(reference_path: str | Path, generated_path: str | Path, cache_
 
 def energy_convention_scale(reference_file: Any, generated_file: Any, generated_name: str = "generated") -> float:
     """Factor from the geometry's default threshold to the files' energies: for geometries with
-    ``calibrated_energies`` (CaloChallenge ds2/3, threshold stated for calibrated energies) the sampling fraction when the files say ``energy_convention = visible``,
+    ``calibrated_energies`` (CaloChallenge ds2/3, threshold stated for calibrated energies) the sampling fraction
+    when the files say ``energy_convention = visible``,
     else 1. Files that state different conventions cannot be compared.
 
     >>> class F:

@@ -28,7 +28,8 @@ from hepgen.evaluate.highlevel import highlevel_features, highlevel_names
 from hepgen.evaluate.observables import _sums, apply_threshold, shower_observables
 from hepgen.geometry import Geometry
 
-__all__ = ["FeatureSet", "compute_features", "cached_features", "default_threshold_mev", "CELL_LOG10_MIN", "CELL_LOG10_STEP"]
+__all__ = ["FeatureSet", "compute_features", "cached_features", "default_threshold_mev", "CELL_LOG10_MIN",
+           "CELL_LOG10_STEP"]
 
 CELL_LOG10_MIN, CELL_LOG10_MAX, CELL_LOG10_STEP = -6.0, 8.0, 1e-4
 

@@ -44,7 +44,8 @@ from hepgen.evaluate.metrics import w1
 from hepgen.data.jets import JetData
 from hepgen.errors import InputError
 
-__all__ = ["UNITS", "COMBINATION", "PARTICLE_FEATURES", "combine_features", "w1", "inverse_variance_mean", "relative_mass", "efps", "w1m", "w1p", "w1efp",
+__all__ = ["UNITS", "COMBINATION", "PARTICLE_FEATURES", "combine_features", "w1", "inverse_variance_mean",
+           "relative_mass", "efps", "w1m", "w1p", "w1efp",
            "efp_graphs", "frechet_distance", "fpd", "mmd_poly_unbiased", "kpd", "fpd_kpd_features", "score_jets",
            "evaluate_jets", "format_table", "format_details", "rows_as_json"]
 
@@ -198,7 +199,8 @@ def efps(jets: JetData | np.ndarray, efpset_args: Sequence = (("d<=", 4),), batc
     """(N, n_efp) Energy Flow Polynomials (hadronic measure, beta = 1, unnormalised, as jetnet).
 
     The graphs come from energyflow's ``EFPSet``. ``backend="batched"`` evaluates them with one
-    ``torch.einsum`` per connected component of each graph over ``batch_size`` jets (z_i = pt_rel, theta_ij = sqrt(dy^2 + dphi^2),
+    ``torch.einsum`` per connected component of each graph over ``batch_size`` jets (z_i = pt_rel,
+    theta_ij = sqrt(dy^2 + dphi^2),
     dphi wrapped), about 10x faster than ``backend="energyflow"`` (energyflow's own per-jet
     ``batch_compute``), with which it agrees to rounding. Masked particles get pt = 0.
     """

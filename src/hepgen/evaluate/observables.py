@@ -96,7 +96,8 @@ def _radius(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
     if "r" in pos:
         r = pos["r"]
         centres = np.unique(np.round(r, 6))
-        edges = np.concatenate([[0.0], 0.5 * (centres[1:] + centres[:-1]), [centres[-1] * 2 - (centres[-2] if len(centres) > 1 else 0)]])
+        edges = np.concatenate([[0.0], 0.5 * (centres[1:] + centres[:-1]),
+                                [centres[-1] * 2 - (centres[-2] if len(centres) > 1 else 0)]])
     else:
         r = np.hypot(pos["x"], pos["y"])
         step = min(geometry.cell_size_mm) if geometry.cell_size_mm is not None else 1.0
@@ -261,15 +262,18 @@ def _cell_observables(energy: np.ndarray, incident_energy: np.ndarray, geometry:
     safe = np.where(e > 0, e, 1.0)
     out: dict[str, np.ndarray] = {"E_vis": e, "E_inc": inc, "E_vis/E_inc": e / inc,
                                   "E_max": energy.max(axis=1).astype(np.float64),
-                                  "n_hits": np.count_nonzero(energy >= max(threshold_mev, np.finfo(np.float32).tiny), axis=1).astype(np.float64),
-                                  "n_hits_high": np.count_nonzero(energy >= high_threshold_mev, axis=1).astype(np.float64)}
+                                  "n_hits": np.count_nonzero(energy >= max(threshold_mev, np.finfo(np.float32).tiny),
+                                                             axis=1).astype(np.float64),
+                                  "n_hits_high": np.count_nonzero(energy >= high_threshold_mev,
+                                                                  axis=1).astype(np.float64)}
     for i, axis in enumerate("xyz"):
         m1 = mom[:, 1 + i] / safe
         out[f"m1_{axis}"] = np.where(e > 0, m1, 0.0)
         out[f"m2_{axis}"] = np.where(e > 0, np.sqrt(np.clip(mom[:, 4 + i] / safe - m1 ** 2, 0.0, None)), 0.0)
     layers = s[:, layout["longitudinal"]]
     for i, part in enumerate(np.array_split(np.arange(geometry.n_layers), 3)):
-        out[f"E{i + 1}_frac"] = np.where(e > 0, layers[:, part].sum(axis=1) / safe, 0.0) if len(part) else np.zeros(len(e))
+        out[f"E{i + 1}_frac"] = (np.where(e > 0, layers[:, part].sum(axis=1) / safe, 0.0) if len(part)
+                                 else np.zeros(len(e)))
     above = layers >= START_FRACTION * e[:, None]
     above &= layers > 0
     both = above[:, :-1] & above[:, 1:] if geometry.n_layers > 1 else above
@@ -355,10 +359,12 @@ def mu90(values: np.ndarray) -> dict[str, float]:
     mu, sigma = float(core.mean()), float(core.std(ddof=1))
     return {"mu90": mu, "mu90_err": sigma / np.sqrt(n), "sigma90": sigma, "sigma90_err": sigma / np.sqrt(2 * (n - 1)),
             "sigma90/mu90": sigma / mu if mu else float("nan"),
-            "sigma90/mu90_err": (sigma / mu) * np.sqrt(1 / (2 * (n - 1)) + (sigma / mu) ** 2 / n) if mu else float("nan")}
+            "sigma90/mu90_err": ((sigma / mu) * np.sqrt(1 / (2 * (n - 1)) + (sigma / mu) ** 2 / n) if mu
+                                 else float("nan"))}
 
 
-def correlation_matrix(observables: dict[str, np.ndarray], names: tuple[str, ...] = CORRELATION_OBSERVABLES) -> np.ndarray:
+def correlation_matrix(observables: dict[str, np.ndarray],
+                       names: tuple[str, ...] = CORRELATION_OBSERVABLES) -> np.ndarray:
     """Pearson correlation matrix of the named observables (constant ones give 0 off the diagonal).
 
     >>> x = np.arange(10.0)

@@ -27,8 +27,9 @@ arXiv:2202.07352; Belle II: J. Irakkathil Jabbar, "Fast Simulation of Electromag
 using Deep Learning", PhD thesis, KIT (2022)).
 
 >>> from hepgen.geometry import get_geometry
->>> get_geometry("calochallenge-2").layer_stack[0]
-(Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True), Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True))
+>>> get_geometry("calochallenge-2").layer_stack[0]  # doctest: +NORMALIZE_WHITESPACE
+(Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True),
+ Slab(material='W', thickness_mm=1.4, active=False), Slab(material='Si', thickness_mm=0.3, active=True))
 """
 
 from __future__ import annotations

@@ -139,8 +139,8 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
         """The device of the model's parameters (or buffers)."""
         for t in self.parameters():
             return t.device
-        for t in self.buffers():
-            return t.device
+        for buffer in self.buffers():
+            return buffer.device
         return torch.device("cpu")
 
     def export_graph(self):

@@ -183,7 +183,8 @@ class BIBAE(GenerativeModel):
                 recon = self.decode(z, cond)
             out["critic_w"] = self._critic_update(self.critic, optimizers["critic"], x, recon, cond)
             if self.reset_critic is not None:
-                out["reset_critic_w"] = self._critic_update(self.reset_critic, optimizers["reset_critic"], x, recon, cond)
+                out["reset_critic_w"] = self._critic_update(self.reset_critic, optimizers["reset_critic"], x, recon,
+                                                            cond)
             prior = torch.randn_like(z)
             loss, lw, _ = wasserstein_critic_loss(self._latent_score, prior, z, weight=c["lambda_gp"])
             optimizer_step(loss, optimizers["latent_critic"], counter=self.critic_steps)

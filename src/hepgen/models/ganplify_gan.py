@@ -8,7 +8,8 @@ discrimination by the standard deviation over the batch of an embedding of the d
 7-layer LeakyReLU(0.01) network with 50 % dropout and a sigmoid output. The discriminator loss adds
 the gradient regulariser of Roth et al. (arXiv:1705.09367) with the gradient taken in data units
 (as the paper trained on raw points; on standardised camel points it was 16× too strong and the
-discriminator learnt nothing); training points are smeared by U[−smear, smear] (data units). Adam(5e-5, β = 0.5, 0.9), batch 10,
+discriminator learnt nothing); training points are smeared by U[−smear, smear] (data units). Adam(5e-5, β = 0.5,
+0.9), batch 10,
 lr × 0.9 every 1000 passes over the data. Used on arrays (``data_kind = "arrays"``).
 
 >>> import torch

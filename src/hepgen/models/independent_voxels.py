@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from hepgen.models.layers import mlp, standard_normal
 from hepgen.models.objectives import optimizer_step

@@ -53,11 +53,13 @@ class JetGAN(JetModelBase, GenerativeModel):
     gen: torch.nn.Module
     critic: torch.nn.Module
 
-    def generate(self, mask: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(self, mask: torch.Tensor, cond: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Particles (B, n, 3) in preprocessed units for the real slots of ``mask`` (zero elsewhere)."""
         raise NotImplementedError
 
-    def score(self, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def score(self, x: torch.Tensor, mask: torch.Tensor,
+              cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Critic score (B,) and the critic's mean field (B, d) or None."""
         raise NotImplementedError
 

@@ -93,7 +93,8 @@ class MDMABlock(nn.Module):
         self.fc2 = linear(hidden, l_dim, weightnorm)
 
     def forward(self, x: torch.Tensor, mf: torch.Tensor, mask: torch.Tensor,
-                cond: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                cond: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``bias``: :func:`attention_bias` of ``mask`` if already computed (stacked blocks share it)."""
         h = self.fc0(F.leaky_relu(x, 0.2))
         mf_h = self.norm(self.fc0(F.leaky_relu(mf, 0.2)))

@@ -85,7 +85,9 @@ class MDMACaloFlow(GenerativeModel):
         for sl, mask in point_batches(cond, self.n_max):
             c2 = cond[sl, :2]
             x0 = standard_normal((*mask.shape, 4), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
-            parts.append((integrate(lambda x, t: self.velocity(x, t, mask, c2), x0, steps, "midpoint"), mask))
+            # integrate() calls the closure within this iteration only
+            parts.append((integrate(lambda x, t: self.velocity(x, t, mask, c2), x0, steps, "midpoint"),  # noqa: B023
+                          mask))
         return pad_output(parts, self.n_max)
 
     sample_labels = MDMACaloGAN.sample_labels

@@ -41,7 +41,7 @@ True
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import torch
 from torch.nn import functional as F
@@ -287,12 +287,13 @@ def gaussian_mmd(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = (1.
     sample sets; leading axes are batch axes (one MMD per batch entry).
 
     >>> import torch
-    >>> float(gaussian_mmd(torch.tensor([0.0]), torch.tensor([1.0]), alphas=[1.0])) == 2 - 2 * float(torch.exp(torch.tensor(-1.0)))
+    >>> (float(gaussian_mmd(torch.tensor([0.0]), torch.tensor([1.0]), alphas=[1.0]))
+    ...  == 2 - 2 * float(torch.exp(torch.tensor(-1.0))))
     True
     """
     def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = (a.unsqueeze(-1) - b.unsqueeze(-2)) ** 2
-        return sum(torch.exp(-alpha * d2) for alpha in alphas)
+        return cast(torch.Tensor, sum(torch.exp(-alpha * d2) for alpha in alphas))  # sum() types its start 0
 
     return k(x, x).mean(dim=(-1, -2)) + k(y, y).mean(dim=(-1, -2)) - 2 * k(x, y).mean(dim=(-1, -2))
 
@@ -340,7 +341,7 @@ def latent_mmd(z: torch.Tensor, prior: torch.Tensor | None = None, alphas: Seque
 
     def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = torch.cdist(a, b) ** 2
-        return sum(torch.exp(-alpha * d2) for alpha in alphas)
+        return cast(torch.Tensor, sum(torch.exp(-alpha * d2) for alpha in alphas))  # sum() types its start 0
 
     return k(z, z).mean() + k(prior, prior).mean() - 2 * k(z, prior).mean()
 

@@ -3,13 +3,15 @@ Transformer Encoders and Normalising Flows", arXiv:2211.13623; B. Käch, "Genera
 Physics", PhD thesis, U. Hamburg / DESY (2024), Sec. 5.4.4).
 
 Block (BERT-like, no positional encoding): masked multi-head self-attention, residual + LayerNorm,
-particle-wise φ (l_dim -> hidden) and ψ (hidden -> l_dim), residual + LayerNorm. Generator: Gaussian noise (3 per particle)
+particle-wise φ (l_dim -> hidden) and ψ (hidden -> l_dim), residual + LayerNorm. Generator: Gaussian noise
+(3 per particle)
 -> α -> ``num_blocks_gen`` blocks -> β (3). Critic: α, a learnable class token treated as a particle,
 ``num_blocks`` blocks, the token through a 2-layer MLP -> score. LSGAN, AdamW β1 = 0 (Table 5.2).
 Self-attention is quadratic in n: meant for JetNet30 (TNF, the variant post-processing a frozen NF, is not here).
 
 >>> import torch
->>> m = TGAN((30, 4), 1, {**TGAN.default_config, "hidden": 16, "heads": 2, "l_dim": 8, "num_blocks": 1, "num_blocks_gen": 1})
+>>> m = TGAN((30, 4), 1, {**TGAN.default_config, "hidden": 16, "heads": 2, "l_dim": 8, "num_blocks": 1,
+...                       "num_blocks_gen": 1})
 >>> m.sample(torch.tensor([[0.1], [1.0]]))[..., 3].sum(1).tolist()
 [3.0, 30.0]
 """

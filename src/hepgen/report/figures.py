@@ -26,7 +26,8 @@ RATIO_RANGE = (0.5, 1.5)
 
 #: Axis labels with units of the observables and features.
 LABELS = {
-    "E_vis": r"$E_\mathrm{vis}$ [MeV]", "E_vis/E_inc": r"$E_\mathrm{vis}/E_\mathrm{inc}$", "E_max": r"$E_\mathrm{max}$ [MeV]",
+    "E_vis": r"$E_\mathrm{vis}$ [MeV]", "E_vis/E_inc": r"$E_\mathrm{vis}/E_\mathrm{inc}$",
+    "E_max": r"$E_\mathrm{max}$ [MeV]",
     "n_hits": r"$n_\mathrm{hits}$", "n_hits_high": r"$n_\mathrm{hits}$ (high threshold)", "m1_x": r"$m_{1,x}$ [mm]",
     "m1_y": r"$m_{1,y}$ [mm]", "m1_z": r"$m_{1,z}$ [mm]", "m2_x": r"$m_{2,x}$ [mm]", "m2_y": r"$m_{2,y}$ [mm]",
     "m2_z": r"$m_{2,z}$ [mm]", "E1_frac": r"$E_1/E_\mathrm{vis}$", "E2_frac": r"$E_2/E_\mathrm{vis}$",
@@ -84,7 +85,8 @@ def _ratio_panel(rax, centres: np.ndarray, ratio: np.ndarray, rerr: np.ndarray, 
 
 
 def ratio_plot_counts(counts_ref: np.ndarray, counts_gen: np.ndarray, edges: np.ndarray, xlabel: str, path: Path,
-                      title: str | None = None, logx: bool = False, logy: bool = False, note: str | None = None) -> Path:
+                      title: str | None = None, logx: bool = False, logy: bool = False,
+                      note: str | None = None) -> Path:
     """Plot two count histograms normalised to unit area with Poisson bands and a generated/reference ratio panel."""
     plt, mplhep = _setup()
     edges = np.asarray(edges, dtype=np.float64)
@@ -246,7 +248,8 @@ def comparison_figures(ref, gen, result: dict, folder: Path, n_worst_layers: int
     hists = result["histograms"]
     names = [n for n, v in hists.items() if not v["per_layer"] and n != "voxel_energy"]
     layer_names = sorted((n for n, v in hists.items() if v["per_layer"]),
-                         key=lambda n: -hists[n]["separation_power"] if np.isfinite(hists[n]["separation_power"]) else 1.0)
+                         key=lambda n: (-hists[n]["separation_power"] if np.isfinite(hists[n]["separation_power"])
+                                        else 1.0))
     names += layer_names if all_figures else layer_names[:n_worst_layers]
     figs = []
     for name in names:

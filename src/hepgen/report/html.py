@@ -53,7 +53,8 @@ def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
     if "correlations" in result:
         rows.append(("max |Δ correlation|", _fmt(result["correlations"]["max_abs_difference"])))
     summary = "\n".join(f"<tr><th>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>" for a, b in rows)
-    worst = "\n".join(f"<tr><td>{html.escape(w['name'])}</td><td>{_fmt(w['separation_power'], w['separation_power_error'])}</td></tr>"
+    worst = "\n".join(f"<tr><td>{html.escape(w['name'])}</td>"
+                      f"<td>{_fmt(w['separation_power'], w['separation_power_error'])}</td></tr>"
                       for w in result.get("worst_separation_powers", []))
     undefined = result.get("undefined_separation_powers") or []
     if undefined:
@@ -61,7 +62,8 @@ def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
                   f"{html.escape(', '.join(undefined))}</td></tr>")
     ebins = "\n".join(
         f"<tr><td>{e['E_inc_min_mev'] / 1e3:.4g}–{e['E_inc_max_mev'] / 1e3:.4g}</td>"
-        f"<td>{_fmt(e['reference']['mu90'], e['reference']['mu90_err'])}</td><td>{_fmt(e['generated']['mu90'], e['generated']['mu90_err'])}</td>"
+        f"<td>{_fmt(e['reference']['mu90'], e['reference']['mu90_err'])}</td>"
+        f"<td>{_fmt(e['generated']['mu90'], e['generated']['mu90_err'])}</td>"
         f"<td>{_fmt(e['reference']['sigma90/mu90'])}</td><td>{_fmt(e['generated']['sigma90/mu90'])}</td>"
         f"<td>{_fmt(e['E_vis/E_inc_separation_power'])}</td></tr>" for e in result.get("energy_bins", []))
     warn = "".join(f"<li>{html.escape(str(w))}</li>" for w in result.get("warnings", []))

@@ -35,7 +35,8 @@ def _energy_histogram(e_mev: np.ndarray, bins: int = 8) -> list[str]:
         return [f"  {lo:10.4g} GeV  {'#' * 30} {len(e)}"]
     counts, _ = np.histogram(e, edges)
     width = 30 / max(counts.max(), 1)
-    return [f"  {a:9.4g}-{b:<9.4g} GeV {'#' * int(round(c * width)):<30} {c}" for a, b, c in zip(edges, edges[1:], counts)]
+    return [f"  {a:9.4g}-{b:<9.4g} GeV {'#' * int(round(c * width)):<30} {c}"
+            for a, b, c in zip(edges, edges[1:], counts)]
 
 
 def summarise_showers_file(path: str | Path, geometry: str | None = None, chunk_size: int = 10_000) -> str:
@@ -88,7 +89,8 @@ def summarise_jets_file(path: str | Path) -> str:
     pt, eta, mass = jets.jets[:, 0], jets.jets[:, 1], jets.jets[:, 2]
     return "\n".join([
         f"file             {path}",
-        f"format           JetNet ({path.suffix or 'hdf5'}: particle_features (eta_rel, phi_rel, pt_rel, mask), jet_features)",
+        f"format           JetNet ({path.suffix or 'hdf5'}: particle_features (eta_rel, phi_rel, pt_rel, mask), "
+        "jet_features)",
         f"jets             {len(jets)}{' of type ' + jets.jet_type if jets.jet_type else ''}",
         f"particle slots   {jets.n_max}",
         f"particles/jet    {n.mean():.1f} mean (min {n.min()}, max {n.max()})",

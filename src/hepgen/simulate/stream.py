@@ -49,7 +49,8 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     Re-running with the same arguments (and a ``seed``) after an interruption continues the ``.partial``
     file; a partial file written with other settings is refused (``overwrite`` starts over). Without a
     ``seed`` one is drawn and recorded in the file's ``seed`` attribute (a decimal string): passing it as
-    ``seed`` repeats the run exactly. Returns the number of showers in the finished file. CaloChallenge ds2/3 files hold calibrated
+    ``seed`` repeats the run exactly. Returns the number of showers in the finished file. CaloChallenge ds2/3 files
+    hold calibrated
     energies (visible / sampling fraction, the challenge's convention) unless ``visible_energy``; the file's
     attributes ``energy_convention`` and ``sampling_fraction`` say which.
     """

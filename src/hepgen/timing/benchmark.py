@@ -179,7 +179,8 @@ def _reference(simulator: str, simulate: Callable[[int], Any], batch_sizes: list
         if n_rep == 0:
             out[str(b)] = {"skipped": f"predicted {est * b / 1e3:.0f} s per call > max_point_s"}
             continue
-        r = time_per_item(lambda: simulate(b), b, n_rep, warmup=lambda: simulate(min(b, 100)))
+        # time_per_item calls both closures within this iteration only
+        r = time_per_item(lambda: simulate(b), b, n_rep, warmup=lambda: simulate(min(b, 100)))  # noqa: B023
         est = r["mean_ms"]
         out[str(b)] = r
     return out
@@ -446,7 +447,8 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
     own = [p for p in paths if p in getattr(work, "paths", PATHS)]
     result: dict[str, Any] = {"run": Path(run_dir).name, "model": base.config["model"], "kind": work.kind,
                               **work.describe(), "threads": threads, "machine": machine_info(),
-                              "device": device, "batch_sizes": batch_sizes, "repeats": {str(b): reps[b] for b in batch_sizes},
+                              "device": device, "batch_sizes": batch_sizes,
+                              "repeats": {str(b): reps[b] for b in batch_sizes},
                               "unit": f"ms per {work.unit}", "timings": {}, "unavailable": {}}
     if len(own) < len(paths):
         result["unavailable"]["paths"] = f"{', '.join(p for p in paths if p not in own)}: not applicable to " \
@@ -588,7 +590,7 @@ def consolidated_markdown(results: list[dict[str, Any]]) -> str:
             for path, row in table.items():
                 lines.append(f"| {r['model']} | {per} | {backend} | {path} | "
                              + " | ".join(_fmt(row.get(str(b))) for b in bs) + f" | {gen_params} | {faster} |")
-        for backend, why in r.get("unavailable", {}).items():
+        for backend, _why in r.get("unavailable", {}).items():
             if backend != "paths":
                 lines.append(f"| {r['model']} | {per} | {backend} | - | not available" + " |" * len(bs)
                              + f" | {faster} |")

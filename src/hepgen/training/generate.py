@@ -119,7 +119,8 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     file from an interrupted call with the same options is continued. ``batch_size`` showers are
     written per chunk (chunk k seeded (seed, k)); the network runs them in micro-batches of
     :func:`hepgen.training.sampling.auto_batch_size` (fixed by the model and geometry). ``backend`` is ``torch`` or
-    ``onnxruntime``; ``device`` where the torch model runs (``cpu``, ``cuda``...). With ``workers > 1`` or a ``shard_size``, ``output`` is a folder of shards
+    ``onnxruntime``; ``device`` where the torch model runs (``cpu``, ``cuda``...). With ``workers > 1`` or a
+    ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
     processes; a re-run skips finished shards and ``hepgen merge`` joins them. A jet run writes a
     JetNet file (``energies`` unused; multiplicities from the model's KDE).

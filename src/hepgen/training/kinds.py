@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, cast, runtime_checkable
 
 import numpy as np
 
 from hepgen.data import ShowerData
 from hepgen.errors import InputError
-from hepgen.geometry import get_geometry, geometry_from_spec, preset_names
+from hepgen.geometry import Geometry, get_geometry, geometry_from_spec, preset_names
 from hepgen.training.preprocessing import Pipeline
 
 __all__ = ["Conditions", "DataKind", "ShowerKind", "PointKind", "JetKind", "ArrayKind", "KINDS", "kind_class",
@@ -120,6 +120,12 @@ class _ShowerIO:
     """What voxel showers and hit clouds share: shower files, strict validation, the validation split."""
 
     unit = "showers"
+    # provided by ShowerKind and PointKind
+    geometry: Any
+    labels: list[str]
+    _labels_of: Callable[[ShowerData], dict[str, np.ndarray]]
+    encode_cond: Callable[..., np.ndarray]
+    decode: Callable[..., ShowerData]
 
     @classmethod
     def read(cls, path: str | Path) -> ShowerData:
@@ -154,7 +160,8 @@ class _ShowerIO:
 
     def _check_geometry(self, showers: ShowerData) -> None:
         if self.geometry != showers.geometry:
-            raise InputError(f"run was trained on '{self.geometry.name}' showers, got '{showers.geometry.name}'")
+            got = cast(Geometry, showers.geometry)   # ShowerData resolves a geometry name on construction
+            raise InputError(f"run was trained on '{self.geometry.name}' showers, got '{got.name}'")
 
     def conditions_of(self, showers: ShowerData) -> Conditions:
         return Conditions(incident_energy=showers.incident_energy, labels=self._labels_of(showers))
@@ -177,7 +184,7 @@ class ShowerKind(_ShowerIO):
 
     kind = "showers"
 
-    def __init__(self, geometry, data: Pipeline, cond: Pipeline, labels: list[str] = ()) -> None:
+    def __init__(self, geometry, data: Pipeline, cond: Pipeline, labels: Sequence[str] = ()) -> None:
         self.geometry = get_geometry(geometry)
         self.data, self.cond, self.labels = data, cond, list(labels)
 
@@ -190,7 +197,7 @@ class ShowerKind(_ShowerIO):
         return 1 + len(self.labels)
 
     @classmethod
-    def fit(cls, showers: ShowerData, preprocessing: list[dict], labels: Sequence[str] = ()) -> "ShowerKind":
+    def fit(cls, showers: ShowerData, preprocessing: Sequence[dict], labels: Sequence[str] = ()) -> "ShowerKind":
         """Fit the preprocessing on a training sample."""
         missing = [k for k in labels if k not in showers.labels and k != "visible_energy"]
         if missing:
@@ -232,6 +239,7 @@ class ShowerKind(_ShowerIO):
 
     def decode(self, x: np.ndarray, c: Conditions | None = None) -> ShowerData:
         """Generated preprocessed arrays -> :class:`ShowerData` in MeV (negative values clipped)."""
+        assert c is not None and c.incident_energy is not None, "decoding showers needs their incident energies"
         e = c.incident_energy
         energy = self.data.inverse(np.asarray(x, dtype=np.float64).reshape(len(e), -1), np.asarray(e))
         return ShowerData(e, np.clip(energy, 0, None).astype(np.float32), self.geometry,
@@ -242,6 +250,7 @@ class ShowerKind(_ShowerIO):
         no float64 copy; the fast path of generation, see docs/history.md)."""
         import torch
 
+        assert c is not None and c.incident_energy is not None, "decoding showers needs their incident energies"
         e = torch.as_tensor(c.incident_energy, dtype=torch.float32, device=x.device)
         energy = self.data.inverse(x.reshape(x.shape[0], -1), e).clamp_min(0.0).cpu().numpy()
         return ShowerData(c.incident_energy, energy, self.geometry, c.labels)
@@ -324,7 +333,7 @@ class PointKind(_ShowerIO):
         return 3
 
     @classmethod
-    def _options(cls, preprocessing: list[dict]) -> dict:
+    def _options(cls, preprocessing: Sequence[dict]) -> dict:
         opts = dict(cls.OPTIONS)
         for entry in preprocessing or []:
             entry = dict(entry)
@@ -399,6 +408,7 @@ class PointKind(_ShowerIO):
         from hepgen.data.postprocess_hits import rotate_alpha, shift_duplicates
 
         x = np.asarray(x, np.float32)
+        assert c is not None and c.incident_energy is not None, "decoding showers needs their incident energies"
         incident_energy = c.incident_energy
         n = len(incident_energy)
         x = x.reshape(n, -1, 5)
@@ -457,7 +467,7 @@ class JetKind:
     geometry = None
 
     def __init__(self, n_max: int, mean: list[float], std: list[float], boxcox: float | None = None,
-                 labels: list[str] = (), mass_scale: tuple[float, float] = (0.0, 1.0), jet_type: str = "") -> None:
+                 labels: Sequence[str] = (), mass_scale: tuple[float, float] = (0.0, 1.0), jet_type: str = "") -> None:
         self.n_max, self.boxcox, self.labels, self.jet_type = int(n_max), boxcox, list(labels), jet_type
         self.mean, self.std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
         self.mass_scale = tuple(float(v) for v in mass_scale)
@@ -543,6 +553,7 @@ class JetKind:
         return Conditions(n_particles=np.maximum(jets.mask.sum(1), 1), labels=labels)
 
     def conditions(self, c: Conditions) -> np.ndarray:
+        assert c.n_particles is not None, "jet conditions need the particle multiplicities"
         return self.encode_cond(c.n_particles, c.labels)
 
     def decode_torch(self, x, c: Conditions | None = None):
@@ -562,7 +573,8 @@ class JetKind:
         if self.labels:
             if not labels or "mass" not in labels:
                 raise InputError("this model is conditioned on the relative jet mass; give labels={'mass': ...}")
-            cols.append((np.log(np.asarray(labels["mass"], np.float64) + 1e-6) - self.mass_scale[0]) / self.mass_scale[1])
+            cols.append((np.log(np.asarray(labels["mass"], np.float64) + 1e-6) - self.mass_scale[0])
+                        / self.mass_scale[1])
         return np.stack(cols, axis=1).astype(np.float32)
 
     def encode(self, jets) -> dict[str, np.ndarray]:
@@ -720,10 +732,10 @@ class ArrayKind:
                    state.get("repeat", 1))
 
 
-KINDS: dict[str, type] = {"showers": ShowerKind, "points": PointKind, "jets": JetKind, "arrays": ArrayKind}
+KINDS: dict[str, type[DataKind]] = {"showers": ShowerKind, "points": PointKind, "jets": JetKind, "arrays": ArrayKind}
 
 
-def kind_class(data_kind: str) -> type:
+def kind_class(data_kind: str) -> type[DataKind]:
     """The :class:`DataKind` class of a model's ``data_kind``.
 
     >>> kind_class("jets").__name__

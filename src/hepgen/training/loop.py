@@ -319,7 +319,8 @@ def fit(run: RunDir, model, kind, arrays: dict[str, np.ndarray], reference, cfg:
         logging.getLogger(name).setLevel(logging.ERROR)
     trainer = L.Trainer(
         max_epochs=max_epochs, max_time=None if max_time_s is None else timedelta(seconds=max_time_s),
-        accelerator=accelerator, devices=devices, strategy=strategy, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        accelerator=accelerator, devices=devices, strategy=strategy, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=callbacks,
         default_root_dir=str(run.path), deterministic=False,
     )

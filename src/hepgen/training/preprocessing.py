@@ -27,7 +27,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class Transform:
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
 
-    def fit(self, x: np.ndarray, e: np.ndarray) -> None:
+    def fit(self, x: np.ndarray, e: np.ndarray | None) -> None:
         """Fill parameters that are ``None`` from training data."""
 
     def forward(self, x: Any, e: Any) -> Any:
@@ -146,13 +146,14 @@ class LogStandardize(Standardize):
         return _xp(y).exp(super().inverse(y, e))
 
 
-TRANSFORMS: dict[str, type[Transform]] = {t.name: t for t in (DivideByIncident, Log, Logit, Standardize, LogStandardize)}
+TRANSFORMS: dict[str, type[Transform]] = {t.name: t for t in (DivideByIncident, Log, Logit, Standardize,
+                                                             LogStandardize)}
 
 
 class Pipeline:
     """An ordered list of transforms, given as ``[{"name": ..., **params}, ...]``."""
 
-    def __init__(self, spec: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, spec: Sequence[dict[str, Any]] | None = None) -> None:
         self.transforms: list[Transform] = []
         for i, entry in enumerate(spec or []):
             entry = dict(entry)
@@ -162,7 +163,7 @@ class Pipeline:
                                  f"{', '.join(TRANSFORMS)}")
             self.transforms.append(TRANSFORMS[name](**entry))
 
-    def fit(self, x: np.ndarray, e: np.ndarray) -> "Pipeline":
+    def fit(self, x: np.ndarray, e: np.ndarray | None) -> "Pipeline":
         """Fit every transform in turn on the (transformed) training data; returns self."""
         x = np.asarray(x, dtype=np.float64)
         for t in self.transforms:
