@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hepgen.errors import InputError
+
 
 __all__ = ["Generator", "auto_batch_size", "complete_labels"]
 
