@@ -83,6 +83,7 @@ def test_cli_writes_report_and_refuses_bad_input(tmp_path, capsys):
     assert metrics["classifier"]["high_level"]["auc"] > 0.9        # twice the energy is visible
     page = (out / "index.html").read_text()
     assert "classifier AUC" in page and "FPD" in page
+    assert "<strong>Clearly distinguishable: classifier AUC" in page   # the verdict on the first screen
     with pytest.raises(SystemExit) as exc:                          # existing report, no --overwrite
         main(["--quiet", "evaluate", str(tmp_path / "ref.h5"), str(tmp_path / "gen.h5"), "-o", str(out)])
     assert exc.value.code == 2

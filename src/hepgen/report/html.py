@@ -31,6 +31,39 @@ def _sep(value: float | None) -> str:
     return " — sep. power undefined" if value != value else f" — sep. power {value:.4f}"
 
 
+def verdict(result: dict) -> str:
+    """How close the generated showers are, in words, next to what "indistinguishable" would be at this
+    sample size: two samples of one distribution give AUC 0.5 within the AUC's error (Hanley-McNeil, from
+    the validation sizes), so AUCs within 3 errors of 0.5 read as indistinguishable; the targets of a usable
+    surrogate on the CaloChallenge (high-level AUC <= 0.70, low-level <= 0.85, every separation power <= 0.15)
+    read as close; anything else as clearly distinguishable.
+
+    >>> verdict({"classifier": {"high_level": {"auc": 0.51, "auc_error": 0.01}},
+    ...          "worst_separation_powers": [{"name": "E_layer_3", "separation_power": 0.02}]}).split(":")[0]
+    'Indistinguishable at this sample size'
+    >>> verdict({"classifier": {"high_level": {"auc": 0.99, "auc_error": 0.01}}}).split(":")[0]
+    'Clearly distinguishable'
+    """
+    aucs = {k.replace("_level", "-level"): c for k, c in result.get("classifier", {}).items()
+            if isinstance(c, dict) and c.get("auc") is not None}
+    worst = (result.get("worst_separation_powers") or [{}])[0]
+    worst_sep = worst.get("separation_power")
+    parts = [f"classifier AUC {name} {c['auc']:.3f} (indistinguishable: 0.5 ± {3 * c['auc_error']:.3f} at 3σ)"
+             for name, c in aucs.items()]
+    if worst_sep is not None:
+        parts.append(f"worst separation power {worst_sep:.3f} ({worst.get('name')})")
+    null = all(abs(c["auc"] - 0.5) <= 3 * c["auc_error"] for c in aucs.values()) and aucs
+    close = (all(c["auc"] <= (0.70 if name.startswith("high") else 0.85) for name, c in aucs.items())
+             and (worst_sep is None or worst_sep <= 0.15))
+    if null and (worst_sep is None or worst_sep <= 0.15):
+        head = "Indistinguishable at this sample size"
+    elif close and (aucs or worst_sep is not None):
+        head = "Close (within the usual targets of a fast surrogate, not indistinguishable)"
+    else:
+        head = "Clearly distinguishable"
+    return f"{head}: " + "; ".join(parts) + "." if parts else f"{head}."
+
+
 def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
     """Write the report page: a warning box (``result["warnings"]``: implausible input values), summary table
     (classifier AUCs, FPD/KPD, PRDC, worst separation powers, mu90 per energy), then the figures.
@@ -76,10 +109,12 @@ def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
 <html><head><meta charset="utf-8"><title>hepgen evaluation: {html.escape(str(result.get('geometry')))}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin-bottom:1.5em}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} figure{{display:inline-block;margin:4px}}
-figcaption{{font-size:small}} .warnings{{border:2px solid #c00;background:#fee;padding:0.5em 1em;margin:1em 0}}
+figcaption{{font-size:small}} .verdict{{font-size:larger}}
+.warnings{{border:2px solid #c00;background:#fee;padding:0.5em 1em;margin:1em 0}}
 </style></head><body>
 <h1>Generated vs reference showers</h1>
 {warn}
+<p class='verdict'><strong>{html.escape(verdict(result))}</strong></p>
 <p>Reference: {html.escape(str(result.get('reference_file', 'in memory')))}; generated:
 {html.escape(str(result.get('generated_file', 'in memory')))}. All numbers with uncertainties are in metrics.json.</p>
 <h2>Summary</h2><table>{summary}</table>
