@@ -12,11 +12,13 @@ Both networks are MLPs trained with conditional flow matching (Lipman et al., ar
 :func:`hepgen.models.objectives.conditional_flow_matching_loss`) and sampled with the midpoint rule
 (:func:`hepgen.models.solvers.integrate`) in ``steps`` steps:
 
-* energies: u_l = E_layer / E_inc per layer, as y = (log(u_l + 1e-7) − μ) / σ (μ, σ per layer from the first
-  training batch, stored with the weights);
-* shapes: s = E_voxel / E_layer in a layer (padded to the largest layer), as v = (log(s + 1e-5) − μ) / σ per
-  layer and cell; generated shapes are clipped at 0 and renormalised to 1, so a layer's energy is exactly its
-  generated u_l x E_inc; empty layers (u_l below 1e-7) stay empty and do not enter the shape loss.
+* energies: the response r = E_tot / E_inc and the layer fractions f_l = E_layer / E_tot, as
+  y = ((log r, log(f_l + 1e-7)) − μ) / σ (μ, σ per coordinate from the first training batch, stored with the
+  weights): the response is one coordinate, so the energy scale cannot drift with the sum of 45 errors
+  (CaloFlow's u_0 = E_tot / E_inc, arXiv:2106.05285);
+* shapes: s = E_voxel / E_layer in a layer (padded to the largest layer), as v = (log(s + 1e-7) − μ) / σ with
+  one μ, σ per layer; generated shapes are clipped at 0 and renormalised to 1, so a layer's energy is exactly its
+  generated r f_l E_inc; empty layers (f_l below 1e-7) stay empty and do not enter the shape loss.
 
 Generated voxels below the geometry's readout threshold are set to zero, as the reference simulation does.
 The model works on any geometry with layers (regular or irregular: layers are padded); the transverse cells
@@ -44,7 +46,7 @@ from hepgen.models.solvers import integrate
 
 __all__ = ["CaloCFM"]
 
-ENERGY_EPS, SHAPE_EPS, EMPTY = 1e-7, 1e-5, 1e-7
+ENERGY_EPS, SHAPE_EPS, EMPTY = 1e-7, 1e-7, 1e-7
 
 
 def time_features(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -100,12 +102,15 @@ class CaloCFM(GenerativeModel):
         self.register_buffer("scatter_index", cell)                                  # flat voxel -> (L F)
         self.register_buffer("cell_real", real.reshape(self.n_layers, width).float())
         for name, shape in (("energy_mean", (self.n_layers,)), ("energy_std", (self.n_layers,)),
-                            ("shape_mean", (self.n_layers, width)), ("shape_std", (self.n_layers, width))):
+                            ("shape_mean", (self.n_layers, 1)), ("shape_std", (self.n_layers, 1))):
             self.register_buffer(name, torch.zeros(shape) if "mean" in name else torch.ones(shape))
+        self.register_buffer("response_mean", torch.zeros(1))
+        self.register_buffer("response_std", torch.ones(1))
         self.register_buffer("scales_fitted", torch.zeros((), dtype=torch.bool))
         n_time = 1 + 2 * int(c["time_frequencies"])
         he, hs, emb = int(c["hidden_energy"]), int(c["hidden_shape"]), int(c["layer_embedding"])
-        self.energy_net = mlp([self.n_layers + self.n_cond + n_time, he, he, he, self.n_layers], nn.SiLU)
+        n_energy = self.n_layers + 1                                                 # response + fractions
+        self.energy_net = mlp([n_energy + self.n_cond + n_time, he, he, he, n_energy], nn.SiLU)
         self.layer_embedding = nn.Embedding(self.n_layers, emb)
         self.shape_net = mlp([width + self.n_cond + 1 + emb + n_time, hs, hs, hs, width], nn.SiLU)
 
@@ -123,25 +128,54 @@ class CaloCFM(GenerativeModel):
         return cells[:, self.scatter_index].reshape((u.shape[0],) + self.data_shape)
 
     def _fit_scales(self, u: torch.Tensor, s: torch.Tensor, filled: torch.Tensor) -> None:
-        """Per-layer (and per-cell) standardisation from the first training batch."""
-        y = torch.log(u + ENERGY_EPS)
+        """Standardisation from the first training batch: log layer energies per layer; log shapes per layer
+        over all its cells (one scale per layer: a cell never hit in that batch must not get a tiny spread
+        that blows up the first shower that hits it)."""
+        r, y = self._energy_coordinates(u)
+        self.response_mean.copy_(r.mean(0))
+        self.response_std.copy_(r.std(0).nan_to_num(1.0).clamp_min(1e-3))
         self.energy_mean.copy_(y.mean(0))
-        self.energy_std.copy_(y.std(0).clamp_min(1e-3).nan_to_num(1.0))
-        v, w = torch.log(s + SHAPE_EPS), filled.unsqueeze(-1).float()
-        n = w.sum(0).clamp_min(1.0)
-        mean = (v * w).sum(0) / n
-        self.shape_mean.copy_(mean)
-        self.shape_std.copy_((((v - mean) ** 2 * w).sum(0) / n).sqrt().clamp_min(1e-2))
+        self.energy_std.copy_(y.std(0).nan_to_num(1.0).clamp_min(0.05))
+        v = torch.log(s + SHAPE_EPS)
+        w = (filled.unsqueeze(-1) * self.cell_real.bool()).to(v.dtype)         # real cells of filled layers
+        n = w.sum(dim=(0, 2)).clamp_min(1.0)
+        mean = (v * w).sum(dim=(0, 2)) / n
+        var = ((v - mean[None, :, None]) ** 2 * w).sum(dim=(0, 2)) / n
+        self.shape_mean.copy_(mean.unsqueeze(-1))
+        self.shape_std.copy_(var.sqrt().clamp_min(0.1).unsqueeze(-1))
         self.scales_fitted.fill_(True)
+
+    @staticmethod
+    def _energy_coordinates(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer energies / E_inc (B, L) -> (log response (B, 1), log layer fractions (B, L))."""
+        total = u.sum(dim=1, keepdim=True)
+        return torch.log(total + ENERGY_EPS), torch.log(u / total.clamp_min(1e-30) + ENERGY_EPS)
+
+    def encode_energy(self, u: torch.Tensor) -> torch.Tensor:
+        """Layer energies / E_inc (B, L) -> standardised (log response, log fractions) (B, 1 + L)."""
+        r, y = self._energy_coordinates(u)
+        return torch.cat([(r - self.response_mean) / self.response_std, (y - self.energy_mean) / self.energy_std],
+                         dim=1)
+
+    def decode_energy(self, z: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`encode_energy`: (B, 1 + L) -> layer energies / E_inc (B, L) (in the units of the
+        preprocessing); the response's z-score clipped at ±10, fractions clipped at 0 and renormalised, fractions
+        below 1e-7 set to 0 (empty layers)."""
+        # clipped z and log f <= 0: no overflow from an unconverged network
+        r = torch.exp(z[:, :1].clamp(-10.0, 10.0) * self.response_std + self.response_mean)
+        f = (torch.exp((z[:, 1:] * self.energy_std + self.energy_mean).clamp_max(0.0)) - ENERGY_EPS).clamp_min(0.0)
+        f = f * (f > EMPTY).to(f.dtype)
+        return r * f / f.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
     # -- networks ---------------------------------------------------------------------------------
     def energy_velocity(self, y: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """d y / d t of the standardised log layer energies y (B, 1, L) at times t (B,)."""
+        """d y / d t of the standardised energy coordinates y (B, 1, 1 + L) at times t (B,)."""
         tf = time_features(t, int(self.config["time_frequencies"]))
         return self.energy_net(torch.cat([y[:, 0], cond, tf], dim=1)).unsqueeze(1)
 
     def shape_velocity(self, v: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """d v / d t of the standardised log shapes v (B, L, F), given conditions and standardised energies y."""
+        """d v / d t of the standardised log shapes v (B, L, F), given conditions and standardised log layer
+        fractions y (B, L)."""
         b, n_layers = v.shape[0], self.n_layers
         tf = time_features(t, int(self.config["time_frequencies"]))
         layer = self.layer_embedding.weight.unsqueeze(0).expand(b, -1, -1)
@@ -162,29 +196,30 @@ class CaloCFM(GenerativeModel):
         filled = u > EMPTY
         if not bool(self.scales_fitted):
             self._fit_scales(u, s, filled)
-        y = (torch.log(u + ENERGY_EPS) - self.energy_mean) / self.energy_std
+        z = self.encode_energy(u)
         v = (torch.log(s + SHAPE_EPS) - self.shape_mean) / self.shape_std
-        ones = torch.ones(y.shape[0], 1, dtype=torch.bool, device=y.device)
-        energy_loss = conditional_flow_matching_loss(lambda x, t: self.energy_velocity(x, t, cond), y.unsqueeze(1),
+        ones = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
+        energy_loss = conditional_flow_matching_loss(lambda x, t: self.energy_velocity(x, t, cond), z.unsqueeze(1),
                                                      ones)
-        shape_loss = conditional_flow_matching_loss(lambda x, t: self.shape_velocity(x, t, cond, y), v, filled)
+        shape_loss = conditional_flow_matching_loss(lambda x, t: self.shape_velocity(x, t, cond, z[:, 1:]), v,
+                                                    filled)
         optimizer_step(energy_loss + shape_loss, optimizers["model"], counter=self.generator_steps)
         return {"energy_cfm": energy_loss.detach(), "shape_cfm": shape_loss.detach()}
 
     def transform(self, cond: torch.Tensor, z_energy: torch.Tensor, z_shape: torch.Tensor) -> torch.Tensor:
-        """Examples from noise: integrate the energy ODE from z_energy (B, 1, L), then the shape ODE from
+        """Examples from noise: integrate the energy ODE from z_energy (B, 1, 1 + L), then the shape ODE from
         z_shape (B, L, F) given those energies; returns E_voxel / E_inc (B, *data_shape)."""
         steps = int(self.config["steps"])
-        y = integrate(lambda x, t: self.energy_velocity(x, t, cond), z_energy, steps, "midpoint")[:, 0]
-        v = integrate(lambda x, t: self.shape_velocity(x, t, cond, y), z_shape, steps, "midpoint")
-        u = (torch.exp(y * self.energy_std + self.energy_mean) - ENERGY_EPS).clamp_min(0.0)
-        u = u * (u > EMPTY).to(u.dtype)
-        s = (torch.exp(v * self.shape_std + self.shape_mean) - SHAPE_EPS).clamp_min(0.0) * self.cell_real
+        z = integrate(lambda x, t: self.energy_velocity(x, t, cond), z_energy, steps, "midpoint")[:, 0]
+        v = integrate(lambda x, t: self.shape_velocity(x, t, cond, z[:, 1:]), z_shape, steps, "midpoint")
+        u = self.decode_energy(z)
+        s = (torch.exp((v * self.shape_std + self.shape_mean).clamp_max(0.0)) - SHAPE_EPS).clamp_min(0.0)
+        s = s * self.cell_real
         s = s / s.sum(dim=2, keepdim=True).clamp_min(1e-30)
         return self.join(u, s)
 
     def _noise(self, n: int, device, dtype, generator):
-        return (standard_normal((n, 1, self.n_layers), device, dtype, generator),
+        return (standard_normal((n, 1, self.n_layers + 1), device, dtype, generator),
                 standard_normal((n, self.n_layers, self.width), device, dtype, generator))
 
     def sample(self, cond, generator=None):
@@ -205,5 +240,5 @@ class CaloCFM(GenerativeModel):
             return list(self._noise(cond.shape[0], cond.device, cond.dtype, generator))
 
         return ExportGraph(GraphModule(self, lambda m, cond, ze, zs: m.transform(cond, ze, zs)), draw,
-                           "noise_0: N(0, 1) layer energies (B, 1, L); noise_1: N(0, 1) layer shapes (B, L, F); "
-                           "readout threshold applied outside")
+                           "noise_0: N(0, 1) response and layer fractions (B, 1, 1 + L); "
+                           "noise_1: N(0, 1) layer shapes (B, L, F); readout threshold applied outside")
