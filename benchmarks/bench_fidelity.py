@@ -120,8 +120,9 @@ def training_progress(run: Path) -> dict[str, Any]:
 
 
 def train_model(name: str, config: str | None, run: Path, train_file: Path, budget_s: float, threads: int,
-                max_epochs: int, record: dict[str, Any]) -> None:
-    """Train (or resume) ``run`` until ``budget_s`` of training wall clock is spent; record loads and seconds."""
+                max_epochs: int, record: dict[str, Any], record_path: Path) -> None:
+    """Train (or resume) ``run`` until ``budget_s`` of training wall clock is spent; record loads and seconds
+    (the session's start is written to ``record_path`` first, so a session that dies is still on record)."""
     import torch
 
     from hepgen.evaluate import quick_metrics
@@ -145,6 +146,7 @@ def train_model(name: str, config: str | None, run: Path, train_file: Path, budg
     torch.set_num_threads(threads)
     session = {"load_start": loadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     record.setdefault("sessions", []).append(session)
+    write_json_atomic(record_path, record)
     done = training_progress(run).get("trained_s", 0.0) if RunDir(run).exists() else 0.0
     status(f"{record['model']}: training for {budget_s - done:.0f} s more of {budget_s:.0f} s "
            f"({threads} threads, load {session['load_start']:.2f})")
@@ -249,7 +251,8 @@ def run_model(name: str, config: str | None, label: str, base: Path, files: dict
     record.update({"budget_s": budget_s, "threads": args.threads})
     record.pop("error", None)
     run = folder / "run"
-    train_model(name, config, run, files["train"], budget_s, args.threads, args.max_epochs, record)
+    train_model(name, config, run, files["train"], budget_s, args.threads, args.max_epochs, record,
+                record_path)
     record["training"] = training_progress(run) if run.is_dir() else {}
     loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
     record["max_load"] = max(loads) if loads else None
