@@ -316,7 +316,7 @@ def markdown(records: list[dict[str, Any]], same: dict[str, Any] | None, head: s
     """
     cols = ["model", "budget", "trained s (epochs)", "load", "AUC low (default)", "AUC high (default)",
             "AUC low (official)", "AUC high (official)", "max separation power (name)", "E_vis/E_inc sep.",
-            "FPD × 10³", "KPD × 10³", "ms/shower 1", "ms/shower 100", "ms/shower 10000",
+            "FPD × 10³", "KPD × 10³"] + [f"ms/shower {b}" for b in BATCH_SIZES] + [
             "parameters (generation / training)"]
     lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in records + ([same] if same else []):
