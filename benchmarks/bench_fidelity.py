@@ -1,0 +1,457 @@
+"""Fidelity under a wall-clock budget: every shower model trained for the same time on the same GFlash showers,
+judged by the same evaluation (GitHub issue "Showers that pass the classifier", part 1).
+
+The command (the lead's benchmark; alone on the machine, 2 threads, 30 minutes per model):
+
+    PYTHONPATH=src python benchmarks/bench_fidelity.py --workdir WORK --models wgan,bibae \\
+        --budget 30m --threads 2 --n-train 50000 --n-reference 10000 --geometry calochallenge-2
+
+Data: GFlash electrons on the geometry (default calochallenge-2), incident energies log-uniform 1 GeV - 1 TeV
+(the CaloChallenge 2022 range, M. Faucci Giannelli, G. Kasieczka, C. Krause, B. Nachman et al., "Fast
+Calorimeter Simulation Challenge 2022", arXiv:2410.21611): ``--n-train`` training showers (seed 1), an independent
+``--n-reference`` reference (seed 2) and, once, a second independent sample of the reference's size (seed 3) whose
+AUC against the reference is the "indistinguishable" row (the same-distribution AUC at that sample size).
+
+Per model (``--models``: registered names, ``name@config.yaml`` trains with a config file):
+
+1. train for ``--budget`` of wall clock (a total over all resumes; torch threads ``--threads``), validating with
+   ``hepgen.evaluate.quick_metrics`` (the best epoch is kept and generates); the 1-minute load average is recorded
+   at the start and end of every training session: a row trained at load > 3 does not count (not alone);
+2. generate ``--n-reference`` showers at the reference's incident energies;
+3. evaluate against the reference with hepgen's default classifier and with the challenge's official recipe
+   (``--no-official-classifier`` skips it: it is slow on a CPU): AUCs, the ten largest separation powers,
+   E_vis/E_inc separation power, FPD/KPD; mean E_vis/E_inc per incident-energy decade from the two files;
+4. time generation (torch, batch 1/100/10000, ms per shower) and count the parameters.
+
+Everything goes to ``WORK/GEOMETRY/`` (data, one folder per model: run, generated file, reports, timing,
+record.json). Rerunning the same command resumes: an unfinished training continues from its last checkpoint
+(the budget counts over all sessions), and finished steps (a generated file, a metrics.json, a timing.json) are
+skipped. ``OUT/fidelity.json`` (written atomically after each model) and ``OUT/fidelity.md`` hold every model with a
+record in the work folder (also those of earlier invocations). Nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENERGIES = "log-uniform:1GeV:1TeV"
+DECADES_GEV = ((1.0, 10.0), (10.0, 100.0), (100.0, 1000.0))
+BATCH_SIZES = (1, 100, 10000)
+LOAD_LIMIT = 3.0
+SEEDS = {"train": 1, "reference": 2, "same": 3}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to a temporary file beside ``path`` and replace ``path`` with it.
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "a.json"; write_json_atomic(p, {"x": 1})
+    >>> json.loads(p.read_text())
+    {'x': 1}
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def parse_models(text: str) -> list[tuple[str, str | None, str]]:
+    """``(name, config file or None, label)`` for each entry of a comma list ``name`` / ``name@config.yaml``.
+
+    >>> parse_models("wgan,bibae@cfg/seed-size.yaml")
+    [('wgan', None, 'wgan'), ('bibae', 'cfg/seed-size.yaml', 'bibae@seed-size')]
+    """
+    out = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        name, _, config = item.partition("@")
+        out.append((name, config or None, f"{name}@{Path(config).stem}" if config else name))
+    return out
+
+
+def simulate(path: Path, geometry: str, n: int, seed: int) -> Path:
+    """GFlash electrons, log-uniform 1 GeV - 1 TeV, into ``path`` (reused when finished; a ``.partial`` continues)."""
+    from hepgen.progress import status
+    from hepgen.simulate import simulate_to_file
+
+    if path.is_file():
+        return path
+    status(f"simulating {n} GFlash electron showers on {geometry} (seed {seed}) -> {path.name}")
+    simulate_to_file(path, geometry, ENERGIES, n, particle="electron", seed=seed)
+    return path
+
+
+def loadavg() -> float:
+    """The 1-minute load average of the machine."""
+    return float(os.getloadavg()[0])
+
+
+def training_progress(run: Path) -> dict[str, Any]:
+    """Epochs, optimizer steps and seconds trained over all sessions (the checkpoint's Lightning timer), status."""
+    from hepgen.training.run import RunDir, load_checkpoint
+
+    rd = RunDir(run)
+    state = rd.state()
+    out: dict[str, Any] = {"status": state.get("status"), "max_time_s": state.get("max_time_s")}
+    if rd.checkpoint.is_file():
+        ckpt = load_checkpoint(rd.checkpoint)
+        out["epochs"] = int(ckpt.get("epoch", 0))
+        out["steps"] = int(ckpt.get("global_step", 0))
+        for key, value in (ckpt.get("callbacks") or {}).items():
+            if str(key).startswith("Timer") and isinstance(value, dict):
+                out["trained_s"] = round(float(value.get("time_elapsed", {}).get("train", 0.0)), 1)
+    if rd.best.is_file():
+        out["best_epoch"] = int(load_checkpoint(rd.best).get("epoch", -1))
+    if rd.metrics.is_file():
+        lines = [json.loads(x) for x in rd.metrics.read_text().splitlines() if x.strip()]
+        if lines:
+            out["last_log"] = lines[-1]
+    return out
+
+
+def train_model(name: str, config: str | None, run: Path, train_file: Path, budget_s: float, threads: int,
+                max_epochs: int, record: dict[str, Any], record_path: Path) -> None:
+    """Train (or resume) ``run`` until ``budget_s`` of training wall clock is spent; record loads and seconds
+    (the session's start is written to ``record_path`` first, so a session that dies is still on record)."""
+    import torch
+
+    from hepgen.evaluate import quick_metrics
+    from hepgen.progress import status
+    from hepgen.training import train
+    from hepgen.training.config import load_yaml
+    from hepgen.training.run import RunDir
+
+    state = RunDir(run).state()
+    if state.get("max_time_s") is not None and abs(float(state["max_time_s"]) - budget_s) > 1e-6:
+        sys.exit(f"{run} was trained with a budget of {state['max_time_s']:.0f} s, not {budget_s:.0f} s: "
+                 "use another --workdir (or remove that model's folder)")
+    if state.get("status") == "finished":
+        status(f"{record['model']}: training finished earlier, skipped")
+        return
+    if state.get("status") == "diverged":
+        record["error"] = state.get("message", "diverged")
+        return
+    cfg: dict[str, Any] = load_yaml(config) if config else {}
+    cfg = {**cfg, "training": {**(cfg.get("training") or {}), "num_threads": threads}}
+    torch.set_num_threads(threads)
+    session = {"load_start": loadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record.setdefault("sessions", []).append(session)
+    write_json_atomic(record_path, record)
+    done = training_progress(run).get("trained_s", 0.0) if RunDir(run).exists() else 0.0
+    status(f"{record['model']}: training for {budget_s - done:.0f} s more of {budget_s:.0f} s "
+           f"({threads} threads, load {session['load_start']:.2f})")
+    t0 = time.monotonic()
+    try:
+        train(name, train_file, run, cfg, max_time=budget_s, max_epochs=max_epochs, seed=0, resume=True,
+              validation=quick_metrics)
+    except Exception as exc:  # a diverged (or otherwise failed) training is a result: the row says so
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        status(f"{record['model']}: training failed: {record['error']}")
+    session["wall_s"] = round(time.monotonic() - t0, 1)
+    session["load_end"] = loadavg()
+
+
+def energy_response(reference: Path, generated: Path, threshold_mev: float) -> list[dict[str, Any]]:
+    """Mean E_vis/E_inc of reference and generated showers per incident-energy decade (1-10, 10-100, 100-1000 GeV),
+    E_vis summed over the voxels at or above the evaluation threshold. Implausible showers (a model that has not
+    found the energy scale) are read, as the evaluation reads them."""
+    from hepgen.data import ShowerFile
+    from hepgen.data.validate import LENIENT
+    from hepgen.evaluate.observables import apply_threshold
+
+    def ratios(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        inc, ratio = [], []
+        for chunk in ShowerFile(path, policy=LENIENT).chunks(2000):
+            e_vis = apply_threshold(chunk.energy, threshold_mev).sum(axis=1, dtype=np.float64)
+            inc.append(chunk.incident_energy)
+            ratio.append(e_vis / chunk.incident_energy)
+        return np.concatenate(inc), np.concatenate(ratio)
+
+    (ir, rr), (ig, rg) = ratios(reference), ratios(generated)
+    out = []
+    for k, (lo, hi) in enumerate(DECADES_GEV):
+        last = k == len(DECADES_GEV) - 1
+        mr = (ir >= lo * 1e3) & ((ir <= hi * 1e3) if last else (ir < hi * 1e3))
+        mg = (ig >= lo * 1e3) & ((ig <= hi * 1e3) if last else (ig < hi * 1e3))
+        ref_mean = float(rr[mr].mean()) if mr.any() else float("nan")
+        gen_mean = float(rg[mg].mean()) if mg.any() else float("nan")
+        out.append({"E_inc_gev": [lo, hi], "n_reference": int(mr.sum()), "n_generated": int(mg.sum()),
+                    "reference_mean": ref_mean, "generated_mean": gen_mean,
+                    "ratio": gen_mean / ref_mean if ref_mean else float("nan")})
+    return out
+
+
+def evaluate(reference: Path, generated: Path, out_dir: Path, recipe: str, threads: int) -> dict[str, Any]:
+    """metrics.json of the report in ``out_dir`` (evaluated with the classifier ``recipe`` unless present)."""
+    from hepgen.progress import status
+    from hepgen.report.evaluation import evaluate_and_report
+
+    metrics = out_dir / "metrics.json"
+    if not metrics.is_file():
+        status(f"evaluating {generated.name} against {reference.name}, classifier recipe '{recipe}'")
+        evaluate_and_report(reference, generated, out_dir, classifier=True, classifier_options={"recipe": recipe},
+                            workers=max(1, threads))
+    return json.loads(metrics.read_text())
+
+
+def summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of the table from one metrics.json."""
+    hists = metrics.get("histograms", {})
+    out: dict[str, Any] = {
+        "auc": {level: {"value": c.get("auc"), "error": c.get("auc_error")}
+                for level, c in metrics.get("classifier", {}).items()},
+        "worst_separation_powers": [{"name": w["name"], "value": w["separation_power"],
+                                     "error": w.get("separation_power_error")}
+                                    for w in metrics.get("worst_separation_powers", [])[:10]],
+        "E_vis/E_inc_separation_power": hists.get("E_vis/E_inc", {}).get("separation_power"),
+        "threshold_mev": metrics.get("threshold_mev"),
+    }
+    for key in ("fpd", "kpd"):
+        if key in metrics:
+            out[key] = {"value": metrics[key].get("value"), "error": metrics[key].get("error")}
+    return out
+
+
+def timing(run: Path, threads: int, path: Path) -> dict[str, Any]:
+    """ms per shower (torch, sample) at batch 1/100/10000 and the parameter counts (timing.json, reused)."""
+    from hepgen.progress import status
+    from hepgen.timing import benchmark_run
+
+    if not path.is_file():
+        status(f"timing {run.parent.name}: batch sizes {', '.join(map(str, BATCH_SIZES))}")
+        write_json_atomic(path, benchmark_run(run, list(BATCH_SIZES), ("torch",), ("sample",), reference=False,
+                                              threads=threads, max_point_s=120))
+    result = json.loads(path.read_text())
+    sample = result.get("timings", {}).get("torch", {}).get("sample", {})
+    ms = {str(b): (sample.get(str(b), {}).get("mean_ms") if "mean_ms" in sample.get(str(b), {}) else None)
+          for b in BATCH_SIZES}
+    return {"ms_per_shower": ms, "parameters": result.get("parameters")}
+
+
+def run_model(name: str, config: str | None, label: str, base: Path, files: dict[str, Path],
+              args: argparse.Namespace, budget_s: float) -> dict[str, Any]:
+    """Every step for one model (each skipped when its output exists); returns the model's record."""
+    from hepgen.progress import status
+    from hepgen.training import generate
+
+    folder = base / label.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / "record.json"
+    record = read_json(record_path) or {"model": label, "name": name, "config": config}
+    record.update({"budget_s": budget_s, "threads": args.threads})
+    record.pop("error", None)
+    run = folder / "run"
+    train_model(name, config, run, files["train"], budget_s, args.threads, args.max_epochs, record,
+                record_path)
+    record["training"] = training_progress(run) if run.is_dir() else {}
+    loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
+    record["max_load"] = max(loads) if loads else None
+    record["counts"] = record["max_load"] is not None and record["max_load"] <= LOAD_LIMIT
+    write_json_atomic(record_path, record)
+    if "error" in record or record["training"].get("status") != "finished":
+        return record
+    generated = folder / "generated.h5"
+    if not generated.is_file():
+        status(f"{label}: generating {args.n_reference} showers at the reference's incident energies")
+        generate(run, args.n_reference, "like:" + str(files["reference"]), generated, seed=0)
+    recipes = ["default"] + (["official"] if args.official_classifier else [])
+    record["evaluation"] = {r: summary(evaluate(files["reference"], generated, folder / f"eval-{r}", r,
+                                                args.threads)) for r in recipes}
+    threshold = record["evaluation"]["default"]["threshold_mev"]
+    record["energy_response"] = energy_response(files["reference"], generated, float(threshold or 0.0))
+    record.update(timing(run, args.threads, folder / "timing.json"))
+    write_json_atomic(record_path, record)
+    return record
+
+
+def same_distribution(base: Path, files: dict[str, Path], args: argparse.Namespace) -> dict[str, Any]:
+    """The reference against a second GFlash sample of its size (seed 3), default classifier: 'indistinguishable'."""
+    folder = base / "same-distribution"
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / "record.json"
+    record = read_json(record_path)
+    if record and "evaluation" in record:
+        return record
+    record = {"model": "GFlash vs GFlash (same distribution)"}
+    record["evaluation"] = {"default": summary(evaluate(files["reference"], files["same"], folder / "eval-default",
+                                                        "default", args.threads))}
+    threshold = record["evaluation"]["default"]["threshold_mev"]
+    record["energy_response"] = energy_response(files["reference"], files["same"], float(threshold or 0.0))
+    write_json_atomic(record_path, record)
+    return record
+
+
+def _pm(entry: dict | None, digits: int = 3) -> str:
+    if not entry or entry.get("value") is None or not np.isfinite(entry["value"]):
+        return "-"
+    err = entry.get("error")
+    return f"{entry['value']:.{digits}f}" + (f" ± {err:.{digits}f}" if err is not None and np.isfinite(err) else "")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _budget(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def markdown(records: list[dict[str, Any]], same: dict[str, Any] | None, head: str) -> str:
+    """The fidelity table (one row per model and the same-distribution row) and the E_vis/E_inc table.
+
+    >>> r = {"model": "m", "budget_s": 60, "max_load": 1.0, "counts": True, "evaluation": {"default": {
+    ...      "auc": {"low_level": {"value": 0.9, "error": 0.01}}, "worst_separation_powers": [], "fpd": None}}}
+    >>> "| m | 1 min | - | 1.00 | 0.900 ± 0.010 |" in markdown([r], None, "")
+    True
+    """
+    cols = ["model", "budget", "trained s (epochs)", "load", "AUC low (default)", "AUC high (default)",
+            "AUC low (official)", "AUC high (official)", "max separation power (name)", "E_vis/E_inc sep.",
+            "FPD × 10³", "KPD × 10³"] + [f"ms/shower {b}" for b in BATCH_SIZES] + [
+            "parameters (generation / training)"]
+    lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in records + ([same] if same else []):
+        ev = r.get("evaluation", {})
+        d, o = ev.get("default", {}), ev.get("official", {})
+        name = r["model"]
+        if r.get("max_load") is not None and not r.get("counts", True):
+            name += " (load > 3: does not count)"
+        if r.get("error"):
+            name += f" ({r['error'][:80]})"
+        elif "budget_s" in r and not ev:
+            name += f" (training {r.get('training', {}).get('status', 'not started')})"
+        worst = d.get("worst_separation_powers") or []
+        sep = f"{worst[0]['value']:.3f} ({worst[0]['name']})" if worst else "-"
+        evis = d.get("E_vis/E_inc_separation_power")
+        scaled = {k: ({"value": d[k]["value"] * 1e3, "error": (d[k].get("error") or 0) * 1e3}
+                      if d.get(k) and d[k].get("value") is not None else None) for k in ("fpd", "kpd")}
+        ms = r.get("ms_per_shower") or {}
+        params = r.get("parameters") or {}
+        tr = r.get("training") or {}
+        trained = f"{tr['trained_s']:.0f} ({tr.get('epochs', '?')})" if tr.get("trained_s") is not None else "-"
+        cells = [name, _budget(r["budget_s"]) if "budget_s" in r else "-", trained,
+                 f"{r['max_load']:.2f}" if r.get("max_load") is not None else "-",
+                 _pm(d.get("auc", {}).get("low_level")), _pm(d.get("auc", {}).get("high_level")),
+                 _pm(o.get("auc", {}).get("low_level")), _pm(o.get("auc", {}).get("high_level")), sep,
+                 f"{evis:.3f}" if evis is not None and np.isfinite(evis) else "-",
+                 _pm(scaled["fpd"], 2), _pm(scaled["kpd"], 2)] + [_ms(ms.get(str(b))) for b in BATCH_SIZES] + \
+                [f"{params.get('generation')} / {params.get('training')}" if params else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Mean E_vis/E_inc, generated / reference, per incident-energy decade:", "",
+              "| model | " + " | ".join(f"{lo:g}-{hi:g} GeV" for lo, hi in DECADES_GEV) + " |",
+              "|---|" + "---|" * len(DECADES_GEV)]
+    for r in records + ([same] if same else []):
+        resp = r.get("energy_response")
+        if resp:
+            lines.append(f"| {r['model']} | " + " | ".join(
+                f"{e['generated_mean']:.4f} / {e['reference_mean']:.4f}" for e in resp) + " |")
+    lines += ["", "Ten largest separation powers (default evaluation):", ""]
+    for r in records + ([same] if same else []):
+        worst = r.get("evaluation", {}).get("default", {}).get("worst_separation_powers")
+        if worst:
+            lines.append(f"- {r['model']}: " + ", ".join(f"{w['name']} {w['value']:.3f}" for w in worst))
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", required=True,
+                    help="work folder: simulated data, runs, generated files, reports (WORKDIR/GEOMETRY/...)")
+    ap.add_argument("--out", default=None, help="folder for fidelity.json and fidelity.md (default WORKDIR/GEOMETRY)")
+    ap.add_argument("--models", default="wgan,bibae",
+                    help="comma list of registered model names; 'name@config.yaml' trains with that config file "
+                         "(its row is labelled name@STEM) (default: %(default)s)")
+    ap.add_argument("--geometry", default="calochallenge-2",
+                    help="shower geometry, calochallenge-3 works too (default: %(default)s)")
+    ap.add_argument("--n-train", type=int, default=50000, help="GFlash training showers, seed 1 (default: %(default)s)")
+    ap.add_argument("--n-reference", type=int, default=10000,
+                    help="reference showers (seed 2), generated showers per model, and showers of the "
+                         "same-distribution sample (seed 3) (default: %(default)s)")
+    ap.add_argument("--budget", default="30m", help="training wall clock per model, a total over all resumes "
+                                                    "(e.g. 90s, 30m, 1.5h; default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads for training, generation and timing (default: %(default)s)")
+    ap.add_argument("--max-epochs", type=int, default=100000,
+                    help="epoch limit passed to training, large so that the budget decides "
+                         "(default: %(default)s)")
+    ap.add_argument("--official-classifier", action=argparse.BooleanOptionalAction, default=True,
+                    help="also evaluate with the challenge's official classifier recipe, slow on a CPU (default: on)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+
+    from hepgen.models.registry import get_model_class, list_models
+    from hepgen.progress import status
+    from hepgen.timing import machine_info
+    from hepgen.training.loop import parse_duration
+
+    torch.set_num_threads(args.threads)
+    budget_s = parse_duration(args.budget)
+    if not budget_s or budget_s <= 0:
+        sys.exit(f"--budget must be a positive duration, got {args.budget!r}")
+    models = parse_models(args.models)
+    for name, config, _ in models:
+        if name not in list_models():
+            sys.exit(f"unknown model '{name}': registered models are {', '.join(list_models())}")
+        if get_model_class(name).data_kind not in ("showers", "points"):
+            sys.exit(f"model '{name}' does not generate showers")
+        if config and not Path(config).is_file():
+            sys.exit(f"config file '{config}' of model '{name}' not found")
+    base = Path(args.workdir) / args.geometry
+    out = Path(args.out) if args.out else base
+    base.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"geometry": args.geometry, "n_train": args.n_train, "n_reference": args.n_reference,
+                "energies": ENERGIES, "particle": "electron", "seeds": SEEDS}
+    saved = read_json(base / "settings.json")
+    if saved and saved != settings:
+        sys.exit(f"{base} holds a benchmark with other settings {saved}: use another --workdir")
+    write_json_atomic(base / "settings.json", settings)
+    data = base / "data"
+    data.mkdir(exist_ok=True)
+    sizes = {"train": args.n_train, "reference": args.n_reference, "same": args.n_reference}
+    files = {k: simulate(data / f"electrons-{k}-n{sizes[k]}-seed{SEEDS[k]}.h5", args.geometry, sizes[k], SEEDS[k])
+             for k in ("train", "reference", "same")}
+    command = "python benchmarks/bench_fidelity.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+    def publish(same: dict[str, Any] | None) -> None:
+        labels = sorted(p.parent.name for p in base.glob("*/record.json") if p.parent.name != "same-distribution")
+        records = [read_json(base / lab / "record.json") for lab in labels]
+        info = machine_info()
+        head = (f"Fidelity under a {_budget(budget_s)} budget on {args.geometry}: {args.n_train} GFlash training "
+                f"electrons, {args.n_reference} reference showers, {ENERGIES}; {args.threads} thread(s); machine "
+                f"nproc {info.get('nproc')}, {info.get('cpu', '')}; load: the largest 1-minute load average at the "
+                f"start/end of the training sessions; AUC ± Hanley-McNeil error.\n\n    {command}")
+        write_json_atomic(out / "fidelity.json", {"settings": settings, "budget_s": budget_s, "command": command,
+                                                  "machine": info, "models": records, "same_distribution": same})
+        tmp = out / "fidelity.md.tmp"
+        tmp.write_text(markdown(records, same, head))
+        os.replace(tmp, out / "fidelity.md")
+
+    same = read_json(base / "same-distribution" / "record.json")
+    for name, config, label in models:
+        status(f"== {label} ==")
+        run_model(name, config, label, base, files, args, budget_s)
+        publish(same)
+    same = same_distribution(base, files, args)
+    publish(same)
+    status(f"wrote {out / 'fidelity.json'} and {out / 'fidelity.md'}")
+    print((out / "fidelity.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
