@@ -27,8 +27,9 @@ class DemoConfig:
     energies: str = "log-uniform:1GeV:100GeV"
     n_train: int = 10_000
     n_reference: int = 5_000
-    model: str = "wgan"
+    model: str = "calo-cfm"
     train_minutes: float = 4.0
+    max_epochs: int = 100        # the training budget decides; an upper bound only
     classifier: bool = True
     seed: int = 1
 
@@ -67,8 +68,8 @@ def run_demo(output: str | Path, config: DemoConfig | None = None, overwrite: bo
         simulate_to_file(files[key], cfg.detector, cfg.energies, n, particle=cfg.particle, seed=seed)
 
     status(f"[3/5] training {cfg.model} for {cfg.train_minutes:g} min -> {run_dir}")
-    train(cfg.model, files["train"], run_dir, max_time=cfg.train_minutes * 60, seed=cfg.seed, resume=True,
-          validation=quick_metrics)
+    train(cfg.model, files["train"], run_dir, max_time=cfg.train_minutes * 60, max_epochs=cfg.max_epochs,
+          seed=cfg.seed, resume=True, validation=quick_metrics)
 
     if not files["generated"].exists():
         status(f"[4/5] generating {cfg.n_reference} showers with the reference's incident energies")

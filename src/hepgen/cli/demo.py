@@ -10,7 +10,8 @@ import typer
 def demo(
     output: Path = typer.Option(Path("hepgen-demo"), "--output", "-o", help="Folder for the demo's files and report."),
     minutes: float = typer.Option(4.0, help="Training budget in minutes (CPU)."),
-    model: str = typer.Option("wgan", help="Registered model to train (see `hepgen train --help`)."),
+    model: str = typer.Option("calo-cfm", help="Registered model to train (see `hepgen train --help`); the default, "
+                              "calo-cfm, learns the layer energies first and the shapes second."),
     quick: bool = typer.Option(False, "--quick", help="A tiny run (under a minute) to check the installation."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of reusing the folder's files."),
 ) -> None:
