@@ -41,9 +41,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RUNNER = ("import runpy, sys, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
-          "_rc = plt.rc; plt.rc = lambda g, **k: None if g == 'text' else _rc(g, **k); "
-          "sys.argv = ['evaluate.py'] + sys.argv[1:]; runpy.run_path('evaluate.py', run_name='__main__')")
+from bench_evaluate_official import RUNNER  # noqa: E402  (runs the official script without LaTeX)
+
 SPLIT_CALL = "dataset=args.dataset)"
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from hepgen.errors import InputError
-from hepgen.models.ganplify_gan import GANplifyGAN, roth_penalty
+from hepgen.models.ganplify_gan import GANplifyGAN
+from hepgen.models.objectives import roth_penalty
 from hepgen.models.registry import get_model_class
 from hepgen.models.vaegan import LocallyConnected2d, VAEGAN
 from hepgen.training.kinds import ArrayKind, kind_from_state

@@ -79,7 +79,7 @@ def test_evis_mmd_pulls_generated_visible_energy_towards_real():
     real = m._log_sum(m._d_input(x)).detach()
     opt = torch.optim.Adam(m.decoder.parameters(), lr=3e-4)
     z = torch.randn(50, 16)
-    from hepgen.models.losses import gaussian_mmd
+    from hepgen.models.objectives import gaussian_mmd
     from hepgen.models.vaegan import MMD_ALPHAS
 
     losses, gaps = [], []

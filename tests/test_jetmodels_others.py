@@ -72,12 +72,12 @@ def test_midpoint_solver_on_linear_field():
 
 
 def test_ot_pairing_lowers_transport_cost():
-    from hepgen.models.mdma_flow import ot_pairing
+    from hepgen.models.objectives import ot_coupling
 
     g = torch.Generator().manual_seed(0)
     x1, x0 = torch.randn(16, 6, 3, generator=g), torch.randn(16, 6, 3, generator=g)
     mask = torch.rand(16, 6, generator=g) > 0.3
-    j = ot_pairing(x0, x1, mask)
+    j = ot_coupling(x0, x1, mask)
     assert sorted(j.tolist()) == list(range(16))          # a permutation
 
     def cost(a):

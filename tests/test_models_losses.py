@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hepgen.models.losses import (constrainer_loss, gaussian_mmd, gradient_penalty, kl_divergence, latent_mmd,
+from hepgen.models.objectives import (constrainer_loss, gaussian_mmd, gradient_penalty, kl_divergence, latent_mmd,
                                   sorted_kernel_mmd)
 
 

@@ -97,6 +97,20 @@ def test_cli_train_and_generate(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "exists" in capsys.readouterr().err
     assert out.read_bytes() == before
+    # --device: the same draws on the CPU by name; an unusable device is one line and exit code 2, no file
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quiet", "generate", str(tmp_path / "run"), "-n", "70", "--energies", "log-uniform:1GeV:10GeV",
+              "-o", str(tmp_path / "gen_cpu.h5"), "--batch-size", "30", "--device", "cpu:0"])
+    assert exit_info.value.code == 0
+    np.testing.assert_array_equal(read_showers(tmp_path / "gen_cpu.h5").energy, showers.energy)
+    for device in ("meta", "no-such-device"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--quiet", "generate", str(tmp_path / "run"), "-n", "5", "-e", "50GeV",
+                  "-o", str(tmp_path / "dev.h5"), "--device", device])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert f"device '{device}' is not usable here" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "dev.h5").exists()
 
 
 @pytest.mark.parametrize("args, message", [

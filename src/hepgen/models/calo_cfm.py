@@ -39,7 +39,7 @@ import math
 import torch
 from torch import nn
 
-from hepgen.models.layers import mlp, standard_normal
+from hepgen.models.layers import mlp, standard_normal, time_embedding
 from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.solvers import integrate
@@ -50,14 +50,14 @@ ENERGY_EPS, SHAPE_EPS, EMPTY = 1e-7, 1e-7, 1e-7
 
 
 def time_features(t: torch.Tensor, n: int) -> torch.Tensor:
-    """(B,) times in [0, 1] -> (B, 1 + 2n) features [t, sin(π k t), cos(π k t)] for k = 1 .. n.
+    """(B,) times in [0, 1] -> (B, 1 + 2n) features [t, sin(π k t), cos(π k t)] for k = 1 .. n
+    (:func:`hepgen.models.layers.time_embedding` with t in front).
 
     >>> time_features(torch.zeros(2), 2).tolist()
     [[0.0, 0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0, 1.0]]
     """
-    k = torch.arange(1, n + 1, device=t.device, dtype=t.dtype) * math.pi
-    arg = t[:, None] * k[None, :]
-    return torch.cat([t[:, None], torch.sin(arg), torch.cos(arg)], dim=1)
+    cos, sin = time_embedding(t, n).chunk(2, dim=1)
+    return torch.cat([t[:, None], sin, cos], dim=1)
 
 
 def _layer_index(geometry, n_voxels: int) -> tuple[torch.Tensor, int]:

@@ -70,7 +70,7 @@ def jet_buckets(n: torch.Tensor, bucket: int):
     >>> [(rows.tolist(), mask.shape[1]) for rows, mask in jet_buckets(torch.tensor([3, 1, 2]), 2)]
     [([1, 2], 2), ([0], 3)]
     """
-    from hepgen.models.mdma import mask_from_cardinality
+    from hepgen.models.layers import mask_from_cardinality
 
     order = torch.argsort(n)
     for start in range(0, len(n), bucket):

@@ -30,7 +30,7 @@ from hepgen.models.layers import uniform
 from hepgen.models.objectives import discriminator_bce_loss, generator_bce_loss, optimizer_step, roth_penalty
 from hepgen.models.registry import GenerativeModel, register_model
 
-__all__ = ["GANplifyGAN", "MinibatchStd", "roth_penalty"]   # roth_penalty: from objectives
+__all__ = ["GANplifyGAN", "MinibatchStd"]
 
 
 class MinibatchStd(nn.Module):

@@ -83,6 +83,17 @@ def random_seed(generator: torch.Generator | None = None, high: int = 2**62) -> 
 
 # -- padded clouds --------------------------------------------------------------------------------------------
 
+def time_embedding(t: torch.Tensor, n_freq: int) -> torch.Tensor:
+    """(B,) flow times in [0, 1] -> (B, 2 n_freq) features [cos(π f t)..., sin(π f t)...], f = 1 .. n_freq: the
+    time input of the flow-matching networks (MDMA-Flow for hit clouds, CaloCFM).
+
+    >>> time_embedding(torch.zeros(2), 2).tolist()
+    [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]
+    """
+    f = torch.arange(n_freq, dtype=t.dtype, device=t.device) + 1.0
+    return torch.cat([torch.cos(math.pi * f * t[:, None]), torch.sin(math.pi * f * t[:, None])], 1)
+
+
 def mask_from_cardinality(n: torch.Tensor, n_max: int) -> torch.Tensor:
     """(B, n_max) bool mask with the first ``n`` slots set, on the device of ``n``.
 

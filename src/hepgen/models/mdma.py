@@ -29,9 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hepgen.models.layers import mask_from_cardinality, trim   # noqa: F401  (the padding helpers, re-exported)
 
-__all__ = ["attention_bias", "MeanFieldAttention", "MDMABlock", "MDMABody", "linear", "mask_from_cardinality", "trim"]
+__all__ = ["attention_bias", "MeanFieldAttention", "MDMABlock", "MDMABody", "linear"]
 
 
 def linear(n_in: int, n_out: int, weightnorm: bool = False) -> nn.Module:

@@ -19,13 +19,12 @@ loss and the solver are the shared :func:`hepgen.models.objectives.conditional_f
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from hepgen.models.layers import standard_normal
+from hepgen.models.layers import standard_normal, time_embedding
 from hepgen.models.mdma import MDMABody
 from hepgen.models.mdma_calo_gan import MDMACaloGAN, pad_output, point_batches, trim_batch
 from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
@@ -33,12 +32,6 @@ from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.solvers import integrate
 
 __all__ = ["MDMACaloFlow"]
-
-
-def time_embedding(t: torch.Tensor, n_freq: int) -> torch.Tensor:
-    """(B,) times in [0, 1] -> (B, 2 n_freq) cosine/sine features."""
-    f = torch.arange(n_freq, dtype=t.dtype, device=t.device) + 1.0
-    return torch.cat([torch.cos(math.pi * f * t[:, None]), torch.sin(math.pi * f * t[:, None])], 1)
 
 
 @register_model("mdma-calo-flow")

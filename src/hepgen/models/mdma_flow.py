@@ -31,11 +31,11 @@ from hepgen.models.jet_gan import bucketed, cardinality_of
 from hepgen.models.layers import standard_normal, trim
 from hepgen.models.mdma import MDMABody
 from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
-from hepgen.models.objectives import ot_coupling as ot_pairing
+from hepgen.models.objectives import ot_coupling
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.solvers import integrate
 
-__all__ = ["MDMAFlow", "VectorField", "ot_pairing"]   # ot_pairing: objectives.ot_coupling
+__all__ = ["MDMAFlow", "VectorField"]
 
 
 class VectorField(nn.Module):
@@ -85,7 +85,7 @@ class MDMAFlow(JetModelBase, GenerativeModel):
         x, cond = batch["x"], batch["cond"]
         x, mask = trim(x, x[..., 3] > 0.5)
         loss = conditional_flow_matching_loss(lambda xt, t: self.field(xt, t, mask, cond), x[..., :3], mask,
-                                              ot_pairing if self.config["ot"] else None)
+                                              ot_coupling if self.config["ot"] else None)
         return {"loss_cfm": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -63,7 +63,10 @@ def load_generator(run_dir: str | Path, backend: str = "torch", threads: int | N
         import torch
 
         try:
-            model.to(torch.device(device))
+            target = torch.device(device)
+            if target.type == "meta":
+                raise RuntimeError("'meta' tensors hold no values")
+            model.to(target)
         except (RuntimeError, AssertionError) as exc:   # e.g. no CUDA build or no such GPU
             raise InputError(f"device '{device}' is not usable here: {str(exc).splitlines()[0]}") from None
     if backend == "onnxruntime" and kind.kind in ("showers", "points"):
