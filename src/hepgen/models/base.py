@@ -92,6 +92,11 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     def on_train_epoch_end(self, epoch: int) -> None:
         """Hook after every epoch (e.g. resetting critics); the loop calls it when the next epoch starts."""
 
+    def before_training(self, data: dict[str, torch.Tensor]) -> None:
+        """Hook before the first optimiser step with the whole preprocessed training set ``{"x", "cond"}``
+        (e.g. fit standardisations on more examples than one batch holds; a resumed run's checkpoint then
+        overwrites what it set). Default: nothing."""
+
     def after_training(self, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Hook after training with the whole preprocessed training set (e.g. fit a latent KDE);
         returns arrays to store in the run directory (loaded again by :meth:`load_extra`). Default: nothing."""

@@ -1,28 +1,40 @@
-"""CaloCFM: energy first, shape second — two conditional flow-matching networks for voxel showers.
+"""CaloCFM: energy first, shape second — three conditional flow-matching networks for voxel showers.
 
 The design of the CaloChallenge's best models (Krause et al., "CaloChallenge 2022: A Community Challenge for
 Fast Calorimeter Simulation", arXiv:2410.21611): first the energy deposited in each layer given the incident
 energy, then the normalised shape of each layer given its energy — CaloFlow (Krause, Shih, arXiv:2106.05285;
 iCaloFlow arXiv:2210.14245) with normalising flows, CaloDREAM (Favaro et al., arXiv:2405.09629) with
 conditional flow matching. The response and the longitudinal profile are right from the first steps because
-the first network learns nothing else; the second network is shared by all layers (one row per layer,
-conditioned on the layer's index, its energy and E_inc), so a 45-layer detector trains it 45 times per shower.
+the first network learns nothing else. The shape is split once more along the geometry: the energy of each
+transverse ring of a layer (the radial bins of a cylindrical readout, concentric square rings of a cell grid),
+then the split of a ring's energy over its cells (the α bins of a cylinder). The radial profile — what the
+energy-weighted observables (centres, widths) see — is then a low-dimensional vector learnt by its own network
+and cannot be diluted by the fluctuations of single halo cells; the ring and cell networks are each shared by all
+their rows (one row per layer, one per layer and ring), so a 45-layer detector trains them 45 (405) times per shower.
 
-Both networks are MLPs trained with conditional flow matching (Lipman et al., arXiv:2210.02747;
+The networks are MLPs trained with conditional flow matching (Lipman et al., arXiv:2210.02747;
 :func:`hepgen.models.objectives.conditional_flow_matching_loss`) and sampled with the midpoint rule
 (:func:`hepgen.models.solvers.integrate`) in ``steps`` steps:
 
 * energies: the response r = E_tot / E_inc and the layer fractions f_l = E_layer / E_tot, as
-  y = ((log r, log(f_l + 1e-7)) − μ) / σ (μ, σ per coordinate from the first training batch, stored with the
-  weights): the response is one coordinate, so the energy scale cannot drift with the sum of 45 errors
-  (CaloFlow's u_0 = E_tot / E_inc, arXiv:2106.05285);
-* shapes: s = E_voxel / E_layer in a layer (padded to the largest layer), as v = (log(s + 1e-7) − μ) / σ with
-  one μ, σ per layer; generated shapes are clipped at 0 and renormalised to 1, so a layer's energy is exactly its
-  generated r f_l E_inc; empty layers (f_l below 1e-7) stay empty and do not enter the shape loss.
+  y = ((log r, log f_l) − μ) / σ (μ, σ per coordinate, stored with the weights; the fraction of an empty layer
+  dequantised to U(0, 1] x 1e-7 and set to 0 again when generated below 1e-7): the response is one
+  coordinate, so the energy scale cannot drift with the sum of 45 errors (CaloFlow's u_0 = E_tot / E_inc,
+  arXiv:2106.05285);
+* rings: q_lg = E_ring / E_layer given the whole energy vector (a late shower is narrower in a given layer than an
+  early one of the same layer energy) and the layer's own fraction, as (√q − μ) / σ per (layer, ring): bounded,
+  so a velocity error moves a little energy between rings instead of the factor e^(σ δ) of a log coordinate
+  (which put a third of the core's energy into the halo); cells: c = E_voxel / E_ring given the ring's
+  fraction and its layer's, as (log c − μ) / σ per cell (CaloFlow's per-voxel standardisation: the voxel
+  spectrum spans orders of magnitude), empty cells dequantised (as CaloFlow adds noise below the readout
+  threshold): c = ε u, u ~ U(0, 1], ε = ``shape_floor``, so every coordinate is continuous. μ, σ are fitted on
+  ``fit_showers`` training showers before the first step. Generated entries below ε are set to 0 (never the
+  largest of a row) and the rest renormalised to 1, so a layer's energy is exactly its generated r f_l E_inc;
+  empty layers (f_l below 1e-7) and rings stay empty and do not enter the losses of their children.
 
 Generated voxels below the geometry's readout threshold are set to zero, as the reference simulation does.
-The model works on any geometry with layers (regular or irregular: layers are padded); the transverse cells
-are a vector (no convolution, no circular alpha symmetry): the price of speed on a CPU.
+Works on any geometry with layers (regular or irregular: rows are padded; without a geometry one ring holds
+every voxel); no convolution: MLPs over rows are the fastest shape networks on a CPU.
 
 >>> import torch
 >>> from hepgen.geometry import get_geometry
@@ -36,17 +48,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from hepgen.models.layers import mlp, standard_normal, time_embedding
+from hepgen.models.layers import mlp, standard_normal, time_embedding, uniform
 from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.solvers import integrate
 
 __all__ = ["CaloCFM"]
 
-ENERGY_EPS, SHAPE_EPS, EMPTY = 1e-7, 1e-7, 1e-7
+ENERGY_EPS, EMPTY = 1e-7, 1e-7
 
 
 def time_features(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -60,30 +73,91 @@ def time_features(t: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([t[:, None], sin, cos], dim=1)
 
 
-def _layer_index(geometry, n_voxels: int) -> tuple[torch.Tensor, int]:
-    """(gather index (L, F) into [voxels..., a zero column] and F): layer l's voxels in its first cells."""
+def _ring_of_voxels(geometry) -> np.ndarray:
+    """(n_voxels,) transverse ring of each voxel within its layer: the radial bin of a cylindrical readout
+    (CaloChallenge), the concentric square ring (Chebyshev distance from the layer's centre in cells) of a
+    cell grid, 0 for everything else.
+
+    >>> from hepgen.geometry import get_geometry
+    >>> np.bincount(_ring_of_voxels(get_geometry("belle2-ecl-5x5"))).tolist()
+    [1, 8, 16]
+    """
+    n = int(geometry.n_voxels)
+    if getattr(geometry, "r_edges", None) is not None:
+        pos = geometry.voxel_positions()
+        ring = np.zeros(n, dtype=np.int64)
+        for layer in range(geometry.n_layers):
+            sl = geometry.layer_slice(layer)
+            edges = np.asarray(geometry.r_edges[layer], dtype=float)
+            ring[sl] = np.clip(np.searchsorted(edges, pos["r"][sl], side="right") - 1, 0, max(0, len(edges) - 2))
+        return ring
+    pos = geometry.voxel_positions()
+    cell = getattr(geometry, "cell_size_mm", None)
+    if cell is None or "x" not in pos or "y" not in pos:
+        return np.zeros(n, dtype=np.int64)
+    ring = np.zeros(n, dtype=np.int64)
+    for layer in range(geometry.n_layers):
+        sl = geometry.layer_slice(layer)
+        x, y = pos["x"][sl], pos["y"][sl]
+        dx = np.abs(x - 0.5 * (x.min() + x.max())) / cell[0]
+        dy = np.abs(y - 0.5 * (y.min() + y.max())) / cell[1]
+        ring[sl] = np.floor(np.maximum(dx, dy) + 1e-6).astype(np.int64)
+    return ring
+
+
+def _cell_index(geometry, n_voxels: int) -> torch.Tensor:
+    """(L, G, C) gather index into [voxels..., one zero column]: layer l, ring g, its cells first (padded
+    with ``n_voxels``, the zero column)."""
     if geometry is None or not getattr(geometry, "n_layers", 0):
-        return torch.arange(n_voxels).reshape(1, n_voxels), n_voxels
-    slices = [geometry.layer_slice(layer) for layer in range(geometry.n_layers)]
-    width = max(1, max(s.stop - s.start for s in slices))
-    index = torch.full((len(slices), width), n_voxels, dtype=torch.long)
-    for layer, s in enumerate(slices):
-        index[layer, : s.stop - s.start] = torch.arange(s.start, s.stop)
-    return index, width
+        return torch.arange(n_voxels).reshape(1, 1, n_voxels)
+    rings = _ring_of_voxels(geometry)
+    groups = []
+    for layer in range(geometry.n_layers):
+        sl = geometry.layer_slice(layer)
+        voxels = np.arange(sl.start, sl.stop)
+        groups.append([voxels[rings[sl] == g] for g in range(int(rings[sl].max()) + 1)] if len(voxels) else [])
+    n_rings = max(1, max(len(g) for g in groups))
+    width = max(1, max((len(c) for g in groups for c in g), default=1))
+    index = torch.full((len(groups), n_rings, width), n_voxels, dtype=torch.long)
+    for layer, g in enumerate(groups):
+        for ring, cells in enumerate(g):
+            index[layer, ring, : len(cells)] = torch.from_numpy(cells)
+    return index
+
+
+def _standardisation(log_x: torch.Tensor, weight: torch.Tensor, min_std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and spread over the batch (dim 0) of ``log_x`` where ``weight`` (broadcastable) is 1; coordinates
+    with fewer than two entries take the statistics of all entries; the spread clipped below at ``min_std``."""
+    w = weight.to(log_x.dtype).expand_as(log_x)
+    n = w.sum(dim=0)
+    mean = (log_x * w).sum(dim=0) / n.clamp_min(1.0)
+    var = ((log_x - mean) ** 2 * w).sum(dim=0) / n.clamp_min(1.0)
+    n_all = w.sum().clamp_min(1.0)
+    mean_all = (log_x * w).sum() / n_all
+    std_all = (((log_x - mean_all) ** 2 * w).sum() / n_all).sqrt()
+    few = n < 2
+    return torch.where(few, mean_all, mean), torch.where(few, std_all, var.sqrt()).clamp_min(min_std)
 
 
 @register_model("calo-cfm")
 class CaloCFM(GenerativeModel):
-    """Layer energies given E_inc, then layer shapes given their energies; both by flow matching."""
+    """Layer energies given E_inc, ring fractions given the layer energies, cell fractions given the ring's
+    energy; each by flow matching."""
 
     data_kind = "showers"
-    tiny_config = {"hidden_energy": 16, "hidden_shape": 16, "layer_embedding": 2, "steps": 2}
+    tiny_config = {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "embedding": 2, "steps": 2,
+                   "cell_steps": 2}
     default_config = {
         "hidden_energy": 256,     # units of the 3 hidden layers of the layer-energy network
-        "hidden_shape": 256,      # units of the 3 hidden layers of the shared layer-shape network
-        "layer_embedding": 8,     # size of the learnt embedding of the layer index
+        "hidden_ring": 256,       # ... of the ring-fraction network (one row per layer)
+        "hidden_cell": 128,       # ... of the cell-fraction network (one row per layer and ring)
+        "embedding": 8,           # size of the learnt embeddings of the layer and of the (layer, ring)
         "time_frequencies": 4,
-        "steps": 12,              # midpoint steps per network at sampling (2 network calls each)
+        "steps": 10,              # midpoint steps of the energy and ring networks at sampling (2 calls each)
+        "cell_steps": 8,          # ... of the cell network (the most expensive one: a row per layer and ring)
+        "shape_floor": 1e-7,      # empty cells dequantised to U(0, 1] x this fraction of their ring's energy
+        "fit_showers": 4096,      # training showers the standardisations are fitted on
+        "sample_chunk": 256,      # showers per network call when sampling
         "lr": 1e-3,
         "lr_decay": 1.0,          # per-epoch factor
         "preprocessing": [{"name": "divide_by_incident"}],
@@ -93,63 +167,92 @@ class CaloCFM(GenerativeModel):
         super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
         self.n_voxels = math.prod(self.data_shape)
-        index, width = _layer_index(geometry, self.n_voxels)
-        self.n_layers, self.width = index.shape[0], width
-        self.register_buffer("gather_index", index.reshape(-1))                      # (L F) -> flat voxel
-        cell = torch.full((self.n_voxels,), 0, dtype=torch.long)
-        real = index.reshape(-1) < self.n_voxels
-        cell[index.reshape(-1)[real]] = torch.arange(index.numel())[real]
-        self.register_buffer("scatter_index", cell)                                  # flat voxel -> (L F)
-        self.register_buffer("cell_real", real.reshape(self.n_layers, width).float())
-        for name, shape in (("energy_mean", (self.n_layers,)), ("energy_std", (self.n_layers,)),
-                            ("shape_mean", (self.n_layers, 1)), ("shape_std", (self.n_layers, 1))):
-            self.register_buffer(name, torch.zeros(shape) if "mean" in name else torch.ones(shape))
-        self.register_buffer("response_mean", torch.zeros(1))
-        self.register_buffer("response_std", torch.ones(1))
+        index = _cell_index(geometry, self.n_voxels)
+        self.n_layers, self.n_rings, self.width = index.shape
+        flat = index.reshape(-1)
+        real = flat < self.n_voxels
+        self.register_buffer("gather_index", flat)                                    # (L G C) -> flat voxel
+        cell = torch.zeros(self.n_voxels, dtype=torch.long)
+        cell[flat[real]] = torch.arange(flat.numel())[real]
+        self.register_buffer("scatter_index", cell)                                   # flat voxel -> (L G C)
+        self.register_buffer("cell_real", real.reshape(index.shape).float())
+        self.register_buffer("ring_real", (self.cell_real.sum(dim=2) > 0).float())
+        L, G, C = index.shape
+        for name, shape in (("response", (1,)), ("energy", (L,)), ("ring", (L, G)), ("cell", (L, G, C))):
+            self.register_buffer(f"{name}_mean", torch.zeros(shape))
+            self.register_buffer(f"{name}_std", torch.ones(shape))
         self.register_buffer("scales_fitted", torch.zeros((), dtype=torch.bool))
         n_time = 1 + 2 * int(c["time_frequencies"])
-        he, hs, emb = int(c["hidden_energy"]), int(c["hidden_shape"]), int(c["layer_embedding"])
-        n_energy = self.n_layers + 1                                                 # response + fractions
+        he, hr, hc, emb = int(c["hidden_energy"]), int(c["hidden_ring"]), int(c["hidden_cell"]), int(c["embedding"])
+        n_energy = L + 1                                                             # response + fractions
         self.energy_net = mlp([n_energy + self.n_cond + n_time, he, he, he, n_energy], nn.SiLU)
-        self.layer_embedding = nn.Embedding(self.n_layers, emb)
-        self.shape_net = mlp([width + self.n_cond + 1 + emb + n_time, hs, hs, hs, width], nn.SiLU)
+        self.layer_embedding = nn.Embedding(L, emb)
+        self.ring_net = mlp([G + 1 + emb + self.n_cond + n_energy + n_time, hr, hr, hr, G], nn.SiLU)
+        self.ring_embedding = nn.Embedding(L * G, emb)
+        self.cell_net = mlp([C + 2 + emb + self.n_cond + n_time, hc, hc, hc, C], nn.SiLU)   # v, context, t
 
     # -- representation -----------------------------------------------------------------------
-    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """E_voxel / E_inc (B, n_voxels) -> (layer energies u (B, L), shapes s (B, L, F), each layer summing to 1)."""
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """E_voxel / E_inc (B, n_voxels) -> layer energies u (B, L), ring fractions q (B, L, G) of each layer and
+        cell fractions c (B, L, G, C) of each ring (each summing to 1 where the parent is not empty)."""
         flat = torch.cat([x.reshape(x.shape[0], -1), x.new_zeros(x.shape[0], 1)], dim=1).clamp_min(0.0)
-        cells = flat[:, self.gather_index].reshape(x.shape[0], self.n_layers, self.width)
-        u = cells.sum(dim=2)
-        return u, cells / u.clamp_min(1e-30).unsqueeze(-1)
+        cells = flat[:, self.gather_index].reshape((x.shape[0],) + tuple(self.cell_real.shape))
+        rings = cells.sum(dim=3)
+        u = rings.sum(dim=2)
+        return u, rings / u.clamp_min(1e-30).unsqueeze(-1), cells / rings.clamp_min(1e-30).unsqueeze(-1)
 
-    def join(self, u: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`split`: (B, L), (B, L, F) -> E_voxel / E_inc of shape (B, *data_shape)."""
-        cells = (u.unsqueeze(-1) * s).reshape(u.shape[0], -1)
+    def join(self, u: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`split`: -> E_voxel / E_inc of shape (B, *data_shape)."""
+        cells = (u[:, :, None, None] * q.unsqueeze(-1) * c).reshape(u.shape[0], -1)
         return cells[:, self.scatter_index].reshape((u.shape[0],) + self.data_shape)
 
-    def _fit_scales(self, u: torch.Tensor, s: torch.Tensor, filled: torch.Tensor) -> None:
-        """Standardisation from the first training batch: log layer energies per layer; log shapes per layer
-        over all its cells (one scale per layer: a cell never hit in that batch must not get a tiny spread
-        that blows up the first shower that hits it)."""
+    def _dequantised_log(self, fractions: torch.Tensor) -> torch.Tensor:
+        """log of fractions with the empty entries replaced by U(0, 1] x ``shape_floor``."""
+        noise = float(self.config["shape_floor"]) * (1.0 - uniform(fractions.shape, fractions.device,
+                                                                   fractions.dtype))
+        return torch.log(torch.where(fractions > 0, fractions, noise))
+
+    def _normalised(self, f: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Fractions >= 0 -> fractions summing to 1 over the last axis (padding and entries below the floor set
+        to 0, but never the largest entry: a filled parent keeps its energy)."""
+        f = f * real
+        keep = (f > float(self.config["shape_floor"])) | (f >= f.amax(dim=-1, keepdim=True))
+        f = f * (keep & real.bool()).to(f.dtype)
+        return f / f.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+
+    def before_training(self, data: dict[str, torch.Tensor]) -> None:
+        """Fit the standardisations on the first ``fit_showers`` training showers."""
+        x = data["x"][: int(self.config["fit_showers"])].to(self.device)
+        u, q, c = self.split(x)
+        filled = u > EMPTY
+        self._fit_scales(u, q.sqrt(), self._dequantised_log(c), filled, (q > 0) & filled.unsqueeze(-1))
+
+    def _fit_scales(self, u: torch.Tensor, sqrt_q: torch.Tensor, log_c: torch.Tensor, filled: torch.Tensor,
+                    ring_filled: torch.Tensor) -> None:
+        """Standardisations (before training, or from the first batch): the log response; log layer fractions
+        per layer; √ ring fractions per (layer, ring) over the showers that fill the layer; dequantised log cell
+        fractions per cell over the showers that fill its ring (a cell never filled there has the spread of its
+        dequantisation noise, so the first shower that fills it is not blown up)."""
         r, y = self._energy_coordinates(u)
         self.response_mean.copy_(r.mean(0))
         self.response_std.copy_(r.std(0).nan_to_num(1.0).clamp_min(1e-3))
         self.energy_mean.copy_(y.mean(0))
         self.energy_std.copy_(y.std(0).nan_to_num(1.0).clamp_min(0.05))
-        v = torch.log(s + SHAPE_EPS)
-        w = (filled.unsqueeze(-1) * self.cell_real.bool()).to(v.dtype)         # real cells of filled layers
-        n = w.sum(dim=(0, 2)).clamp_min(1.0)
-        mean = (v * w).sum(dim=(0, 2)) / n
-        var = ((v - mean[None, :, None]) ** 2 * w).sum(dim=(0, 2)) / n
-        self.shape_mean.copy_(mean.unsqueeze(-1))
-        self.shape_std.copy_(var.sqrt().clamp_min(0.1).unsqueeze(-1))
+        mean, std = _standardisation(sqrt_q, filled.unsqueeze(-1) & self.ring_real.bool(), 0.01)
+        self.ring_mean.copy_(mean)
+        self.ring_std.copy_(std)
+        mean, std = _standardisation(log_c, ring_filled.unsqueeze(-1) & self.cell_real.bool(), 0.05)
+        self.cell_mean.copy_(mean)
+        self.cell_std.copy_(std)
         self.scales_fitted.fill_(True)
 
-    @staticmethod
-    def _energy_coordinates(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer energies / E_inc (B, L) -> (log response (B, 1), log layer fractions (B, L))."""
+    def _energy_coordinates(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer energies / E_inc (B, L) -> (log response (B, 1), log layer fractions (B, L)); the fraction of
+        an empty layer dequantised to U(0, 1] x 1e-7 (a continuous density instead of a spike the flow must hit)."""
         total = u.sum(dim=1, keepdim=True)
-        return torch.log(total + ENERGY_EPS), torch.log(u / total.clamp_min(1e-30) + ENERGY_EPS)
+        f = u / total.clamp_min(1e-30)
+        empty = EMPTY * (1.0 - uniform(f.shape, f.device, f.dtype))
+        return torch.log(total + ENERGY_EPS), torch.log(torch.where(f > 0, f, empty))
 
     def encode_energy(self, u: torch.Tensor) -> torch.Tensor:
         """Layer energies / E_inc (B, L) -> standardised (log response, log fractions) (B, 1 + L)."""
@@ -163,7 +266,7 @@ class CaloCFM(GenerativeModel):
         below 1e-7 set to 0 (empty layers)."""
         # clipped z and log f <= 0: no overflow from an unconverged network
         r = torch.exp(z[:, :1].clamp(-10.0, 10.0) * self.response_std + self.response_mean)
-        f = (torch.exp((z[:, 1:] * self.energy_std + self.energy_mean).clamp_max(0.0)) - ENERGY_EPS).clamp_min(0.0)
+        f = torch.exp((z[:, 1:] * self.energy_std + self.energy_mean).clamp_max(0.0))
         f = f * (f > EMPTY).to(f.dtype)
         return r * f / f.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
@@ -173,15 +276,30 @@ class CaloCFM(GenerativeModel):
         tf = time_features(t, int(self.config["time_frequencies"]))
         return self.energy_net(torch.cat([y[:, 0], cond, tf], dim=1)).unsqueeze(1)
 
-    def shape_velocity(self, v: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """d v / d t of the standardised log shapes v (B, L, F), given conditions and standardised log layer
-        fractions y (B, L)."""
+    def ring_velocity(self, v: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """d v / d t of the standardised log ring fractions v (B, L, G), given conditions and the standardised
+        energy coordinates z (B, 1 + L): the whole vector for every layer (a late shower is narrower in a given
+        layer than an early one of the same layer energy), and each layer's own fraction."""
         b, n_layers = v.shape[0], self.n_layers
         tf = time_features(t, int(self.config["time_frequencies"]))
         layer = self.layer_embedding.weight.unsqueeze(0).expand(b, -1, -1)
-        context = torch.cat([cond.unsqueeze(1).expand(-1, n_layers, -1), y.unsqueeze(-1), layer,
-                             tf.unsqueeze(1).expand(-1, n_layers, -1)], dim=2)
-        return self.shape_net(torch.cat([v, context], dim=2))
+        shower = torch.cat([cond, z, tf], dim=1).unsqueeze(1).expand(-1, n_layers, -1)
+        return self.ring_net(torch.cat([v, z[:, 1:].unsqueeze(-1), layer, shower], dim=2))
+
+    def cell_context(self, cond: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """(B L G, k) what the cell network knows of each (shower, layer, ring) row besides the flow time: its
+        standardised ring fraction w (B, L, G), its layer's fraction (from z (B, 1 + L)), the (layer, ring)
+        embedding and the conditions."""
+        b, n_layers, n_rings = w.shape
+        ring = self.ring_embedding.weight.reshape(1, n_layers, n_rings, -1).expand(b, -1, -1, -1)
+        shower = cond[:, None, None, :].expand(-1, n_layers, n_rings, -1)
+        layer_fraction = z[:, 1:, None, None].expand(-1, -1, n_rings, -1)
+        return torch.cat([w.unsqueeze(-1), layer_fraction, ring, shower], dim=3).reshape(b * n_layers * n_rings, -1)
+
+    def cell_velocity(self, v: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """d v / d t of the standardised log cell fractions v (N, C) of N rows at times t (N,), given their
+        :meth:`cell_context` (N, k); rows are independent (a row is one ring of one layer of one shower)."""
+        return self.cell_net(torch.cat([v, context, time_features(t, int(self.config["time_frequencies"]))], dim=1))
 
     # -- GenerativeModel ----------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -192,38 +310,71 @@ class CaloCFM(GenerativeModel):
 
     def training_step(self, batch, optimizers, step, epoch):
         cond = batch["cond"]
-        u, s = self.split(batch["x"])
+        u, q, c = self.split(batch["x"])
         filled = u > EMPTY
+        ring_filled = (q > 0) & filled.unsqueeze(-1)
+        log_c = self._dequantised_log(c)
         if not bool(self.scales_fitted):
-            self._fit_scales(u, s, filled)
+            self._fit_scales(u, q.sqrt(), log_c, filled, ring_filled)
         z = self.encode_energy(u)
-        v = (torch.log(s + SHAPE_EPS) - self.shape_mean) / self.shape_std
+        w = (q.sqrt() - self.ring_mean) / self.ring_std
+        v = (log_c - self.cell_mean) / self.cell_std
         ones = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
         energy_loss = conditional_flow_matching_loss(lambda x, t: self.energy_velocity(x, t, cond), z.unsqueeze(1),
                                                      ones)
-        shape_loss = conditional_flow_matching_loss(lambda x, t: self.shape_velocity(x, t, cond, z[:, 1:]), v,
-                                                    filled)
-        optimizer_step(energy_loss + shape_loss, optimizers["model"], counter=self.generator_steps)
-        return {"energy_cfm": energy_loss.detach(), "shape_cfm": shape_loss.detach()}
+        losses = {"energy_cfm": energy_loss}
+        if self.n_rings > 1:
+            losses["ring_cfm"] = conditional_flow_matching_loss(lambda x, t: self.ring_velocity(x, t, cond, z), w,
+                                                                filled)
+        b, n_layers, n_rings, width = v.shape
+        context, rows = self.cell_context(cond, z, w), n_layers * n_rings
+        cell_loss = conditional_flow_matching_loss(
+            lambda x, t: self.cell_velocity(x.reshape(-1, width), t.repeat_interleave(rows), context).reshape(
+                b, rows, width),
+            v.reshape(b, rows, width), ring_filled.reshape(b, rows))
+        losses["cell_cfm"] = cell_loss
+        optimizer_step(sum(losses.values()), optimizers["model"], counter=self.generator_steps)
+        return {k: x.detach() for k, x in losses.items()}
 
-    def transform(self, cond: torch.Tensor, z_energy: torch.Tensor, z_shape: torch.Tensor) -> torch.Tensor:
-        """Examples from noise: integrate the energy ODE from z_energy (B, 1, 1 + L), then the shape ODE from
-        z_shape (B, L, F) given those energies; returns E_voxel / E_inc (B, *data_shape)."""
+    def transform(self, cond: torch.Tensor, z_energy: torch.Tensor, z_ring: torch.Tensor,
+                  z_cell: torch.Tensor, skip_empty_rings: bool = False) -> torch.Tensor:
+        """Examples from noise: integrate the energy ODE from z_energy (B, 1, 1 + L), the ring ODE from z_ring
+        (B, L, G) given those energies, the cell ODE from z_cell (B, L, G, C) given the rings; returns
+        E_voxel / E_inc (B, *data_shape). ``skip_empty_rings``: integrate the cell ODE only for the rings that
+        hold energy (the same showers, a fraction of the work; the exported graph integrates every row)."""
         steps = int(self.config["steps"])
+        b, n_layers, n_rings, width = z_cell.shape
         z = integrate(lambda x, t: self.energy_velocity(x, t, cond), z_energy, steps, "midpoint")[:, 0]
-        v = integrate(lambda x, t: self.shape_velocity(x, t, cond, z[:, 1:]), z_shape, steps, "midpoint")
+        w = (integrate(lambda x, t: self.ring_velocity(x, t, cond, z), z_ring, steps, "midpoint")
+             if n_rings > 1 else torch.zeros_like(z_ring))
         u = self.decode_energy(z)
-        s = (torch.exp((v * self.shape_std + self.shape_mean).clamp_max(0.0)) - SHAPE_EPS).clamp_min(0.0)
-        s = s * self.cell_real
-        s = s / s.sum(dim=2, keepdim=True).clamp_min(1e-30)
-        return self.join(u, s)
+        q = (self._normalised((w * self.ring_std + self.ring_mean).clamp(0.0, 1.0) ** 2, self.ring_real)
+             if n_rings > 1 else self.ring_real.expand(b, -1, -1))
+        context, v = self.cell_context(cond, z, w), z_cell.reshape(-1, width)
+        if skip_empty_rings:
+            rows = ((u.unsqueeze(-1) * q) > 0).reshape(-1).nonzero().squeeze(1)
+            v = v.index_put((rows,), self._integrate_cells(v[rows], context[rows]))
+        else:
+            v = self._integrate_cells(v, context)
+        v = v.reshape(b, n_layers, n_rings, width)
+        c = self._normalised(torch.exp((v * self.cell_std + self.cell_mean).clamp_max(0.0)), self.cell_real)
+        return self.join(u, q, c)
+
+    def _integrate_cells(self, v: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return integrate(lambda x, t: self.cell_velocity(x, t, context), v, int(self.config["cell_steps"]), "midpoint")
 
     def _noise(self, n: int, device, dtype, generator):
         return (standard_normal((n, 1, self.n_layers + 1), device, dtype, generator),
-                standard_normal((n, self.n_layers, self.width), device, dtype, generator))
+                standard_normal((n, self.n_layers, self.n_rings), device, dtype, generator),
+                standard_normal((n, self.n_layers, self.n_rings, self.width), device, dtype, generator))
 
     def sample(self, cond, generator=None):
-        return self.transform(cond, *self._noise(cond.shape[0], cond.device, cond.dtype, generator))
+        """Showers for the conditions ``cond`` in chunks of ``sample_chunk`` (the cell network's activations of
+        a chunk stay in the CPU's caches: at batch 10000 in one piece they would not)."""
+        chunk = int(self.config["sample_chunk"])
+        return torch.cat([self.transform(c, *self._noise(c.shape[0], c.device, c.dtype, generator),
+                                         skip_empty_rings=True) for c in cond.split(chunk)]) if len(cond) else \
+            self.transform(cond, *self._noise(0, cond.device, cond.dtype, generator))
 
     def postprocess_physical(self, data):
         """Voxels below the geometry's readout threshold set to 0 (the reference simulation's readout)."""
@@ -233,12 +384,14 @@ class CaloCFM(GenerativeModel):
         return data
 
     def export_graph(self):
-        """Noise of both stages drawn outside; the graph holds both ODEs (``steps`` midpoint steps each) unrolled."""
+        """Noise of the three stages drawn outside; the graph holds the three ODEs (``steps`` midpoint steps
+        each) unrolled."""
         from hepgen.models.export import ExportGraph, GraphModule
 
         def draw(cond, generator):
             return list(self._noise(cond.shape[0], cond.device, cond.dtype, generator))
 
-        return ExportGraph(GraphModule(self, lambda m, cond, ze, zs: m.transform(cond, ze, zs)), draw,
-                           "noise_0: N(0, 1) response and layer fractions (B, 1, 1 + L); "
-                           "noise_1: N(0, 1) layer shapes (B, L, F); readout threshold applied outside")
+        return ExportGraph(GraphModule(self, lambda m, cond, ze, zr, zc: m.transform(cond, ze, zr, zc)), draw,
+                           "noise_0: N(0, 1) response and layer fractions (B, 1, 1 + L); noise_1: N(0, 1) ring "
+                           "fractions (B, L, G); noise_2: N(0, 1) cell fractions (B, L, G, C); readout threshold "
+                           "applied outside")

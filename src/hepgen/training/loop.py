@@ -414,6 +414,7 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     seconds = parse_duration(max_time if max_time is not None else tcfg["max_time"])
     with about_file(data_name):
         arrays = kind.encode(train_set)
+    net.before_training({k: torch.as_tensor(v) for k, v in arrays.items()})
     if validation is not None and not isinstance(validation, Validate):
         validation = Validate(validation)
     reference = val_set if validation is None or validation.reference is None else validation.reference
