@@ -120,7 +120,7 @@ def training_progress(run: Path) -> dict[str, Any]:
 
 
 def train_model(name: str, config: str | None, run: Path, train_file: Path, budget_s: float, threads: int,
-                max_epochs: int, record: dict[str, Any], record_path: Path) -> None:
+                max_epochs: int, record: dict[str, Any], record_path: Path, device: str = "cpu") -> None:
     """Train (or resume) ``run`` until ``budget_s`` of training wall clock is spent; record loads and seconds
     (the session's start is written to ``record_path`` first, so a session that dies is still on record)."""
     import torch
@@ -153,7 +153,7 @@ def train_model(name: str, config: str | None, run: Path, train_file: Path, budg
     t0 = time.monotonic()
     try:
         train(name, train_file, run, cfg, max_time=budget_s, max_epochs=max_epochs, seed=0, resume=True,
-              validation=quick_metrics)
+              validation=quick_metrics, accelerator="gpu" if device.startswith("cuda") else "cpu")
     except Exception as exc:  # a diverged (or otherwise failed) training is a result: the row says so
         record["error"] = f"{type(exc).__name__}: {exc}"
         status(f"{record['model']}: training failed: {record['error']}")
@@ -222,7 +222,7 @@ def summary(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def timing(run: Path, threads: int, path: Path) -> dict[str, Any]:
+def timing(run: Path, threads: int, path: Path, device: str = "cpu") -> dict[str, Any]:
     """ms per shower (torch, sample) at batch 1/100/10000 and the parameter counts (timing.json, reused)."""
     from hepgen.progress import status
     from hepgen.timing import benchmark_run
@@ -230,7 +230,7 @@ def timing(run: Path, threads: int, path: Path) -> dict[str, Any]:
     if not path.is_file():
         status(f"timing {run.parent.name}: batch sizes {', '.join(map(str, BATCH_SIZES))}")
         write_json_atomic(path, benchmark_run(run, list(BATCH_SIZES), ("torch",), ("sample",), reference=False,
-                                              threads=threads, max_point_s=120))
+                                              threads=threads, max_point_s=120, device=device))
     result = json.loads(path.read_text())
     sample = result.get("timings", {}).get("torch", {}).get("sample", {})
     ms = {str(b): (sample.get(str(b), {}).get("mean_ms") if "mean_ms" in sample.get(str(b), {}) else None)
@@ -252,7 +252,7 @@ def run_model(name: str, config: str | None, label: str, base: Path, files: dict
     record.pop("error", None)
     run = folder / "run"
     train_model(name, config, run, files["train"], budget_s, args.threads, args.max_epochs, record,
-                record_path)
+                record_path, args.device)
     record["training"] = training_progress(run) if run.is_dir() else {}
     loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
     record["max_load"] = max(loads) if loads else None
@@ -263,13 +263,14 @@ def run_model(name: str, config: str | None, label: str, base: Path, files: dict
     generated = folder / "generated.h5"
     if not generated.is_file():
         status(f"{label}: generating {args.n_reference} showers at the reference's incident energies")
-        generate(run, args.n_reference, "like:" + str(files["reference"]), generated, seed=0)
+        generate(run, args.n_reference, "like:" + str(files["reference"]), generated, seed=0, device=args.device)
     recipes = ["default"] + (["official"] if args.official_classifier else [])
     record["evaluation"] = {r: summary(evaluate(files["reference"], generated, folder / f"eval-{r}", r,
                                                 args.threads)) for r in recipes}
     threshold = record["evaluation"]["default"]["threshold_mev"]
     record["energy_response"] = energy_response(files["reference"], generated, float(threshold or 0.0))
-    record.update(timing(run, args.threads, folder / "timing.json"))
+    record.update(timing(run, args.threads, folder / "timing.json", args.device))
+    record["device"] = args.device
     write_json_atomic(record_path, record)
     return record
 
@@ -383,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-epochs", type=int, default=100000,
                     help="epoch limit passed to training, large so that the budget decides "
                          "(default: %(default)s)")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for training, generation and timing: cpu (default) or cuda / cuda:N (the "
+                         "GPU check; evaluation stays on the CPU)")
     ap.add_argument("--official-classifier", action=argparse.BooleanOptionalAction, default=True,
                     help="also evaluate with the challenge's official classifier recipe, slow on a CPU (default: on)")
     return ap
@@ -432,10 +436,12 @@ def main(argv: list[str] | None = None) -> None:
         labels = sorted(p.parent.name for p in base.glob("*/record.json") if p.parent.name != "same-distribution")
         records = [read_json(base / lab / "record.json") for lab in labels]
         info = machine_info()
+        gpu = f" ({torch.cuda.get_device_name(args.device)})" if args.device.startswith("cuda") else ""
         head = (f"Fidelity under a {_budget(budget_s)} budget on {args.geometry}: {args.n_train} GFlash training "
                 f"electrons, {args.n_reference} reference showers, {ENERGIES}; {args.threads} thread(s); machine "
-                f"nproc {info.get('nproc')}, {info.get('cpu', '')}; load: the largest 1-minute load average at the "
-                f"start/end of the training sessions; AUC ± Hanley-McNeil error.\n\n    {command}")
+                f"nproc {info.get('nproc')}, {info.get('cpu', '')}; device {args.device}{gpu}; load: the largest "
+                f"1-minute load average at the start/end of the training sessions; AUC ± Hanley-McNeil "
+                f"error.\n\n    {command}")
         write_json_atomic(out / "fidelity.json", {"settings": settings, "budget_s": budget_s, "command": command,
                                                   "machine": info, "models": records, "same_distribution": same})
         tmp = out / "fidelity.md.tmp"
