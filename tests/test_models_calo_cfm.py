@@ -95,3 +95,26 @@ def test_skipping_empty_rings_gives_the_same_showers():
     empty = model.split(dense)[1] == 0
     assert 0.05 < float(empty[:, :, :].float().mean()) < 0.95            # some rings empty, some not
     torch.testing.assert_close(sparse, dense)
+
+
+def test_smallest_recorded_deposit_is_learnt_and_applied(tmp_path):
+    """Training showers whose hits are whole 'spots' of >= 3 MeV (GFlash-like): the model learns a voxel floor
+    between 2.9 and the smallest spot per layer; generated voxels below it are set to 0, those above kept."""
+    torch.set_num_threads(1)
+    geo = get_geometry("calochallenge-1-photons")
+    rng = np.random.default_rng(0)
+    n = 200
+    energy = np.where(rng.random((n, geo.n_voxels)) < 0.2, rng.uniform(3.0, 50.0, (n, geo.n_voxels)), 0.0)
+    showers = ShowerData(np.full(n, 2e4), energy.astype(np.float32), geo)
+    cfg = {"params": {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "steps": 2, "cell_steps": 2},
+           "training": {"batch_size": 100, "val_fraction": 0.0, "num_threads": 1}}
+    run = train("calo-cfm", showers, tmp_path / "run", cfg, max_epochs=1, seed=0)
+    model = load_generator(run).model
+    filled = [l for l in range(geo.n_layers) if geo.layer_slice(l).stop > geo.layer_slice(l).start]
+    floor = model.voxel_floor_mev.numpy()[filled]
+    smallest = np.array([energy[:, geo.layer_slice(l)][energy[:, geo.layer_slice(l)] > 0].min() for l in filled])
+    assert np.all(floor > 2.9) and np.allclose(floor, smallest, rtol=1e-4)
+    test = ShowerData(np.full(2, 2e4), np.full((2, geo.n_voxels), 1.0, np.float32), geo)
+    test.energy[1] = 10.0
+    out = model.postprocess_physical(test)
+    assert out.energy[0].sum() == 0.0 and np.all(out.energy[1] == 10.0)
