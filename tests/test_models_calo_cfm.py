@@ -114,7 +114,12 @@ def test_smallest_recorded_deposit_is_learnt_and_applied(tmp_path):
     floor = model.voxel_floor_mev.numpy()[filled]
     smallest = np.array([energy[:, geo.layer_slice(l)][energy[:, geo.layer_slice(l)] > 0].min() for l in filled])
     assert np.all(floor > 2.9) and np.allclose(floor, smallest, rtol=1e-4)
-    test = ShowerData(np.full(2, 2e4), np.full((2, geo.n_voxels), 1.0, np.float32), geo)
-    test.energy[1] = 10.0
-    out = model.postprocess_physical(test)
-    assert out.energy[0].sum() == 0.0 and np.all(out.energy[1] == 10.0)
+    a, b = geo.layer_slice(filled[0]), geo.layer_slice(filled[1])
+    test = ShowerData(np.full(2, 2e4), np.zeros((2, geo.n_voxels), np.float32), geo)
+    test.energy[0, a.start:a.start + 3] = [10.0, 1.0, 1.0]     # sub-floor cells: their energy goes to the 10 MeV one
+    test.energy[0, b.start] = 1.0                               # a layer below its floor in all: emptied
+    test.energy[1, a.start:a.start + 3] = 1.5                   # none above the floor: all to the largest cell
+    out = model.postprocess_physical(test).energy
+    np.testing.assert_allclose(out[0, a.start:a.start + 3], [12.0, 0.0, 0.0], rtol=1e-6)
+    assert out[0, b].sum() == 0.0
+    np.testing.assert_allclose(np.sort(out[1, a])[-2:], [0.0, 4.5], rtol=1e-6)

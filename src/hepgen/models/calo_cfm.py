@@ -391,13 +391,31 @@ class CaloCFM(GenerativeModel):
 
     def postprocess_physical(self, data):
         """Voxels below the geometry's readout threshold, or below the smallest deposit a voxel of their layer
-        records in the training showers, set to 0: the reference's readout (a Geant4 file's smallest deposit is
-        its readout threshold; GFlash deposits whole spots, ≈ 2.8 MeV on calochallenge-2, and a flow smears
-        a few per cent of its cells into the empty range below)."""
+        records in the training showers, are emptied and their energy given to the layer's other voxels in
+        proportion (to its largest voxel if none is left), so the layer energies of the first network stay as
+        generated; a layer holding less than its floor in all is emptied. The floor is the reference's readout:
+        a Geant4 file's smallest deposit is its readout threshold; GFlash deposits whole spots (≈ 2.8 MeV on
+        calochallenge-2), and a flow smears a few per cent of a layer's energy into the empty range below."""
+        if not hasattr(data, "energy"):
+            return data
         threshold = float(getattr(self.geometry, "readout_threshold_mev", 0.0) or 0.0)
-        if hasattr(data, "energy"):
-            floor = self.voxel_floor_mev[self.layer_of_voxel].cpu().numpy().clip(min=threshold)
-            data.energy[data.energy < floor.reshape(data.energy.shape[1:])] = 0.0
+        floor = self.voxel_floor_mev.clamp_min(threshold).cpu().numpy()
+        energy = data.energy.reshape(len(data.energy), -1)
+        layer_of_voxel = self.layer_of_voxel.cpu().numpy()
+        for layer in range(self.n_layers):
+            voxels = np.flatnonzero(layer_of_voxel == layer)
+            if not len(voxels) or floor[layer] <= 0:
+                continue
+            e = energy[:, voxels].astype(np.float64)
+            total = e.sum(axis=1, keepdims=True)
+            kept = np.where(e >= floor[layer], e, 0.0)
+            kept_sum = kept.sum(axis=1, keepdims=True)
+            largest = np.zeros_like(e)
+            np.put_along_axis(largest, e.argmax(axis=1)[:, None], total, axis=1)
+            e = np.where(kept_sum > 0, kept * (total / np.where(kept_sum > 0, kept_sum, 1.0)), largest)
+            e[total[:, 0] < floor[layer]] = 0.0
+            energy[:, voxels] = e
+        data.energy = energy.reshape(data.energy.shape).astype(data.energy.dtype, copy=False)
         return data
 
     def export_graph(self):
