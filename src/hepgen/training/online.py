@@ -209,7 +209,7 @@ class OnlineEnsemble:
             m.train()
         with torch.random.fork_rng():
             torch.manual_seed(int(rng.integers(2**62)))   # the noise dimensions of log_prob
-            for it in range(c.n_iter):
+            for _ in range(c.n_iter):
                 order = torch.as_tensor(rng.permutation(len(x)))
                 losses = []
                 for lo in range(0, len(x), c.n_batch):
