@@ -29,11 +29,13 @@ torch.Size([3, 1])
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import torch
 
+from hepgen.errors import InputError
 from hepgen.models.layers import standard_normal
 from hepgen.models.objectives import optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
@@ -63,6 +65,8 @@ class OnlineMAF(GenerativeModel):
         "transforms": 5,          # MADE blocks (thesis: 5 for the bump hunt, 10 for LHCO)
         "hidden": [32, 32],       # per block (thesis: 2 x 32; LHCO 128)
         "noise_dims": "auto",     # extra N(0, 1) dimensions, see noise_dimensions
+        "transform": "affine",    # affine MADE blocks (thesis) or spline (rational-quadratic, hepgen addition)
+        "bins": 8,                # spline bins
         "context": 0,             # a zero context of this size (1 reproduces the thesis's 7,560 parameters)
         "lr": 1e-3,               # Adam (thesis: 1e-5 over 5M events x 100 passes; larger for shorter streams)
         "log_features": "auto",   # fit_features: log of the features positive in the first buffer (or a list)
@@ -77,8 +81,12 @@ class OnlineMAF(GenerativeModel):
         self.n_noise = noise_dimensions(self.n_features, c.get("noise_dims", "auto"))
         self.n_flow_features = self.n_features + self.n_noise
         self.n_context = int(c.get("context", 0))
-        self.flow = zuko.flows.MAF(self.n_flow_features, self.n_context, transforms=int(c["transforms"]),
-                                   hidden_features=tuple(int(h) for h in c["hidden"]))
+        kind = c.get("transform", "affine")
+        if kind not in ("affine", "spline"):
+            raise InputError(f"online-maf transform '{kind}': expected affine (the thesis's MAF) or spline")
+        flow_class = zuko.flows.MAF if kind == "affine" else functools.partial(zuko.flows.NSF, bins=int(c["bins"]))
+        self.flow = flow_class(self.n_flow_features, self.n_context, transforms=int(c["transforms"]),
+                               hidden_features=tuple(int(h) for h in c["hidden"]))
         d = self.n_features
         self.register_buffer("log_mask", torch.zeros(d, dtype=torch.bool))
         self.register_buffer("shift", torch.zeros(d))

@@ -188,7 +188,7 @@ def bump_scan(counts: np.ndarray, expected: np.ndarray, edges: np.ndarray, min_w
     (3, 4, 60.0, 8.94)
     """
     counts = np.asarray(counts, np.float64)
-    expected = np.maximum(np.asarray(expected, np.float64), 1e-12)
+    expected = np.broadcast_to(np.maximum(np.asarray(expected, np.float64), 1e-12), counts.shape)
     n_bins = counts.shape[-1]
     max_width = min(int(max_width), n_bins)
     if not 1 <= int(min_width) <= max_width:
@@ -305,7 +305,7 @@ class StudySettings:
     lr: float = 1e-3
     transforms: int = 5
     hidden: list[int] = field(default_factory=lambda: [32, 32])
-    samples_per_flow: int = 400_000
+    samples_per_flow: int = 200_000
     degree: int = 5
     seed: int = 0
 
@@ -329,9 +329,9 @@ def _flow_histograms(ensemble, edges: np.ndarray, n_samples: int, seed: int) -> 
                      for k in range(ensemble.config.n_ens)])
 
 
-def _one_run(s: StudySettings, signal_fraction: float, seed: int, edges: np.ndarray,
-             keep_histograms: bool) -> dict[str, Any]:
-    """Train one ensemble on one stream; flow results at the stream fractions, classical at each prescale."""
+def _one_run(s: StudySettings, signal_fraction: float, seed: int, edges: np.ndarray, keep_histograms: bool,
+             fractions: Sequence[float]) -> dict[str, Any]:
+    """Train one ensemble on one stream; flow results at ``fractions`` of the stream, classical at each prescale."""
     from hepgen.training.online import OnlineConfig, OnlineEnsemble
 
     config = OnlineConfig(n_buffer=s.n_buffer, n_batch=s.n_batch, n_iter=s.n_iter, n_ens=s.n_ens,
@@ -339,7 +339,7 @@ def _one_run(s: StudySettings, signal_fraction: float, seed: int, edges: np.ndar
                           model={"lr": s.lr, "transforms": s.transforms, "hidden": list(s.hidden)})
     ensemble = OnlineEnsemble(1, config)
     n_buffers = -(-s.events // s.n_buffer)
-    marks = {max(1, int(round(f * n_buffers))): f for f in s.fractions}
+    marks = {max(1, int(round(f * n_buffers))): f for f in fractions}
     flow: dict[float, dict[str, Any]] = {}
     histograms: dict[str, Any] = {}
 
@@ -386,10 +386,12 @@ def run_study(settings: StudySettings | None = None, progress: bool = True) -> d
     runs, nulls = [], []
     with ProgressBar(total=s.repetitions + s.null_repetitions, description="bump-hunt repetitions") as bar:
         for r in range(s.repetitions):
-            runs.append(_one_run(s, s.signal_fraction, s.seed * 10_000 + r, edges, keep_histograms=r == 0))
+            runs.append(_one_run(s, s.signal_fraction, s.seed * 10_000 + r, edges, keep_histograms=r == 0,
+                                 fractions=s.fractions))
             bar.advance()
         for r in range(s.null_repetitions):
-            nulls.append(_one_run(s, 0.0, s.seed * 10_000 + 5000 + r, edges, keep_histograms=False))
+            nulls.append(_one_run(s, 0.0, s.seed * 10_000 + 5000 + r, edges, keep_histograms=False,
+                                  fractions=[max(s.fractions)]))
             bar.advance()
     flow_curve = {f: _mean_std([run["flow"][f]["significance"] for run in runs]) for f in s.fractions}
     classical_curve = {f: _mean_std([run["classical"][f]["significance"] for run in runs]) for f in s.prescales}

@@ -37,6 +37,7 @@ The flows are :class:`hepgen.models.online_maf.OnlineMAF` (a MAF with noise dime
 from __future__ import annotations
 
 import copy
+import pickle
 import queue
 import threading
 import time
@@ -262,6 +263,8 @@ class OnlineEnsemble:
                                          "train_s": seconds, "stream_rate": n / max(fill, 1e-9),
                                          "train_rate": n / max(seconds, 1e-9)})
                     bar.advance(n)
+                    bar.describe(f"online training: stream {n / max(fill, 1e-9):.3g} events/s, training "
+                                 f"{n / max(seconds, 1e-9):.3g} events/s")
                     if checkpoint is not None and self.buffers_done % max(1, int(checkpoint_every)) == 0:
                         self.save(checkpoint)
                     if on_buffer is not None:
@@ -327,7 +330,7 @@ class OnlineEnsemble:
         """An ensemble from :meth:`save`, ready to continue (``run`` skips the events it has seen)."""
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError) as exc:
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise InputError(f"not a readable online-ensemble checkpoint ({exc})", file=str(path)) from None
         if not isinstance(state, dict) or state.get("format") != "hepgen-online-ensemble-1":
             raise InputError("not an online-ensemble checkpoint (no format hepgen-online-ensemble-1)", file=str(path))
@@ -347,9 +350,11 @@ class OnlineEnsemble:
 def _limit(stream: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
     """The first ``n`` events of a stream."""
     left = n
-    for chunk in stream:
-        if left <= 0:
-            return
+    if left <= 0:
+        return
+    for chunk in stream:   # stops right after the chunk that completes n: a live stream loses nothing more
         chunk = np.asarray(chunk)
         yield chunk[:left]
         left -= len(chunk)
+        if left <= 0:
+            return
