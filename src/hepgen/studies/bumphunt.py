@@ -304,6 +304,7 @@ class StudySettings:
     swa_skip: int = 2
     lr: float = 1e-3
     transforms: int = 5
+    transform: str = "affine"    # MADE blocks: affine (thesis) or spline
     hidden: list[int] = field(default_factory=lambda: [32, 32])
     samples_per_flow: int = 200_000
     degree: int = 5
@@ -336,7 +337,8 @@ def _one_run(s: StudySettings, signal_fraction: float, seed: int, edges: np.ndar
 
     config = OnlineConfig(n_buffer=s.n_buffer, n_batch=s.n_batch, n_iter=s.n_iter, n_ens=s.n_ens,
                           swa_skip=s.swa_skip, seed=seed,
-                          model={"lr": s.lr, "transforms": s.transforms, "hidden": list(s.hidden)})
+                          model={"lr": s.lr, "transforms": s.transforms, "hidden": list(s.hidden),
+                                 "transform": s.transform})
     ensemble = OnlineEnsemble(1, config)
     n_buffers = -(-s.events // s.n_buffer)
     marks = {max(1, int(round(f * n_buffers))): f for f in fractions}
@@ -434,7 +436,8 @@ def study_markdown(result: dict[str, Any]) -> str:
     fmt = lambda v: f"{v['mean']:.2f} ± {v['std']:.2f}"   # noqa: E731
     lines = [f"Bump hunt: {s['events']:,} stream events, λ = {s['signal_fraction']}, {s['repetitions']} repetitions "
              f"({s['null_repetitions']} null); ensemble of {s['n_ens']} flows, N_buffer {s['n_buffer']}, N_batch "
-             f"{s['n_batch']}, N_iter {s['n_iter']}, lr {s['lr']}, {s['samples_per_flow']:,} samples per flow.", "",
+             f"{s['n_batch']}, N_iter {s['n_iter']}, lr {s['lr']}, {s.get('transform', 'affine')} MADE blocks, "
+             f"{s['samples_per_flow']:,} samples per flow.", "",
              "| data fraction | classical (prescale 1/fraction) | flow (stream seen) |", "|---|---|---|"]
     fractions = sorted({1.0 / float(f) for f in result["classical_significance"]} |
                        {float(f) for f in result["flow_significance"]}, reverse=True)
