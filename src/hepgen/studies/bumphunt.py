@@ -402,6 +402,8 @@ def run_study(settings: StudySettings | None = None, progress: bool = True) -> d
     per_run_crossover = [crossover_prescale(s.prescales, [run["classical"][f]["significance"] for f in s.prescales],
                                             run["flow"][max(s.fractions)]["significance"]) for run in runs]
     located = [run["flow"][max(s.fractions)] for run in runs]
+    mu = BumpModel().mu
+    at_mu = lambda r: bool(r["lo"] <= mu <= r["hi"])   # noqa: E731  the window holds the true signal mass
     out: dict[str, Any] = {
         "settings": asdict(s),
         "model": asdict(BumpModel(signal_fraction=s.signal_fraction)),
@@ -409,6 +411,8 @@ def run_study(settings: StudySettings | None = None, progress: bool = True) -> d
         "classical_significance": {str(f): v for f, v in classical_curve.items()},
         "crossover_prescale": crossover, "crossover_prescale_per_run": per_run_crossover,
         "thesis_crossover_prescale": 4.0,
+        "flow_windows_at_signal": {str(f): sum(at_mu(run["flow"][f]) for run in runs) for f in s.fractions},
+        "classical_windows_at_signal": {str(f): sum(at_mu(run["classical"][f]) for run in runs) for f in s.prescales},
         "flow_window": [[r["lo"], r["hi"]] for r in located],
         "classical_window": [[run["classical"][min(s.prescales)]["lo"], run["classical"][min(s.prescales)]["hi"]]
                              for run in runs],
@@ -434,6 +438,8 @@ def study_markdown(result: dict[str, Any]) -> str:
     """The study's tables (markdown)."""
     s = result["settings"]
     fmt = lambda v: f"{v['mean']:.2f} ± {v['std']:.2f}"   # noqa: E731
+    n_runs = s["repetitions"]
+    at = lambda key, f: (f" ({result[key][f]}/{n_runs} at μ)" if key in result else "")   # noqa: E731
     lines = [f"Bump hunt: {s['events']:,} stream events, λ = {s['signal_fraction']}, {s['repetitions']} repetitions "
              f"({s['null_repetitions']} null); ensemble of {s['n_ens']} flows, N_buffer {s['n_buffer']}, N_batch "
              f"{s['n_batch']}, N_iter {s['n_iter']}, lr {s['lr']}, {s.get('transform', 'affine')} MADE blocks, "
@@ -442,10 +448,14 @@ def study_markdown(result: dict[str, Any]) -> str:
     fractions = sorted({1.0 / float(f) for f in result["classical_significance"]} |
                        {float(f) for f in result["flow_significance"]}, reverse=True)
     for fr in fractions:
-        c = next((v for f, v in result["classical_significance"].items() if abs(1.0 / float(f) - fr) < 1e-9), None)
-        fl = next((v for f, v in result["flow_significance"].items() if abs(float(f) - fr) < 1e-9), None)
-        lines.append(f"| {fr:.4g} | {fmt(c) if c else ''} | {fmt(fl) if fl else ''} |")
-    lines += ["", f"Crossover prescale (flow on the whole stream = classical on prescaled data): "
+        c = next((f for f in result["classical_significance"] if abs(1.0 / float(f) - fr) < 1e-9), None)
+        fl = next((f for f in result["flow_significance"] if abs(float(f) - fr) < 1e-9), None)
+        c_text = fmt(result["classical_significance"][c]) + at("classical_windows_at_signal", c) if c else ""
+        f_text = fmt(result["flow_significance"][fl]) + at("flow_windows_at_signal", fl) if fl else ""
+        lines.append(f"| {fr:.4g} | {c_text} | {f_text} |")
+    lines += ["", "(n/N at μ: repetitions whose window contains the signal mass μ; a significance elsewhere is a "
+                  "fluctuation or, for the flows, mismodelling.)", "",
+              f"Crossover prescale (flow on the whole stream = classical on prescaled data): "
                   f"**{result['crossover_prescale']:.2f}** (per repetition: "
                   f"{', '.join(f'{v:.2f}' for v in result['crossover_prescale_per_run'])}; thesis: ≈ 4).", ""]
     if "null_flow_significance" in result:

@@ -298,7 +298,7 @@ class OnlineEnsemble:
         return self.members[member]
 
     def sample(self, n: int, member: int, seed: int | None = None, averaged: bool = True,
-               chunk: int = 200_000) -> np.ndarray:
+               chunk: int = 50_000) -> np.ndarray:
         """(n, n_features) events in the stream's units from flow ``member`` (averaged weights by default)."""
         model = self.flow(member, averaged).eval()
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
