@@ -95,6 +95,12 @@ class ProgressBar:
         if self._progress is not None:
             self._progress.advance(self._task, n)
 
+    def describe(self, description: str) -> None:
+        """Change the text in front of the bar (e.g. rates measured so far)."""
+        self.description = description
+        if self._progress is not None:
+            self._progress.update(self._task, description=description)
+
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()

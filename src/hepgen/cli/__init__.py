@@ -44,6 +44,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "export", "export"),
     ("ampstudies", "gan_toys", "gan-toys"),
     ("ampstudies", "calomplification", "calomplification"),
+    ("online", "online_bumphunt", "online-bumphunt"),
 ]
 
 
