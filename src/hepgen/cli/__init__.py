@@ -44,6 +44,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "export", "export"),
     ("ampstudies", "gan_toys", "gan-toys"),
     ("ampstudies", "calomplification", "calomplification"),
+    ("playground", "playground", "playground"),
+    ("playground", "morphing_toy", "morphing-toy"),
 ]
 
 

@@ -63,8 +63,8 @@ from hepgen.models.layers import standard_normal, uniform
 __all__ = ["optimizer_step", "gradient_penalty", "wasserstein_critic_loss", "wasserstein_generator_loss",
            "lsgan_critic_loss", "lsgan_generator_loss", "mean_field_loss", "bce_loss", "discriminator_bce_loss",
            "generator_bce_loss", "roth_penalty", "minimax_generator_loss", "clip_parameters",
-           "negative_log_likelihood", "vae_loss", "ddpm_schedule", "ddpm_loss", "conditional_flow_matching_loss", "ot_coupling", "constrainer_loss",
-           "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
+           "negative_log_likelihood", "vae_loss", "ddpm_schedule", "ddpm_loss", "conditional_flow_matching_loss",
+           "ot_coupling", "constrainer_loss", "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
 
 
 # -- optimisation ---------------------------------------------------------------------------------------------
