@@ -133,3 +133,39 @@ def test_playground_command_writes_table_json_and_figure(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--quiet", "playground", "--models", "cfm,bogus", "--out", str(tmp_path / "x")])
     assert e.value.code == 2 and "bogus" in capsys.readouterr().err
+
+
+# -- the rotating-Gaussian morphing toy (thesis Sec. 7.1) -----------------------------------------------------
+
+def test_rotating_gaussian_covariances_and_the_4d_variant():
+    from hepgen.studies.morphing import covariance, rotating_gaussian
+
+    np.testing.assert_allclose(covariance(0.0), [[1.0, -0.99], [-0.99, 1.0]])
+    np.testing.assert_allclose(covariance(np.pi / 4), [[1.99, 0.0], [0.0, 0.01]], atol=1e-12)
+    x = rotating_gaussian(40_000, np.pi / 8, torch.Generator().manual_seed(0), dim=4).double().numpy()
+    c = np.cov(x.T)
+    np.testing.assert_allclose(c[:2, :2], covariance(np.pi / 8), atol=0.04)
+    np.testing.assert_allclose(c[2:, 2:], covariance(np.pi / 8), atol=0.04)
+    assert np.abs(c[:2, 2:]).max() < 0.03                           # two independent draws side by side
+    with pytest.raises(ValueError, match="dim must be 2 or 4"):
+        rotating_gaussian(3, 0.0, dim=3)
+
+
+def test_ot_cfm_with_the_midpoint_rotates_and_reaches_the_target():
+    """Thesis Fig. 7.4: OT-CFM through φ = π/4 carries the points along the rotation (lower right -> upper right);
+    without the midpoint the side of the anti-diagonal decides (about half go the wrong way)."""
+    from hepgen.studies.morphing import MorphingCFM, _train, right_quadrant_fraction, rotating_gaussian
+    from hepgen.evaluate import w1
+
+    gen = torch.Generator().manual_seed(5)
+    source = rotating_gaussian(3000, 0.0, gen)
+    target = rotating_gaussian(3000, np.pi / 2, gen).numpy()
+    fractions = {}
+    for midpoint in (True, False):
+        model = MorphingCFM(coupling="ot", midpoint=midpoint)
+        _train(model, 300, 128, seed=1)
+        end = model.transport(source).numpy()
+        fractions[midpoint] = right_quadrant_fraction(source.numpy(), end)
+        if midpoint:
+            assert w1(target[:, 0], end[:, 0]) + w1(target[:, 1], end[:, 1]) < 0.25
+    assert fractions[True] > 0.85 and fractions[False] < 0.75, fractions

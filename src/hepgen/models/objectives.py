@@ -53,7 +53,7 @@ True
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, cast
+from typing import Callable, Iterable, Sequence, cast
 
 import torch
 from torch.nn import functional as F
@@ -242,7 +242,7 @@ def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return -bce_loss(fake_logits, 0.0)
 
 
-def clip_parameters(parameters, clip: float = 0.01) -> None:
+def clip_parameters(parameters: Iterable[torch.Tensor], clip: float = 0.01) -> None:
     """Clamp every parameter to [−clip, clip] in place: the weight clipping that keeps the original WGAN critic
     K-Lipschitz (Arjovsky et al., arXiv:1701.07875, Algorithm 1, c = 0.01), applied after each critic update.
 
