@@ -34,7 +34,8 @@ def test_weight_clipping_and_the_vae_loss():
     net = torch.nn.Linear(3, 2)
     torch.nn.init.constant_(net.weight, 5.0)
     clip_parameters(net.parameters(), 0.05)
-    assert float(net.weight.max()) == pytest.approx(0.05) and float(net.bias.abs().max()) <= 0.05
+    assert float(net.weight.detach().max()) == pytest.approx(0.05)
+    assert float(net.bias.detach().abs().max()) <= 0.05 + 1e-7      # float32 rounding of the bound
     x = torch.randn(16, 2)
     loss, rec, kl = vae_loss(x + 1, x, torch.zeros(16, 2), torch.zeros(16, 2), kl_weight=3.0)
     assert float(rec) == pytest.approx(2.0) and float(kl) == 0.0 and float(loss) == pytest.approx(2.0)
@@ -68,7 +69,7 @@ def test_flow_matching_from_a_data_source_is_exact_for_a_translation():
     mask = torch.ones(64, 1, dtype=torch.bool)
     exact = conditional_flow_matching_loss(lambda xt, t: shift.expand_as(xt), x0 + shift, mask, x0=x0)
     wrong = conditional_flow_matching_loss(lambda xt, t: 0 * xt, x0 + shift, mask, x0=x0)
-    assert float(exact) == 0.0 and float(wrong) == pytest.approx(2.5)   # |shift|² / 2 features
+    assert float(exact) < 1e-10 and float(wrong) == pytest.approx(2.5)   # |shift|² / 2 features
 
 
 # -- the data and the study metrics --------------------------------------------------------------------------

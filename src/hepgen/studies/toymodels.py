@@ -80,7 +80,7 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, n_steps: int, warmup_fractio
 
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     >>> sched = warmup_cosine(opt, 10)
-    >>> [round(sched.lr_lambda[0](k), 3) for k in (0, 1, 10)]
+    >>> [round(sched.lr_lambdas[0](k), 3) for k in (0, 1, 10)]
     [0.5, 1.0, 0.0]
     """
     warmup = max(1, int(warmup_fraction * n_steps))
