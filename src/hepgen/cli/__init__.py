@@ -45,6 +45,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ampstudies", "gan_toys", "gan-toys"),
     ("ampstudies", "calomplification", "calomplification"),
     ("online", "online_bumphunt", "online-bumphunt"),
+    ("playground", "playground", "playground"),
+    ("playground", "morphing_toy", "morphing-toy"),
 ]
 
 

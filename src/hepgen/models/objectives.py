@@ -12,6 +12,18 @@ Adversarial losses
   the non-saturating generator term (Goodfellow et al., "Generative Adversarial Nets", arXiv:1406.2661) and
   one-sided label smoothing (Salimans et al., arXiv:1606.03498): GANplify-GAN, VAE-GAN; :func:`roth_penalty`,
   the discriminator gradient regulariser of Roth et al. (arXiv:1705.09367): GANplify-GAN.
+* :func:`minimax_generator_loss` — the saturating generator term E[log(1 − D(G(z)))] of the original minimax
+  game (arXiv:1406.2661, Eq. 1); :func:`clip_parameters` — the weight clipping of the original WGAN
+  (arXiv:1701.07875, Algorithm 1): the GAN variants of the Two Moons playground (:mod:`hepgen.studies`).
+
+Likelihood, autoencoders and diffusion
+
+* :func:`negative_log_likelihood` — the normalising-flow loss (per feature, as JetFlow reports it).
+* :func:`vae_loss` — squared reconstruction error + β · :func:`kl_divergence` (Kingma & Welling,
+  "Auto-Encoding Variational Bayes", arXiv:1312.6114; B. Käch, PhD thesis (2024), Eq. 4.12, with a ramped β).
+* :func:`ddpm_schedule`, :func:`ddpm_loss` — the denoising diffusion model's noise schedule and ε-prediction
+  loss (Ho et al., "Denoising Diffusion Probabilistic Models", arXiv:2006.11239, Eq. 14); the ancestral
+  sampler is :func:`hepgen.models.solvers.ddpm_sample`.
 
 Flow matching
 
@@ -41,17 +53,18 @@ True
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, cast
+from typing import Callable, Iterable, Sequence, cast
 
 import torch
 from torch.nn import functional as F
 
-from hepgen.models.layers import uniform
+from hepgen.models.layers import standard_normal, uniform
 
 __all__ = ["optimizer_step", "gradient_penalty", "wasserstein_critic_loss", "wasserstein_generator_loss",
            "lsgan_critic_loss", "lsgan_generator_loss", "mean_field_loss", "bce_loss", "discriminator_bce_loss",
-           "generator_bce_loss", "roth_penalty", "conditional_flow_matching_loss", "ot_coupling", "constrainer_loss",
-           "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
+           "generator_bce_loss", "roth_penalty", "minimax_generator_loss", "clip_parameters",
+           "negative_log_likelihood", "vae_loss", "ddpm_schedule", "ddpm_loss", "conditional_flow_matching_loss",
+           "ot_coupling", "constrainer_loss", "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
 
 
 # -- optimisation ---------------------------------------------------------------------------------------------
@@ -218,12 +231,105 @@ def roth_penalty(disc: Callable[[torch.Tensor], torch.Tensor], real: torch.Tenso
     return out[0] + out[1]
 
 
+def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Saturating generator loss E[log(1 − D(G(z)))] on logits, the generator's side of the original minimax
+    game (Goodfellow et al., arXiv:1406.2661, Eq. 1); it is minimised, and its gradient vanishes where the
+    discriminator rejects the fakes confidently (the reason for :func:`generator_bce_loss`).
+
+    >>> round(float(minimax_generator_loss(torch.tensor([0.0]))), 4)      # log(1/2)
+    -0.6931
+    """
+    return -bce_loss(fake_logits, 0.0)
+
+
+def clip_parameters(parameters: Iterable[torch.Tensor], clip: float = 0.01) -> None:
+    """Clamp every parameter to [−clip, clip] in place: the weight clipping that keeps the original WGAN critic
+    K-Lipschitz (Arjovsky et al., arXiv:1701.07875, Algorithm 1, c = 0.01), applied after each critic update.
+
+    >>> w = torch.nn.Parameter(torch.tensor([-1.0, 0.005, 2.0]))
+    >>> clip_parameters([w], 0.01); [round(v, 6) for v in w.tolist()]
+    [-0.01, 0.005, 0.01]
+    """
+    with torch.no_grad():
+        for p in parameters:
+            p.clamp_(-clip, clip)
+
+
+# -- likelihood, autoencoders, diffusion ----------------------------------------------------------------------
+
+def negative_log_likelihood(log_prob: torch.Tensor, n_features: int = 1) -> torch.Tensor:
+    """Mean negative log-likelihood −E[log p(x)] of a normalising flow, divided by ``n_features`` (per feature).
+
+    >>> float(negative_log_likelihood(torch.tensor([-2.0, -4.0]), n_features=2))
+    1.5
+    """
+    return -log_prob.mean() / n_features
+
+
+def vae_loss(reconstruction: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             kl_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """VAE loss E|x̂ − x|² (summed over features, averaged over the batch) + ``kl_weight`` · KL(q(z|x) ‖ N(0, 1))
+    (Kingma & Welling, arXiv:1312.6114; B. Käch, PhD thesis (2024), Eq. 4.12; a ``kl_weight`` ramped up from 0
+    avoids the posterior collapse at the start). ``kl_weight`` = 0 is a plain autoencoder. Returns
+    (loss, reconstruction term, KL term).
+
+    >>> loss, rec, kl = vae_loss(torch.ones(2, 3), torch.zeros(2, 3), torch.ones(2, 1), torch.zeros(2, 1), 0.5)
+    >>> float(loss), float(rec), float(kl)
+    (3.25, 3.0, 0.5)
+    """
+    rec = ((reconstruction - x) ** 2).reshape(len(x), -1).sum(1).mean()
+    kl = kl_divergence(mu, logvar)
+    return rec + kl_weight * kl, rec, kl
+
+
+def ddpm_schedule(n_steps: int = 1000, beta_start: float | None = None, beta_end: float | None = None
+                  ) -> torch.Tensor:
+    """The linear variance schedule β_1 .. β_T of DDPM (Ho et al., arXiv:2006.11239, Sec. 4: 1e-4 .. 0.02 for
+    T = 1000), (T,) float64. By default both ends are scaled by 1000 / T, so that a short chain (the Two
+    Moons model of B. Käch's thesis uses T = 100) ends as close to pure noise as the paper's:
+    ᾱ_T = Π(1 − β_t) ≈ 4e-5 for T ≥ 40 (β_T is capped at 0.5 for shorter chains).
+
+    >>> betas = ddpm_schedule(100)
+    >>> round(float(betas[0]), 6), round(float(betas[-1]), 6), float(torch.prod(1 - betas)) < 1e-4
+    (0.001, 0.2, True)
+    """
+    scale = 1000.0 / n_steps
+    lo = 1e-4 * scale if beta_start is None else beta_start
+    hi = min(0.02 * scale, 0.5) if beta_end is None else beta_end
+    if not (0 < lo <= hi < 1):
+        raise ValueError(f"DDPM schedule: expected 0 < beta_start <= beta_end < 1, got {lo}, {hi}")
+    return torch.linspace(lo, hi, n_steps, dtype=torch.float64)
+
+
+def ddpm_loss(eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: torch.Tensor,
+              betas: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The simplified DDPM loss E_{t, ε} |ε − ε_θ(√ᾱ_t x0 + √(1 − ᾱ_t) ε, t)|² (Ho et al., arXiv:2006.11239, Eq. 14;
+    B. Käch, PhD thesis (2024), Eq. 4.34), the mean over the batch and features.
+
+    The step k ∈ {0, …, T − 1} (β_{k+1} of ``betas``, (T,)) is drawn uniformly per example; ``eps_model(x_t, s)``
+    gets the noise level as s = (k + 1) / T ∈ (0, 1], shape (B,) (1 = pure noise), the convention of
+    :func:`hepgen.models.solvers.ddpm_sample`.
+
+    >>> _ = torch.manual_seed(0)
+    >>> loss = ddpm_loss(lambda x, s: torch.zeros_like(x), torch.zeros(4096, 2), ddpm_schedule(10))
+    >>> round(float(loss), 1)                                              # E|ε|² = 1
+    1.0
+    """
+    n_steps = len(betas)
+    alpha_bar = torch.cumprod(1 - betas, 0).to(device=x0.device, dtype=x0.dtype)
+    k = torch.floor(uniform((len(x0),), x0.device, x0.dtype, generator) * n_steps).long().clamp_(max=n_steps - 1)
+    a = alpha_bar[k].view(-1, *([1] * (x0.dim() - 1)))
+    eps = standard_normal(x0.shape, x0.device, x0.dtype, generator)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    return ((eps_model(xt, (k + 1).to(x0.dtype) / n_steps) - eps) ** 2).mean()
+
+
 # -- flow matching --------------------------------------------------------------------------------------------
 
 def conditional_flow_matching_loss(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x1: torch.Tensor,
                                    mask: torch.Tensor,
                                    coupling: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-                                   | None = None) -> torch.Tensor:
+                                   | None = None, x0: torch.Tensor | None = None) -> torch.Tensor:
     """Conditional flow matching on padded clouds (arXiv:2210.02747, straight paths, σ_min = 0).
 
     Draws x0 ~ N(0, 1) like ``x1`` (B, n, F), then t ~ U(0, 1) per cloud (B,), both from the global RNG of
@@ -232,13 +338,17 @@ def conditional_flow_matching_loss(velocity: Callable[[torch.Tensor, torch.Tenso
     noise is zeroed on padded slots; with x_t = t x1 + (1 − t) x0 the loss is the mean over real slots and
     features of |velocity(x_t, t) − (x1 − x0)|², ``mask`` (B, n) bool marking the real slots.
 
+    ``x0``: a source sample of x1's shape instead of the noise (Tong et al.'s arbitrary source distribution,
+    arXiv:2302.00482, Eqs. 4.52-4.53 of B. Käch's thesis: transporting one data distribution to another,
+    e.g. a morphing between two parameter points); the coupling is then applied to it in the same way.
+
     >>> _ = torch.manual_seed(0)
     >>> x1, mask = torch.zeros(64, 10, 2), torch.arange(10).expand(64, 10) < 5       # half the slots padded
     >>> loss = conditional_flow_matching_loss(lambda x, t: torch.zeros_like(x), x1, mask)   # target −x0
     >>> round(float(loss), 1)                                                           # E|x0|² = 1
     1.0
     """
-    x0 = torch.randn_like(x1)
+    x0 = torch.randn_like(x1) if x0 is None else x0
     if coupling is not None:
         x0 = x0[coupling(x0, x1, mask)]
     x0 = x0 * mask.unsqueeze(-1)
