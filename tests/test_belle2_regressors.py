@@ -27,22 +27,23 @@ def belle2_sample():
     return s[:1000], s[1000:]
 
 
-def test_regressors_beat_the_trivial_baseline(belle2_sample):
+@pytest.mark.parametrize("arch, max_e_bias, max_p_bias_mm", [("compact", 0.05, 3.0), ("thesis", 0.08, 8.0)])
+def test_regressors_beat_the_trivial_baseline(belle2_sample, arch, max_e_bias, max_p_bias_mm):
     train, test = belle2_sample
-    energy = fit_regressor(train, ["incident_energy"], steps=300, batch_size=100, seed=0)
-    position = fit_regressor(train, ["impact_x_mm", "impact_y_mm"], steps=300, batch_size=100, seed=0)
+    energy = fit_regressor(train, ["incident_energy"], steps=300, batch_size=100, seed=0, arch=arch)
+    position = fit_regressor(train, ["impact_x_mm", "impact_y_mm"], steps=300, batch_size=100, seed=0, arch=arch)
     r_e = regression_summary(predict(energy, test), targets_of(test, energy.targets), energy.targets,
                              test.incident_energy)
     r_p = regression_summary(predict(position, test), targets_of(test, position.targets), position.targets)
     e = r_e["all"]["incident_energy"]
-    # tolerance: RMS error below 1/4 of the baseline (predicting the mean: 0.75 GeV RMS) and below 15% of E
+    # tolerance: RMS error below 1/4 of the baseline (predicting the mean: 0.72 GeV RMS), resolution < 15% of E
     assert e["rms"] < 0.25 * e["baseline_rms"], e
-    assert abs(e["relative_bias"]) < 0.05 and e["relative_resolution"] < 0.15, e
+    assert abs(e["relative_bias"]) < max_e_bias and e["relative_resolution"] < 0.15, e
     assert set(r_e["per_energy"]) == {"0.5 GeV", "1 GeV", "1.5 GeV", "2.5 GeV"}
     for axis in ("impact_x_mm", "impact_y_mm"):
         p = r_p["all"][axis]
         # baseline: the centre, 60 mm / sqrt(12) = 17.3 mm RMS; the regressor is required below 60% of that
-        assert p["rms"] < 0.6 * p["baseline_rms"] and abs(p["bias"]) < 3.0, (axis, p)
+        assert p["rms"] < 0.6 * p["baseline_rms"] and abs(p["bias"]) < max_p_bias_mm, (axis, p)
 
 
 def test_feedback_loss_pushes_the_generator_and_regressor_round_trip(belle2_sample, tmp_path):
