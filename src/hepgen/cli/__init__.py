@@ -42,6 +42,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("jets", "evaluate_jets", "evaluate-jets"),
     ("benchmark", "benchmark", "benchmark"),
     ("export", "export", "export"),
+    ("regress", "regress", "regress"),
+    ("betavae", "beta_vae_study", "beta-vae-study"),
     ("ampstudies", "gan_toys", "gan-toys"),
     ("ampstudies", "calomplification", "calomplification"),
     ("online", "online_bumphunt", "online-bumphunt"),

@@ -27,7 +27,16 @@ def simulate(
                                "log-uniform:1GeV:1TeV or discrete:1GeV,10GeV,100GeV."),
     n: Optional[int] = typer.Option(None, "-n", "--n-showers", help="Number of showers."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output HDF5 file."),
-    particle: str = typer.Option("photon", "--particle", "-p", help="photon, electron or positron."),
+    particle: Optional[str] = typer.Option(None, "--particle", "-p",
+                                           help="photon (default), electron or positron."),
+    impact: Optional[str] = typer.Option(None, "--impact", help="Impact point per shower (mm), stored as the labels "
+                                         "impact_x_mm, impact_y_mm: X,Y (fixed), center, crystal (uniform over the "
+                                         "central cell), uniform:LO:HI, uniform:XLO:XHI,YLO:YHI or gauss:SIGMA. "
+                                         "Default: the detector's centre, no labels."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A published sample: belle2-ecl-5x5-train / "
+                                         "-holdout / -all (e- 0.5-2.5 GeV, 2 GeV held out, impact uniform +-30 mm), "
+                                         "belle2-ecl-30x30-train / -holdout / -all (10-25 GeV, 13 GeV held out, "
+                                         "+-40 mm); options given explicitly override it."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives the same file, and "
                                        "re-running an interrupted job with it resumes the .partial file. Without "
                                        "it a seed is drawn and recorded in the file (attribute 'seed')."),
@@ -46,9 +55,21 @@ def simulate(
 
     Example: hepgen simulate --detector calochallenge-2 --particle electron --energy log-uniform:1GeV:1TeV
     -n 100000 -o ds2_reference.h5 --seed 1
+
+    Belle II ECL (Irakkathil Jabbar, PhD thesis, KIT 2022): hepgen simulate --preset belle2-ecl-5x5-train
+    -n 40000 -o train.h5 --seed 1
     """
     if ctx.invoked_subcommand is not None:
         return
+    if preset is not None:
+        from hepgen.simulate.presets import sample_preset
+
+        options = sample_preset(preset)
+        detector = detector or options["detector"]
+        energy = energy or options["energy"]
+        particle = particle or options["particle"]
+        impact = impact or options["impact"]
+    particle = particle or "photon"
     missing = [flag for flag, v in (("--detector", detector), ("--energy", energy), ("-n", n), ("--output", output))
                if v is None]
     if missing:
@@ -59,7 +80,7 @@ def simulate(
 
     total = simulate_to_file(output, detector, energy, n, particle=particle, seed=seed,
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
-                             overwrite=overwrite, visible_energy=visible_energy)
+                             overwrite=overwrite, visible_energy=visible_energy, impact=impact)
     typer.echo(f"wrote {total} {particle} showers in {detector} to {output}")
 
 

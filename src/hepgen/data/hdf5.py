@@ -12,7 +12,9 @@ The CaloChallenge voxel order is (layer, alpha, radius), radius fastest, exactly
 defines it, so files written here are read by the official evaluation code unchanged. The ILD group
 is ``30x30`` for the ECAL and ``hcal_only`` for the AHCAL; incident energies are converted from GeV
 to MeV explicitly on reading and back on writing. hepgen adds (and the challenge ignores) a
-``geometry`` attribute, optional per-shower ``labels/<name>`` datasets and provenance attributes.
+``geometry`` attribute, optional per-shower ``labels/<name>`` datasets (with an optional ``scale`` attribute,
+``log`` or ``linear``: how a model standardises the label, see :class:`~hepgen.data.ShowerData`) and provenance
+attributes.
 
 Reading streams in chunks (:meth:`ShowerFile.chunks`), so files larger than memory work; writing
 appends chunks to a ``.partial`` file that is renamed into place when complete.
@@ -40,7 +42,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from hepgen.data.atomic import check_writable, partial_path, temp_path
-from hepgen.data.showers import ShowerData
+from hepgen.data.showers import LABEL_SCALES, ShowerData
 from hepgen.data.validate import FLOAT_KINDS, NUMBER_KINDS, STRICT, Validator, describe_os_error, read_errors
 from hepgen.errors import InputError
 from hepgen.geometry import Geometry, geometry_for_voxels, geometry_from_spec, get_geometry, preset_names
@@ -230,6 +232,7 @@ class ShowerFile:
                 raise InputError(f"showers of shape {sh.shape} hold no voxels", file=self.path, dataset=self._showers)
             self.geometry = _geometry_from_attrs(h5, n_vox, tuple(sh.shape[1:]), self.path, geometry)
             self.label_names = []
+            self.label_scales: dict[str, str] = {}
             if "labels" in h5:
                 group = h5.get("labels")
                 if not hasattr(group, "keys"):
@@ -242,6 +245,13 @@ class ShowerFile:
                     if len(ds.shape) == 0 or ds.shape[0] != self.n or ds.size != self.n:
                         raise InputError(f"label of shape {ds.shape} for {self.n} showers; expected ({self.n},)",
                                          file=self.path, dataset=f"labels/{k}")
+                    scale = ds.attrs.get("scale")
+                    if scale is not None:
+                        scale = scale.decode() if isinstance(scale, bytes) else str(scale)
+                        if scale not in LABEL_SCALES:
+                            raise InputError(f"attribute scale = {scale!r}; expected one of {', '.join(LABEL_SCALES)}",
+                                             file=self.path, dataset=f"labels/{k}")
+                        self.label_scales[k] = scale
                 self.label_names = names
             self.attrs = _attrs(h5)
             self.compression = sh.compression
@@ -269,7 +279,7 @@ class ShowerFile:
         inc = inc * self.layout.incident_mev_per_unit
         if self.validate:
             v.showers(inc, energy, self._showers, self._incident, start, "MeV")
-        return ShowerData(inc, energy, self.geometry, labels)
+        return ShowerData(inc, energy, self.geometry, labels, dict(self.label_scales))
 
     @property
     def _unit(self) -> str:
@@ -314,6 +324,8 @@ class ShowerWriter:
         job killed before its first chunk) is started over with a note on stderr. Without ``resume``
         the showers go to a private temporary file that is deleted when the writer fails.
     metadata: provenance stored as file attributes (seed, command, ...).
+    labels: names of the per-shower labels every chunk carries; ``label_scales`` declares how a model should
+        standardise some of them (``log`` or ``linear``), stored as the datasets' ``scale`` attribute.
 
     Only whole chunks count: the number of complete showers is recorded after each chunk is flushed,
     so a job killed in the middle of a chunk resumes from the chunk before.
@@ -336,6 +348,7 @@ class ShowerWriter:
         resume: bool = False,
         metadata: dict[str, Any] | None = None,
         labels: tuple[str, ...] = (),
+        label_scales: dict[str, str] | None = None,
     ) -> None:
         self.path = check_writable(path, overwrite)
         self.partial = partial_path(self.path)
@@ -353,6 +366,10 @@ class ShowerWriter:
         self.metadata = {k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v)
                          for k, v in (metadata or {}).items() if v is not None}
         self.compression, self.labels = compression, tuple(labels)
+        self.label_scales = {k: v for k, v in (label_scales or {}).items() if k in self.labels}
+        bad = [v for v in self.label_scales.values() if v not in LABEL_SCALES]
+        if bad:
+            raise InputError(f"label scale '{bad[0]}': expected one of {', '.join(LABEL_SCALES)}")
         self.resume = resume
         self.n_written = 0
         self._h5 = None
@@ -455,7 +472,9 @@ class ShowerWriter:
                                 dtype="f4", chunks=(rows,) + tuple(per_shower), compression=comp,
                                 compression_opts=opts)
         for name in labels:
-            self._h5.create_dataset(f"labels/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+            ds = self._h5.create_dataset(f"labels/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+            if name in self.label_scales:
+                ds.attrs["scale"] = self.label_scales[name]
         self._h5.attrs["geometry"] = geo.name
         if geo.name not in preset_names():
             self._h5.attrs["geometry_spec"] = json.dumps(geo.spec())
@@ -540,5 +559,5 @@ def write_showers(path: str | Path, showers: ShowerData, layout: str = "calochal
                   compression: str = "gzip", overwrite: bool = False, metadata: dict | None = None) -> None:
     """Write a whole :class:`ShowerData` in one go (atomically)."""
     with ShowerWriter(path, showers.geometry, layout, compression, overwrite,
-                      labels=tuple(showers.labels), metadata=metadata) as w:
+                      labels=tuple(showers.labels), metadata=metadata, label_scales=showers.label_scales) as w:
         w.append(showers)

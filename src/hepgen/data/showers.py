@@ -21,7 +21,26 @@ import numpy as np
 from hepgen.errors import InputError
 from hepgen.geometry import Geometry, get_geometry
 
-__all__ = ["ShowerData"]
+__all__ = ["ShowerData", "LABEL_SCALES", "label_scale"]
+
+#: how a conditioning label can be standardised: log (strictly positive, e.g. energies) or linear (signed)
+LABEL_SCALES = ("log", "linear")
+
+
+def label_scale(values: np.ndarray, declared: str | None = None) -> str:
+    """The standardisation of a conditioning label: the declared one, else ``log`` when every value is > 0
+    (today's rule for energies and other positive labels) and ``linear`` otherwise (positions, angles).
+
+    >>> import numpy as np
+    >>> label_scale(np.array([1e3, 2e3])), label_scale(np.array([-3.0, 4.0])), label_scale(np.ones(2), "linear")
+    ('log', 'linear', 'linear')
+    """
+    if declared is not None:
+        if declared not in LABEL_SCALES:
+            raise InputError(f"label scale '{declared}': expected one of {', '.join(LABEL_SCALES)}")
+        return declared
+    values = np.asarray(values)
+    return "log" if values.size and bool(np.all(values > 0)) else "linear"
 
 
 @dataclass
@@ -33,13 +52,19 @@ class ShowerData:
     incident_energy: (N,) float64, energy of the incoming particle in MeV.
     energy: (N, n_voxels) float32, energy deposited (as read out) in each voxel in MeV.
     geometry: the :class:`~hepgen.geometry.Geometry` (a short name is accepted and resolved).
-    labels: optional per-shower arrays of length N, e.g. ``incidence_angle`` (rad) or ``visible_energy`` (MeV).
+    labels: optional per-shower arrays of length N, e.g. ``incidence_angle`` (rad), ``visible_energy`` (MeV) or
+        the impact point ``impact_x_mm``, ``impact_y_mm``.
+    label_scales: optional declaration per label of how a model should standardise it when conditioned on it:
+        ``log`` (strictly positive quantities such as energies) or ``linear`` (signed ones: positions, angles).
+        Undeclared labels are logged when all their values are > 0 and linear otherwise
+        (:func:`label_scale`). Stored as the ``scale`` attribute of the label's dataset in hepgen files.
     """
 
     incident_energy: np.ndarray
     energy: np.ndarray
     geometry: Geometry | str
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    label_scales: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.geometry = get_geometry(self.geometry)
@@ -58,6 +83,9 @@ class ShowerData:
             if len(value) != n:
                 raise InputError(f"label '{key}' has {len(value)} entries for {n} showers")
             self.labels[key] = value
+        for key, scale in self.label_scales.items():
+            if scale not in LABEL_SCALES:
+                raise InputError(f"label '{key}': scale '{scale}', expected one of {', '.join(LABEL_SCALES)}")
 
     # -- container protocol -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -68,7 +96,7 @@ class ShowerData:
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1 if int(index) != -1 else None)
         return ShowerData(self.incident_energy[index], self.energy[index], self.geometry,
-                          {k: v[index] for k, v in self.labels.items()})
+                          {k: v[index] for k, v in self.labels.items()}, dict(self.label_scales))
 
     @classmethod
     def concatenate(cls, parts: Sequence["ShowerData"]) -> "ShowerData":
@@ -88,11 +116,17 @@ class ShowerData:
                 raise InputError(f"cannot concatenate geometries '{geo.name}' and '{p.geometry.name}'")
             if set(p.labels) != keys:
                 raise InputError(f"cannot concatenate samples with labels {sorted(keys)} and {sorted(p.labels)}")
+        scales: dict[str, str] = {}
+        for p in parts:
+            for k, v in p.label_scales.items():
+                if scales.setdefault(k, v) != v:
+                    raise InputError(f"cannot concatenate samples that declare label '{k}' as {scales[k]} and {v}")
         return cls(
             np.concatenate([p.incident_energy for p in parts]),
             np.concatenate([p.energy for p in parts]),
             geo,
             {k: np.concatenate([p.labels[k] for p in parts]) for k in keys},
+            scales,
         )
 
     def split(self, fraction: float, seed: int | None = 0) -> tuple["ShowerData", "ShowerData"]:

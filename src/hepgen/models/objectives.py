@@ -37,9 +37,16 @@ Shower terms (Buhmann et al., arXiv:2005.05334 and arXiv:2112.09709; S. Diefenba
 Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022))
 
 * :func:`constrainer_loss` — κ·E|(a(x')−E)² − (a(x)−E)²| with an energy regressor a(x).
+* :func:`regressor_feedback_loss` — the energy and position regressor terms with κ_E, κ_P (Irakkathil Jabbar,
+  PhD thesis, KIT 2022; the regressors: :mod:`hepgen.models.regressors`).
 * :func:`gaussian_mmd`, :func:`sorted_kernel_mmd` — MMD, and MMD of the sorted hit-energy spectrum in
   sliding windows (BIB-AE Post-Processor).
 * :func:`latent_mmd`, :func:`kl_divergence` — BIB-AE latent regularisers.
+
+Latent diagnostics
+
+* :func:`mutual_information` — I_q between data and latents (He et al., arXiv:1901.05534) and
+  :func:`active_units`, for posterior collapse (the β-VAE study of :mod:`hepgen.studies.beta_vae`).
 
 Optimisation
 
@@ -64,7 +71,8 @@ __all__ = ["optimizer_step", "gradient_penalty", "wasserstein_critic_loss", "was
            "lsgan_critic_loss", "lsgan_generator_loss", "mean_field_loss", "bce_loss", "discriminator_bce_loss",
            "generator_bce_loss", "roth_penalty", "minimax_generator_loss", "clip_parameters",
            "negative_log_likelihood", "vae_loss", "ddpm_schedule", "ddpm_loss", "conditional_flow_matching_loss",
-           "ot_coupling", "constrainer_loss", "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
+           "ot_coupling", "constrainer_loss", "regressor_feedback_loss", "mutual_information", "active_units",
+           "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
 
 
 # -- optimisation ---------------------------------------------------------------------------------------------
@@ -381,15 +389,51 @@ def ot_coupling(x0: torch.Tensor, x1: torch.Tensor, mask: torch.Tensor) -> torch
 # -- shower terms ---------------------------------------------------------------------------------------------
 
 def constrainer_loss(pred_fake: torch.Tensor, pred_real: torch.Tensor, target: torch.Tensor,
-                     kappa: float = 0.01) -> torch.Tensor:
-    """Energy constrainer loss κ·mean|(a(x')−E)² − (a(x)−E)²| (Diefenbacher 2022, eq. 6.2.1).
+                     kappa: float = 0.01, reduction: str = "mean") -> torch.Tensor:
+    """Energy constrainer loss κ·mean|(a(x')−E)² − (a(x)−E)²| (Diefenbacher 2022, eq. 6.2.1); the same term is
+    the auxiliary regressor loss of Irakkathil Jabbar (PhD thesis, KIT 2022, §3.4.1), written there with a sum
+    over the batch (``reduction="sum"``).
 
     >>> import torch
     >>> float(constrainer_loss(torch.tensor([3.0]), torch.tensor([1.0]), torch.tensor([1.0]), kappa=0.5))
     2.0
+    >>> float(constrainer_loss(torch.tensor([3.0, 3.0]), torch.ones(2), torch.ones(2), kappa=0.5, reduction="sum"))
+    4.0
     """
     pred_fake, pred_real, target = pred_fake.reshape(-1), pred_real.reshape(-1), target.reshape(-1)
-    return kappa * ((pred_fake - target) ** 2 - (pred_real - target) ** 2).abs().mean()
+    diff = ((pred_fake - target) ** 2 - (pred_real - target) ** 2).abs()
+    return kappa * (diff.sum() if reduction == "sum" else diff.mean())
+
+
+def regressor_feedback_loss(energy_regressor: Callable[[torch.Tensor], torch.Tensor] | None,
+                            position_regressor: Callable[[torch.Tensor], torch.Tensor] | None,
+                            real: torch.Tensor, fake: torch.Tensor, energy: torch.Tensor | None = None,
+                            position: torch.Tensor | None = None, kappa_e: float = 0.0425, kappa_p: float = 0.0425,
+                            reduction: str = "sum") -> torch.Tensor:
+    """The generator's energy and position regressor terms of Irakkathil Jabbar ("Fast Simulation of
+    Electromagnetic Calorimeter Responses using Deep Learning", PhD thesis, KIT (2022), §3.4.1–3.4.2):
+    κ_E Σ_i |L_real,i − L_fake,i| + κ_P Σ_i |…| with L_real,i = [R(x_i) − y_i]², L_fake,i = [R(G(z_i, y_i)) − y_i]²
+    (:func:`constrainer_loss`). The regressors are trained on real showers only and map showers to
+    ``energy`` (B,) or (B, 1) and ``position`` (B, 2) in the units the caller chooses (e.g. the standardised
+    output of :class:`hepgen.models.regressors.ShowerRegressor`); a ``None`` regressor adds nothing. The
+    thesis's weights: κ_E = 0.0425 (5×5 and 10×10 WGAN / VAE-WGAN), κ_P = 0.0425 (10×10), κ_E = κ_P = 0.01
+    (30×30 VAE-WGAN and ID-GAN), with the sum over a batch of 250.
+
+    >>> import torch
+    >>> reg = lambda x: x.sum(dim=(1, 2))[:, None]
+    >>> real, fake = torch.ones(2, 2, 2), torch.full((2, 2, 2), 2.0)
+    >>> float(regressor_feedback_loss(reg, None, real, fake, energy=torch.full((2,), 4.0), kappa_e=0.5))
+    16.0
+    """
+    loss = fake.new_zeros(())
+    if energy_regressor is not None and energy is not None:
+        target = energy.reshape(len(fake), -1)
+        loss = loss + constrainer_loss(energy_regressor(fake), energy_regressor(real), target, kappa_e, reduction)
+    if position_regressor is not None and position is not None:
+        target = position.reshape(len(fake), -1)
+        loss = loss + constrainer_loss(position_regressor(fake), position_regressor(real), target, kappa_p,
+                                       reduction)
+    return loss
 
 
 def gaussian_mmd(x: torch.Tensor, y: torch.Tensor, alphas: Sequence[float] = (1.0,)) -> torch.Tensor:
@@ -464,3 +508,47 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     0.5
     """
     return -0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp()) / mu.shape[0]
+
+
+# -- latent diagnostics ---------------------------------------------------------------------------------------
+
+def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+                       ) -> torch.Tensor:
+    """The mutual information I_q(x; z) between data and latents under a Gaussian encoder q(z|x) = N(mu, exp(logvar)),
+    estimated on a batch as in He et al., "Lagging Inference Networks and Posterior Collapse in Variational
+    Autoencoders", arXiv:1901.05534 (their code's ``calc_mi``): E_x E_q(z|x)[log q(z|x)] − E_q(z)[log q(z)], the
+    aggregate posterior q(z) being the mixture of the batch's encoder Gaussians and one z drawn per x. Both terms
+    are evaluated at the same draws (their code takes the first analytically: the same expectation, but a
+    collapsed encoder then gives ±0.1 nats of noise instead of 0). In nats; 0 when the encoder ignores x (posterior
+    collapse), at most log(batch size).
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> collapsed = mutual_information(torch.zeros(256, 4), torch.zeros(256, 4), g)
+    >>> informative = mutual_information(torch.randn(256, 4, generator=g) * 3, torch.full((256, 4), -4.0), g)
+    >>> abs(float(collapsed)) < 1e-5, float(informative) > 4.0
+    (True, True)
+    """
+    import math
+
+    b, d = mu.shape
+    var = logvar.exp()
+    eps = standard_normal(mu.shape, mu.device, mu.dtype, generator)
+    z = mu + eps * (0.5 * logvar).exp()                                           # (B, d): one z per x
+    dev = z[:, None, :] - mu[None, :, :]                                          # (B_z, B_x, d)
+    log_density = -0.5 * (dev ** 2 / var[None]).sum(-1) - 0.5 * (d * math.log(2 * math.pi) + logvar.sum(-1))[None]
+    log_q_own = torch.diagonal(log_density)                                       # log q(z_i | x_i)
+    log_qz = torch.logsumexp(log_density, dim=1) - math.log(b)
+    return (log_q_own - log_qz).mean()
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+    """Number of active latent dimensions: Cov_x(E_q(z|x)[z]) above ``threshold`` (Burda et al., arXiv:1509.00519;
+    the 0.01 of He et al., arXiv:1901.05534), from the encoder means ``mu`` (N, d) of a sample.
+
+    >>> import torch
+    >>> int(active_units(torch.stack([torch.linspace(-1, 1, 50), torch.full((50,), 0.3)], 1)))
+    1
+    """
+    return (mu.var(dim=0) > threshold).sum()
+

@@ -37,6 +37,7 @@ from hepgen.geometry import CylindricalGeometry, Geometry, get_geometry
 from hepgen.geometry.materials import SamplingStructure, get_material, sampling_structure
 from hepgen.simulate.parameterisation import (SPOT_HOM, SPOT_SAM, longitudinal_parameters, n_spots,
                                               radial_cdf, radial_parameters, sample_profiles)
+from hepgen.simulate.impact import IMPACT_LABELS, ImpactSpec, parse_impact
 from hepgen.simulate.response import CrossingResponse, mean_crossing_cos
 
 __all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "BLOCK", "PARTICLES",
@@ -187,8 +188,9 @@ def block_rng(seed_entropy: int, block: int, stream: int = 1) -> np.random.Gener
 
 
 def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Generator, particle: str = "photon",
-                   incidence_angle: float = 0.0) -> np.ndarray:
-    """(B, n_voxels) float32 energies (MeV) of B showers, all randomness from ``rng``."""
+                   incidence_angle: float = 0.0, impact_mm: np.ndarray | None = None) -> np.ndarray:
+    """(B, n_voxels) float32 energies (MeV) of B showers, all randomness from ``rng``; ``impact_mm`` (B, 2) moves
+    each shower's axis to the impact point (x, y) in mm (None: the detector's centre)."""
     e = np.asarray(incident_energy, dtype=np.float64)
     b, med, geo = len(e), det.medium, det.geometry
     f_s = med.f_s if det.sampling else None
@@ -218,10 +220,10 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
     rc, rt, p = radial_parameters(e_gev[:, None], np.minimum(tau, 10.0), med.z_eff, f_s, med.e_hat)
     rm = med.moliere_radius_mm
     out = np.zeros((b, geo.n_voxels))
-    if geo.r_edges is not None and incidence_angle == 0.0:   # radius-angle bins
+    if geo.r_edges is not None and incidence_angle == 0.0 and impact_mm is None:   # radius-angle bins
         _deposit_cylinder_multinomial(det, out, visible, n_step, rc * rm, rt * rm, p, rng)
     else:
-        _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, incidence_angle)
+        _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, incidence_angle, impact_mm)
     for resp, cols in det.response_groups:
         out[:, cols] = resp.apply(out[:, cols], rng)
     if det.energy_scale != 1.0:
@@ -255,7 +257,7 @@ def _deposit_cylinder_multinomial(det, out, visible, n_step, rc, rt, p, rng) -> 
         out.reshape(-1)[:] += np.bincount(idx.reshape(-1), weights=energy.reshape(-1), minlength=out.size)
 
 
-def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float) -> None:
+def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float, impact_mm=None) -> None:
     geo = det.geometry
     bi, si = np.nonzero(n_step)
     n = n_step[bi, si]
@@ -277,6 +279,9 @@ def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float) -> N
         x, y = r * np.cos(phi), r * np.sin(phi)
         if angle:
             x = x * f32(np.cos(angle)) + (det.step_z_mm[s] * np.tan(angle)).astype(f32)[owner]
+        if impact_mm is not None:
+            x = x + np.asarray(impact_mm[b, 0], dtype=f32)[owner]
+            y = y + np.asarray(impact_mm[b, 1], dtype=f32)[owner]
         lay = det.step_layer[s]
         vox = _voxel_of(geo, lay[owner], x, y)
         ok = vox >= 0
@@ -311,7 +316,8 @@ def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) ->
 
 def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, particle: str = "photon",
                      seed: int | None = None, incidence_angle: float = 0.0, chunk_size: int = 10_000,
-                     first_shower: int = 0, visible_energy: bool = False) -> ShowerData:
+                     first_shower: int = 0, visible_energy: bool = False,
+                     impact: str | ImpactSpec | np.ndarray | None = None) -> ShowerData:
     """Simulate GFlash showers of ``incident_energy`` (MeV) in a geometry; returns :class:`ShowerData`.
 
     ``particle`` is photon, electron or positron; ``incidence_angle`` in radians (tilt in the x-z
@@ -319,6 +325,9 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     shower i always uses the random stream of block ``(first_shower + i) // BLOCK``. ``chunk_size``
     bounds how many showers are held in float64 work arrays at a time. CaloChallenge ds2/3 geometries give
     calibrated energies (geometries with ``calibrated_energies``, see :func:`detector_model`) unless ``visible_energy``.
+    ``impact`` moves the shower axes: an impact-point specification (:func:`hepgen.simulate.impact.parse_impact`,
+    drawn per block from its own random stream, so the showers' other draws do not change) or an (N, 2) array
+    of points in mm; the points are returned as the labels ``impact_x_mm``, ``impact_y_mm`` (declared linear).
 
     >>> import numpy as np
     >>> a = simulate_showers("belle2-ecl-5x5", np.full(40, 1e3), "electron", seed=3)
@@ -338,9 +347,25 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
         raise InputError(f"incident energies must be positive and finite (MeV), got {e[bad]}", index=bad)
     det = detector_model(geometry, visible_energy)
     entropy = np.random.SeedSequence(seed).entropy
+    points = None
+    if isinstance(impact, (str, ImpactSpec)):
+        spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(det.geometry)
+        points = np.concatenate([spec.sample(BLOCK, block_rng(entropy, (first_shower + start) // BLOCK, 2))
+                                 for start in range(0, len(e), BLOCK)] or [np.zeros((0, 2))])[: len(e)]
+    elif impact is not None:
+        points = np.asarray(impact, dtype=np.float64)
+        if points.shape != (len(e), 2) or not np.all(np.isfinite(points)):
+            raise InputError(f"impact points: expected {len(e)} finite (x, y) pairs in mm, got shape {points.shape}")
+    if points is not None and det.geometry.grid_shape is None and det.geometry.r_edges is None:
+        raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
     parts = []
     for start in range(0, len(e), BLOCK):
         rng = block_rng(entropy, (first_shower + start) // BLOCK)
-        parts.append(simulate_block(det, e[start:start + BLOCK], rng, particle, incidence_angle))
+        sl = slice(start, start + BLOCK)
+        parts.append(simulate_block(det, e[sl], rng, particle, incidence_angle,
+                                    None if points is None else points[sl]))
     energy = np.concatenate(parts) if parts else np.zeros((0, det.geometry.n_voxels), np.float32)
-    return ShowerData(e, energy, det.geometry)
+    if points is None:
+        return ShowerData(e, energy, det.geometry)
+    return ShowerData(e, energy, det.geometry, dict(zip(IMPACT_LABELS, points.T)),
+                      {k: "linear" for k in IMPACT_LABELS})

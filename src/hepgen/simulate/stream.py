@@ -26,6 +26,7 @@ from hepgen.progress import ProgressBar, set_quiet, is_quiet
 from hepgen.errors import InputError, about_file
 from hepgen.units import EnergySpec, parse_energy
 from hepgen.simulate.gflash import BLOCK, PARTICLES, block_rng, detector_model, simulate_block
+from hepgen.simulate.impact import IMPACT_LABELS, ImpactSpec, parse_impact
 
 __all__ = ["simulate_to_file", "block_energies"]
 
@@ -43,7 +44,8 @@ def block_energies(spec: EnergySpec, entropy: int, block: int) -> np.ndarray:
 def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | EnergySpec, n: int,
                      particle: str = "photon", seed: int | None = None, incidence_angle: float = 0.0,
                      layout: str = "calochallenge", chunk_size: int = 1000, overwrite: bool = False,
-                     compression: str = "gzip", quiet: bool | None = None, visible_energy: bool = False) -> int:
+                     compression: str = "gzip", quiet: bool | None = None, visible_energy: bool = False,
+                     impact: str | ImpactSpec | None = None) -> int:
     """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
 
     Re-running with the same arguments (and a ``seed``) after an interruption continues the ``.partial``
@@ -52,7 +54,10 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     ``seed`` repeats the run exactly. Returns the number of showers in the finished file. CaloChallenge ds2/3 files
     hold calibrated
     energies (visible / sampling fraction, the challenge's convention) unless ``visible_energy``; the file's
-    attributes ``energy_convention`` and ``sampling_fraction`` say which.
+    attributes ``energy_convention`` and ``sampling_fraction`` say which. ``impact`` (e.g. ``crystal``,
+    ``uniform:-30:30``, ``0,0``; :func:`hepgen.simulate.impact.parse_impact`) draws an impact point per shower
+    from block k's stream ``(k, 2)`` and stores it as the labels ``impact_x_mm``, ``impact_y_mm`` (mm, declared
+    linear); the file's ``impact`` attribute holds the specification.
     """
     from hepgen.data import ShowerData, ShowerWriter
 
@@ -75,6 +80,11 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
         raise InputError(f"seed must be >= 0, got {seed}")
     if int(chunk_size) < 1:
         raise InputError(f"chunk size must be >= 1, got {chunk_size}")
+    impact_spec = None
+    if impact is not None:
+        impact_spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(det.geometry)
+        if det.geometry.grid_shape is None and det.geometry.r_edges is None:
+            raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
     resumable = seed is not None
     entropy = int(np.random.SeedSequence(seed).entropy)  # seed itself when given (SeedSequence(s).entropy == s)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
@@ -82,13 +92,16 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": str(entropy),
             "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
             "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK,
-            "energy_convention": det.energy_convention, "sampling_fraction": det.sampling_fraction}
+            "energy_convention": det.energy_convention, "sampling_fraction": det.sampling_fraction,
+            "impact": None if impact_spec is None else impact_spec.text()}
+    labels = IMPACT_LABELS if impact_spec is not None else ()
     old_quiet = is_quiet()
     if quiet is not None:
         set_quiet(quiet)
     try:
         with ShowerWriter(path, det.geometry, layout=layout, compression=compression, overwrite=overwrite,
-                          resume=resumable, metadata=meta) as writer:
+                          resume=resumable, metadata=meta, labels=labels,
+                          label_scales={k: "linear" for k in labels}) as writer:
             done = writer.n_written
             if done > n:
                 raise InputError(f"the partial file holds {done} showers, more than the {n} asked for",
@@ -100,12 +113,17 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                 n_blocks = -(-n // BLOCK)
                 while block < n_blocks:
                     stop = min(block + chunk_blocks, n_blocks)
-                    energies, showers = [], []
+                    energies, showers, points = [], [], []
                     for k in range(block, stop):
                         e = block_energies(spec, entropy, k)[: n - k * BLOCK]
-                        showers.append(simulate_block(det, e, block_rng(entropy, k, 1), particle, incidence_angle))
+                        p = None if impact_spec is None else \
+                            impact_spec.sample(BLOCK, block_rng(entropy, k, 2))[:len(e)]
+                        showers.append(simulate_block(det, e, block_rng(entropy, k, 1), particle, incidence_angle, p))
                         energies.append(e)
-                    chunk = ShowerData(np.concatenate(energies)[skip:], np.concatenate(showers)[skip:], det.geometry)
+                        points.append(p)
+                    lab = {} if impact_spec is None else dict(zip(IMPACT_LABELS, np.concatenate(points)[skip:].T))
+                    chunk = ShowerData(np.concatenate(energies)[skip:], np.concatenate(showers)[skip:], det.geometry,
+                                       lab)
                     writer.append(chunk)
                     bar.advance(len(chunk))
                     skip, block = 0, stop

@@ -161,7 +161,8 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     layout = "ild" if gen.geometry.name in ("ild-ecal", "ild-ahcal") and str(output).endswith(".ild.h5") else \
         "calochallenge"
     with ShowerWriter(output, gen.geometry, layout=layout, compression=compression, overwrite=overwrite,
-                      resume=True, metadata=meta, labels=tuple(gen.labels)) as writer:
+                      resume=True, metadata=meta, labels=tuple(gen.labels),
+                      label_scales=getattr(gen.kind, "label_scales", None)) as writer:
         with ProgressBar(total=n, description="generating", completed=writer.n_written) as bar:
             for k, start in enumerate(range(0, n, batch_size)):
                 stop = min(n, start + batch_size)
@@ -215,7 +216,7 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
     meta = {"generator_run": Path(run_dir).name, "model": gen.config["model"], "seed": shard.seed,
             "shard": shard.index, "n_requested": shard.n, "batch_size": batch_size}
     with ShowerWriter(path, gen.geometry, compression=compression, metadata=meta, labels=tuple(gen.labels),
-                      resume=True) as w:
+                      label_scales=getattr(gen.kind, "label_scales", None), resume=True) as w:
         for k, start in enumerate(range(0, shard.n, batch_size)):
             stop = min(shard.n, start + batch_size)
             if stop <= w.n_written:

@@ -32,7 +32,30 @@ from hepgen.geometry import Geometry, get_geometry, geometry_from_spec, preset_n
 from hepgen.training.preprocessing import Pipeline
 
 __all__ = ["Conditions", "DataKind", "ShowerKind", "PointKind", "JetKind", "ArrayKind", "KINDS", "kind_class",
-           "kind_from_state"]
+           "kind_from_state", "label_specs"]
+
+
+def label_specs(labels: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
+    """Conditioning labels of a config as (names, declared scales): entries are ``name``, ``name:scale`` or
+    ``{name: scale}`` with scale ``log`` or ``linear``.
+
+    >>> label_specs(["visible_energy", "impact_x_mm:linear", {"impact_y_mm": "linear"}])
+    (['visible_energy', 'impact_x_mm', 'impact_y_mm'], {'impact_x_mm': 'linear', 'impact_y_mm': 'linear'})
+    """
+    from hepgen.data.showers import LABEL_SCALES
+
+    names: list[str] = []
+    declared: dict[str, str] = {}
+    for entry in labels:
+        items = list(entry.items()) if isinstance(entry, dict) else [tuple(str(entry).split(":", 1))]
+        for item in items:
+            name, scale = (item[0], item[1]) if len(item) == 2 else (item[0], None)
+            if scale is not None:
+                if scale not in LABEL_SCALES:
+                    raise InputError(f"label '{name}': scale '{scale}', expected one of {', '.join(LABEL_SCALES)}")
+                declared[str(name)] = str(scale)
+            names.append(str(name))
+    return names, declared
 
 
 @dataclass
@@ -197,15 +220,41 @@ class ShowerKind(_ShowerIO):
         return 1 + len(self.labels)
 
     @classmethod
-    def fit(cls, showers: ShowerData, preprocessing: Sequence[dict], labels: Sequence[str] = ()) -> "ShowerKind":
-        """Fit the preprocessing on a training sample."""
-        missing = [k for k in labels if k not in showers.labels and k != "visible_energy"]
+    def fit(cls, showers: ShowerData, preprocessing: Sequence[dict], labels: Sequence[Any] = ()) -> "ShowerKind":
+        """Fit the preprocessing on a training sample.
+
+        ``labels`` are names, optionally with the standardisation (``"impact_x_mm:linear"`` or
+        ``{"impact_x_mm": "linear"}``); without one, the scale the data declare
+        (:attr:`~hepgen.data.ShowerData.label_scales`) or, failing that, ``log`` for labels that are > 0 and
+        ``linear`` otherwise (:func:`hepgen.data.showers.label_scale`). The incident energy is always logged.
+
+        >>> import numpy as np
+        >>> s = ShowerData(np.array([1e3, 2e3]), np.ones((2, 25)), "belle2-ecl-5x5",
+        ...                {"impact_x_mm": np.array([-10.0, 10.0])})
+        >>> k = ShowerKind.fit(s, [], ["impact_x_mm"])
+        >>> k.label_scales, k.encode_cond(s.incident_energy, s.labels).round(3).tolist()
+        ({'impact_x_mm': 'linear'}, [[-1.0, -1.0], [1.0, 1.0]])
+        """
+        from hepgen.data.showers import label_scale
+
+        names, declared = label_specs(labels)
+        missing = [k for k in names if k not in showers.labels and k != "visible_energy"]
         if missing:
             raise InputError(f"conditioning label(s) {missing} not in the data (has {sorted(showers.labels)})")
-        kind = cls(showers.geometry, Pipeline(preprocessing), Pipeline([{"name": "log_standardize"}]), list(labels))
+        kind = cls(showers.geometry, Pipeline(preprocessing), Pipeline([{"name": "log_standardize"}]), names)
+        values = kind._labels_of(showers)
+        scales = [label_scale(values[k], declared.get(k, showers.label_scales.get(k))) for k in names]
+        if "linear" in scales:  # only then is the choice stored: positive labels keep today's state exactly
+            kind.cond.transforms[0].params["log"] = [True] + [v == "log" for v in scales]
         kind.data.fit(showers.energy, showers.incident_energy)
-        kind.cond.fit(kind.raw_cond(showers.incident_energy, kind._labels_of(showers)), None)
+        kind.cond.fit(kind.raw_cond(showers.incident_energy, values), None)
         return kind
+
+    @property
+    def label_scales(self) -> dict[str, str]:
+        """How each conditioning label is standardised: ``log`` or ``linear``."""
+        flags = self.cond.transforms[0].params.get("log") or [True] * (1 + len(self.labels))
+        return {k: "log" if flags[1 + i] else "linear" for i, k in enumerate(self.labels)}
 
     def _labels_of(self, showers: ShowerData) -> dict[str, np.ndarray]:
         out = dict(showers.labels)
@@ -222,8 +271,16 @@ class ShowerKind(_ShowerIO):
                 raise InputError(f"this model is conditioned on '{k}'; give it (labels={{'{k}': ...}})")
             cols.append(np.asarray(labels[k], dtype=np.float64).reshape(-1))
         out = np.stack(cols, axis=1)
-        if np.any(out <= 0):
-            raise InputError("incident energies and conditioning labels must be > 0 (MeV)")
+        flags = self.cond.transforms[0].params.get("log") if self.cond.transforms else None
+        logged = out if flags is None else out[:, np.asarray(flags, dtype=bool)]
+        if np.any(logged <= 0):
+            if np.any(out[:, 0] <= 0):
+                raise InputError("incident energies and conditioning labels must be > 0 (MeV)")
+            bad = [k for i, k in enumerate(self.labels)
+                   if (flags is None or flags[1 + i]) and np.any(out[:, 1 + i] <= 0)]
+            raise InputError(f"conditioning label '{bad[0]}' is log-standardised and must be > 0; a signed label is "
+                             f"standardised linearly when declared so (labels: ['{bad[0]}:linear'] in the config, or "
+                             "the file's labels/<name> attribute scale = linear)")
         return out
 
     def encode_cond(self, incident_energy: np.ndarray, labels: dict | None = None) -> np.ndarray:

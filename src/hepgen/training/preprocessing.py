@@ -12,7 +12,10 @@ divide_by_incident   x / E_inc · factor                        factor (1 / max 
 log                  log(x + eps)                              eps
 logit                logit(alpha + (1 − 2 alpha) x)            alpha
 standardize          (x − mean) / std, per feature             mean, std
-log_standardize      (log(x) − mean) / std, per feature        mean, std (for conditioning labels)
+log_standardize      (log(x) − mean) / std, per feature        mean, std (for conditioning labels);
+                     (x − mean) / std for the features where    ``log`` (one bool per feature; absent:
+                     ``log`` is false (signed labels such as    all log, today's behaviour)
+                     impact positions or angles)
 ==================== ========================================= =====================================
 
 >>> import numpy as np
@@ -134,16 +137,53 @@ class Standardize(Transform):
 
 
 class LogStandardize(Standardize):
+    """(log(x) − mean) / std per feature; features whose entry in the ``log`` parameter is false are
+    standardised linearly (signed labels: positions, angles). Without ``log`` every feature is logged.
+
+    >>> import numpy as np
+    >>> t = LogStandardize(log=[True, False])
+    >>> x = np.array([[1e3, -20.0], [4e3, 20.0]])
+    >>> t.fit(x, None)
+    >>> t.forward(x, None).round(3).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> bool(np.allclose(t.inverse(t.forward(x, None), None), x))
+    True
+    """
+
     name = "log_standardize"
 
+    def _mask(self, x: Any) -> Any:
+        """Boolean row (1, F) of the logged features, of x's kind; None when every feature is logged."""
+        flags = self.params.get("log")
+        if flags is None or all(flags):
+            return None
+        if isinstance(x, np.ndarray):
+            return np.asarray(flags, dtype=bool)[None, :]
+        import torch
+
+        return torch.as_tensor(np.asarray(flags, dtype=bool), device=x.device)[None, :]
+
+    def _log(self, x: Any) -> Any:
+        xp, mask = _xp(x), self._mask(x)
+        if mask is None:
+            return xp.log(x)
+        return xp.where(mask, xp.log(xp.where(mask, x, xp.ones_like(x))), x)
+
     def fit(self, x, e):
-        super().fit(np.log(np.clip(x, 1e-30, None)), e)
+        flags = self.params.get("log")
+        if flags is not None and len(flags) != np.shape(x)[-1]:
+            raise InputError(f"log_standardize: 'log' has {len(flags)} entries for {np.shape(x)[-1]} features")
+        mask = self._mask(x)
+        logged = np.clip(x, 1e-30, None) if mask is None else np.where(mask, np.clip(x, 1e-30, None), 1.0)
+        super().fit(self._log(logged) if mask is None else np.where(mask, np.log(logged), x), e)
 
     def forward(self, x, e):
-        return super().forward(_xp(x).log(x), e)
+        return super().forward(self._log(x), e)
 
     def inverse(self, y, e):
-        return _xp(y).exp(super().inverse(y, e))
+        z = super().inverse(y, e)
+        xp, mask = _xp(z), self._mask(z)
+        return xp.exp(z) if mask is None else xp.where(mask, xp.exp(z), z)
 
 
 TRANSFORMS: dict[str, type[Transform]] = {t.name: t for t in (DivideByIncident, Log, Logit, Standardize,
