@@ -58,7 +58,9 @@ class TNF(TGAN):
 
     def training_step(self, batch, optimizers, step, epoch):
         if epoch < int(self.config["prior_epochs"]):
-            return self.prior.training_step(batch, {"flow": optimizers["prior"]}, step, epoch)
+            losses = self.prior.training_step(batch, {"flow": optimizers["prior"]}, step, epoch)
+            self.generator_steps += 1                  # the prior's updates count as updates of this model
+            return losses
         self.prior.requires_grad_(False)
         return super().training_step(batch, optimizers, step, epoch)
 
