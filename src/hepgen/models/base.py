@@ -59,6 +59,9 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     data_kind: str = "showers"
     default_config: dict[str, Any] = {}
     tiny_config: dict[str, Any] = {}
+    # whether what after_training stores depends on the final weights (e.g. a latent KDE): then generation
+    # cannot use the best validated epoch's weights with it and takes the last checkpoint
+    extra_uses_weights: bool = True
 
     def __init__(self, data_shape: tuple[int, ...], n_cond: int, config: dict[str, Any], geometry=None) -> None:
         super().__init__()

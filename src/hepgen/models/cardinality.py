@@ -48,6 +48,7 @@ class JetModelBase:
     """
 
     data_kind = "jets"
+    extra_uses_weights = False    # the multiplicities and conditions come from the training data alone
     cardinality: CardinalityKDE | None = None
 
     train_cond: np.ndarray | None = None

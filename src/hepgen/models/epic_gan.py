@@ -24,7 +24,7 @@ from hepgen.models.layers import standard_normal
 from hepgen.models.mdma import linear
 from hepgen.models.registry import register_model
 
-__all__ = ["EPiCGAN", "EPiCLayer"]
+__all__ = ["EPiCGAN", "EPiCLayer", "EPiCNetwork"]
 
 
 def _pool(x: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,19 +50,25 @@ class EPiCLayer(nn.Module):
         return x * mask.unsqueeze(-1), g
 
 
-class _EPiC(nn.Module):
-    def __init__(self, hidden, latent, n_cond, n_layers, sum_scale, weightnorm, critic):
+class EPiCNetwork(nn.Module):
+    """Particles (B, n, n_in) + mask + condition -> particles (B, n, 3) (generator, EPiC-FM's velocity field) or
+    a score (B,) (``critic``). The global state starts from a given latent g (B, latent) (the generator) or,
+    with ``pooled_global`` (default: as ``critic``), from the pooled embedded particles (critic, EPiC-FM)."""
+
+    def __init__(self, hidden, latent, n_cond, n_layers, sum_scale, weightnorm, critic, n_in: int = 3,
+                 pooled_global: bool | None = None):
         super().__init__()
         self.sum_scale, self.critic = sum_scale, critic
-        self.embed = linear(3, hidden, weightnorm)
-        self.embed_g = linear(2 * hidden + n_cond if critic else latent + n_cond, latent, weightnorm)
+        self.pooled_global = critic if pooled_global is None else pooled_global
+        self.embed = linear(n_in, hidden, weightnorm)
+        self.embed_g = linear(2 * hidden + n_cond if self.pooled_global else latent + n_cond, latent, weightnorm)
         self.layers = nn.ModuleList(EPiCLayer(hidden, latent, n_cond, sum_scale, weightnorm) for _ in range(n_layers))
         self.out = nn.Sequential(linear(2 * hidden + latent + n_cond, hidden, weightnorm), nn.LeakyReLU(0.01),
                                  linear(hidden, 1, weightnorm)) if critic else nn.Linear(hidden, 3)
 
     def forward(self, x, mask, cond, g=None):
         x = F.leaky_relu(self.embed(x), 0.01) * mask.unsqueeze(-1)
-        g = self.embed_g(torch.cat([*_pool(x, mask, self.sum_scale), cond] if self.critic else [g, cond], 1))
+        g = self.embed_g(torch.cat([*_pool(x, mask, self.sum_scale), cond] if self.pooled_global else [g, cond], 1))
         g = F.leaky_relu(g, 0.01)
         for layer in self.layers:
             x, g = layer(x, g, mask, cond)
@@ -86,8 +92,8 @@ class EPiCGAN(JetGAN):
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
         super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
-        self.gen = _EPiC(c["hidden"], c["latent"], n_cond, c["layers_gen"], c["sum_scale"], False, False)
-        self.critic = _EPiC(c["hidden"], c["latent"], n_cond, c["layers"], c["sum_scale"], True, True)
+        self.gen = EPiCNetwork(c["hidden"], c["latent"], n_cond, c["layers_gen"], c["sum_scale"], False, False)
+        self.critic = EPiCNetwork(c["hidden"], c["latent"], n_cond, c["layers"], c["sum_scale"], True, True)
 
     def generate(self, mask, cond, generator=None):
         z = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)

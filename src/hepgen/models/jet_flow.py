@@ -7,7 +7,12 @@ The n_max × 3 features (Box-Cox on pt_rel and standard scaling by default, thes
 padded slots get Gaussian noise of variance 1e-8. The flow's context is the cardinality n / n_max (the
 particles beyond n are zeroed at sampling) and, with ``labels: [mass]`` in the run config, the relative
 jet mass: NF(c), the mass drawn at sampling from training jets of the same multiplicity. Table 5.1: 25
-coupling layers, 3 × 128 hidden units, 6 bins on [-5, 5]. (NF(cc), the mass-constraint loss, is not here.)
+coupling layers, 3 × 128 hidden units, 6 bins on [-5, 5].
+
+NF(cc) is NF(c) with ``mass_constraint: λ_m > 0`` (the thesis: λ_m = 10): every step the flow is also run in the
+sampling direction (reparametrised draws for the batch's conditions) and the mass-constraint term of Eq. 5.10-5.11,
+L = L_NLL + λ_m · mean |m_cond − m_rel(x_gen(m_cond))|², is added, with m_rel the relative mass of the generated
+(massless) particles in physical units (:func:`relative_mass_torch`, the real particles of the cardinality).
 
 >>> import torch
 >>> m = JetFlow((4, 4), 1, {**JetFlow.default_config, "transforms": 2, "hidden": [8]})
@@ -20,45 +25,108 @@ from __future__ import annotations
 
 import torch
 
+from hepgen.errors import InputError
 from hepgen.models.cardinality import JetModelBase
 from hepgen.models.jet_gan import cardinality_of
 from hepgen.models.layers import mask_from_cardinality, random_seed
 from hepgen.models.objectives import optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 
-__all__ = ["JetFlow"]
+__all__ = ["JetFlow", "relative_mass_torch"]
+
+
+def relative_mass_torch(particles: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B,) relative jet mass m / p_T,jet of massless particles (B, n, 3) = (eta_rel, phi_rel, pt_rel) over the
+    real slots of ``mask`` (B, n), differentiable; as :meth:`hepgen.data.JetData.relative_jet_features`.
+
+    >>> import numpy as np
+    >>> from hepgen.data import JetData
+    >>> p = np.zeros((2, 3, 4), np.float32); p[..., 0] = [[0.1, -0.2, 0.05], [0.0, 0.3, 0.0]]
+    >>> p[..., 1] = [[0.0, 0.1, -0.3], [0.2, -0.1, 0.0]]; p[..., 2] = [[0.5, 0.3, 0.2], [0.6, 0.4, 0.0]]
+    >>> p[..., 3] = [[1, 1, 1], [1, 1, 0]]
+    >>> t = relative_mass_torch(torch.as_tensor(p[..., :3]), torch.as_tensor(p[..., 3] > 0))
+    >>> bool(np.allclose(t.numpy(), JetData(p).relative_jet_features()[:, 2], atol=1e-6))
+    True
+    """
+    eta, phi = particles[..., 0], particles[..., 1]
+    pt = particles[..., 2] * mask.to(particles.dtype)
+    px, py = (pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1)
+    pz, e = (pt * torch.sinh(eta)).sum(1), (pt * torch.cosh(eta)).sum(1)
+    return torch.sqrt(torch.clamp(e ** 2 - px ** 2 - py ** 2 - pz ** 2, min=1e-12))
 
 
 @register_model("jet-flow")
 class JetFlow(JetModelBase, GenerativeModel):
-    """RQS coupling NF (NF, or NF(c) with ``labels: [mass]``); defaults from Käch 2024, Table 5.1."""
+    """RQS coupling NF (NF, NF(c) with ``labels: [mass]``, NF(cc) with also ``mass_constraint: 10``); defaults from
+    Käch 2024, Table 5.1."""
 
     tiny_config = {'transforms': 2, 'hidden': [16]}  # seconds-long smoke-test sizes (contract test, GPU check)
     default_config = {
         "transforms": 25, "hidden": [128, 128, 128], "bins": 6,
         "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.01, "pad_noise": 1e-4,
+        "mass_constraint": 0.0,    # λ_m of Eq. 5.11 (NF(cc): 10; needs labels: [mass])
         "preprocessing": [{"name": "boxcox"}, {"name": "standardize"}],
     }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
+        super().__init__(data_shape, n_cond, config, geometry)
+        self.flow = self.build_flow(self.data_shape[0] * 3, n_cond)
+        # physical units of the preprocessed features (set_data_scale), for the mass constraint
+        self.scale: dict[str, object] = {"mean": [0.0] * 3, "std": [1.0] * 3, "boxcox": None, "mass": (0.0, 1.0)}
+
+    def build_flow(self, features: int, context: int):
+        """The zuko flow over the flattened cloud (``features`` = n_max × 3) with ``context`` conditions."""
         import zuko
 
-        super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
-        self.flow = zuko.flows.NSF(self.data_shape[0] * 3, n_cond, bins=c["bins"], transforms=c["transforms"],
-                                   passes=2, randperm=True, hidden_features=tuple(c["hidden"]))
+        return zuko.flows.NSF(features, context, bins=c["bins"], transforms=c["transforms"], passes=2,
+                              randperm=True, hidden_features=tuple(c["hidden"]))
+
+    def set_data_scale(self, kind) -> None:
+        self.scale = {"mean": [float(v) for v in kind.mean], "std": [float(v) for v in kind.std],
+                      "boxcox": kind.boxcox, "mass": tuple(kind.mass_scale)}
 
     def configure_optimizers(self):
         c = self.config
         return {"flow": torch.optim.AdamW(self.flow.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
                                           weight_decay=c["weight_decay"])}
 
+    def physical_particles(self, x: torch.Tensor) -> torch.Tensor:
+        """Preprocessed particle features (..., 3) -> (eta_rel, phi_rel, pt_rel), differentiable (inverse of the
+        standard scaling and of the Box-Cox transform of pt_rel)."""
+        mean = torch.tensor(self.scale["mean"], dtype=x.dtype, device=x.device)
+        std = torch.tensor(self.scale["std"], dtype=x.dtype, device=x.device)
+        f = x * std + mean
+        lam = self.scale["boxcox"]
+        if lam is None:
+            return f
+        y = f[..., 2]
+        pt = torch.exp(y) if abs(float(lam)) < 1e-12 else torch.clamp(lam * y + 1.0, min=1e-12) ** (1.0 / lam)
+        return torch.cat([f[..., :2], pt.unsqueeze(-1)], dim=-1)
+
+    def mass_constraint_loss(self, cond: torch.Tensor) -> torch.Tensor:
+        """mean |m_cond − m_rel(x_gen(cond))|² (Käch 2024, Eq. 5.10) for reparametrised draws of the flow."""
+        if self.n_cond < 2:
+            raise InputError("mass_constraint (NF(cc)) needs the mass condition: put labels: [mass] in the config")
+        n_max = self.data_shape[0]
+        mask = mask_from_cardinality(cardinality_of(cond, n_max), n_max)
+        x = self.flow(cond).rsample().view(len(cond), n_max, 3)
+        m_gen = relative_mass_torch(self.physical_particles(x), mask)
+        mu, sigma = self.scale["mass"]
+        m_cond = torch.exp(cond[:, 1] * sigma + mu) - 1e-6           # JetKind.encode_cond's log-mass, inverted
+        return ((m_cond - m_gen) ** 2).mean()
+
     def training_step(self, batch, optimizers, step, epoch):
         x, cond = batch["x"], batch["cond"]
         pad = (x[..., 3:4] < 0.5).to(x.dtype)
         flat = (x[..., :3] + pad * self.config["pad_noise"] * torch.randn_like(x[..., :3])).flatten(1)
         loss = -self.flow(cond).log_prob(flat).mean() / flat.shape[1]
-        return {"nll_per_dim": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
+        weight = float(self.config["mass_constraint"])
+        if not weight:
+            return {"nll_per_dim": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
+        loss_mass = self.mass_constraint_loss(cond)
+        total = optimizer_step(loss + weight * loss_mass, optimizers["flow"], counter=self.generator_steps)
+        return {"nll_per_dim": loss.detach(), "loss_mass": loss_mass.detach(), "loss": total}
 
     def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n_max = self.data_shape[0]

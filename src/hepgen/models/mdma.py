@@ -11,7 +11,10 @@ that sees the mean field, with a residual connection. Cost and memory are linear
 The attention is computed re-associated (exactly equal to ``nn.MultiheadAttention`` with one query): the
 query is mapped back through each head's key matrix, q̃_h = W_K,hᵀ q_h, so scores are x_i · q̃_h, and the
 values are aggregated before the value projection, Σ_i w_ih W_V,h x_i = W_V,h Σ_i w_ih x_i. Per particle
-this costs 2 · heads · hidden multiply-adds instead of 2 · hidden², and no key/value tensor is stored.
+this costs 2 · heads · hidden multiply-adds instead of 2 · hidden², and no key/value tensor is stored. In a block
+the particle embedding fc0 (l_dim -> hidden) is linear before the attention and before fc1, so it is folded
+into both: per particle and block (2 heads + l_dim) · l_dim multiply-adds instead of (2 heads + 2 l_dim) · hidden
+(MDMA-GAN's generator: 768 instead of 3072).
 
 >>> import torch
 >>> block = MDMABlock(l_dim=8, hidden=16, heads=4, cond_dim=1)
@@ -60,16 +63,25 @@ class MeanFieldAttention(nn.Module):
         self.q, self.k = linear(dim, dim, weightnorm), linear(dim, dim, weightnorm)
         self.v, self.out = linear(dim, dim, weightnorm), linear(dim, dim, weightnorm)
 
-    def forward(self, query: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``mask``: (B, n) bool (True = real particle) or the additive bias of :func:`attention_bias`."""
+    def forward(self, query: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
+                weight: torch.Tensor | None = None, bias_in: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: (B, n) bool (True = real particle) or the additive bias of :func:`attention_bias`.
+
+        With ``weight`` (d, m) and ``bias_in`` (d,), the particles are ``x @ weight.T + bias_in`` for x (B, n, m),
+        never formed: the query is mapped back through ``weight`` too and the (m-dimensional) particles are
+        aggregated before the projection (the attention weights sum to one), which is cheaper when m < d."""
         b, h, d = x.shape[0], self.heads, self.dim
         dh = d // h
         bias = attention_bias(mask, x.dtype) if mask.dtype == torch.bool else mask
         q = self.q(query).view(b, h, dh) / math.sqrt(dh)
         # (the key bias adds the same number to every score of a head and cancels in the softmax)
         q_back = torch.bmm(q.transpose(0, 1), self.k.weight.view(h, dh, d)).transpose(0, 1)   # (B, h, d)
-        w = torch.softmax(torch.baddbmm(bias, x, q_back.transpose(1, 2)), dim=1)             # (B, n, h)
-        agg = torch.bmm(w.transpose(1, 2), x)                                                # (B, h, d)
+        if weight is not None:
+            q_back = torch.matmul(q_back, weight)                                            # (B, h, m)
+        w = torch.softmax(torch.baddbmm(bias.transpose(1, 2), q_back, x.transpose(1, 2)), dim=2)   # (B, h, n)
+        agg = torch.bmm(w, x)                                                                # (B, h, m)
+        if weight is not None:
+            agg = F.linear(agg, weight, bias_in)                                             # (B, h, d)
         v = torch.einsum("bhd,hed->bhe", agg, self.v.weight.view(h, dh, d)).reshape(b, d) + self.v.bias
         return self.out(v)
 
@@ -95,12 +107,17 @@ class MDMABlock(nn.Module):
                 cond: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``bias``: :func:`attention_bias` of ``mask`` if already computed (stacked blocks share it)."""
-        h = self.fc0(F.leaky_relu(x, 0.2))
-        mf_h = self.norm(self.fc0(F.leaky_relu(mf, 0.2)))
-        a = self.attn(mf_h, h, mask if bias is None else bias)
+        # The particles' hidden features h = fc0(σ(x)) enter only linearly (attention scores, the attention-weighted
+        # sum, fc1_x), so fc0 is folded into the query and into fc1_x: per particle l_dim- instead of
+        # hidden-dimensional products, the same function (up to float rounding).
+        xa = F.leaky_relu(x, 0.2)
+        w0, b0 = self.fc0.weight, self.fc0.bias
+        mf_h = self.norm(F.linear(F.leaky_relu(mf, 0.2), w0, b0))
+        a = self.attn(mf_h, xa, mask if bias is None else bias, w0, b0)
         if self.gate is not None:
             a = a * torch.sigmoid(self.gate(cond))
-        x = x + F.leaky_relu(self.fc1_x(h) + self.fc1_mf(a).unsqueeze(1), 0.2)
+        w1 = self.fc1_x.weight
+        x = x + F.leaky_relu(F.linear(xa, w1 @ w0, w1 @ b0 + self.fc1_x.bias) + self.fc1_mf(a).unsqueeze(1), 0.2)
         x = x * mask.unsqueeze(-1)
         mf = mf + self.fc2(F.leaky_relu(a, 0.2))
         return x, mf

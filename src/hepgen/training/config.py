@@ -33,9 +33,14 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "max_time": None,            # seconds or "30m"/"2h"/"DD:HH:MM:SS"; a total over resumes
     "checkpoint_every_s": 60.0,  # also at every epoch end
     "val_fraction": 0.1,         # held out from the training data for the periodic validation
-    "val_max": 2000,             # at most this many validation showers
+    "val_max": 2000,             # at most this many validation showers (or jets: W1M picks best.ckpt)
     "val_every_epochs": 1,
     "num_threads": None,         # torch CPU threads (None: torch's default)
+    "optimizer": None,           # None: each model's own optimisers; "adamw": AdamW for all (hepgen.training.schedules)
+    "weight_decay": None,        # AdamW's decoupled weight decay with optimizer: adamw (None: 0.01)
+    "lr_schedule": None,         # None: constant (times the model's lr_decay); "warmup_cosine": per batch
+    "warmup_steps": None,        # batches of linear warm-up (None: 10 % of max_epochs' batches)
+    "lr_final_factor": 0.0,      # the cosine's end value, a fraction of the base learning rate
 }
 SECTIONS = ("model", "params", "training", "preprocessing", "labels")
 

@@ -596,14 +596,16 @@ class JetKind:
 
     @classmethod
     def split(cls, jets, val_fraction: float, val_max: int, seed: int):
-        """(training jets with particles, None): ``val_fraction`` of the jets is left out (no validation
-        metric for jets yet), none below 11 jets; jets without particles are dropped."""
+        """(training jets with particles, validation jets or None): ``val_fraction`` of the jets is held out
+        (none below 11 jets), at most ``val_max`` of them validate (the caller's metric, e.g. W1M, picks
+        ``best.ckpt``); jets without particles are dropped."""
         keep = jets.n_particles > 0
         if not keep.all():
             jets = jets[np.flatnonzero(keep)]
         order = np.random.default_rng(seed).permutation(len(jets))
         n_train = len(jets) - int(round(float(val_fraction) * len(jets))) if len(jets) > 10 else len(jets)
-        return jets[np.sort(order[:n_train])], None
+        held_out = np.sort(order[n_train:][: int(val_max)])
+        return jets[np.sort(order[:n_train])], (jets[held_out] if len(held_out) else None)
 
     def conditions_of(self, jets) -> Conditions:
         labels = {"mass": jets.relative_jet_features()[:, 2]} if self.labels else {}

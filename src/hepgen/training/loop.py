@@ -2,7 +2,8 @@
 
 The model performs its own updates (critic:generator ratios, several optimisers) in
 :meth:`~hepgen.models.registry.GenerativeModel.training_step`; this wrapper adds what every model
-needs: per-epoch learning-rate decay (lr = lr0 · decay^epoch), a NaN/inf guard (training stops with
+needs: per-epoch learning-rate decay (lr = lr0 · decay^epoch), optionally a per-batch warm-up + cosine schedule
+and AdamW for every model (:mod:`hepgen.training.schedules`), a NaN/inf guard (training stops with
 :class:`TrainingDiverged` and the last good checkpoint stays), atomic checkpoints every
 ``checkpoint_every_s`` seconds and at each epoch end (resume continues from there), a time and
 epoch budget, periodic validation, a progress bar and a JSON-lines log.
@@ -85,23 +86,38 @@ class EpochSampler(torch.utils.data.Sampler):
 class LitWrapper(L.LightningModule):
     """Lightning module that lets a :class:`GenerativeModel` do its own (manual) optimisation."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, training: dict | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.model = model
+        self.training_cfg = dict(training or {})
         self.opt_names: list[str] = []
         self.epoch_losses: dict[str, list[float]] = {}
+        self.lr_schedule: Callable[[int], float] | None = None
 
     def configure_optimizers(self):
-        opts = self.model.configure_optimizers()
+        from hepgen.training.schedules import override_optimizer
+
+        opts = override_optimizer(self.model.configure_optimizers(), self.training_cfg)
         self.opt_names = list(opts)
         return list(opts.values())
+
+    def _param_groups(self):
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        for name, opt in zip(self.opt_names, opts):
+            for group in opt.optimizer.param_groups if hasattr(opt, "optimizer") else opt.param_groups:
+                yield name, group
 
     def training_step(self, batch, batch_idx):
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
         named = dict(zip(self.opt_names, opts))
         x, cond = batch
+        if self.lr_schedule is not None:  # per batch: step from (epoch, batch), so a resume continues the curve
+            factor = self.lr_schedule(int(self.current_epoch) * int(self.trainer.num_training_batches) + batch_idx)
+            for _, group in self._param_groups():
+                group["lr"] = group["epoch_lr"] * factor
         losses = self.model.training_step({"x": x, "cond": cond}, named, int(self.global_step), int(self.current_epoch))
         for k, v in losses.items():
             value = float(v)
@@ -122,6 +138,10 @@ class LitWrapper(L.LightningModule):
         self._rng_to_restore = checkpoint.get("hepgen_rng")
 
     def on_train_start(self) -> None:
+        from hepgen.training.schedules import lr_factor_schedule
+
+        self.lr_schedule = lr_factor_schedule(self.training_cfg, int(self.trainer.num_training_batches),
+                                              int(self.trainer.max_epochs))
         rng = getattr(self, "_rng_to_restore", None)
         if rng is not None:
             torch.set_rng_state(rng["torch"])
@@ -135,12 +155,9 @@ class LitWrapper(L.LightningModule):
         if epoch > 0:
             self.model.on_train_epoch_end(epoch - 1)
         decay = self.model.lr_decay()
-        opts = self.optimizers()
-        opts = opts if isinstance(opts, list) else [opts]
-        for name, opt in zip(self.opt_names, opts):
-            for group in opt.optimizer.param_groups if hasattr(opt, "optimizer") else opt.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-                group["lr"] = group["initial_lr"] * decay.get(name, 1.0) ** epoch
+        for name, group in self._param_groups():
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["epoch_lr"] = group["initial_lr"] * decay.get(name, 1.0) ** epoch
 
 
 class RunCheckpoint(L.Callback):
@@ -303,7 +320,7 @@ def fit(run: RunDir, model, kind, arrays: dict[str, np.ndarray], reference, cfg:
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, cond), batch_size=batch_size,
                                          sampler=EpochSampler(len(x), seed), drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
-    wrapper = LitWrapper(model)
+    wrapper = LitWrapper(model, tcfg)
     every = int(validate.every or tcfg["val_every_epochs"]) if validate is not None else 1
     val_seed = seed if validate is None or validate.seed is None else int(validate.seed)
     ckpt = run.checkpoint if run.checkpoint.is_file() else None

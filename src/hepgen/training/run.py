@@ -161,7 +161,9 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
 
     ``which="best"`` takes the weights of the best validated epoch (``checkpoints/best.ckpt``, the
     papers' epoch selection) when the run has one and stores nothing derived from the final weights
-    (``extra.npz``, e.g. a latent KDE); otherwise, and with ``which="last"``, the last checkpoint.
+    (``extra.npz``, e.g. a latent KDE; a model whose extra comes from the data alone, such as the jet models'
+    multiplicities, says so with ``extra_uses_weights = False``); otherwise, and with ``which="last"``, the last
+    checkpoint.
     """
     import numpy as np
 
@@ -181,7 +183,7 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     params = {**copy.deepcopy(cls.default_config), **config["params"]}
     model = cls(kind.data_shape, kind.n_cond, params, kind.geometry)
     model.set_data_kind(kind)
-    use_best = which == "best" and run.best.is_file() and not run.extra.is_file()
+    use_best = which == "best" and run.best.is_file() and not (run.extra.is_file() and cls.extra_uses_weights)
     ckpt_path = run.best if use_best else run.checkpoint
     ckpt = load_checkpoint(ckpt_path)
     if not isinstance(ckpt.get("state_dict"), dict):
