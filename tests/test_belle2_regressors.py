@@ -61,7 +61,7 @@ def test_feedback_loss_pushes_the_generator_and_regressor_round_trip(belle2_samp
     loss.backward()
     assert float(loss.detach()) > 0 and fake.grad is not None and float(fake.grad.abs().sum()) > 0
     same = regressor_feedback_loss(reg.standardised, None, x, x, energy=target, kappa_e=1.0)
-    assert float(same) == 0.0
+    assert float(same.detach()) == 0.0
     with pytest.raises(InputError, match="not a hepgen regressor"):
         (tmp_path / "bad.pt").write_text("x")
         load_regressor(tmp_path / "bad.pt")
