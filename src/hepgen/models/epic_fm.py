@@ -26,13 +26,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hepgen.models.cardinality import JetModelBase
+from hepgen.models.cloud_flow_matching import CloudFlowMatching
 from hepgen.models.epic_gan import EPiCNetwork
-from hepgen.models.jet_gan import bucketed, cardinality_of
-from hepgen.models.layers import standard_normal, time_embedding, trim
-from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step, ot_coupling
-from hepgen.models.registry import GenerativeModel, register_model
-from hepgen.models.solvers import integrate
+from hepgen.models.layers import time_embedding
+from hepgen.models.registry import register_model
 
 __all__ = ["EPiCFM", "EPiCVelocity"]
 
@@ -55,7 +52,7 @@ class EPiCVelocity(nn.Module):
 
 
 @register_model("epic-fm")
-class EPiCFM(JetModelBase, GenerativeModel):
+class EPiCFM(CloudFlowMatching):
     """EPiC-FM; sizes of the EPiC-GAN generator of arXiv:2301.08128 (hidden 128, global latent 10, 6 EPiC layers);
     ``steps`` midpoint steps at sampling (few: the straight-path field is nearly linear in t)."""
 
@@ -75,42 +72,3 @@ class EPiCFM(JetModelBase, GenerativeModel):
         c = self.config
         self.field = EPiCVelocity(n_cond, c["hidden"], c["latent"], c["layers"], c["sum_scale"], c["frequencies"])
 
-    def configure_optimizers(self):
-        c = self.config
-        return {"flow": torch.optim.AdamW(self.field.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
-                                          weight_decay=c["weight_decay"])}
-
-    def training_step(self, batch, optimizers, step, epoch):
-        x, cond = batch["x"], batch["cond"]
-        x, mask = trim(x, x[..., 3] > 0.5)
-        loss = conditional_flow_matching_loss(lambda xt, t: self.field(xt, t, mask, cond), x[..., :3], mask,
-                                              ot_coupling if self.config["ot"] else None)
-        return {"loss_cfm": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
-
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        n_max, steps = self.data_shape[0], int(self.config["steps"])
-
-        def run(idx, mask):
-            c = cond[idx]
-            x0 = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
-            return integrate(lambda x, t: self.field(x, t, mask, c), x0, steps, "midpoint")
-
-        return bucketed(run, cardinality_of(cond, n_max), n_max, int(self.config["bucket"]))
-
-    def export_graph(self):
-        """Initial noise per particle slot drawn outside in the size buckets of :meth:`sample`; the graph holds the
-        ``steps`` midpoint steps unrolled, every cloud padded to n_max slots (mask from n / n_max)."""
-        from hepgen.models.export import cloud_export_graph, jet_buckets
-
-        n_max, steps = self.data_shape[0], int(self.config["steps"])
-
-        def draws(mask, generator):
-            return [standard_normal((*mask.shape, 3), mask.device, torch.float32, generator) * mask.unsqueeze(-1)]
-
-        def integrate_steps(m, mask, cond, x):
-            return integrate(lambda y, t: m.field(y, t, mask, cond), x, steps, "midpoint")
-
-        return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
-                                  lambda cond: jet_buckets(cardinality_of(cond, n_max), int(self.config["bucket"])),
-                                  draws, (True,), integrate_steps,
-                                  f"noise_0: N(0, 1) initial particles (B, n_max, 3); {steps} midpoint steps unrolled")

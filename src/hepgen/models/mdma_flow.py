@@ -26,14 +26,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hepgen.models.cardinality import JetModelBase
-from hepgen.models.jet_gan import bucketed, cardinality_of
-from hepgen.models.layers import standard_normal, trim
+from hepgen.models.cloud_flow_matching import CloudFlowMatching
 from hepgen.models.mdma import MDMABody
-from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
-from hepgen.models.objectives import ot_coupling
-from hepgen.models.registry import GenerativeModel, register_model
-from hepgen.models.solvers import integrate
+from hepgen.models.registry import register_model
 
 __all__ = ["MDMAFlow", "VectorField"]
 
@@ -56,7 +51,7 @@ class VectorField(nn.Module):
 
 
 @register_model("mdma-flow")
-class MDMAFlow(JetModelBase, GenerativeModel):
+class MDMAFlow(CloudFlowMatching):
     """MDMA-Flow; defaults: Käch 2024, Table 5.4 (JetNet150 top; 3,119,491 parameters there)."""
 
     # seconds-long smoke-test sizes (contract test, GPU check)
@@ -76,43 +71,3 @@ class MDMAFlow(JetModelBase, GenerativeModel):
         self.field = VectorField(self.data_shape[0], n_cond, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"],
                                  c["frequencies"])
 
-    def configure_optimizers(self):
-        c = self.config
-        return {"flow": torch.optim.AdamW(self.field.parameters(), lr=c["lr"], betas=tuple(c["betas"]),
-                                          weight_decay=c["weight_decay"])}
-
-    def training_step(self, batch, optimizers, step, epoch):
-        x, cond = batch["x"], batch["cond"]
-        x, mask = trim(x, x[..., 3] > 0.5)
-        loss = conditional_flow_matching_loss(lambda xt, t: self.field(xt, t, mask, cond), x[..., :3], mask,
-                                              ot_coupling if self.config["ot"] else None)
-        return {"loss_cfm": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
-
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        n_max, steps = self.data_shape[0], int(self.config["steps"])
-        n = cardinality_of(cond, n_max)
-
-        def run(idx, mask):
-            c = cond[idx]
-            x0 = standard_normal((*mask.shape, 3), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
-            return integrate(lambda x, t: self.field(x, t, mask, c), x0, steps, "midpoint")
-
-        return bucketed(run, n, n_max, int(self.config["bucket"]))
-
-    def export_graph(self):
-        """Initial noise per particle slot drawn outside in the size buckets of :meth:`sample`; the graph holds the
-        ``steps`` midpoint steps unrolled, every cloud padded to n_max slots (mask from n / n_max)."""
-        from hepgen.models.export import cloud_export_graph, jet_buckets
-
-        n_max, steps = self.data_shape[0], int(self.config["steps"])
-
-        def draws(mask, generator):
-            return [standard_normal((*mask.shape, 3), mask.device, torch.float32, generator) * mask.unsqueeze(-1)]
-
-        def integrate_steps(m, mask, cond, x):
-            return integrate(lambda y, t: m.field(y, t, mask, cond), x, steps, "midpoint")
-
-        return cloud_export_graph(self, n_max, lambda cond: cardinality_of(cond, n_max),
-                                  lambda cond: jet_buckets(cardinality_of(cond, n_max), int(self.config["bucket"])),
-                                  draws, (True,), integrate_steps,
-                                  f"noise_0: N(0, 1) initial particles (B, n_max, 3); {steps} midpoint steps unrolled")
