@@ -32,8 +32,10 @@ The networks are MLPs trained with conditional flow matching (Lipman et al., arX
   largest of a row) and the rest renormalised to 1, so a layer's energy is exactly its generated r f_l E_inc;
   empty layers (f_l below 1e-7) and rings stay empty and do not enter the losses of their children.
 
-Generated voxels below the geometry's readout threshold are set to zero, as the reference simulation does.
-Works on any geometry with layers (regular or irregular: rows are padded; without a geometry one ring holds
+Generated voxels below the geometry's readout threshold, or below the smallest deposit a voxel of their layer
+records in the training showers (learnt in MeV), are emptied and their energy given to the layer's other voxels
+(:meth:`CaloCFM.postprocess_physical`). Sampling integrates the cell network only for the rings that hold
+energy. Works on any geometry with layers (regular or irregular: rows are padded; without a geometry one ring holds
 every voxel); no convolution: MLPs over rows are the fastest shape networks on a CPU.
 
 >>> import torch
