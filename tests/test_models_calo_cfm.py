@@ -8,6 +8,7 @@ mean fractions; after a few hundred optimiser steps the generated response and l
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from hepgen.data import ShowerData
@@ -117,9 +118,15 @@ def test_smallest_recorded_deposit_is_learnt_and_applied(tmp_path):
     a, b = geo.layer_slice(filled[0]), geo.layer_slice(filled[1])
     test = ShowerData(np.full(2, 2e4), np.zeros((2, geo.n_voxels), np.float32), geo)
     test.energy[0, a.start:a.start + 3] = [10.0, 1.0, 1.0]     # sub-floor cells: their energy goes to the 10 MeV one
-    test.energy[0, b.start] = 1.0                               # a layer below its floor in all: emptied
-    test.energy[1, a.start:a.start + 3] = 1.5                   # none above the floor: all to the largest cell
-    out = model.postprocess_physical(test).energy
-    np.testing.assert_allclose(out[0, a.start:a.start + 3], [12.0, 0.0, 0.0], rtol=1e-6)
-    assert out[0, b].sum() == 0.0
+    test.energy[0, b.start] = 1.0                               # a layer below its floor in all: emptied, its energy
+    test.energy[1, a.start:a.start + 3] = 1.5                   # to the other layers; none above the floor: all to
+    out = model.postprocess_physical(test).energy               # the largest cell
+    np.testing.assert_allclose(out[0, a.start:a.start + 3], [13.0, 0.0, 0.0], rtol=1e-6)
+    assert out[0, b].sum() == 0.0 and out[0].sum() == pytest.approx(13.0)   # the response is kept
     np.testing.assert_allclose(np.sort(out[1, a])[-2:], [0.0, 4.5], rtol=1e-6)
+    # an empty layer's fraction is dequantised right below the smallest real one: floor / E_vis
+    edge = torch.tensor([[0.01, 0.02, 0.03]])
+    _, log_f = model._energy_coordinates(torch.tensor([[0.5, 0.0, 0.5]]).repeat(1000, 1), edge)
+    empty = log_f[:, 1].exp()
+    assert float(empty.max()) <= 0.02 and float(empty.min()) > 0 and 0.009 < float(empty.mean()) < 0.011
+    torch.testing.assert_close(log_f[:, 0].exp(), torch.full((1000,), 0.5))

@@ -18,7 +18,8 @@ The networks are MLPs trained with conditional flow matching (Lipman et al., arX
 
 * energies: the response r = E_tot / E_inc and the layer fractions f_l = E_layer / E_tot, as
   y = ((log r, log f_l) − μ) / σ (μ, σ per coordinate, stored with the weights; the fraction of an empty layer
-  dequantised to U(0, 1] x 1e-7 and set to 0 again when generated below 1e-7): the response is one
+  dequantised to U(0, 1] x the layer's smallest deposit / E_vis, right below the smallest real fraction, and
+  emptied again when generated below it, see :meth:`CaloCFM.postprocess_physical`): the response is one
   coordinate, so the energy scale cannot drift with the sum of 45 errors (CaloFlow's u_0 = E_tot / E_inc,
   arXiv:2106.05285);
 * rings: q_lg = E_ring / E_layer given the whole energy vector (a late shower is narrower in a given layer than an
@@ -227,28 +228,30 @@ class CaloCFM(GenerativeModel):
         return f / f.sum(dim=-1, keepdim=True).clamp_min(1e-30)
 
     def before_training(self, data: dict[str, torch.Tensor]) -> None:
-        """Fit the standardisations on the first ``fit_showers`` training showers, and the smallest deposit a
-        voxel of each layer records there (MeV; layers without a deposit take the smallest of all)."""
+        """Fit the smallest deposit a voxel of each layer records (MeV; layers without a deposit take the smallest
+        of all) and the standardisations, on the first ``fit_showers`` training showers."""
         x = data["x"][: int(self.config["fit_showers"])].to(self.device)
-        u, q, c = self.split(x)
-        filled = u > EMPTY
-        self._fit_scales(u, q.sqrt(), self._dequantised_log(c), filled, (q > 0) & filled.unsqueeze(-1))
+        cond = data["cond"][: len(x)].to(self.device)
         if getattr(self, "fitted_kind", None) is not None:
-            energy = self.to_physical(x, data["cond"][: len(x)].to(self.device)).reshape(len(x), -1)
+            energy = self.to_physical(x, cond).reshape(len(x), -1)
             energy = torch.where(energy > 0, energy, torch.full_like(energy, math.inf))
             floor = torch.full((self.n_layers,), math.inf, device=energy.device, dtype=energy.dtype)
             floor = floor.scatter_reduce(0, self.layer_of_voxel, energy.amin(dim=0), "amin")
             smallest = floor[torch.isfinite(floor)]
             if len(smallest):
                 self.voxel_floor_mev.copy_(torch.where(torch.isfinite(floor), floor, smallest.min()))
+        u, q, c = self.split(x)
+        filled = u > EMPTY
+        self._fit_scales(u, q.sqrt(), self._dequantised_log(c), filled, (q > 0) & filled.unsqueeze(-1),
+                         self._empty_layer_edge(x, cond))
 
     def _fit_scales(self, u: torch.Tensor, sqrt_q: torch.Tensor, log_c: torch.Tensor, filled: torch.Tensor,
-                    ring_filled: torch.Tensor) -> None:
+                    ring_filled: torch.Tensor, empty_edge: torch.Tensor | float = EMPTY) -> None:
         """Standardisations (before training, or from the first batch): the log response; log layer fractions
         per layer; √ ring fractions per (layer, ring) over the showers that fill the layer; dequantised log cell
         fractions per cell over the showers that fill its ring (a cell never filled there has the spread of its
         dequantisation noise, so the first shower that fills it is not blown up)."""
-        r, y = self._energy_coordinates(u)
+        r, y = self._energy_coordinates(u, empty_edge)
         self.response_mean.copy_(r.mean(0))
         self.response_std.copy_(r.std(0).nan_to_num(1.0).clamp_min(1e-3))
         self.energy_mean.copy_(y.mean(0))
@@ -261,17 +264,28 @@ class CaloCFM(GenerativeModel):
         self.cell_std.copy_(std)
         self.scales_fitted.fill_(True)
 
-    def _energy_coordinates(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _empty_layer_edge(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor | float:
+        """Upper edge of the dequantised fraction of an empty layer: the layer's smallest deposit over the shower's
+        visible energy (B, L; MeV / MeV), so the empty band ends where the smallest real deposit begins and the
+        flow sees one continuous density across the boundary (with a gap below it, its blur turned a tenth of the
+        late layers holding one or two GFlash spots into empty ones); 1e-7 before the floor is known."""
+        if self.fitted_kind is None or not bool((self.voxel_floor_mev > 0).all()):
+            return EMPTY
+        visible = self.to_physical(x, cond).reshape(len(x), -1).sum(dim=1, keepdim=True)
+        return (self.voxel_floor_mev / visible.clamp_min(1e-30)).clamp(EMPTY, 1.0)
+
+    def _energy_coordinates(self, u: torch.Tensor, empty_edge: torch.Tensor | float = EMPTY
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer energies / E_inc (B, L) -> (log response (B, 1), log layer fractions (B, L)); the fraction of
-        an empty layer dequantised to U(0, 1] x 1e-7 (a continuous density instead of a spike the flow must hit)."""
+        an empty layer dequantised to U(0, 1] x ``empty_edge`` (a continuous density instead of a spike)."""
         total = u.sum(dim=1, keepdim=True)
         f = u / total.clamp_min(1e-30)
-        empty = EMPTY * (1.0 - uniform(f.shape, f.device, f.dtype))
+        empty = empty_edge * (1.0 - uniform(f.shape, f.device, f.dtype))
         return torch.log(total + ENERGY_EPS), torch.log(torch.where(f > 0, f, empty))
 
-    def encode_energy(self, u: torch.Tensor) -> torch.Tensor:
+    def encode_energy(self, u: torch.Tensor, empty_edge: torch.Tensor | float = EMPTY) -> torch.Tensor:
         """Layer energies / E_inc (B, L) -> standardised (log response, log fractions) (B, 1 + L)."""
-        r, y = self._energy_coordinates(u)
+        r, y = self._energy_coordinates(u, empty_edge)
         return torch.cat([(r - self.response_mean) / self.response_std, (y - self.energy_mean) / self.energy_std],
                          dim=1)
 
@@ -329,9 +343,10 @@ class CaloCFM(GenerativeModel):
         filled = u > EMPTY
         ring_filled = (q > 0) & filled.unsqueeze(-1)
         log_c = self._dequantised_log(c)
+        edge = self._empty_layer_edge(batch["x"], cond)
         if not bool(self.scales_fitted):
-            self._fit_scales(u, q.sqrt(), log_c, filled, ring_filled)
-        z = self.encode_energy(u)
+            self._fit_scales(u, q.sqrt(), log_c, filled, ring_filled, edge)
+        z = self.encode_energy(u, edge)
         w = (q.sqrt() - self.ring_mean) / self.ring_std
         v = (log_c - self.cell_mean) / self.cell_std
         ones = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
@@ -395,15 +410,23 @@ class CaloCFM(GenerativeModel):
         """Voxels below the geometry's readout threshold, or below the smallest deposit a voxel of their layer
         records in the training showers, are emptied and their energy given to the layer's other voxels in
         proportion (to its largest voxel if none is left), so the layer energies of the first network stay as
-        generated; a layer holding less than its floor in all is emptied. The floor is the reference's readout:
+        generated; a layer holding less than its floor in all is first emptied and its energy given to the
+        shower's other layers in proportion (it is the band the fraction of an empty layer is dequantised into, see
+        :meth:`_empty_layer_edge`; the response stays as generated). The floor is the reference's readout:
         a Geant4 file's smallest deposit is its readout threshold; GFlash deposits whole spots (≈ 2.8 MeV on
         calochallenge-2), and a flow smears a few per cent of a layer's energy into the empty range below."""
         if not hasattr(data, "energy"):
             return data
         threshold = float(getattr(self.geometry, "readout_threshold_mev", 0.0) or 0.0)
         floor = self.voxel_floor_mev.clamp_min(threshold).cpu().numpy()
-        energy = data.energy.reshape(len(data.energy), -1)
+        energy = data.energy.reshape(len(data.energy), -1).astype(np.float64)
         layer_of_voxel = self.layer_of_voxel.cpu().numpy()
+        visible = energy.sum(axis=1)
+        layers = np.stack([energy[:, layer_of_voxel == layer].sum(axis=1) for layer in range(self.n_layers)], 1)
+        below = layers < floor[None, :]                    # the band an empty layer is dequantised into
+        energy[below[:, layer_of_voxel]] = 0.0
+        left = energy.sum(axis=1)
+        energy *= np.where(left > 0, visible / np.where(left > 0, left, 1.0), 0.0)[:, None]
         for layer in range(self.n_layers):
             voxels = np.flatnonzero(layer_of_voxel == layer)
             if not len(voxels) or floor[layer] <= 0:
@@ -415,7 +438,6 @@ class CaloCFM(GenerativeModel):
             largest = np.zeros_like(e)
             np.put_along_axis(largest, e.argmax(axis=1)[:, None], total, axis=1)
             e = np.where(kept_sum > 0, kept * (total / np.where(kept_sum > 0, kept_sum, 1.0)), largest)
-            e[total[:, 0] < floor[layer]] = 0.0
             energy[:, voxels] = e
         data.energy = energy.reshape(data.energy.shape).astype(data.energy.dtype, copy=False)
         return data

@@ -166,7 +166,8 @@ def _worker(args: tuple[DijetProduction, int]) -> tuple[int, np.ndarray]:
 
 
 def simulate_dijets(prod: DijetProduction, folder: str | Path, workers: int = 1) -> np.ndarray:
-    """Produce ``prod`` into ``folder`` (one ``<process>-<seed>-<chunk>.npy`` per chunk, written atomically;
+    """Produce ``prod`` into ``folder`` (one ``.npy`` per chunk, named by process, seed, chunk size, index and length,
+    written atomically;
     finished chunks are kept and reused) and return all events (n_events, 5) in chunk order."""
     from hepgen.data import atomic_path
     from hepgen.progress import ProgressBar
@@ -175,7 +176,7 @@ def simulate_dijets(prod: DijetProduction, folder: str | Path, workers: int = 1)
     folder.mkdir(parents=True, exist_ok=True)
 
     def path(i: int) -> Path:
-        return folder / f"{prod.process}-s{prod.seed}-c{prod.chunk_size}-{i:05d}.npy"
+        return folder / f"{prod.process}-s{prod.seed}-c{prod.chunk_size}-{i:05d}-n{prod.chunk_length(i)}.npy"
 
     def save(i: int, events: np.ndarray) -> None:
         with atomic_path(path(i), overwrite=True) as tmp:
