@@ -47,6 +47,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ampstudies", "gan_toys", "gan-toys"),
     ("ampstudies", "calomplification", "calomplification"),
     ("online", "online_bumphunt", "online-bumphunt"),
+    ("online_flow", "online_flow_app", "online-flow"),
     ("cwola", "online_cwola", "online-cwola"),
     ("playground", "playground", "playground"),
     ("playground", "morphing_toy", "morphing-toy"),

@@ -329,7 +329,7 @@ class OnlineEnsemble:
     def load(cls, path: str | Path) -> "OnlineEnsemble":
         """An ensemble from :meth:`save`, ready to continue (``run`` skips the events it has seen)."""
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=True)   # tensors and plain types only
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise InputError(f"not a readable online-ensemble checkpoint ({exc})", file=str(path)) from None
         if not isinstance(state, dict) or state.get("format") != "hepgen-online-ensemble-1":
