@@ -22,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 SRC = str(Path(hepgen.__file__).resolve().parents[1])
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
        "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "20s"}
-SHARD, N_SHARDS = 1000, 6   # belle2-ecl-5x5 GFlash: about 1 s per shard on one core, so the kill lands mid-run
+SHARD, N_SHARDS = 600, 6   # belle2-ecl-5x5 GFlash: about 0.5 s per shard on one core, so the kill lands mid-run
 SIM = ["simulate", "-d", "belle2-ecl-5x5", "-e", "uniform:1GeV:5GeV", "--impact", "crystal", "--seed", "5",
        "-n", str(SHARD * N_SHARDS), "--shard-size", str(SHARD)]
 
@@ -48,30 +48,43 @@ def stop(processes) -> None:
             pass
 
 
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory):
+    """(address, log file) of a Dask scheduler process on a free loopback port."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("dask") / "scheduler.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                "--port", str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    try:
+        yield f"tcp://127.0.0.1:{port}", log
+    finally:
+        stop([process])
+        log.close()
+
+
 @pytest.fixture
-def cluster(tmp_path):
-    """(scheduler address, {worker address: worker process}) of a scheduler + 2 workers (nthreads 1, no nanny)."""
+def cluster(scheduler, tmp_path):
+    """(scheduler address, {worker address: worker process}) with 2 fresh workers (nthreads 1, no nanny)."""
     from distributed import Client
 
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    log = open(tmp_path / "cluster.log", "w")
-    processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT,
-                                  env=ENV)]
+    address, log = scheduler
+    workers = []
     try:
         for i in range(2):
-            processes.append(subprocess.Popen(
+            workers.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads",
                  "1", "--no-nanny", "--no-dashboard", "--memory-limit", "0", "--death-timeout", "60",
                  "--local-directory", str(tmp_path / f"worker{i}")], stdout=log, stderr=subprocess.STDOUT, env=ENV))
         with Client(address, timeout=30) as client:
             client.wait_for_workers(2, timeout=60)
             pids = {pid: a for a, pid in client.run(os.getpid).items()}
-        yield address, {pids[p.pid]: p for p in processes[1:]}
+        yield address, {pids[p.pid]: p for p in workers}
     finally:
-        stop(processes)
-        log.close()
+        stop(workers)
+        with Client(address, timeout=30) as client:   # the next test starts with no worker of this one
+            deadline = time.monotonic() + 30
+            while client.scheduler_info(n_workers=-1)["workers"] and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 def serial_reference(folder: Path) -> dict:
@@ -112,7 +125,7 @@ def test_simulate_on_a_cluster_survives_a_killed_worker(cluster, tmp_path):
         stop([run])
     assert run.returncode == 0, err
     assert finished_at_kill < N_SHARDS and workers[busy[0]].poll() == -signal.SIGKILL
-    assert "wrote 6000 photon showers" in out
+    assert f"wrote {SHARD * N_SHARDS} photon showers" in out
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json"] + [f"shard-{i:05d}.h5"
                                                                              for i in range(N_SHARDS)]
     merged = tmp_path / "all.h5"
@@ -126,13 +139,40 @@ def test_simulate_on_a_cluster_survives_a_killed_worker(cluster, tmp_path):
     assert np.array_equal(got.labels["impact_x_mm"], want["impact_x_mm"])
 
 
-def test_unreachable_scheduler_is_one_line_naming_the_address(tmp_path):
+def test_unreachable_scheduler_is_one_line_naming_the_address(tmp_path, capsys):
+    import dask.config
+
+    from hepgen.cli import main
+
     address = f"tcp://127.0.0.1:{free_port()}"
-    env = {**ENV, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
     started = time.monotonic()
-    r = subprocess.run(hepgen_cli(*SIM, "--scheduler", address, "-o", tmp_path / "s"), env=env, capture_output=True,
-                       text=True)
-    assert r.returncode == 2 and time.monotonic() - started < 30
-    assert r.stderr.strip().splitlines() == [f"hepgen: error: cannot reach the Dask scheduler at {address} within "
-                                             "1 s (timed out); start it with 'dask scheduler' or give its "
-                                             "tcp://host:port"]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(SystemExit) as e:
+        main(["-q", *SIM, "--scheduler", address, "-o", str(tmp_path / "s")])
+    assert e.value.code == 2 and time.monotonic() - started < 20
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"hepgen: error: cannot reach the Dask scheduler at {address} within 1 s (timed out); start it with "
+        "'dask scheduler' or give its tcp://host:port"]
+
+
+def test_generate_on_a_cluster_matches_the_serial_shards(cluster, tmp_path):
+    from conftest import TINY_PARAMS, random_showers
+
+    from hepgen.data import write_showers
+    from hepgen.progress import set_quiet
+    from hepgen.training import generate, train
+
+    address, _ = cluster
+    set_quiet(True)
+    write_showers(tmp_path / "train.h5", random_showers("belle2-ecl-5x5", 64, seed=3))
+    run = train("wgan", tmp_path / "train.h5", tmp_path / "run",
+                {"params": TINY_PARAMS["wgan"], "training": {"batch_size": 16}}, max_epochs=1)
+    options = ["-n", 40, "-e", "uniform:1GeV:5GeV", "--seed", 2, "--shard-size", 10, "--batch-size", 8]
+    r = subprocess.run(hepgen_cli("generate", run, *options, "--scheduler", address, "-o", tmp_path / "cluster"),
+                       env=ENV, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    generate(run, 40, "uniform:1GeV:5GeV", tmp_path / "serial", seed=2, shard_size=10, batch_size=8, engine="serial")
+    assert merge_shards(tmp_path / "cluster", tmp_path / "cluster.h5") == 40
+    assert merge_shards(tmp_path / "serial", tmp_path / "serial.h5") == 40
+    got, want = read_showers(tmp_path / "cluster.h5"), read_showers(tmp_path / "serial.h5")
+    assert np.array_equal(got.incident_energy, want.incident_energy)
+    assert np.allclose(got.energy, want.energy, rtol=1e-6, atol=1e-9) and len(np.unique(got.energy, axis=0)) == 40
