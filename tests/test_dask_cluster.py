@@ -176,3 +176,44 @@ def test_generate_on_a_cluster_matches_the_serial_shards(cluster, tmp_path):
     got, want = read_showers(tmp_path / "cluster.h5"), read_showers(tmp_path / "serial.h5")
     assert np.array_equal(got.incident_energy, want.incident_energy)
     assert np.allclose(got.energy, want.energy, rtol=1e-6, atol=1e-9) and len(np.unique(got.energy, axis=0)) == 40
+
+
+def test_two_attempts_at_one_shard_at_once_leave_one_complete_file(tmp_path):
+    import threading
+
+    from hepgen.data import ShowerData, write_showers
+    from hepgen.data.shards import Shard
+    from hepgen.training.sharded import run_shard_attempt
+
+    both_writing = threading.Barrier(2, timeout=10)
+
+    def task(shard, path):   # both attempts are half-way through the same shard at the same moment
+        rng = np.random.default_rng(shard.seed)
+        data = ShowerData(rng.uniform(1e3, 2e3, shard.n), rng.random((shard.n, 25)), "belle2-ecl-5x5")
+        path.write_bytes(b"half-written")
+        both_writing.wait()
+        write_showers(path, data, overwrite=True)
+
+    shard, final = Shard(0, 7, 42, "shard-00000.h5"), tmp_path / "shard-00000.h5"
+    ran = []
+    threads = [threading.Thread(target=lambda: ran.append(run_shard_attempt(task, shard, final))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ran == [True, True]   # both ran to the end (an exception would leave ran short)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-00000.h5"]
+    assert np.array_equal(read_showers(final).incident_energy, np.random.default_rng(42).uniform(1e3, 2e3, 7))
+
+
+def test_a_shard_with_too_few_showers_fails_the_run(tmp_path):
+    from hepgen.data import ShowerData, write_showers
+    from hepgen.errors import InputError
+    from hepgen.training.sharded import run_sharded
+
+    def short_task(shard, path):
+        write_showers(path, ShowerData(np.full(shard.n - 1, 1e3), np.zeros((shard.n - 1, 25)), "belle2-ecl-5x5"))
+
+    m = ShardManifest.plan(tmp_path, n_total=6, shard_size=3, seed=1, geometry="belle2-ecl-5x5")
+    with pytest.raises(InputError, match="shard-00000.h5: shard holds 2 entries, the manifest says 3"):
+        run_sharded(short_task, m, engine="serial")
