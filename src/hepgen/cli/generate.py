@@ -26,16 +26,20 @@ def generate(
     workers: int = typer.Option(1, "--workers", help="Dask worker processes; > 1 makes OUTPUT a folder of shards."),
     shard_size: int = typer.Option(0, "--shard-size", help="Showers per shard (makes OUTPUT a folder of shards; "
                                    "default n / workers). Join shards with 'hepgen merge'."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the shards on this running Dask "
+                                            "cluster (tcp://host:port) instead of local workers; OUTPUT is a "
+                                            "folder of shards that its workers must see (docs/dask.md)."),
 ) -> None:
     """Generate showers chunk by chunk; an interrupted run continues its .partial file when rerun.
 
     With --workers N / --shard-size M the showers are written as shards (own seed each) by a local
-    Dask cluster; a re-run skips finished shards, 'hepgen merge OUTPUT all.h5' joins them.
+    Dask cluster (--scheduler ADDRESS: an existing one); a re-run skips finished shards, a shard whose worker
+    died is redone, 'hepgen merge OUTPUT all.h5' joins them.
     """
     from hepgen.training import generate as run_generate
 
     path = run_generate(run_dir, n, energies, output, seed=seed, batch_size=batch_size, compression=compression,
                         overwrite=overwrite, backend=backend, workers=workers, shard_size=shard_size or None,
-                        device=device)
+                        device=device, scheduler=scheduler)
     kind = "jets" if energies is None else "showers"
     typer.echo(f"wrote {n} {kind} to {path}" + (" (shards; join with 'hepgen merge')" if path.is_dir() else ""))

@@ -50,6 +50,13 @@ def simulate(
                                         "in the silicon instead of the challenge's calibrated energies (visible / "
                                         "sampling fraction, E_tot/E_inc close to 1); the file's attribute "
                                         "energy_convention says which."),
+    workers: int = typer.Option(1, "--workers", help="Dask worker processes; > 1 makes OUTPUT a folder of shards "
+                                "(one seed per shard, derived from --seed; join with 'hepgen merge')."),
+    shard_size: int = typer.Option(0, "--shard-size", help="Showers per shard (makes OUTPUT a folder of shards; "
+                                   "default n / workers)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the shards on this running Dask "
+                                            "cluster (tcp://host:port); OUTPUT is a folder of shards that its "
+                                            "workers must see (docs/dask.md)."),
 ) -> None:
     """Simulate electromagnetic showers with the GFlash parameterisation (Grindhammer & Peters, hep-ex/0001020).
 
@@ -58,6 +65,9 @@ def simulate(
 
     Belle II ECL (Irakkathil Jabbar, PhD thesis, KIT 2022): hepgen simulate --preset belle2-ecl-5x5-train
     -n 40000 -o train.h5 --seed 1
+
+    Sharded on a Dask cluster: hepgen simulate -d calochallenge-2 -e log-uniform:1GeV:1TeV -n 1000000
+    --shard-size 10000 --seed 1 --scheduler tcp://host:8786 -o ds2_shards; hepgen merge ds2_shards ds2.h5
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -78,6 +88,13 @@ def simulate(
 
     from hepgen.simulate import simulate_to_file
 
+    if workers > 1 or shard_size or scheduler:
+        settings = dict(geometry=detector, energy=energy, particle=particle, incidence_angle=math.radians(angle),
+                        layout=layout, chunk_size=chunk_size, visible_energy=visible_energy, impact=impact)
+        folder = simulate_sharded(output, n, seed, workers, shard_size or -(-n // max(1, workers)), scheduler,
+                                  settings)
+        typer.echo(f"wrote {n} {particle} showers in {detector} to {folder} (shards; join with 'hepgen merge')")
+        return
     total = simulate_to_file(output, detector, energy, n, particle=particle, seed=seed,
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
                              overwrite=overwrite, visible_energy=visible_energy, impact=impact)
@@ -85,3 +102,41 @@ def simulate(
 
 
 simulate_app.command("jets")(simulate_jets)
+
+
+def simulate_shard(shard, path: Path, **settings) -> None:
+    """Dask task of a sharded simulation: ``shard.n`` GFlash showers seeded by ``shard.seed`` into ``path``."""
+    from hepgen.simulate import simulate_to_file
+
+    simulate_to_file(path, n=shard.n, seed=shard.seed, quiet=True, **settings)
+
+
+def simulate_sharded(folder: Path, n: int, seed: Optional[int], workers: int, shard_size: int,
+                     scheduler: Optional[str], settings: dict) -> Path:
+    """Simulate ``n`` showers as a folder of shards (:class:`hepgen.data.shards.ShardManifest`) on ``workers``
+    local Dask processes or the cluster at ``scheduler``; ``settings`` are :func:`hepgen.simulate.simulate_to_file`
+    keywords. Without ``seed`` the folder's manifest seed is reused (a re-run completes it) or one is drawn.
+    A re-run skips finished shards; the result depends on the seed and shard size, not on the workers."""
+    import secrets
+    import tempfile
+    from functools import partial
+
+    from hepgen.data.shards import MANIFEST, ShardManifest
+    from hepgen.errors import InputError
+    from hepgen.simulate import simulate_to_file
+    from hepgen.training.sharded import run_sharded
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError("with --workers/--shard-size/--scheduler the output is a folder of shards, not a file",
+                         file=str(folder))
+    if Path(settings["geometry"]).is_file():  # a geometry file: the same file on every worker
+        settings = {**settings, "geometry": str(Path(settings["geometry"]).resolve())}
+    with tempfile.TemporaryDirectory() as scratch:  # bad options fail here, in one line, before any worker starts
+        simulate_to_file(Path(scratch) / "check.h5", n=1, seed=0, quiet=True, **settings)
+    if seed is None:
+        seed = ShardManifest.load(folder).seed if (folder / MANIFEST).is_file() else secrets.randbits(32)
+    manifest = ShardManifest.plan(folder, n, shard_size, seed, str(settings["geometry"]),
+                                  {k: v for k, v in settings.items() if k != "chunk_size"})
+    run_sharded(partial(simulate_shard, **settings), manifest, workers=workers, scheduler=scheduler)
+    return folder

@@ -3,7 +3,8 @@
 Mass generation writes one HDF5 shard per worker task, each with its own disjoint seed. A shard is
 finished when its file exists under its final name (writers rename atomically), so a re-run skips
 finished shards and redoes killed ones from scratch: no shower is lost or duplicated. The manifest
-(``manifest.json``) lists every shard with its size and seed.
+(``manifest.json``) lists every shard with its size and seed; :meth:`ShardManifest.check_complete` checks
+that every shard is there with its number of showers.
 
 >>> import numpy as np, tempfile, pathlib
 >>> from hepgen.data import ShowerData, write_showers
@@ -102,6 +103,21 @@ class ShardManifest:
         """Shards whose final file does not exist yet."""
         return [s for s in self.shards if not self.path_of(s).exists()]
 
+    def check_complete(self) -> None:
+        """InputError unless every shard is finished and holds the number of entries the manifest says."""
+        from hepgen.data.hdf5 import ShowerFile
+        from hepgen.data.validate import LENIENT
+
+        missing = self.pending()
+        if missing:
+            raise InputError(f"{len(missing)} of {len(self.shards)} shards are not finished "
+                             f"(first: {missing[0].file}); re-run the generation to complete them",
+                             file=str(self.folder))
+        for s in self.shards:
+            n = len(ShowerFile(self.path_of(s), policy=LENIENT))
+            if n != s.n:
+                raise InputError(f"shard holds {n} entries, the manifest says {s.n}", file=str(self.path_of(s)))
+
 
 def merge_shards(folder: str | Path, output: str | Path, overwrite: bool = False, compression: str = "gzip") -> int:
     """Concatenate all shards of ``folder`` (in order) into ``output``; refuses if any shard is missing."""
@@ -110,14 +126,8 @@ def merge_shards(folder: str | Path, output: str | Path, overwrite: bool = False
     from hepgen.progress import warn
 
     m = ShardManifest.load(folder)
-    missing = m.pending()
-    if missing:
-        raise InputError(f"{len(missing)} of {len(m.shards)} shards are not finished (first: {missing[0].file}); "
-                         "re-run the generation to complete them", file=str(folder))
+    m.check_complete()
     files = [ShowerFile(m.path_of(s), policy=LENIENT) for s in m.shards]   # generated: warn, do not refuse
-    for s, f in zip(m.shards, files):
-        if len(f) != s.n:
-            raise InputError(f"shard holds {len(f)} entries, the manifest says {s.n}", file=f.path)
     with ShowerWriter(output, files[0].geometry, compression=compression, overwrite=overwrite,
                       labels=tuple(files[0].label_names), metadata={"merged_shards": len(files), "seed": m.seed}) as w:
         for f in files:

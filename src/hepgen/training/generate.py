@@ -115,7 +115,8 @@ def _like(path: str, n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarra
 
 def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,
              batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False, backend: str = "torch",
-             workers: int = 1, shard_size: int | None = None, engine: str = "dask", device: str = "cpu") -> Path:
+             workers: int = 1, shard_size: int | None = None, engine: str = "dask", device: str = "cpu",
+             scheduler: str | None = None) -> Path:
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
 
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
@@ -125,7 +126,9 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     ``onnxruntime``; ``device`` where the torch model runs (``cpu``, ``cuda``...). With ``workers > 1`` or a
     ``shard_size``, ``output`` is a folder of shards
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
-    processes; a re-run skips finished shards and ``hepgen merge`` joins them. A jet run writes a
+    processes, or by the running Dask cluster at ``scheduler`` (``tcp://host:port``; see
+    :func:`hepgen.training.sharded.run_sharded`); a re-run skips finished shards and ``hepgen merge`` joins
+    them. A jet run writes a
     JetNet file (``energies`` unused; multiplicities from the model's KDE).
     """
     from hepgen.progress import ProgressBar
@@ -135,14 +138,14 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}': expected {' or '.join(BACKENDS)}")
     _check_output_is_no_input(output, run_dir, energies)
-    if workers > 1 or shard_size:
+    if workers > 1 or shard_size or scheduler:
         if energies is None:
             raise InputError("sharded generation is for shower models; give --energies")
         if device != "cpu":
             raise InputError(f"sharded generation runs its workers on the CPU; drop --device {device} or the "
                              "--workers/--shard-size options")
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
-                                 shard_size or -(-n // max(1, workers)), engine)
+                                 shard_size or -(-n // max(1, workers)), engine, scheduler)
 
     gen = load_generator(run_dir, backend, device=device)
     if gen.kind.kind == "jets":
@@ -205,8 +208,8 @@ def _check_output_is_no_input(output, run_dir, energies: str | None) -> None:
 
 def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, labels: dict, batch_size: int,
                  compression: str, backend: str) -> None:
-    """Dask task: one shard file, chunk k seeded (shard seed, k); written atomically by ShowerWriter, and a
-    task killed half-way continues its ``.partial`` shard when rerun."""
+    """Dask task: one shard file, chunk k seeded (shard seed, k), written into the private attempt folder of
+    :func:`hepgen.training.sharded.run_shard_attempt` (a killed attempt is redone from scratch)."""
     import torch
 
 
@@ -227,7 +230,7 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
 
 
 def _generate_sharded(run_dir, n, energies, folder, seed, batch_size, compression, backend, workers, shard_size,
-                      engine) -> Path:
+                      engine, scheduler=None) -> Path:
     from functools import partial
 
     from hepgen.data.shards import ShardManifest
@@ -249,12 +252,12 @@ def _generate_sharded(run_dir, n, energies, folder, seed, batch_size, compressio
     def task_for(shard):  # each shard gets its slice of the planned conditions (pickled to its worker)
         start = shard.index * manifest.shard_size
         sl = slice(start, start + shard.n)
-        return partial(_write_shard, run_dir=str(run_dir), incident_energy=e[sl],
+        return partial(_write_shard, run_dir=str(Path(run_dir).resolve()), incident_energy=e[sl],
                        labels={k: v[sl] for k, v in labels.items()}, batch_size=batch_size,
                        compression=compression, backend=backend)
 
     tasks = {s.index: task_for(s) for s in manifest.shards if s.index in pending}
-    run_sharded(_ShardDispatch(tasks), manifest, workers=workers, engine=engine)
+    run_sharded(_ShardDispatch(tasks), manifest, workers=workers, engine=engine, scheduler=scheduler)
     return Path(folder)
 
 
