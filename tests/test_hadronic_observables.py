@@ -151,3 +151,8 @@ def test_hadronic_summary_and_evaluate_cli(tmp_path):
     assert "start_layer_calice" in result["histograms"]
     assert result["hadronic"]["correlations"] == result["correlations"]
     assert 0 < result["correlations"]["max_abs_difference"] < 0.5
+
+    from hepgen.report.html import write_index
+
+    page = write_index(result, [], tmp_path / "index.html").read_text()
+    assert "40 GeV: μ90 gen/ref (all; start &lt; layer 5)" in page and "pion evaluation" in page

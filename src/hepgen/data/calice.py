@@ -45,15 +45,12 @@ from hepgen.geometry import Geometry, get_geometry
 
 __all__ = ["HitTreeLayout", "read_hit_tree", "write_hit_tree", "import_hit_tree", "shower_start_layer",
            "start_layers", "layer_energies_and_hits", "select_showers", "default_mip_mev", "start_thresholds",
-           "TRAINING_CUT_MIP", "EVALUATION_CUT_MIP", "NO_START"]
+           "TRAINING_CUT_MIP", "EVALUATION_CUT_MIP"]
 
 #: hits below this (MIP) are dropped on import: the prototype's auto-trigger threshold (Diefenbacher 2022, Sec. 8.1)
 TRAINING_CUT_MIP = 0.2
 #: the standard cell cut (MIP) of the evaluation and of the selections (Diefenbacher 2022, Secs. 7.1, 8.1)
 EVALUATION_CUT_MIP = 0.5
-#: :func:`shower_start_layer` returns the number of layers (0-based) when no start is found ("start layer 38" of
-#: the 37-layer prototype in the thesis's 1-based counting)
-NO_START = "n_layers"
 
 #: MIP values (MeV, in the files' energy convention) of the geometries whose files hepgen knows
 _MIP_MEV = {"calice-ahcal-2018": 26.8, "ild-ahcal": 0.5}
@@ -101,7 +98,7 @@ def shower_start_layer(layer_energy_mip: np.ndarray, layer_hits: np.ndarray, bea
                        energy_threshold_mip: np.ndarray | float | None = None,
                        hit_threshold: np.ndarray | int | None = None) -> np.ndarray:
     """First layer of the hadronic shower (0-based; ``n_layers`` when none is found: a punch-through or a pion that
-    did not interact), by the CALICE shower-start finder.
+    did not interact; the thesis's "start layer 38" of the 37-layer prototype), by the CALICE shower-start finder.
 
     The thesis evaluates "the shower start layer" with the algorithm of the CALICE collaboration, citing
     CALICE, "Tests of a particle flow algorithm with CALICE test beam data", JINST 6 (2011) P07005,
