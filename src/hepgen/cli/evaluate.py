@@ -37,6 +37,11 @@ def evaluate(
     seed: int = typer.Option(0, help="Seed of the classifier split and training and of the resampling."),
     chunk_size: int = typer.Option(5_000, help="Showers read at a time (bounds the memory)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report in the output folder."),
+    hadronic: bool = typer.Option(False, "--hadronic", help="Pion evaluation (Diefenbacher 2022, Chs. 7-8): cells "
+                                  "below 0.5 MIP dropped (unless --threshold), the CALICE shower-start layer, "
+                                  "mu90 per beam energy with and without the start-layer cut, correlations."),
+    mip_mev: Optional[float] = typer.Option(None, "--mip-mev", help="With --hadronic: 1 MIP in MeV of the files' "
+                                            "energies (default: 26.8 for calice-ahcal-2018, 0.5 for ild-ahcal)."),
     workers: int = typer.Option(2, min=1, max=2, help="Processes for the features: 2 reads the generated file beside "
                                 "the reference (twice the memory of one chunk); 1 reads them one after the other."),
 ) -> None:
@@ -44,6 +49,9 @@ def evaluate(
     chi2, W1, KS, FPD/KPD, PRDC, classifier AUC/JSD; writes metrics.json and index.html."""
     from hepgen.errors import InputError
     from hepgen.report import evaluate_and_report
+
+    if mip_mev is not None and not hadronic:
+        raise InputError("--mip-mev applies to the hadronic evaluation: add --hadronic")
 
     recipe = "none" if no_classifier else classifier
     if recipe not in ("default", "official", "none"):
@@ -56,7 +64,8 @@ def evaluate(
     index = evaluate_and_report(reference, generated, output, classifier=recipe != "none", seed=seed,
                                 threshold_mev=threshold, geometry=geometry, chunk_size=chunk_size, figures=figures,
                                 classifier_options=options, classifier_max_showers=classifier_showers,
-                                overwrite=overwrite, workers=workers, layer_grids=all_layers)
+                                overwrite=overwrite, workers=workers, layer_grids=all_layers,
+                                hadronic=hadronic, mip_mev=mip_mev)
     typer.echo(f"report: {index}")
     if multiclass:
         import json

@@ -26,7 +26,7 @@ from hepgen.evaluate.features import FeatureSet, compute_features, default_thres
 from hepgen.evaluate.histograms import (auto_bins, challenge_bins, chi2, outside_bins, separation_power,
                                         separation_power_error)
 from hepgen.evaluate.metrics import distance_messages, one_d_metrics, prdc
-from hepgen.evaluate.observables import CORRELATION_OBSERVABLES, correlation_matrix, mu90, shower_observables
+from hepgen.evaluate.observables import compare_correlations, mu90, shower_observables
 
 __all__ = ["evaluate_samples", "evaluate_features", "compare_files", "jsonable", "quick_metrics", "check_compatible",
            "histogram_bins", "energy_bins", "energy_overlap", "binning_warnings"]
@@ -247,11 +247,7 @@ def evaluate_features(ref: FeatureSet, gen: FeatureSet, multivariate: bool = Tru
                       "E_vis/E_inc_separation_power": e["separation_power"],
                       "E_vis/E_inc_separation_power_error": e["separation_power_error"]})
     out["energy_bins"] = ebins
-    cr, cg = correlation_matrix(ref.scalars), correlation_matrix(gen.scalars)
-    out["correlations"] = {"names": list(CORRELATION_OBSERVABLES), "reference": cr.round(6).tolist(),
-                           "generated": cg.round(6).tolist(), "difference": (cg - cr).round(6).tolist(),
-                           "max_abs_difference": float(np.abs(cg - cr).max()),
-                           "error": float(1.0 / np.sqrt(min(len(ref), len(gen))))}
+    out["correlations"] = compare_correlations(ref.scalars, gen.scalars)
     if multivariate:
         with np.errstate(over="ignore", invalid="ignore"):
             mean, std = xr.mean(axis=0), xr.std(axis=0) + 1e-12
@@ -356,15 +352,17 @@ def quick_metrics(reference: ShowerData | JetData, generated: ShowerData | JetDa
 
 
 
-def _cached_features_quietly(path: str, cache: str, thr: float, geometry: str | None, chunk_size: int) -> None:
+def _cached_features_quietly(path: str, cache: str, thr: float, geometry: str | None, chunk_size: int,
+                             mip_mev: float | None = None) -> None:
     """Worker process of :func:`_features_of_both`: compute one file's features into its cache file."""
     from hepgen.evaluate.features import cached_features
 
-    cached_features(path, cache, thr, geometry, chunk_size)
+    cached_features(path, cache, thr, geometry, chunk_size, mip_mev=mip_mev)
 
 
 def _features_of_both(reference_path: str | Path, generated_path: str | Path, cache_dir: Path, thr: float,
-                      geometry: str | None, chunk_size: int, workers: int) -> tuple[FeatureSet, FeatureSet]:
+                      geometry: str | None, chunk_size: int, workers: int,
+                      mip_mev: float | None = None) -> tuple[FeatureSet, FeatureSet]:
     """Cached features of both files; the generated file's in a spawned process while this one reads the
     reference (each process single-threaded, one chunk in memory). If the worker fails, its file is done here
     (so a bad file raises the usual :class:`InputError`)."""
@@ -379,16 +377,17 @@ def _features_of_both(reference_path: str | Path, generated_path: str | Path, ca
 
         cache_dir.mkdir(parents=True, exist_ok=True)
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        future = pool.submit(_cached_features_quietly, str(generated_path), str(gen_cache), thr, geometry, chunk_size)
+        future = pool.submit(_cached_features_quietly, str(generated_path), str(gen_cache), thr, geometry, chunk_size,
+                             mip_mev)
     try:
-        ref = cached_features(reference_path, ref_cache, thr, geometry, chunk_size, "reference features")
+        ref = cached_features(reference_path, ref_cache, thr, geometry, chunk_size, "reference features", mip_mev)
         if future is not None:
             status("waiting for the generated file's features")
             try:
                 future.result()
             except Exception:  # noqa: BLE001 - redone below, where an InputError reaches the user
                 pass
-        gen = cached_features(generated_path, gen_cache, thr, geometry, chunk_size, "generated features")
+        gen = cached_features(generated_path, gen_cache, thr, geometry, chunk_size, "generated features", mip_mev)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -398,8 +397,8 @@ def _features_of_both(reference_path: str | Path, generated_path: str | Path, ca
 def compare_files(reference_path: str | Path, generated_path: str | Path, cache_dir: str | Path,
                   classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
                   geometry: str | None = None, chunk_size: int = 5_000, classifier_options: dict | None = None,
-                  classifier_max_showers: int = 20_000, workers: int = 2
-                  ) -> tuple[dict[str, Any], FeatureSet, FeatureSet]:
+                  classifier_max_showers: int = 20_000, workers: int = 2, hadronic: bool = False,
+                  mip_mev: float | None = None) -> tuple[dict[str, Any], FeatureSet, FeatureSet]:
     """Evaluate two shower files: ``(result, reference features, generated features)``; ``result`` is
     everything ``metrics.json`` holds (:func:`hepgen.report.evaluation.write_report` writes it with the
     figures and ``index.html``; :func:`hepgen.report.evaluation.evaluate_and_report` does both).
@@ -408,6 +407,11 @@ def compare_files(reference_path: str | Path, generated_path: str | Path, cache_
     process beside the reference's) and are cached in ``cache_dir``; the classifier reads at most
     ``classifier_max_showers`` showers of each. Files that cannot be read are refused (:class:`InputError`);
     implausible values (see :mod:`hepgen.data.validate`) are reported on stderr and in ``result["warnings"]``.
+
+    ``hadronic`` adds the pion evaluation (:mod:`hepgen.evaluate.hadronic`): the default threshold becomes 0.5 MIP
+    (``mip_mev``, default the geometry's MIP value), the features hold the CALICE shower start
+    ``start_layer_calice``, and ``result["hadronic"]`` the per-energy mu90 with and without the start-layer cut,
+    the correlation comparison and the mean x/y/z profiles.
     """
     from hepgen.data import ShowerFile
     from hepgen.data.validate import LENIENT
@@ -419,10 +423,18 @@ def compare_files(reference_path: str | Path, generated_path: str | Path, cache_
         raise InputError(f"geometry '{fg.geometry.name}' ({fg.geometry.n_voxels} voxels) differs from the "
                          f"reference's '{fr.geometry.name}' ({fr.geometry.n_voxels} voxels)", file=str(generated_path))
     mr, mg, overlap = energy_overlap(fr.incident_energy(), fg.incident_energy(), str(generated_path))
-    thr = (default_threshold_mev(fr.geometry) * energy_convention_scale(fr, fg, str(generated_path))
-           if threshold_mev is None else threshold_mev)
+    mip = None
+    if hadronic:
+        from hepgen.evaluate.hadronic import hadronic_threshold_mev
 
-    ref, gen = _features_of_both(reference_path, generated_path, Path(cache_dir), thr, geometry, chunk_size, workers)
+        hadronic_thr, mip = hadronic_threshold_mev(fr.geometry, mip_mev)
+        thr = hadronic_thr if threshold_mev is None else threshold_mev
+    else:
+        thr = (default_threshold_mev(fr.geometry) * energy_convention_scale(fr, fg, str(generated_path))
+               if threshold_mev is None else threshold_mev)
+
+    ref, gen = _features_of_both(reference_path, generated_path, Path(cache_dir), thr, geometry, chunk_size, workers,
+                                 mip)
     if not (mr.all() and mg.all()):
         ref, gen = ref.subset(np.flatnonzero(mr)), gen.subset(np.flatnonzero(mg))
     t_feat = time.perf_counter() - t0
@@ -431,6 +443,10 @@ def compare_files(reference_path: str | Path, generated_path: str | Path, cache_
     result["reference_file"], result["generated_file"] = str(reference_path), str(generated_path)
     result["incident_energy_overlap"] = overlap
     result["warnings"] = ref.warnings + gen.warnings + _overlap_warning(overlap) + result["warnings"]
+    if mip is not None:
+        from hepgen.evaluate.hadronic import hadronic_summary
+
+        result["hadronic"] = hadronic_summary(ref, gen, mip_mev=mip)
     if classifier:
         status("classifier tests")
         n_r, n_g = min(len(fr), classifier_max_showers), min(len(fg), classifier_max_showers)

@@ -140,10 +140,13 @@ def _cell_counts(energy: np.ndarray) -> np.ndarray:
 
 def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: float | None = None,
                      chunk_size: int = 10_000, description: str | None = None,
-                     block_size: int = 256) -> FeatureSet:
+                     block_size: int = 256, mip_mev: float | None = None) -> FeatureSet:
     """Compute a :class:`FeatureSet` from a sample or an iterable of chunks (e.g. ``ShowerFile.chunks()``).
 
-    ``threshold_mev`` (default :func:`default_threshold_mev`) zeroes cells below it first. Each chunk is
+    ``threshold_mev`` (default :func:`default_threshold_mev`) zeroes cells below it first. With ``mip_mev`` (the
+    MIP value of the energies, hadron showers) the scalars also hold ``start_layer_calice``, the shower-start layer
+    of the CALICE finder (:func:`hepgen.data.calice.shower_start_layer`, arXiv:1105.3417) on the cells above the
+    threshold, the incident energy taken as the beam energy. Each chunk is
     processed in blocks of ``block_size`` showers (thresholded and converted to float64 once per block, small
     enough to stay in the CPU cache); the features do not depend on ``chunk_size`` or ``block_size``.
     """
@@ -155,10 +158,13 @@ def compute_features(showers: ShowerData | Iterable[ShowerData], threshold_mev: 
     if description is not None:
         chunks = track(chunks, description=description)
     with threadpool_limits(1):                  # small BLAS products: threads only cost on a busy machine
-        return _compute_features(chunks, threshold_mev, block_size)
+        return _compute_features(chunks, threshold_mev, block_size, mip_mev)
 
 
-def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None, block_size: int) -> FeatureSet:
+def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None, block_size: int,
+                      mip_mev: float | None = None) -> FeatureSet:
+    from hepgen.data.calice import shower_start_layer
+
     geometry: Geometry | None = None
     scalars: dict[str, list[np.ndarray]] = {}
     profiles: dict[str, list[np.ndarray]] = {}
@@ -183,6 +189,10 @@ def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None,
                 obs.update(hlf)
                 obs["E_tot/E_inc"] = hlf["E_tot"] / inc
             s, layout, _ = sums
+            if mip_mev is not None:   # hadron showers: the CALICE shower start on the thresholded cells
+                hits = np.add.reduceat(energy > 0, geometry.layer_edges[:-1], axis=1, dtype=np.int64)
+                obs["start_layer_calice"] = shower_start_layer(s[:, layout["longitudinal"]] / mip_mev, hits,
+                                                               inc / 1e3).astype(np.float64)
             for k in ("longitudinal", "radial", "x", "y"):
                 if k in layout:
                     profiles.setdefault(k, []).append(s[:, layout[k]].astype(np.float32))
@@ -201,7 +211,8 @@ def _compute_features(chunks: Iterable[ShowerData], threshold_mev: float | None,
 
 
 def cached_features(path: str | Path, cache: str | Path, threshold_mev: float | None = None,
-                    geometry: str | None = None, chunk_size: int = 5_000, description: str | None = None) -> FeatureSet:
+                    geometry: str | None = None, chunk_size: int = 5_000, description: str | None = None,
+                    mip_mev: float | None = None) -> FeatureSet:
     """Features of a shower file, computed once and kept in ``cache`` (an ``.npz``); a rerun (e.g. after an
     interrupted evaluation) reads them back while the file's size, time stamp and the threshold are unchanged.
     The file is read with the lenient policy: implausible values become the FeatureSet's ``warnings``."""
@@ -212,9 +223,11 @@ def cached_features(path: str | Path, cache: str | Path, threshold_mev: float | 
     thr = default_threshold_mev(f.geometry) if threshold_mev is None else threshold_mev
     st = Path(path).stat()
     key = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{thr!r}|{f.geometry.name}"
+    if mip_mev is not None:
+        key += f"|mip={mip_mev!r}"
     fs = FeatureSet.load(cache, key) if Path(cache).exists() else None
     if fs is None:
-        fs = compute_features(f.chunks(chunk_size), thr, description=description)
+        fs = compute_features(f.chunks(chunk_size), thr, description=description, mip_mev=mip_mev)
         fs.warnings = f.warnings
         fs.save(cache, key)
     return fs

@@ -59,7 +59,8 @@ from hepgen.errors import InputError
 from hepgen.evaluate.projection import SegmentProjection
 from hepgen.geometry import Geometry
 
-__all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix",
+__all__ = ["shower_observables", "shower_profiles", "profile_axes", "mu90", "correlation_matrix", "correlation_names",
+           "compare_correlations",
            "CORRELATION_OBSERVABLES", "apply_threshold", "pooled_images", "image_observables", "IMAGE_OBSERVABLES",
            "PER_ENTRY"]
 
@@ -381,3 +382,42 @@ def correlation_matrix(observables: dict[str, np.ndarray],
     c[:, std == 0] = 0.0
     np.fill_diagonal(c, 1.0)
     return c
+
+
+def correlation_names(observables: dict[str, np.ndarray],
+                      names: tuple[str, ...] = CORRELATION_OBSERVABLES) -> tuple[str, ...]:
+    """The observables of the correlation matrices: the 12 of Diefenbacher 2022, less ``E_inc`` when every shower
+    has the same incident energy (the test-beam matrices, one beam energy each, have 11; Sec. 8.3).
+
+    >>> obs = {n: np.arange(4.0) for n in CORRELATION_OBSERVABLES} | {"E_inc": np.full(4, 4e4)}
+    >>> len(correlation_names(obs)), "E_inc" in correlation_names(obs)
+    (11, False)
+    """
+    inc = observables.get("E_inc")
+    if inc is not None and len(inc) and np.all(np.asarray(inc) == np.asarray(inc)[0]):
+        return tuple(n for n in names if n != "E_inc")
+    return tuple(names)
+
+
+def compare_correlations(reference: dict[str, np.ndarray], generated: dict[str, np.ndarray],
+                         names: tuple[str, ...] | None = None) -> dict:
+    """The thesis's comparison of correlation matrices: both Pearson matrices (:func:`correlation_matrix`) of
+    ``names`` (default :func:`correlation_names` of the reference), the element-wise difference generated -
+    reference, its largest and mean absolute off-diagonal value, and the statistical scale of a coefficient,
+    1/sqrt(N) of the smaller sample.
+
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(2, 20_000)); b = rng.normal(size=(2, 20_000))
+    >>> r = compare_correlations({"x": a[0], "y": a[0] + a[1]}, {"x": b[0], "y": b[1] - b[0]}, ("x", "y"))
+    >>> round(r["reference"][0][1], 1), round(r["generated"][0][1], 1), round(r["max_abs_difference"], 1)
+    (0.7, -0.7, 1.4)
+    """
+    names = correlation_names(reference) if names is None else tuple(names)
+    cr, cg = correlation_matrix(reference, names), correlation_matrix(generated, names)
+    diff = cg - cr
+    off = ~np.eye(len(names), dtype=bool)
+    n = min(len(next(iter(reference.values()))), len(next(iter(generated.values()))))
+    return {"names": list(names), "reference": cr.round(6).tolist(), "generated": cg.round(6).tolist(),
+            "difference": diff.round(6).tolist(), "max_abs_difference": float(np.abs(diff).max()),
+            "mean_abs_difference": float(np.abs(diff[off]).mean()) if off.any() else 0.0,
+            "error": float(1.0 / np.sqrt(max(n, 1)))}

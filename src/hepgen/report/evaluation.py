@@ -58,7 +58,8 @@ def evaluate_and_report(reference_path: str | Path, generated_path: str | Path, 
                         classifier: bool = True, seed: int = 0, threshold_mev: float | None = None,
                         geometry: str | None = None, chunk_size: int = 5_000, figures: bool = True,
                         classifier_options: dict | None = None, classifier_max_showers: int = 20_000,
-                        overwrite: bool = False, workers: int = 2, layer_grids: bool = False) -> Path:
+                        overwrite: bool = False, workers: int = 2, layer_grids: bool = False,
+                        hadronic: bool = False, mip_mev: float | None = None) -> Path:
     """Evaluate two shower files (:func:`hepgen.evaluate.evaluation.compare_files`, features cached in
     ``output_dir/cache``) and write the report (:func:`write_report`); returns the path of ``index.html``.
 
@@ -82,5 +83,6 @@ def evaluate_and_report(reference_path: str | Path, generated_path: str | Path, 
     result, ref, gen = compare_files(reference_path, generated_path, out / "cache", classifier=classifier, seed=seed,
                                      threshold_mev=threshold_mev, geometry=geometry, chunk_size=chunk_size,
                                      classifier_options=classifier_options,
-                                     classifier_max_showers=classifier_max_showers, workers=workers)
+                                     classifier_max_showers=classifier_max_showers, workers=workers,
+                                     hadronic=hadronic, mip_mev=mip_mev)
     return write_report(result, ref, gen, out, figures=figures, layer_grids=layer_grids)

@@ -31,7 +31,8 @@ LABELS = {
     "n_hits": r"$n_\mathrm{hits}$", "n_hits_high": r"$n_\mathrm{hits}$ (high threshold)", "m1_x": r"$m_{1,x}$ [mm]",
     "m1_y": r"$m_{1,y}$ [mm]", "m1_z": r"$m_{1,z}$ [mm]", "m2_x": r"$m_{2,x}$ [mm]", "m2_y": r"$m_{2,y}$ [mm]",
     "m2_z": r"$m_{2,z}$ [mm]", "E1_frac": r"$E_1/E_\mathrm{vis}$", "E2_frac": r"$E_2/E_\mathrm{vis}$",
-    "E3_frac": r"$E_3/E_\mathrm{vis}$", "start_layer": "shower start layer", "E_peak": r"$E_\mathrm{peak}$ [MeV]",
+    "E3_frac": r"$E_3/E_\mathrm{vis}$", "start_layer": "shower start layer",
+    "start_layer_calice": "shower start layer (CALICE finder)", "E_peak": r"$E_\mathrm{peak}$ [MeV]",
     "E_tot": r"$E_\mathrm{tot}$ [MeV]", "E_tot/E_inc": r"$E_\mathrm{tot}/E_\mathrm{inc}$",
     "voxel_energy": r"voxel energy [MeV]",
 }

@@ -85,6 +85,16 @@ def write_index(result: dict, figures: list[dict], path: str | Path) -> Path:
                      " / ".join(f"{p[k]:.3f}" for k in ("precision", "recall", "density", "coverage"))))
     if "correlations" in result:
         rows.append(("max |Δ correlation|", _fmt(result["correlations"]["max_abs_difference"])))
+    hadronic = result.get("hadronic") or {}
+    if hadronic:
+        rows.append(("pion evaluation: MIP [MeV], cell cut [MeV]",
+                     f"{_fmt(hadronic.get('mip_mev'))}, {_fmt(hadronic.get('threshold_mev'))}"))
+    for e in hadronic.get("per_energy", []):
+        k = hadronic.get("max_start_layer", 5)
+        where = "all energies" if e["E_inc_mev"] != e["E_inc_mev"] else f"{e['E_inc_mev'] / 1e3:.4g} GeV"
+        rows.append((f"{where}: μ90 gen/ref (all; start < layer {k}), no-start fraction ref / gen",
+                     f"{_fmt(e['all_mu90_ratio'])}; {_fmt(e[f'start_below_{k}_mu90_ratio'])}, "
+                     f"{e['reference']['no_start_fraction']:.3f} / {e['generated']['no_start_fraction']:.3f}"))
     summary = "\n".join(f"<tr><th>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>" for a, b in rows)
     worst = "\n".join(f"<tr><td>{html.escape(w['name'])}</td>"
                       f"<td>{_fmt(w['separation_power'], w['separation_power_error'])}</td></tr>"
