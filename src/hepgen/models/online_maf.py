@@ -70,6 +70,7 @@ class OnlineMAF(GenerativeModel):
         "context": 0,             # a zero context of this size (1 reproduces the thesis's 7,560 parameters)
         "lr": 1e-3,               # Adam (thesis: 1e-5 over 5M events x 100 passes; larger for shorter streams)
         "log_features": "auto",   # fit_features: log of the features positive in the first buffer (or a list)
+        "clip": None,             # gradient-norm clipping (None: none, as the thesis)
     }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
@@ -148,8 +149,9 @@ class OnlineMAF(GenerativeModel):
         weight = batch.get("weight")
         nll = -self.log_prob(x)
         loss = (nll * weight).sum() / weight.sum().clamp_min(1.0) if weight is not None else nll.mean()
+        clip = self.config.get("clip")
         return {"nll_per_dim": optimizer_step(loss / self.n_flow_features, optimizers["flow"],
-                                              counter=self.generator_steps)}
+                                              None if clip is None else float(clip), counter=self.generator_steps)}
 
     def _draw(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         return standard_normal((n, self.n_flow_features), self.shift.device, self.shift.dtype, generator)
