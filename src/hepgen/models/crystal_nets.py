@@ -248,6 +248,15 @@ class ImageDecoder(nn.Module):
         self.net, (c, h, w) = _conv_stack(table["layers"], self.reshape, width, out_channels=1)
         if (h, w) != grid:
             raise ValueError(f"decoder table gives {h}x{w}, the grid is {grid}")
+        # hepgen choice (the thesis states no initialisation): He-normal weights keep the signal's scale through
+        # the deep decoder tables, and the output ReLU starts alive (a dead one gets no gradient)
+        for m in list(self.dense) + list(self.net):
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+        out_conv = [m for m in self.net if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        with torch.no_grad():
+            out_conv.bias.fill_(0.01)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         if self.dense is None:
