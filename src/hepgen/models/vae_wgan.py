@@ -111,7 +111,7 @@ class LatentModelMixin:
 class VAEWGAN(LatentModelMixin, GenerativeModel):
     """VAE-WGAN (module docstring); ``params`` default to the thesis's 5×5 values (Table A.19, §5.3)."""
 
-    tiny_config = {"width": 0.05, "latent_dim": 3, "vae_epochs": 0, "n_critic": 1, "kappa_p": 0.01,
+    tiny_config = {"width": 0.1, "latent_dim": 3, "vae_epochs": 0, "n_critic": 1, "kappa_p": 0.01,
                    "regressor_arch": "compact", "fallback_width": 4}
     default_config = {
         "latent_dim": 10,            # "ten latent space variables" (Dense 20 = μ and log σ²)
