@@ -41,8 +41,8 @@ from torch import nn
 from hepgen.data import ShowerData
 from hepgen.errors import InputError
 
-__all__ = ["ShowerRegressor", "FeedbackRegressors", "fit_regressor", "predict", "regression_summary", "targets_of", "save_regressor",
-           "load_regressor", "ENERGY_TARGETS", "POSITION_TARGETS", "ARCHITECTURES"]
+__all__ = ["ShowerRegressor", "FeedbackRegressors", "fit_regressor", "predict", "regression_summary", "targets_of",
+           "save_regressor", "load_regressor", "ENERGY_TARGETS", "POSITION_TARGETS", "ARCHITECTURES"]
 
 #: energy targets: the incident energy E (§3.4.1) or the deposited energy E_T (the thesis's Belle II variant)
 ENERGY_TARGETS = ("incident_energy", "visible_energy")
@@ -144,9 +144,10 @@ class FeedbackRegressors(nn.Module):
     :class:`ShowerRegressor` s on crystal energies in MeV, whose targets are the generator's own preprocessed
     conditions: column 0 (standardised log E) for the energy regressor, the label columns (e.g. the impact
     point P_x, P_y) for the position regressor. Trained on real showers only (:meth:`fit_step`); the generator
-    gets :meth:`feedback` = κ_E Σ|L_real − L_fake| + κ_P Σ|…| (:func:`~hepgen.models.objectives.regressor_feedback_loss`)
-    with the regressors in evaluation mode. A regressor is left out (None) when its κ is 0, when there are no
-    label columns (position) or when the data are not a one-layer crystal array.
+    gets :meth:`feedback` = κ_E Σ|L_real − L_fake| + κ_P Σ|…|
+    (:func:`~hepgen.models.objectives.regressor_feedback_loss`) with the regressors in evaluation mode. A
+    regressor is left out (None) when its κ is 0, when there are no label columns (position) or when the data
+    are not a one-layer crystal array.
 
     >>> import torch
     >>> r = FeedbackRegressors((1, 5, 5), n_cond=3, kappa_e=0.1, kappa_p=0.1, arch="compact")
