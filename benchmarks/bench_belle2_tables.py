@@ -77,8 +77,8 @@ def main() -> None:
     minutes = [float(v) for v in args.minutes.split(",")]
     vae_epochs = [int(v) for v in args.epochs.split(",")]
     params = {
-        "vae-wgan": {"width": args.width, "n_critic": 2, "lr_vae": 1e-3, "beta_period": 2, "regressor_epochs": 10 ** 6,
-                     "beta_fixed_after": None, "lr_regressor": 1e-3, "regressor_arch": "compact",
+        "vae-wgan": {"width": args.width, "n_critic": 2, "lr_vae": 1e-3, "beta_period": 4, "regressor_epochs": 10 ** 6,
+                     "beta_fixed_after": 15, "lr_regressor": 1e-3, "regressor_arch": "compact",
                      "lr_generator_steps": [], "lr_critic_steps": []},
         "id-gan": {"width": args.width, "lr_regressor": 1e-3, "regressor_arch": "compact"},
     }

@@ -41,7 +41,7 @@ def test_mutual_information_term_is_log_batch_for_separated_posteriors_and_diffe
     g = torch.Generator().manual_seed(0)
     mu = (torch.randn(64, 2, generator=g) * 5).requires_grad_()
     iq = mutual_information(mu, torch.full((64, 2), -8.0), g)
-    assert abs(float(iq) - math.log(64)) < 0.05
+    assert abs(float(iq.detach()) - math.log(64)) < 0.05
     iq.backward()
     assert mu.grad is not None and bool(torch.isfinite(mu.grad).all())
     assert abs(float(mutual_information(torch.zeros(64, 2), torch.zeros(64, 2), g))) < 1e-5
@@ -91,11 +91,13 @@ def test_latent_kde_window_selects_the_label_and_falls_back_to_the_nearest():
     kde = LatentKDE().fit(torch.stack([z, lab], 1))
     hi = kde.sample_window(torch.ones(200, 1), [1], 0.05, g)
     lo = kde.sample_window(torch.zeros(200, 1), [1], 0.05, g)
-    assert bool((hi[:, 0] > 1).all()) and bool((lo[:, 0] < -1).all())
+    # the kernel follows the whole sample's covariance (z spread 3): about 1 wide around each cluster
+    assert float(hi[:, 0].mean()) == pytest.approx(3.0, abs=0.3) and float(lo[:, 0].mean()) == pytest.approx(-3.0, abs=0.3)
+    assert float((hi[:, 0] > 0).float().mean()) > 0.97 and float((lo[:, 0] < 0).float().mean()) > 0.97
     near = kde.sample_window(torch.full((200, 1), 0.8), [1], 0.05, g)           # no point at 0.8: label 1 is nearest
-    assert bool((near[:, 0] > 1).all())
-    mixed = kde.sample_window(torch.tensor([[0.0], [1.0]]).repeat(50, 1), [1], 0.05, g)
-    assert bool((mixed[0::2, 0] < -1).all()) and bool((mixed[1::2, 0] > 1).all())
+    assert float(near[:, 0].mean()) == pytest.approx(3.0, abs=0.3)
+    mixed = kde.sample_window(torch.tensor([[0.0], [1.0]]).repeat(100, 1), [1], 0.05, g)
+    assert float(mixed[0::2, 0].mean()) < -2.5 and float(mixed[1::2, 0].mean()) > 2.5
     # the state dict carries the KDE: the same draws from a fresh module
     copy = LatentKDE()
     copy.load_state_dict(kde.state_dict())
@@ -116,8 +118,8 @@ def electrons():
 
 @pytest.mark.parametrize("name,params,epochs", [
     ("vae-wgan", {"width": 0.25, "vae_epochs": 2, "n_critic": 2, "lr_vae": 1e-3, "beta_period": 2,
-                  "lr_regressor": 1e-3, "regressor_arch": "compact", "kappa_p": 0.01}, 14),
-    ("id-gan", {"width": 0.25, "vae_epochs": 2, "lr_regressor": 1e-3, "regressor_arch": "compact"}, 14),
+                  "lr_regressor": 1e-3, "regressor_arch": "compact", "kappa_p": 0.01}, 16),
+    ("id-gan", {"width": 0.25, "vae_epochs": 2, "lr_regressor": 1e-3, "regressor_arch": "compact"}, 16),
 ])
 def test_tiny_training_learns_the_energy_scale(name, params, epochs, electrons, tmp_path):
     from hepgen.training import load_generator, train

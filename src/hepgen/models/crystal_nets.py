@@ -258,6 +258,25 @@ class ImageDecoder(nn.Module):
         with torch.no_grad():
             out_conv.bias.fill_(0.01)
 
+    @torch.no_grad()
+    def match_output_scale(self, v: torch.Tensor, target_mean: float) -> float:
+        """Rescale the last affine layer (convolution or batch norm before the output ReLU, which is positively
+        homogeneous) so that the mean output on the inputs ``v`` (batch statistics) is ``target_mean``; returns
+        the factor. A data-dependent initialisation (hepgen choice): a batch-normalised output starts at
+        about 0.4 per pixel whatever the data's scale, and a GAN then spends its first epochs shrinking it."""
+        was = self.training
+        self.train()
+        mean = float(self(v).mean())
+        self.train(was)
+        if not (mean > 0 and target_mean > 0):
+            return 1.0
+        factor = target_mean / mean
+        kinds = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d, nn.BatchNorm2d)
+        last = [m for m in self.net.modules() if isinstance(m, kinds)][-1]
+        last.weight.mul_(factor)
+        last.bias.mul_(factor)
+        return factor
+
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         if self.dense is None:
             return torch.relu(self.net(v))

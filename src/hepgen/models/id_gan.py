@@ -134,8 +134,14 @@ class IDGAN(LatentModelMixin, GenerativeModel):
         return opts
 
     def before_training(self, data):
+        """Regressor input scale and the decoder's and generator's output scales
+        (:meth:`~hepgen.models.crystal_nets.ImageDecoder.match_output_scale`) from the training set."""
         x, cond = data["x"][:20000].to(self.device), data["cond"][:20000].to(self.device)
         self.regressors.set_input_scale(self.to_physical(x, cond))
+        n, d = min(len(x), 1000), int(self.config["latent_dim"])
+        z = standard_normal((n, d), x.device, x.dtype)
+        self.decoder.match_output_scale(torch.cat([z, cond[:n]], dim=1), float(x[:n].mean()))
+        self.generator.match_output_scale(torch.cat([self._noise(n, x), z, cond[:n]], dim=1), float(x[:n].mean()))
 
     def training_step(self, batch, optimizers, step, epoch):
         c = self.config

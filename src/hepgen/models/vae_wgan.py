@@ -189,8 +189,13 @@ class VAEWGAN(LatentModelMixin, GenerativeModel):
         return opts
 
     def before_training(self, data):
+        """Regressor input scale and the decoder's output scale (:meth:`ImageDecoder.match_output_scale`) from
+        the training set."""
         x, cond = data["x"][:20000].to(self.device), data["cond"][:20000].to(self.device)
         self.regressors.set_input_scale(self.to_physical(x, cond))
+        n = min(len(x), 1000)
+        z = standard_normal((n, int(self.config["latent_dim"])), x.device, x.dtype)
+        self.decoder.match_output_scale(torch.cat([z, cond[:n]], dim=1), float(x[:n].mean()))
 
     def beta(self, epoch: int) -> float:
         c = self.config
