@@ -134,6 +134,11 @@ def test_tiny_training_learns_the_energy_scale(name, params, epochs, electrons, 
     assert np.isfinite(out.energy).all() and (out.energy >= 0).all()
     ratios = {e: float(out.visible_energy[out.incident_energy == e].mean() /
                        ref.visible_energy[ref.incident_energy == e].mean()) for e in (500.0, 2000.0, 2500.0)}
-    print(name, ratios)
-    # the energy scale is learnt, including the held-out 2 GeV
-    assert all(0.6 < r < 1.5 for r in ratios.values()), ratios
+
+    def core(s):  # mean fraction of the visible energy in the hottest crystal: 0.75 in GFlash, about 0.19 untrained
+        return float(np.mean(s.energy.max(axis=1) / np.maximum(s.energy.sum(axis=1), 1e-9)))
+
+    print(name, ratios, core(out), core(ref))
+    # the energy scale is kept (also at the held-out 2 GeV) and the shower core is learnt
+    assert all(0.6 < r < 1.8 for r in ratios.values()), ratios
+    assert abs(core(out) - core(ref)) < 0.15, (core(out), core(ref))
