@@ -72,7 +72,8 @@ __all__ = ["optimizer_step", "gradient_penalty", "wasserstein_critic_loss", "was
            "generator_bce_loss", "roth_penalty", "minimax_generator_loss", "clip_parameters",
            "negative_log_likelihood", "vae_loss", "ddpm_schedule", "ddpm_loss", "conditional_flow_matching_loss",
            "ot_coupling", "constrainer_loss", "regressor_feedback_loss", "mutual_information", "active_units",
-           "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence"]
+           "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence", "cyclical_beta",
+           "step_learning_rate", "information_regulariser"]
 
 
 # -- optimisation ---------------------------------------------------------------------------------------------
@@ -552,3 +553,57 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
     """
     return (mu.var(dim=0) > threshold).sum()
 
+
+
+# -- schedules and the information terms of the Belle II latent models -----------------------------------------
+
+def cyclical_beta(epoch: float, period: float = 10.0, ratio: float = 0.5, beta_max: float = 1.0,
+                  beta_min: float = 0.0, fixed_after: float | None = None) -> float:
+    """KL weight β of the cyclical annealing schedule (Fu et al., "Cyclical Annealing Schedule: A Simple Approach to
+    Mitigating KL Vanishing", arXiv:1903.10145, eq. 6 with the linear ramp): in each cycle of ``period`` epochs,
+    τ = (epoch mod period) / period, β rises linearly from ``beta_min`` to ``beta_max`` while τ < ``ratio`` (their R)
+    and stays at ``beta_max`` for the rest of the cycle. ``fixed_after``: from that epoch on β = ``beta_max``
+    (variant 1 of Irakkathil Jabbar's VAE-WGAN, PhD thesis KIT 2022, §4.3: annealed until about epoch 250, then 1;
+    ``None`` keeps cycling, variant 2). ``epoch`` may be fractional (per-batch resolution).
+
+    >>> [cyclical_beta(e, period=4, ratio=0.5) for e in range(9)]
+    [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0, 0.0]
+    >>> cyclical_beta(5, period=4, ratio=0.5, fixed_after=4), cyclical_beta(2.5, period=10, ratio=0.5, beta_max=0.1)
+    (1.0, 0.05)
+    """
+    if period <= 0 or not 0 < ratio <= 1:
+        raise ValueError(f"cyclical beta: period must be > 0 and ratio in (0, 1], got {period}, {ratio}")
+    if fixed_after is not None and epoch >= fixed_after:
+        return float(beta_max)
+    tau = (epoch % period) / period
+    return float(beta_min + (beta_max - beta_min) * min(1.0, tau / ratio))
+
+
+def step_learning_rate(epoch: int, initial: float, steps: Sequence[Sequence[float]] = ()) -> float:
+    """Piecewise-constant learning rate: ``initial``, then each ``(from_epoch, lr)`` of ``steps`` once ``epoch``
+    reaches ``from_epoch`` (the step schedules of Irakkathil Jabbar's WGAN and VAE-WGAN, §3.4 and §5.3).
+
+    >>> [step_learning_rate(e, 1e-3, [(70, 5e-4), (90, 2e-4), (100, 1e-4)]) for e in (0, 70, 95, 400)]
+    [0.001, 0.0005, 0.0002, 0.0001]
+    """
+    lr = float(initial)
+    for start, value in sorted((float(a), float(b)) for a, b in steps):
+        if epoch >= start:
+            lr = value
+    return lr
+
+
+def information_regulariser(code: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """R_ID of the ID-GAN (Lee et al., "High-Fidelity Synthesis with Disentangled Representation", ECCV 2020,
+    arXiv:1910.01413, eq. 4) without its constant entropy term: E[log q_φ(c | G(s, c))], the Gaussian log-density
+    (nats, summed over latents, averaged over the batch) of the code ``c`` that made each generated example under
+    the frozen encoder's posterior N(``mu``, exp(``logvar``)) of that example. The generator maximises it.
+
+    >>> import torch, math
+    >>> r = information_regulariser(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
+    >>> abs(float(r) + 1.5 * math.log(2 * math.pi)) < 1e-5
+    True
+    """
+    import math
+
+    return (-0.5 * ((code - mu) ** 2 / logvar.exp() + logvar + math.log(2 * math.pi))).sum(dim=1).mean()

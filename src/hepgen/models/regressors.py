@@ -41,8 +41,8 @@ from torch import nn
 from hepgen.data import ShowerData
 from hepgen.errors import InputError
 
-__all__ = ["ShowerRegressor", "fit_regressor", "predict", "regression_summary", "targets_of", "save_regressor",
-           "load_regressor", "ENERGY_TARGETS", "POSITION_TARGETS", "ARCHITECTURES"]
+__all__ = ["ShowerRegressor", "FeedbackRegressors", "fit_regressor", "predict", "regression_summary", "targets_of",
+           "save_regressor", "load_regressor", "ENERGY_TARGETS", "POSITION_TARGETS", "ARCHITECTURES"]
 
 #: energy targets: the incident energy E (§3.4.1) or the deposited energy E_T (the thesis's Belle II variant)
 ENERGY_TARGETS = ("incident_energy", "visible_energy")
@@ -137,6 +137,80 @@ class ShowerRegressor(nn.Module):
     def config(self) -> dict:
         """Plain data that, with the state dict, rebuilds the regressor (:func:`load_regressor`)."""
         return {"grid_shape": list(self.grid_shape), "targets": self.targets, "arch": self.arch}
+
+
+class FeedbackRegressors(nn.Module):
+    """The energy and position regressors of a generator in training (thesis §3.4.1–3.4.2, §4.3, §6): two
+    :class:`ShowerRegressor` s on crystal energies in MeV, whose targets are the generator's own preprocessed
+    conditions: column 0 (standardised log E) for the energy regressor, the label columns (e.g. the impact
+    point P_x, P_y) for the position regressor. Trained on real showers only (:meth:`fit_step`); the generator
+    gets :meth:`feedback` = κ_E Σ|L_real − L_fake| + κ_P Σ|…|
+    (:func:`~hepgen.models.objectives.regressor_feedback_loss`) with the regressors in evaluation mode. A
+    regressor is left out (None) when its κ is 0, when there are no label columns (position) or when the data
+    are not a one-layer crystal array.
+
+    >>> import torch
+    >>> r = FeedbackRegressors((1, 5, 5), n_cond=3, kappa_e=0.1, kappa_p=0.1, arch="compact")
+    >>> opt = torch.optim.Adam(r.parameters(), lr=1e-3)
+    >>> x, cond = torch.rand(8, 1, 5, 5), torch.randn(8, 3)
+    >>> sorted(r.fit_step(x, cond, {"energy_regressor": opt, "position_regressor": opt}))
+    ['energy_regressor_mse', 'position_regressor_mse']
+    >>> float(r.feedback(x, x, cond, 0.1, 0.1).detach())
+    0.0
+    """
+
+    def __init__(self, data_shape: Sequence[int], n_cond: int, kappa_e: float, kappa_p: float,
+                 arch: str = "thesis") -> None:
+        super().__init__()
+        shape = tuple(int(v) for v in data_shape)
+        grid = shape[-2:] if (len(shape) == 2 or (len(shape) == 3 and shape[0] == 1)) else None
+        self.energy = ShowerRegressor(grid, ["incident_energy"], arch) if grid and kappa_e > 0 else None
+        n_labels = int(n_cond) - 1
+        self.position = (ShowerRegressor(grid, [f"label_{i}" for i in range(n_labels)], arch)
+                         if grid and kappa_p > 0 and n_labels > 0 else None)
+
+    def regressors(self) -> dict[str, ShowerRegressor]:
+        """The regressors in use, by optimiser name."""
+        out = {}
+        if self.energy is not None:
+            out["energy_regressor"] = self.energy
+        if self.position is not None:
+            out["position_regressor"] = self.position
+        return out
+
+    @torch.no_grad()
+    def set_input_scale(self, physical: torch.Tensor) -> None:
+        """Input scale (MeV) of every regressor: the mean crystal energy of the real showers ``physical``."""
+        scale = float(physical.float().mean()) if physical.numel() else 1.0
+        for reg in self.regressors().values():
+            reg.input_scale.fill_(scale if scale > 0 else 1.0)
+
+    def _targets(self, name: str, cond: torch.Tensor) -> torch.Tensor:
+        return cond[:, :1] if name == "energy_regressor" else cond[:, 1:]
+
+    def fit_step(self, real: torch.Tensor, cond: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:
+        """One MSE step of each regressor on real showers ``real`` (MeV) with the conditions ``cond``."""
+        from hepgen.models.objectives import optimizer_step
+
+        out = {}
+        for name, reg in self.regressors().items():
+            reg.train()
+            loss = torch.mean((reg.standardised(real.detach()) - self._targets(name, cond)) ** 2)
+            out[f"{name}_mse"] = optimizer_step(loss, optimizers[name])
+        return out
+
+    def feedback(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, kappa_e: float,
+                 kappa_p: float) -> torch.Tensor:
+        """The generator's auxiliary loss on real and generated showers (MeV), summed over the batch."""
+        from hepgen.models.objectives import regressor_feedback_loss
+
+        regs = self.regressors()
+        for reg in regs.values():
+            reg.eval()
+        e, p = regs.get("energy_regressor"), regs.get("position_regressor")
+        return regressor_feedback_loss(e.standardised if e is not None else None,
+                                       p.standardised if p is not None else None,
+                                       real.detach(), fake, cond[:, :1], cond[:, 1:], kappa_e, kappa_p)
 
 
 def _grid_shape(showers: ShowerData) -> tuple[int, int]:
