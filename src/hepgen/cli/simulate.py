@@ -40,7 +40,13 @@ def simulate(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives the same file, and "
                                        "re-running an interrupted job with it resumes the .partial file. Without "
                                        "it a seed is drawn and recorded in the file (attribute 'seed')."),
-    angle: float = typer.Option(0.0, "--angle", help="Incidence angle in degrees (0 = perpendicular)."),
+    angle: float = typer.Option(0.0, "--angle", help="Incidence angle in degrees (0 = perpendicular), the same for "
+                                "every shower and not stored as a label (see --theta)."),
+    theta: Optional[str] = typer.Option(None, "--theta", help="Polar angle of the shower axis per shower, degrees "
+                                        "(signed; |theta| < 85): 30 (fixed), uniform:0:40, gauss:MEAN:SIGMA or "
+                                        "discrete:0,20,40. Stored with phi as the labels theta_deg, phi_deg."),
+    phi: Optional[str] = typer.Option(None, "--phi", help="Azimuth of the tilt in the layer plane, degrees from the x "
+                                      "axis towards y (default 0), e.g. uniform:0:360; same forms as --theta."),
     layout: str = typer.Option("calochallenge", "--layout", help="calochallenge (any detector) or ild "
                                "(ild-ecal / ild-ahcal, the 'getting_high' layout)."),
     chunk_size: int = typer.Option(1000, "--chunk-size",
@@ -58,6 +64,9 @@ def simulate(
 
     Belle II ECL (Irakkathil Jabbar, PhD thesis, KIT 2022): hepgen simulate --preset belle2-ecl-5x5-train
     -n 40000 -o train.h5 --seed 1
+
+    Tilted showers (labels theta_deg, phi_deg): hepgen simulate -d ild-ecal -e 10GeV -n 10000 --theta uniform:0:40
+    --phi uniform:0:360 -o tilted.h5 --seed 1
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -80,7 +89,8 @@ def simulate(
 
     total = simulate_to_file(output, detector, energy, n, particle=particle, seed=seed,
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
-                             overwrite=overwrite, visible_energy=visible_energy, impact=impact)
+                             overwrite=overwrite, visible_energy=visible_energy, impact=impact, theta_deg=theta,
+                             phi_deg=phi)
     typer.echo(f"wrote {total} {particle} showers in {detector} to {output}")
 
 
