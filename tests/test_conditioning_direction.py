@@ -158,3 +158,35 @@ def test_point_cloud_model_takes_theta_labels(tmp_path):
     assert out.labels["theta_deg"].tolist() == [0.0, 15.0, 30.0]
     with pytest.raises(InputError, match="conditioned on 'theta_deg'"):
         gen.sample(np.full(2, 2e3), seed=1)
+
+
+def _shower_models() -> list[str]:
+    from hepgen.models.registry import get_model_class, list_models
+
+    return [n for n in list_models() if get_model_class(n).data_kind in ("showers", "points")]
+
+
+@pytest.mark.parametrize("name", _shower_models())
+def test_every_shower_model_trains_and_samples_with_a_direction_label(name, tmp_path):
+    # the model contract (tests/test_model_contract.py) with a signed theta_deg label as a further condition
+    import torch
+
+    from conftest import tiny_config, tiny_data
+    from hepgen.models.registry import get_model_class
+    from hepgen.progress import set_quiet
+    from hepgen.training import load_generator, train
+
+    set_quiet(True)
+    torch.set_num_threads(1)
+    data = tiny_data(get_model_class(name).data_kind)[:24]
+    data.labels["theta_deg"], data.label_scales["theta_deg"] = np.linspace(-30.0, 30.0, len(data)), "linear"
+    cfg = {**tiny_config(name, batch_size=12, val_fraction=0.0, num_threads=1), "labels": ["theta_deg"]}
+    run = train(name, data, tmp_path / "run", cfg, max_epochs=1, seed=0)
+    gen = load_generator(run)
+    assert "theta_deg" in gen.labels and gen.kind.label_scales["theta_deg"] == "linear"
+    theta = {"theta_deg": np.linspace(-20.0, 20.0, 5)}
+    a, b = [(torch.manual_seed(0), gen.sample(np.geomspace(1e3, 4e3, 5), theta, batch_size=3, seed=1))[1]
+            for _ in range(2)]
+    assert a.energy.shape == (5, gen.geometry.n_voxels) and np.all(a.energy >= 0) and np.all(np.isfinite(a.energy))
+    np.testing.assert_array_equal(a.energy, b.energy)
+    assert a.labels["theta_deg"].tolist() == theta["theta_deg"].tolist()
