@@ -133,6 +133,13 @@ def test_voxel_model_with_theta_labels_and_generate_label_end_to_end(tmp_path):
         run_generate(run, 4, "1GeV", tmp_path / "d.h5", labels={"theta_deg": "10", "phi_deg": "0"})
     assert generate("--label", "theta_deg", "-o", str(tmp_path / "e.h5")) == 2        # InputError: exit code 2
     assert not (tmp_path / "d.h5").exists() and not (tmp_path / "e.h5").exists()
+    # shards take --label too (in-process engine here; the Dask cluster is tests/test_sharded.py's)
+    folder = run_generate(run, 40, "1GeV", tmp_path / "shards", seed=2, shard_size=20, engine="serial",
+                          labels={"theta_deg": "30"})
+    shards = sorted(folder.glob("shard-*.h5"))
+    assert len(shards) == 2 and all(np.all(read_showers(p).labels["theta_deg"] == 30.0) for p in shards)
+    with pytest.raises(InputError, match=r"conditioned on the label\(s\) \['theta_deg'\]"):
+        run_generate(run, 40, "1GeV", tmp_path / "shards2", shard_size=20, engine="serial")
 
 
 def test_point_cloud_model_takes_theta_labels(tmp_path):
