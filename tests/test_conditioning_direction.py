@@ -114,7 +114,7 @@ def test_voxel_model_with_theta_labels_and_generate_label_end_to_end(tmp_path):
     assert generate("--label", "theta_deg=30", "-o", str(tmp_path / "a.h5")) in (0, None)
     a = read_showers(tmp_path / "a.h5")
     assert a.energy.shape == (40, 25) and np.all(a.labels["theta_deg"] == 30.0)
-    assert a.label_scales == {"theta_deg": "linear"}
+    assert a.label_scales == {"theta_deg": "linear"} and ShowerFile(tmp_path / "a.h5").attrs["label_spec"] == "theta_deg=30"
     assert generate("--label", "theta_deg=uniform:0:40", "-o", str(tmp_path / "b.h5")) in (0, None)
     b = read_showers(tmp_path / "b.h5").labels["theta_deg"]
     assert b.min() >= 0 and b.max() < 40 and b.std() > 5

@@ -241,7 +241,7 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
             "energies": str(energies), "n_requested": n, "batch_size": batch_size,
             "generator_weights": _weights_digest(gen.model)}
     if label_specs:
-        meta["labels"] = ";".join(f"{k}={v}" for k, v in label_specs.items())
+        meta["label_spec"] = ";".join(f"{k}={v}" for k, v in label_specs.items())
     layout = "ild" if gen.geometry.name in ("ild-ecal", "ild-ahcal") and str(output).endswith(".ild.h5") else \
         "calochallenge"
     with ShowerWriter(output, gen.geometry, layout=layout, compression=compression, overwrite=overwrite,
@@ -326,7 +326,7 @@ def _generate_sharded(run_dir, n, energies, folder, seed, batch_size, compressio
     settings = {"run": str(Path(run_dir).resolve().name), "energies": str(energies), "batch_size": batch_size,
                 "compression": compression}
     if label_specs:
-        settings["labels"] = ";".join(f"{k}={v}" for k, v in label_specs.items())
+        settings["label_spec"] = ";".join(f"{k}={v}" for k, v in label_specs.items())
     manifest = ShardManifest.plan(folder, n, shard_size, seed, geometry if isinstance(geometry, str) else "custom",
                                   settings)
     from hepgen.training.kinds import kind_from_state
