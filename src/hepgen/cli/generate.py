@@ -14,6 +14,10 @@ def generate(
     energies: Optional[str] = typer.Option(None, "--energies", "-e", help="Incident energies (shower models): "
                                            "like:reference.h5, 50GeV, uniform:10GeV:100GeV or log-uniform:1GeV:1TeV. "
                                            "Jet models draw multiplicities themselves and write a JetNet file."),
+    label: Optional[list[str]] = typer.Option(None, "--label", "-l", help="A conditioning label of the run, "
+                                              "NAME=VALUE or a distribution NAME=uniform:LOW:HIGH, gauss:MEAN:SIGMA, "
+                                              "discrete:A,B (in the unit of the name, e.g. theta_deg=30); "
+                                              "repeatable; overrides a like: file's label."),
     output: Path = typer.Option(..., "--output", "-o", help="Output HDF5 (CaloChallenge layout)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     batch_size: int = typer.Option(1000, "--batch-size", help="Showers per chunk written."),
@@ -35,11 +39,15 @@ def generate(
     With --workers N / --shard-size M the showers are written as shards (own seed each) by a local
     Dask cluster (--scheduler ADDRESS: an existing one); a re-run skips finished shards, a shard whose worker
     died is redone, 'hepgen merge OUTPUT all.h5' joins them.
+
+    A run trained with labels (e.g. theta_deg) takes them from --energies like:FILE or --label:
+    hepgen generate RUN -n 1000 -e 10GeV --label theta_deg=uniform:0:40 --label phi_deg=0 -o tilted.h5
     """
     from hepgen.training import generate as run_generate
+    from hepgen.training.generate import parse_label_options
 
     path = run_generate(run_dir, n, energies, output, seed=seed, batch_size=batch_size, compression=compression,
                         overwrite=overwrite, backend=backend, workers=workers, shard_size=shard_size or None,
-                        device=device, scheduler=scheduler)
+                        device=device, scheduler=scheduler, labels=parse_label_options(label))
     kind = "jets" if energies is None else "showers"
     typer.echo(f"wrote {n} {kind} to {path}" + (" (shards; join with 'hepgen merge')" if path.is_dir() else ""))

@@ -40,7 +40,13 @@ def simulate(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; the same seed gives the same file, and "
                                        "re-running an interrupted job with it resumes the .partial file. Without "
                                        "it a seed is drawn and recorded in the file (attribute 'seed')."),
-    angle: float = typer.Option(0.0, "--angle", help="Incidence angle in degrees (0 = perpendicular)."),
+    angle: float = typer.Option(0.0, "--angle", help="Incidence angle in degrees (0 = perpendicular), the same for "
+                                "every shower and not stored as a label (see --theta)."),
+    theta: Optional[str] = typer.Option(None, "--theta", help="Polar angle of the shower axis per shower, degrees "
+                                        "(signed; |theta| < 85): 30 (fixed), uniform:0:40, gauss:MEAN:SIGMA or "
+                                        "discrete:0,20,40. Stored with phi as the labels theta_deg, phi_deg."),
+    phi: Optional[str] = typer.Option(None, "--phi", help="Azimuth of the tilt in the layer plane, degrees from the x "
+                                      "axis towards y (default 0), e.g. uniform:0:360; same forms as --theta."),
     layout: str = typer.Option("calochallenge", "--layout", help="calochallenge (any detector) or ild "
                                "(ild-ecal / ild-ahcal, the 'getting_high' layout)."),
     chunk_size: int = typer.Option(1000, "--chunk-size",
@@ -68,6 +74,9 @@ def simulate(
 
     Sharded on a Dask cluster: hepgen simulate -d calochallenge-2 -e log-uniform:1GeV:1TeV -n 1000000
     --shard-size 10000 --seed 1 --scheduler tcp://host:8786 -o ds2_shards; hepgen merge ds2_shards ds2.h5
+
+    Tilted showers (labels theta_deg, phi_deg): hepgen simulate -d ild-ecal -e 10GeV -n 10000 --theta uniform:0:40
+    --phi uniform:0:360 -o tilted.h5 --seed 1
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -90,14 +99,16 @@ def simulate(
 
     if workers > 1 or shard_size or scheduler:
         settings = dict(geometry=detector, energy=energy, particle=particle, incidence_angle=math.radians(angle),
-                        layout=layout, chunk_size=chunk_size, visible_energy=visible_energy, impact=impact)
+                        layout=layout, chunk_size=chunk_size, visible_energy=visible_energy, impact=impact,
+                        theta_deg=theta, phi_deg=phi)
         folder = simulate_sharded(output, n, seed, workers, shard_size or -(-n // max(1, workers)), scheduler,
                                   settings)
         typer.echo(f"wrote {n} {particle} showers in {detector} to {folder} (shards; join with 'hepgen merge')")
         return
     total = simulate_to_file(output, detector, energy, n, particle=particle, seed=seed,
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
-                             overwrite=overwrite, visible_energy=visible_energy, impact=impact)
+                             overwrite=overwrite, visible_energy=visible_energy, impact=impact, theta_deg=theta,
+                             phi_deg=phi)
     typer.echo(f"wrote {total} {particle} showers in {detector} to {output}")
 
 

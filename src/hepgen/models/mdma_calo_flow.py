@@ -26,7 +26,7 @@ from torch import nn
 
 from hepgen.models.layers import standard_normal, time_embedding
 from hepgen.models.mdma import MDMABody
-from hepgen.models.mdma_calo_gan import MDMACaloGAN, pad_output, point_batches, trim_batch
+from hepgen.models.mdma_calo_gan import MDMACaloGAN, pad_output, point_batches, point_condition, trim_batch
 from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.solvers import integrate
@@ -51,7 +51,8 @@ class MDMACaloFlow(GenerativeModel):
         c = self.config
         self.n_max = self.data_shape[0]
         n_t = 2 * c["frequencies"]
-        self.body = MDMABody(4 + n_t, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"], 2 + n_t, n_max=self.n_max)
+        n_c = max(2, self.n_cond - 1)   # (log E_inc, log n_hits) and the further labels (point_condition)
+        self.body = MDMABody(4 + n_t, c["l_dim"], c["hidden"], c["heads"], c["num_blocks"], n_c + n_t, n_max=self.n_max)
         self.out = nn.Linear(c["l_dim"], 4)
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, cond2: torch.Tensor) -> torch.Tensor:
@@ -67,7 +68,7 @@ class MDMACaloFlow(GenerativeModel):
 
     def training_step(self, batch, optimizers, step, epoch):
         x1, mask = trim_batch(batch["x"])
-        cond2 = batch["cond"][:, :2]
+        cond2 = point_condition(batch["cond"])
         loss = conditional_flow_matching_loss(lambda xt, t: self.velocity(xt, t, mask, cond2), x1, mask)
         return {"loss_cfm": optimizer_step(loss, optimizers["flow"], counter=self.generator_steps)}
 
@@ -76,7 +77,7 @@ class MDMACaloFlow(GenerativeModel):
         steps = int(self.config["steps"])
         parts = []
         for sl, mask in point_batches(cond, self.n_max):
-            c2 = cond[sl, :2]
+            c2 = point_condition(cond[sl])
             x0 = standard_normal((*mask.shape, 4), cond.device, cond.dtype, generator) * mask.unsqueeze(-1)
             # integrate() calls the closure within this iteration only
             parts.append((integrate(lambda x, t: self.velocity(x, t, mask, c2), x0, steps, "midpoint"),  # noqa: B023
@@ -93,7 +94,7 @@ class MDMACaloFlow(GenerativeModel):
         steps = int(self.config["steps"])
 
         def integrate_steps(m, mask, cond, x):
-            c2 = cond[:, :2]
+            c2 = point_condition(cond)
             return integrate(lambda y, t: m.velocity(y, t, mask, c2), x, steps, "midpoint")
 
         def draws(mask, generator):

@@ -4,7 +4,8 @@ thesis, U. Hamburg / DESY (2024), Sec. 6.3, Table 6.1).
 
 Hits (E, z, alpha, R) come from :class:`hepgen.training.kinds.PointKind`. Generator and critic
 are mean-field attention bodies (:class:`hepgen.models.mdma.MDMABody`); the condition (log E_inc, log n_hits) gates the
-attended mean field in every block (Eq. 6.5, GLU). The generator maps Gaussian noise, one 4-vector per
+attended mean field in every block (Eq. 6.5, GLU); further labels of the run (direction, impact point) join
+that condition (:func:`point_condition`). The generator maps Gaussian noise, one 4-vector per
 hit, to hits; the critic scores a cloud from its final mean field and the condition and also returns
 that mean field for the mean-field matching loss (Eq. 5.13). Least-squares GAN loss, AdamW with
 beta1 = 0 (the thesis found beta1 > 0 did not converge).
@@ -29,7 +30,17 @@ from hepgen.models.mdma import MDMABody
 from hepgen.models.objectives import lsgan_critic_loss, lsgan_generator_loss, mean_field_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 
-__all__ = ["MDMACaloGAN", "point_batches", "pad_output", "trim_batch"]
+__all__ = ["MDMACaloGAN", "point_batches", "pad_output", "trim_batch", "point_condition"]
+
+
+def point_condition(cond: torch.Tensor) -> torch.Tensor:
+    """The network's condition from an adapter's (B, 3 + L) conditions: standardised (log E_inc, log n_hits) and the
+    L further labels (e.g. theta_deg), without the raw n_hits column (which only sets the mask); (B, 2 + L).
+
+    >>> point_condition(torch.tensor([[0.1, -0.2, 12.0, 0.5]])).tolist()
+    [[0.10000000149011612, -0.20000000298023224, 0.5]]
+    """
+    return cond[:, :2] if cond.shape[1] <= 3 else torch.cat([cond[:, :2], cond[:, 3:]], 1)
 
 
 def point_batches(cond: torch.Tensor, n_max: int, chunk_hits: int = 200_000):
@@ -72,11 +83,12 @@ class MDMACaloGAN(GenerativeModel):
         super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
         self.n_max = self.data_shape[0]
-        self.gen = MDMABody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_gen"], 2, n_max=self.n_max)
+        n_c = max(2, self.n_cond - 1)   # (log E_inc, log n_hits) and the further labels
+        self.gen = MDMABody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_gen"], n_c, n_max=self.n_max)
         self.gen_out = nn.Linear(c["l_dim"], 4)
-        self.crit = MDMABody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_crit"], 2, weightnorm=True,
+        self.crit = MDMABody(4, c["l_dim"], c["hidden"], c["heads"], c["num_blocks_crit"], n_c, weightnorm=True,
                              n_max=self.n_max)
-        self.crit_out = nn.Sequential(nn.Linear(c["l_dim"] + 2, c["hidden"]), nn.LeakyReLU(0.2),
+        self.crit_out = nn.Sequential(nn.Linear(c["l_dim"] + n_c, c["hidden"]), nn.LeakyReLU(0.2),
                                       nn.Linear(c["hidden"], 1))
 
     def generate(self, mask: torch.Tensor, cond2: torch.Tensor, generator=None) -> torch.Tensor:
@@ -96,7 +108,7 @@ class MDMACaloGAN(GenerativeModel):
 
     def training_step(self, batch, optimizers, step, epoch):
         real, mask = trim_batch(batch["x"])
-        cond2 = batch["cond"][:, :2]
+        cond2 = point_condition(batch["cond"])
         fake = self.generate(mask, cond2)
         s_real, mf_real = self.critic(real, mask, cond2)
         s_fake, _ = self.critic(fake.detach(), mask, cond2)
@@ -113,7 +125,7 @@ class MDMACaloGAN(GenerativeModel):
     def sample(self, cond, generator=None):
         parts = []
         for sl, mask in point_batches(cond, self.n_max):
-            parts.append((self.generate(mask, cond[sl, :2], generator), mask))
+            parts.append((self.generate(mask, point_condition(cond[sl]), generator), mask))
         return pad_output(parts, self.n_max)
 
     def sample_labels(self, incident_energy, missing, adapter, generator=None):
@@ -135,5 +147,5 @@ class MDMACaloGAN(GenerativeModel):
             return cond[:, 2].round().long().clamp(1, self.n_max)
 
         return cloud_export_graph(self, self.n_max, cardinality, lambda cond: point_batches(cond, self.n_max), draws,
-                                  (True,), lambda m, mask, cond, z: m.gen_out(m.gen(z, mask, cond[:, :2])[0]),
+                                  (True,), lambda m, mask, cond, z: m.gen_out(m.gen(z, mask, point_condition(cond))[0]),
                                   "noise_0: N(0, 1) per hit slot (B, n_max, 4); hits -> voxels outside")

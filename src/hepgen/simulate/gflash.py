@@ -37,7 +37,9 @@ from hepgen.geometry import CylindricalGeometry, Geometry, get_geometry
 from hepgen.geometry.materials import SamplingStructure, get_material, sampling_structure
 from hepgen.simulate.parameterisation import (SPOT_HOM, SPOT_SAM, longitudinal_parameters, n_spots,
                                               radial_cdf, radial_parameters, sample_profiles)
+from hepgen.simulate.direction import DIRECTION_LABELS, DirectionSpec, check_theta_deg, parse_direction
 from hepgen.simulate.impact import IMPACT_LABELS, ImpactSpec, parse_impact
+from hepgen.units import ValueSpec
 from hepgen.simulate.response import CrossingResponse, mean_crossing_cos
 
 __all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "BLOCK", "PARTICLES",
@@ -188,17 +190,24 @@ def block_rng(seed_entropy: int, block: int, stream: int = 1) -> np.random.Gener
 
 
 def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Generator, particle: str = "photon",
-                   incidence_angle: float = 0.0, impact_mm: np.ndarray | None = None) -> np.ndarray:
+                   incidence_angle: float | np.ndarray = 0.0, impact_mm: np.ndarray | None = None,
+                   azimuth: float | np.ndarray = 0.0) -> np.ndarray:
     """(B, n_voxels) float32 energies (MeV) of B showers, all randomness from ``rng``; ``impact_mm`` (B, 2) moves
-    each shower's axis to the impact point (x, y) in mm (None: the detector's centre)."""
+    each shower's axis to the impact point (x, y) in mm (None: the detector's centre). ``incidence_angle`` (theta,
+    radians, signed) and ``azimuth`` (phi, radians) tilt the axis, one value or one per shower: the profile is
+    integrated along the path (depth t / cos theta) and a spot of the step read out at depth z (mm) sits at
+    z tan(theta) (cos phi, sin phi) from the impact point, its lateral offset in the tilt plane shrunk by cos theta
+    (the projection onto the layer plane)."""
     e = np.asarray(incident_energy, dtype=np.float64)
     b, med, geo = len(e), det.medium, det.geometry
+    theta = np.broadcast_to(np.asarray(incidence_angle, dtype=np.float64), (b,))
+    phi = np.broadcast_to(np.asarray(azimuth, dtype=np.float64), (b,))
     f_s = med.f_s if det.sampling else None
     ln_y = np.log(np.maximum(e / med.critical_energy_mev, 1.0 + 1e-9))
     par = longitudinal_parameters(ln_y, med.z_eff, f_s, med.e_hat)
     prof = sample_profiles(par, rng)
     t0 = rng.exponential(9.0 / 7.0, b) if particle == "photon" else np.full(b, ELECTRON_START_X0)
-    cos = np.cos(incidence_angle)
+    cos = np.cos(theta)[:, None]
     t_lo = np.maximum(det.step_t[None, :, 0] / cos - t0[:, None], 0.0)
     t_hi = np.maximum(det.step_t[None, :, 1] / cos - t0[:, None], 0.0)
     alpha, tmax = prof["alpha"][:, None], prof["t"][:, None]
@@ -220,10 +229,11 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
     rc, rt, p = radial_parameters(e_gev[:, None], np.minimum(tau, 10.0), med.z_eff, f_s, med.e_hat)
     rm = med.moliere_radius_mm
     out = np.zeros((b, geo.n_voxels))
-    if geo.r_edges is not None and incidence_angle == 0.0 and impact_mm is None:   # radius-angle bins
+    if geo.r_edges is not None and not np.any(theta) and impact_mm is None:   # radius-angle bins
         _deposit_cylinder_multinomial(det, out, visible, n_step, rc * rm, rt * rm, p, rng)
     else:
-        _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, incidence_angle, impact_mm)
+        _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, theta if np.any(theta) else None,
+                       phi if np.any(theta) and np.any(phi) else None, impact_mm)
     for resp, cols in det.response_groups:
         out[:, cols] = resp.apply(out[:, cols], rng)
     if det.energy_scale != 1.0:
@@ -257,7 +267,7 @@ def _deposit_cylinder_multinomial(det, out, visible, n_step, rc, rt, p, rng) -> 
         out.reshape(-1)[:] += np.bincount(idx.reshape(-1), weights=energy.reshape(-1), minlength=out.size)
 
 
-def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float, impact_mm=None) -> None:
+def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, theta=None, azimuth=None, impact_mm=None) -> None:
     geo = det.geometry
     bi, si = np.nonzero(n_step)
     n = n_step[bi, si]
@@ -275,10 +285,13 @@ def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, angle: float, impa
         core = rng.random(m, dtype=f32) < p[b, s].astype(f32)[owner]
         radius = np.where(core, rc[b, s].astype(f32)[owner], rt[b, s].astype(f32)[owner])
         r = radius * np.sqrt(u / (f32(1.0) - u))
-        phi = rng.random(m, dtype=f32) * f32(2 * np.pi)
-        x, y = r * np.cos(phi), r * np.sin(phi)
-        if angle:
-            x = x * f32(np.cos(angle)) + (det.step_z_mm[s] * np.tan(angle)).astype(f32)[owner]
+        psi = rng.random(m, dtype=f32) * f32(2 * np.pi)     # the spot's azimuth about the axis
+        x, y = r * np.cos(psi), r * np.sin(psi)
+        if theta is not None:   # along the tilt (x before the turn by phi): shrunk by cos theta, shifted z tan theta
+            x = x * np.cos(theta[b]).astype(f32)[owner] + (det.step_z_mm[s] * np.tan(theta[b])).astype(f32)[owner]
+        if azimuth is not None:     # turn the tilt plane by phi about the depth axis
+            c, sn = np.cos(azimuth[b]).astype(f32)[owner], np.sin(azimuth[b]).astype(f32)[owner]
+            x, y = x * c - y * sn, x * sn + y * c
         if impact_mm is not None:
             x = x + np.asarray(impact_mm[b, 0], dtype=f32)[owner]
             y = y + np.asarray(impact_mm[b, 1], dtype=f32)[owner]
@@ -317,7 +330,9 @@ def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) ->
 def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, particle: str = "photon",
                      seed: int | None = None, incidence_angle: float = 0.0, chunk_size: int = 10_000,
                      first_shower: int = 0, visible_energy: bool = False,
-                     impact: str | ImpactSpec | np.ndarray | None = None) -> ShowerData:
+                     impact: str | ImpactSpec | np.ndarray | None = None,
+                     theta_deg: str | ValueSpec | np.ndarray | None = None,
+                     phi_deg: str | ValueSpec | np.ndarray | None = None) -> ShowerData:
     """Simulate GFlash showers of ``incident_energy`` (MeV) in a geometry; returns :class:`ShowerData`.
 
     ``particle`` is photon, electron or positron; ``incidence_angle`` in radians (tilt in the x-z
@@ -328,6 +343,10 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     ``impact`` moves the shower axes: an impact-point specification (:func:`hepgen.simulate.impact.parse_impact`,
     drawn per block from its own random stream, so the showers' other draws do not change) or an (N, 2) array
     of points in mm; the points are returned as the labels ``impact_x_mm``, ``impact_y_mm`` (declared linear).
+    ``theta_deg`` / ``phi_deg`` tilt each shower's axis (:mod:`hepgen.simulate.direction`): a specification
+    (``30``, ``uniform:0:40``..., drawn per block from the stream ``(block, 3)``, theta then phi) or one value per
+    shower, in degrees; both are returned as the labels ``theta_deg``, ``phi_deg`` (declared linear) when either
+    is given. They replace ``incidence_angle`` (one fixed theta in radians, no labels).
 
     >>> import numpy as np
     >>> a = simulate_showers("belle2-ecl-5x5", np.full(40, 1e3), "electron", seed=3)
@@ -358,14 +377,45 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
             raise InputError(f"impact points: expected {len(e)} finite (x, y) pairs in mm, got shape {points.shape}")
     if points is not None and det.geometry.grid_shape is None and det.geometry.r_edges is None:
         raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
+    angles = _directions(theta_deg, phi_deg, len(e), entropy, first_shower)
+    if angles is not None:
+        if incidence_angle:
+            raise InputError("give the incidence angle either as incidence_angle (radians, no labels) or as "
+                             "theta_deg (labels), not both")
+        if det.geometry.grid_shape is None and det.geometry.r_edges is None:
+            raise InputError(f"geometry '{det.geometry.name}': tilted showers need a Cartesian or cylindrical readout")
     parts = []
     for start in range(0, len(e), BLOCK):
         rng = block_rng(entropy, (first_shower + start) // BLOCK)
         sl = slice(start, start + BLOCK)
-        parts.append(simulate_block(det, e[sl], rng, particle, incidence_angle,
-                                    None if points is None else points[sl]))
+        theta, phi = (incidence_angle, 0.0) if angles is None else np.radians(angles[sl].T)
+        parts.append(simulate_block(det, e[sl], rng, particle, theta, None if points is None else points[sl], phi))
     energy = np.concatenate(parts) if parts else np.zeros((0, det.geometry.n_voxels), np.float32)
-    if points is None:
-        return ShowerData(e, energy, det.geometry)
-    return ShowerData(e, energy, det.geometry, dict(zip(IMPACT_LABELS, points.T)),
-                      {k: "linear" for k in IMPACT_LABELS})
+    labels: dict[str, np.ndarray] = {}
+    if points is not None:
+        labels.update(zip(IMPACT_LABELS, points.T))
+    if angles is not None:
+        labels.update(zip(DIRECTION_LABELS, angles.T))
+    return ShowerData(e, energy, det.geometry, labels, {k: "linear" for k in labels})
+
+
+def _directions(theta_deg, phi_deg, n: int, entropy: int, first_shower: int) -> np.ndarray | None:
+    """(n, 2) (theta, phi) in degrees of the showers, or None when neither angle is given."""
+    if theta_deg is None and phi_deg is None:
+        return None
+    if all(v is None or isinstance(v, (str, ValueSpec)) for v in (theta_deg, phi_deg)):
+        spec: DirectionSpec = parse_direction(theta_deg, phi_deg)
+        return np.concatenate([spec.sample(BLOCK, block_rng(entropy, (first_shower + start) // BLOCK, 3))
+                               for start in range(0, n, BLOCK)] or [np.zeros((0, 2))])[:n]
+    out = []
+    for value in (theta_deg, phi_deg):
+        if value is None:
+            value = np.zeros(n)
+        elif isinstance(value, (str, ValueSpec)):
+            raise InputError("theta_deg and phi_deg: give both as specifications or both as arrays (degrees)")
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != (n,) or not np.all(np.isfinite(value)):
+            raise InputError(f"angles: expected {n} finite values in degrees, got shape {value.shape}")
+        out.append(value)
+    check_theta_deg(out[0])
+    return np.column_stack(out)

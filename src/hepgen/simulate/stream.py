@@ -26,7 +26,9 @@ from hepgen.progress import ProgressBar, set_quiet, is_quiet
 from hepgen.errors import InputError, about_file
 from hepgen.units import EnergySpec, parse_energy
 from hepgen.simulate.gflash import BLOCK, PARTICLES, block_rng, detector_model, simulate_block
+from hepgen.simulate.direction import DIRECTION_LABELS, DirectionSpec, parse_direction
 from hepgen.simulate.impact import IMPACT_LABELS, ImpactSpec, parse_impact
+from hepgen.units import ValueSpec
 
 __all__ = ["simulate_to_file", "block_energies"]
 
@@ -45,7 +47,8 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                      particle: str = "photon", seed: int | None = None, incidence_angle: float = 0.0,
                      layout: str = "calochallenge", chunk_size: int = 1000, overwrite: bool = False,
                      compression: str = "gzip", quiet: bool | None = None, visible_energy: bool = False,
-                     impact: str | ImpactSpec | None = None) -> int:
+                     impact: str | ImpactSpec | None = None, theta_deg: str | ValueSpec | None = None,
+                     phi_deg: str | ValueSpec | None = None) -> int:
     """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
 
     Re-running with the same arguments (and a ``seed``) after an interruption continues the ``.partial``
@@ -57,7 +60,10 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     attributes ``energy_convention`` and ``sampling_fraction`` say which. ``impact`` (e.g. ``crystal``,
     ``uniform:-30:30``, ``0,0``; :func:`hepgen.simulate.impact.parse_impact`) draws an impact point per shower
     from block k's stream ``(k, 2)`` and stores it as the labels ``impact_x_mm``, ``impact_y_mm`` (mm, declared
-    linear); the file's ``impact`` attribute holds the specification.
+    linear); the file's ``impact`` attribute holds the specification. ``theta_deg`` / ``phi_deg`` (e.g. ``30``,
+    ``uniform:0:40``; :mod:`hepgen.simulate.direction`) tilt each shower's axis, drawn from block k's stream
+    ``(k, 3)``, and are stored as the labels ``theta_deg``, ``phi_deg`` (degrees, declared linear); the file's
+    ``direction`` attribute holds the specification.
     """
     from hepgen.data import ShowerData, ShowerWriter
 
@@ -85,6 +91,13 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
         impact_spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(det.geometry)
         if det.geometry.grid_shape is None and det.geometry.r_edges is None:
             raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
+    direction: DirectionSpec | None = None
+    if theta_deg is not None or phi_deg is not None:
+        direction = parse_direction(theta_deg, phi_deg)
+        if incidence_angle:
+            raise InputError("give the incidence angle either as --angle (no labels) or as --theta (labels), not both")
+        if det.geometry.grid_shape is None and det.geometry.r_edges is None:
+            raise InputError(f"geometry '{det.geometry.name}': tilted showers need a Cartesian or cylindrical readout")
     resumable = seed is not None
     entropy = int(np.random.SeedSequence(seed).entropy)  # seed itself when given (SeedSequence(s).entropy == s)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
@@ -93,8 +106,9 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
             "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
             "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK,
             "energy_convention": det.energy_convention, "sampling_fraction": det.sampling_fraction,
-            "impact": None if impact_spec is None else impact_spec.text()}
-    labels = IMPACT_LABELS if impact_spec is not None else ()
+            "impact": None if impact_spec is None else impact_spec.text(),
+            "direction": None if direction is None else direction.text()}
+    labels = (IMPACT_LABELS if impact_spec is not None else ()) + (DIRECTION_LABELS if direction is not None else ())
     old_quiet = is_quiet()
     if quiet is not None:
         set_quiet(quiet)
@@ -113,15 +127,20 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                 n_blocks = -(-n // BLOCK)
                 while block < n_blocks:
                     stop = min(block + chunk_blocks, n_blocks)
-                    energies, showers, points = [], [], []
+                    energies, showers, points, angles = [], [], [], []
                     for k in range(block, stop):
                         e = block_energies(spec, entropy, k)[: n - k * BLOCK]
                         p = None if impact_spec is None else \
                             impact_spec.sample(BLOCK, block_rng(entropy, k, 2))[:len(e)]
-                        showers.append(simulate_block(det, e, block_rng(entropy, k, 1), particle, incidence_angle, p))
+                        a = None if direction is None else direction.sample(BLOCK, block_rng(entropy, k, 3))[:len(e)]
+                        theta, phi = (incidence_angle, 0.0) if a is None else np.radians(a.T)
+                        showers.append(simulate_block(det, e, block_rng(entropy, k, 1), particle, theta, p, phi))
                         energies.append(e)
                         points.append(p)
+                        angles.append(a)
                     lab = {} if impact_spec is None else dict(zip(IMPACT_LABELS, np.concatenate(points)[skip:].T))
+                    if direction is not None:
+                        lab.update(zip(DIRECTION_LABELS, np.concatenate(angles)[skip:].T))
                     chunk = ShowerData(np.concatenate(energies)[skip:], np.concatenate(showers)[skip:], det.geometry,
                                        lab)
                     writer.append(chunk)

@@ -15,7 +15,8 @@ from hepgen.data import ShowerFile, ShowerWriter
 from hepgen.errors import InputError, about_file
 from hepgen.training.sampling import Generator, auto_batch_size
 
-__all__ = ["Generator", "load_generator", "generate", "incident_energies", "BACKENDS"]
+__all__ = ["Generator", "load_generator", "generate", "incident_energies", "label_values", "parse_label_options",
+           "BACKENDS"]
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -94,6 +95,81 @@ def incident_energies(energies: str, n: int, seed: int = 0) -> tuple[np.ndarray,
     return parse_energy(energies).sample(n, seed=seed), {}
 
 
+def parse_label_options(options: list[str] | tuple[str, ...] | None) -> dict[str, str]:
+    """``--label NAME=SPEC`` options (repeatable) as {name: specification}; the specification is a plain number in
+    the label's unit or a distribution (:func:`hepgen.units.parse_value_spec`), checked here.
+
+    >>> parse_label_options(["theta_deg=30", "phi_deg=uniform:0:360"])
+    {'theta_deg': '30', 'phi_deg': 'uniform:0:360'}
+    >>> parse_label_options(["theta_deg"])
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: --label 'theta_deg': expected NAME=VALUE or NAME=uniform:LOW:HIGH (e.g. theta_deg=30)
+    """
+    from hepgen.units import parse_value_spec
+
+    out: dict[str, str] = {}
+    for option in options or ():
+        name, eq, spec = str(option).partition("=")
+        name, spec = name.strip(), spec.strip()
+        if not eq or not name or not spec:
+            raise InputError(f"--label '{option}': expected NAME=VALUE or NAME=uniform:LOW:HIGH (e.g. theta_deg=30)")
+        if name in out:
+            raise InputError(f"--label {name} is given twice")
+        parse_value_spec(spec, f"--label {name}")
+        out[name] = spec
+    return out
+
+
+def label_values(specs: dict[str, str] | None, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """(n,) values per label from {name: specification} (``30``, ``uniform:0:40``, ``gauss:0:5``...), each label
+    drawn from its own stream ``SeedSequence(seed, spawn_key=(crc32(name),))`` (independent of the order and of the
+    incident energies).
+
+    >>> v = label_values({"theta_deg": "uniform:0:40", "phi_deg": "90"}, 1000, seed=1)
+    >>> bool(0 <= v["theta_deg"].min() and v["theta_deg"].max() < 40), v["phi_deg"][:2].tolist()
+    (True, [90.0, 90.0])
+    """
+    import zlib
+
+    from hepgen.units import parse_value_spec
+
+    out = {}
+    for name, text in (specs or {}).items():
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(name.encode()),)))
+        out[name] = parse_value_spec(text, f"--label {name}").sample(int(n), rng)
+    return out
+
+
+def _conditions(energies: str, label_specs: dict[str, str] | None, n: int, seed: int, run_labels: list[str],
+                gen=None, run_dir=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(incident energies, labels) of a generation: ``energies`` (``like:FILE`` brings the file's labels) with the
+    ``--label`` values on top; InputError for a ``--label`` the run is not conditioned on, and for a label the run
+    needs that neither gives and the model cannot draw itself (``gen``, or loaded from ``run_dir`` to ask)."""
+    from hepgen.training.sampling import complete_labels
+
+    unknown = [k for k in (label_specs or {}) if k not in run_labels]
+    if unknown:
+        have = f"the labels {run_labels}" if run_labels else "no labels"
+        raise InputError(f"--label {unknown[0]}: this run is conditioned on {have}", file=str(run_dir or "") or None)
+    e, labels = incident_energies(energies, n, seed)
+    labels.update(label_values(label_specs, n, seed))
+    missing = [k for k in run_labels if k not in labels]
+    if missing:
+        gen = gen if gen is not None else load_generator(run_dir)
+        try:   # some models draw labels themselves (point clouds' n_hits, the BIB-AE's latent KDE)
+            drawn = complete_labels(gen.model, gen.kind, list(run_labels), e[:1], {k: v[:1] for k, v in labels.items()},
+                                    None)
+        except InputError:
+            drawn = {}
+        missing = [k for k in missing if k not in drawn]
+    if missing:
+        raise InputError(f"this run is conditioned on the label(s) {missing}: give them with --label NAME=VALUE or "
+                         f"NAME=uniform:LOW:HIGH (e.g. --label {missing[0]}=30), or --energies like:FILE with "
+                         f"labels/{missing[0]} in the file")
+    return e, labels
+
+
 def _like(path: str, n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The first n incident energies (and labels) of a shower file, drawn with replacement beyond it."""
     f = ShowerFile(path)
@@ -116,7 +192,7 @@ def _like(path: str, n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarra
 def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Path, seed: int = 0,
              batch_size: int = 1000, compression: str = "gzip", overwrite: bool = False, backend: str = "torch",
              workers: int = 1, shard_size: int | None = None, engine: str = "dask", device: str = "cpu",
-             scheduler: str | None = None) -> Path:
+             scheduler: str | None = None, labels: dict[str, str] | None = None) -> Path:
     """Generate ``n`` showers with a trained run and stream them to ``output`` (HDF5) in chunks.
 
     Returns the output path. Existing outputs are refused without ``overwrite``; a ``.partial``
@@ -128,8 +204,10 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     (``manifest.json`` + ``shard-*.h5``, one seed per shard) written by ``workers`` Dask worker
     processes, or by the running Dask cluster at ``scheduler`` (``tcp://host:port``; see
     :func:`hepgen.training.sharded.run_sharded`); a re-run skips finished shards and ``hepgen merge`` joins
-    them. A jet run writes a
-    JetNet file (``energies`` unused; multiplicities from the model's KDE).
+    them. A jet run writes a JetNet file (``energies`` unused; multiplicities from the model's KDE). ``labels``
+    ({name: ``30`` or ``uniform:0:40``...}, :func:`label_values`) sets conditioning labels (e.g. ``theta_deg``)
+    on top of those a ``like:`` file brings; a run conditioned on a label that nothing gives (and the model
+    cannot draw) is refused.
     """
     from hepgen.progress import ProgressBar
 
@@ -145,10 +223,13 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
             raise InputError(f"sharded generation runs its workers on the CPU; drop --device {device} or the "
                              "--workers/--shard-size options")
         return _generate_sharded(run_dir, n, energies, output, seed, batch_size, compression, backend, workers,
-                                 shard_size or -(-n // max(1, workers)), engine, scheduler)
+                                 shard_size or -(-n // max(1, workers)), engine, scheduler=scheduler,
+                                 label_specs=labels)
 
     gen = load_generator(run_dir, backend, device=device)
     if gen.kind.kind == "jets":
+        if labels:
+            raise InputError("--label is for shower models; jet models draw their conditions themselves")
         return _generate_jets(gen, run_dir, n, output, seed, batch_size, overwrite)
     if gen.kind.kind == "arrays":
         raise InputError("an array run (toys, pooled images) has no file format here; sample it with "
@@ -156,11 +237,14 @@ def generate(run_dir: str | Path, n: int, energies: str | None, output: str | Pa
     if energies is None:
         raise InputError("a shower model needs incident energies (--energies like:ref.h5, 50GeV, ...)")
     micro = min(batch_size, auto_batch_size(gen.model, gen.kind.n_cond))  # network batch: fastest on CPU
-    e, labels = incident_energies(energies, n, seed)
+    label_specs = labels
+    e, labels = _conditions(energies, label_specs, n, seed, gen.labels, gen=gen, run_dir=run_dir)
     wanted = [k for k in gen.labels if k in labels]
     meta = {"generator_run": str(Path(run_dir).resolve().name), "model": gen.config["model"], "seed": seed,
             "energies": str(energies), "n_requested": n, "batch_size": batch_size,
             "generator_weights": _weights_digest(gen.model)}
+    if label_specs:
+        meta["label_spec"] = ";".join(f"{k}={v}" for k, v in label_specs.items())
     layout = "ild" if gen.geometry.name in ("ild-ecal", "ild-ahcal") and str(output).endswith(".ild.h5") else \
         "calochallenge"
     with ShowerWriter(output, gen.geometry, layout=layout, compression=compression, overwrite=overwrite,
@@ -230,7 +314,7 @@ def _write_shard(shard, path: Path, run_dir: str, incident_energy: np.ndarray, l
 
 
 def _generate_sharded(run_dir, n, energies, folder, seed, batch_size, compression, backend, workers, shard_size,
-                      engine, scheduler=None) -> Path:
+                      engine, scheduler=None, label_specs: dict[str, str] | None = None) -> Path:
     from functools import partial
 
     from hepgen.data.shards import ShardManifest
@@ -244,9 +328,15 @@ def _generate_sharded(run_dir, n, energies, folder, seed, batch_size, compressio
     geometry = RunDir(run_dir).read_json(RunDir(run_dir).preprocessing)["geometry"]
     settings = {"run": str(Path(run_dir).resolve().name), "energies": str(energies), "batch_size": batch_size,
                 "compression": compression}
+    if label_specs:
+        settings["label_spec"] = ";".join(f"{k}={v}" for k, v in label_specs.items())
     manifest = ShardManifest.plan(folder, n, shard_size, seed, geometry if isinstance(geometry, str) else "custom",
                                   settings)
-    e, labels = incident_energies(energies, n, seed)
+    from hepgen.training.kinds import kind_from_state
+
+    run_labels = list(kind_from_state(RunDir(run_dir).read_json(RunDir(run_dir).preprocessing)).labels)
+    e, labels = _conditions(energies, label_specs, n, seed, run_labels, run_dir=run_dir)
+    labels = {k: v for k, v in labels.items() if k in run_labels}
     pending = {s.index for s in manifest.pending()}
 
     def task_for(shard):  # each shard gets its slice of the planned conditions (pickled to its worker)

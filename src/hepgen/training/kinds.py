@@ -58,6 +58,40 @@ def label_specs(labels: Sequence[Any]) -> tuple[list[str], dict[str, str]]:
     return names, declared
 
 
+def _label_log_flags(values: dict[str, np.ndarray], names: Sequence[str], declared: dict[str, str],
+                     data_scales: dict[str, str], n_logged: int = 1) -> list[bool] | None:
+    """The ``log`` flags of a log_standardize over (``n_logged`` always-logged columns, labels ``names``), or None
+    when every label is logged (today's state, stored without flags): the declared scale, else the data's, else
+    :func:`hepgen.data.showers.label_scale` of the values."""
+    from hepgen.data.showers import label_scale
+
+    scales = [label_scale(values[k], declared.get(k, data_scales.get(k))) for k in names]
+    return [True] * n_logged + [v == "log" for v in scales] if "linear" in scales else None
+
+
+def _check_logged(raw: np.ndarray, flags: Sequence[bool] | None, names: Sequence[str], n_fixed: int = 1) -> None:
+    """InputError when a log-standardised column of ``raw`` (incident energy first, labels ``names`` from column
+    ``n_fixed``) is <= 0."""
+    logged = raw if flags is None else raw[:, np.asarray(flags, dtype=bool)]
+    if not np.any(logged <= 0):
+        return
+    if np.any(raw[:, 0] <= 0):
+        raise InputError("incident energies and conditioning labels must be > 0 (MeV)")
+    bad = [k for i, k in enumerate(names) if (flags is None or flags[n_fixed + i]) and np.any(raw[:, n_fixed + i] <= 0)]
+    raise InputError(f"conditioning label '{bad[0]}' is log-standardised and must be > 0; a signed label is "
+                     f"standardised linearly when declared so (labels: ['{bad[0]}:linear'] in the config, or "
+                     "the file's labels/<name> attribute scale = linear)")
+
+
+def _label_columns(names: Sequence[str], labels: dict | None) -> list[np.ndarray]:
+    """(N,) float64 column of each label in ``names``; InputError naming the first one missing."""
+    labels = labels or {}
+    for k in names:
+        if k not in labels:
+            raise InputError(f"this model is conditioned on '{k}'; give it (labels={{'{k}': ...}})")
+    return [np.asarray(labels[k], dtype=np.float64).reshape(-1) for k in names]
+
+
 @dataclass
 class Conditions:
     """What generation is conditioned on, in physical units; each kind reads the fields it needs.
@@ -235,17 +269,15 @@ class ShowerKind(_ShowerIO):
         >>> k.label_scales, k.encode_cond(s.incident_energy, s.labels).round(3).tolist()
         ({'impact_x_mm': 'linear'}, [[-1.0, -1.0], [1.0, 1.0]])
         """
-        from hepgen.data.showers import label_scale
-
         names, declared = label_specs(labels)
         missing = [k for k in names if k not in showers.labels and k != "visible_energy"]
         if missing:
             raise InputError(f"conditioning label(s) {missing} not in the data (has {sorted(showers.labels)})")
         kind = cls(showers.geometry, Pipeline(preprocessing), Pipeline([{"name": "log_standardize"}]), names)
         values = kind._labels_of(showers)
-        scales = [label_scale(values[k], declared.get(k, showers.label_scales.get(k))) for k in names]
-        if "linear" in scales:  # only then is the choice stored: positive labels keep today's state exactly
-            kind.cond.transforms[0].params["log"] = [True] + [v == "log" for v in scales]
+        flags = _label_log_flags(values, names, declared, showers.label_scales)
+        if flags is not None:  # only then is the choice stored: positive labels keep today's state exactly
+            kind.cond.transforms[0].params["log"] = flags
         kind.data.fit(showers.energy, showers.incident_energy)
         kind.cond.fit(kind.raw_cond(showers.incident_energy, values), None)
         return kind
@@ -264,23 +296,9 @@ class ShowerKind(_ShowerIO):
 
     def raw_cond(self, incident_energy: np.ndarray, labels: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, n_cond) physical conditioning values (MeV, label units)."""
-        labels = labels or {}
-        cols = [np.asarray(incident_energy, dtype=np.float64).reshape(-1)]
-        for k in self.labels:
-            if k not in labels:
-                raise InputError(f"this model is conditioned on '{k}'; give it (labels={{'{k}': ...}})")
-            cols.append(np.asarray(labels[k], dtype=np.float64).reshape(-1))
+        cols = [np.asarray(incident_energy, dtype=np.float64).reshape(-1)] + _label_columns(self.labels, labels)
         out = np.stack(cols, axis=1)
-        flags = self.cond.transforms[0].params.get("log") if self.cond.transforms else None
-        logged = out if flags is None else out[:, np.asarray(flags, dtype=bool)]
-        if np.any(logged <= 0):
-            if np.any(out[:, 0] <= 0):
-                raise InputError("incident energies and conditioning labels must be > 0 (MeV)")
-            bad = [k for i, k in enumerate(self.labels)
-                   if (flags is None or flags[1 + i]) and np.any(out[:, 1 + i] <= 0)]
-            raise InputError(f"conditioning label '{bad[0]}' is log-standardised and must be > 0; a signed label is "
-                             f"standardised linearly when declared so (labels: ['{bad[0]}:linear'] in the config, or "
-                             "the file's labels/<name> attribute scale = linear)")
+        _check_logged(out, self.cond.transforms[0].params.get("log") if self.cond.transforms else None, self.labels)
         return out
 
     def encode_cond(self, incident_energy: np.ndarray, labels: dict | None = None) -> np.ndarray:
@@ -348,9 +366,12 @@ class PointKind(_ShowerIO):
 
     x is (N, n_max, 5): per hit the standardised (E, z, alpha, R) of :class:`hepgen.data.hits.HitTransform`
     (dequantised, logit, Box-Cox) and a last 0/1 column marking real hits (hits first, zero padding).
-    cond is (N, 3): standardised log E_inc, standardised log n_hits, and n_hits itself (the model
-    builds its mask from it). ``n_hits`` is a conditioning label the model draws itself when not given
-    (:meth:`sample_n_hits`, an :class:`hepgen.models.nhits.NHitsModel` fitted on the training set).
+    cond is (N, 3 + L): standardised log E_inc, standardised log n_hits, n_hits itself (the model
+    builds its mask from it), then the L further labels of the run (e.g. ``theta_deg``, ``impact_x_mm``;
+    standardised, log or linear as in :meth:`ShowerKind.fit`). ``n_hits`` is a conditioning label the model draws
+    itself when not given (:meth:`sample_n_hits`, an :class:`hepgen.models.nhits.NHitsModel` of E_inc fitted on the
+    training set); the further labels must be given. With further labels the random alpha turn of the decoding
+    (``rotate_alpha``) is off unless the preprocessing asks for it: it would undo a direction or an impact point.
     Decoding floors hits to voxels, optionally turns each shower by a random alpha step and moves
     duplicate hits to free neighbouring cells (:mod:`hepgen.data.postprocess_hits`), then re-voxelises.
 
@@ -375,11 +396,13 @@ class PointKind(_ShowerIO):
     OPTIONS = {"box_cox": True, "dequantize": "linear", "nhits_model": "kde", "rotate_alpha": True,
                "shift_duplicates": True, "n_max_margin": 1.1}
 
-    def __init__(self, geometry, hits, cond: Pipeline, nhits, n_max: int, options: dict, seed: int = 0) -> None:
+    def __init__(self, geometry, hits, cond: Pipeline, nhits, n_max: int, options: dict, seed: int = 0,
+                 extra_labels: Sequence[str] = ()) -> None:
         self.geometry = get_geometry(geometry)
         self.hits, self.cond, self.nhits, self.n_max = hits, cond, nhits, int(n_max)
         self.options, self.seed = dict(options), int(seed)
-        self.labels = ["n_hits"]
+        self.extra_labels = list(extra_labels)
+        self.labels = ["n_hits", *self.extra_labels]
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -387,7 +410,13 @@ class PointKind(_ShowerIO):
 
     @property
     def n_cond(self) -> int:
-        return 3
+        return 3 + len(self.extra_labels)
+
+    @property
+    def label_scales(self) -> dict[str, str]:
+        """How each further conditioning label is standardised: ``log`` or ``linear``."""
+        flags = self.cond.transforms[0].params.get("log") or [True] * (2 + len(self.extra_labels))
+        return {k: "log" if flags[2 + i] else "linear" for i, k in enumerate(self.extra_labels)}
 
     @classmethod
     def _options(cls, preprocessing: Sequence[dict]) -> dict:
@@ -410,9 +439,14 @@ class PointKind(_ShowerIO):
         from hepgen.data.pointcloud import voxels_to_points
         from hepgen.models.nhits import NHitsModel
 
-        if [k for k in labels if k != "n_hits"]:
-            raise InputError(f"point-cloud models are conditioned on (E_inc, n_hits) only, not {list(labels)}")
+        names, declared = label_specs(labels)
+        extra = [k for k in names if k != "n_hits"]
+        missing = [k for k in extra if k not in showers.labels]
+        if missing:
+            raise InputError(f"conditioning label(s) {missing} not in the data (has {sorted(showers.labels)})")
         opts = cls._options(preprocessing)
+        if extra and not any("rotate_alpha" in dict(entry) for entry in preprocessing or []):
+            opts["rotate_alpha"] = False    # a random turn in alpha would undo a direction or an impact point
         pts = voxels_to_points(showers)
         if np.any(pts.n_hits == 0):
             raise InputError(f"shower {int(np.argmin(pts.n_hits))} has no hit; point-cloud models need >= 1 hit "
@@ -420,25 +454,33 @@ class PointKind(_ShowerIO):
         hits = HitTransform.fit(pts, box_cox=opts["box_cox"], dequantize=opts["dequantize"], seed=seed)
         n_max = int(np.ceil(pts.n_hits.max() * float(opts["n_max_margin"])))
         cond = Pipeline([{"name": "log_standardize"}])
-        cond.fit(np.column_stack([showers.incident_energy, pts.n_hits]).astype(np.float64), None)
+        flags = _label_log_flags(showers.labels, extra, declared, showers.label_scales, n_logged=2)
+        if flags is not None:
+            cond.transforms[0].params["log"] = flags
+        raw = np.column_stack([showers.incident_energy, pts.n_hits, *_label_columns(extra, showers.labels)])
+        cond.fit(raw.astype(np.float64), None)
         nhits = NHitsModel.fit(showers.incident_energy, pts.n_hits, kind=opts["nhits_model"], n_max=n_max)
-        return cls(showers.geometry, hits, cond, nhits, n_max, opts, seed)
+        return cls(showers.geometry, hits, cond, nhits, n_max, opts, seed, extra)
 
     def _labels_of(self, showers: ShowerData) -> dict[str, np.ndarray]:
-        return {"n_hits": showers.labels.get("n_hits", showers.n_hits())}
+        out = {k: showers.labels[k] for k in self.extra_labels if k in showers.labels}
+        return {"n_hits": showers.labels.get("n_hits", showers.n_hits()), **out}
 
     def sample_n_hits(self, incident_energy: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """(N,) numbers of hits drawn from the fitted n_hits model (clipped to n_max)."""
         return self.nhits.sample(incident_energy, rng)
 
     def encode_cond(self, incident_energy: np.ndarray, labels: dict | None = None) -> np.ndarray:
-        """(N, 3) float32: standardised log E_inc and log n_hits, and n_hits (given in ``labels``)."""
+        """(N, 3 + L) float32: standardised log E_inc and log n_hits, n_hits (given in ``labels``), then the
+        further labels standardised."""
         if not labels or "n_hits" not in labels:
             raise InputError("point-cloud models need labels={'n_hits': ...} (or let the model draw them)")
         e = np.asarray(incident_energy, np.float64).reshape(-1)
         n = np.clip(np.asarray(labels["n_hits"], np.float64).reshape(-1), 1, self.n_max)
-        std = self.cond.forward(np.column_stack([e, n]), None)
-        return np.column_stack([std, n]).astype(np.float32)
+        raw = np.column_stack([e, n, *_label_columns(self.extra_labels, labels)])
+        _check_logged(raw, self.cond.transforms[0].params.get("log"), self.extra_labels, n_fixed=2)
+        std = self.cond.forward(raw, None)
+        return np.column_stack([std[:, :2], n, std[:, 2:]]).astype(np.float32)
 
     def encode(self, showers: ShowerData) -> dict[str, np.ndarray]:
         """{"x": (N, n_max, 5), "cond": (N, 3)} float32 (dequantisation noise seeded by the fitted seed)."""
@@ -455,7 +497,8 @@ class PointKind(_ShowerIO):
         mask = np.arange(self.n_max)[None, :] < pts.n_hits[:, None]
         x[mask, :4] = feats
         x[mask, 4] = 1.0
-        return {"x": x, "cond": self.encode_cond(showers.incident_energy, {"n_hits": pts.n_hits})}
+        return {"x": x, "cond": self.encode_cond(showers.incident_energy, {**self._labels_of(showers),
+                                                                           "n_hits": pts.n_hits})}
 
     def decode(self, x: np.ndarray, c: Conditions | None = None) -> ShowerData:
         """Generated (N, n_max, 5) clouds -> voxel :class:`ShowerData` in MeV (post-processed as configured)."""
@@ -485,7 +528,8 @@ class PointKind(_ShowerIO):
         geo = self.geometry
         return {"kind": self.kind, "geometry": geo.name if geo.name in preset_names() else geo.spec(),
                 "hits": self.hits.state(), "cond": self.cond.state(), "nhits": self.nhits.state(),
-                "n_max": self.n_max, "options": self.options, "seed": self.seed}
+                "n_max": self.n_max, "options": self.options, "seed": self.seed,
+                **({"labels": self.extra_labels} if self.extra_labels else {})}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "PointKind":
@@ -495,7 +539,8 @@ class PointKind(_ShowerIO):
         geo = state["geometry"]
         geo = get_geometry(geo) if isinstance(geo, str) else geometry_from_spec(geo)
         return cls(geo, HitTransform.from_state(state["hits"], geo), Pipeline.from_state(state["cond"]),
-                   NHitsModel.from_state(state["nhits"]), state["n_max"], state["options"], state.get("seed", 0))
+                   NHitsModel.from_state(state["nhits"]), state["n_max"], state["options"], state.get("seed", 0),
+                   state.get("labels", ()))
 
 
 class JetKind:
