@@ -25,7 +25,7 @@ from hepgen.geometry import Geometry
 from hepgen.progress import ProgressBar, set_quiet, is_quiet
 from hepgen.errors import InputError, about_file
 from hepgen.units import EnergySpec, parse_energy
-from hepgen.simulate.gflash import BLOCK, PARTICLES, block_rng, detector_model, simulate_block
+from hepgen.simulate.gflash import BLOCK, HADRONS, block_rng, check_particle, simulate_block, simulator
 from hepgen.simulate.impact import IMPACT_LABELS, ImpactSpec, parse_impact
 
 __all__ = ["simulate_to_file", "block_energies"]
@@ -45,7 +45,7 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                      particle: str = "photon", seed: int | None = None, incidence_angle: float = 0.0,
                      layout: str = "calochallenge", chunk_size: int = 1000, overwrite: bool = False,
                      compression: str = "gzip", quiet: bool | None = None, visible_energy: bool = False,
-                     impact: str | ImpactSpec | None = None) -> int:
+                     impact: str | ImpactSpec | None = None, tune: str | None = None) -> int:
     """Simulate ``n`` showers with incident energies from ``energy`` (e.g. ``log-uniform:1GeV:1TeV``) into ``path``.
 
     Re-running with the same arguments (and a ``seed``) after an interruption continues the ``.partial``
@@ -57,14 +57,19 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     attributes ``energy_convention`` and ``sampling_fraction`` say which. ``impact`` (e.g. ``crystal``,
     ``uniform:-30:30``, ``0,0``; :func:`hepgen.simulate.impact.parse_impact`) draws an impact point per shower
     from block k's stream ``(k, 2)`` and stores it as the labels ``impact_x_mm``, ``impact_y_mm`` (mm, declared
-    linear); the file's ``impact`` attribute holds the specification.
+    linear); the file's ``impact`` attribute holds the specification. Pions (``pion``, ``pi+``, ``pi-``) are
+    simulated with the hadronic model (:mod:`hepgen.simulate.hadronic`) and its parameter set ``tune``
+    (default ``hadronic-a``), recorded in the file's ``tune`` attribute.
     """
     from hepgen.data import ShowerData, ShowerWriter
 
     if n < 1:
         raise InputError(f"number of showers must be >= 1, got {n}")
-    if particle not in PARTICLES:
-        raise InputError(f"particle '{particle}': the GFlash simulator handles {', '.join(PARTICLES)}")
+    check_particle(particle)
+    hadron = particle in HADRONS
+    if tune is not None and not hadron:
+        raise InputError(f"a hadronic tune ('{tune}') applies to pions, not to {particle}s")
+    tune = (tune or "hadronic-a") if hadron else None
     spec = parse_energy(energy) if isinstance(energy, str) else energy
     if min(spec.values) <= 0:
         raise InputError(f"incident energies must be positive, got {spec}")
@@ -75,7 +80,7 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
         for target in (path, partial_path(path)):
             check_not_input(target, [geometry_file], "output")
     with about_file(geometry_file):
-        det = detector_model(geometry, visible_energy)
+        det, hadron_block = simulator(geometry, particle, visible_energy, tune or "hadronic-a")
     if seed is not None and int(seed) < 0:
         raise InputError(f"seed must be >= 0, got {seed}")
     if int(chunk_size) < 1:
@@ -89,7 +94,9 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     entropy = int(np.random.SeedSequence(seed).entropy)  # seed itself when given (SeedSequence(s).entropy == s)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
     # the seed as a decimal string: a drawn one has 128 bits, more than an HDF5 integer attribute holds
-    meta = {"simulator": "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)", "seed": str(entropy),
+    name = ("hepgen hadronic GFlash-type (Grindhammer, Rudowicz & Peters, NIM A290 (1990) 469)" if hadron
+            else "hepgen GFlash (Grindhammer & Peters, hep-ex/0001020)")
+    meta = {"simulator": name, "seed": str(entropy), "tune": tune,
             "particle": particle, "energy_spec": f"{spec.kind}:{','.join(repr(v) for v in spec.values)}",
             "n_showers": int(n), "incidence_angle": float(incidence_angle), "block_size": BLOCK,
             "energy_convention": det.energy_convention, "sampling_fraction": det.sampling_fraction,
@@ -118,7 +125,8 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                         e = block_energies(spec, entropy, k)[: n - k * BLOCK]
                         p = None if impact_spec is None else \
                             impact_spec.sample(BLOCK, block_rng(entropy, k, 2))[:len(e)]
-                        showers.append(simulate_block(det, e, block_rng(entropy, k, 1), particle, incidence_angle, p))
+                        block_fn = hadron_block if hadron else simulate_block   # the module's name, looked up here
+                        showers.append(block_fn(det, e, block_rng(entropy, k, 1), particle, incidence_angle, p))
                         energies.append(e)
                         points.append(p)
                     lab = {} if impact_spec is None else dict(zip(IMPACT_LABELS, np.concatenate(points)[skip:].T))
