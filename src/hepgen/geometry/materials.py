@@ -3,7 +3,8 @@
 Values are the PDG "Atomic and nuclear properties of materials" tables (pdg.lbl.gov/AtomicNuclearProperties):
 atomic number Z (electron-weighted mean for compounds), mass number A, density, radiation length X0,
 critical energy E_c (electrons, Rossi definition), Moliere radius R_M, minimum ionisation dE/dx, mean
-excitation energy I, Z/A and the nuclear interaction length lambda_I. Lengths in mm, energies in MeV, densities in g/cm^3.
+excitation energy I, Z/A and the nuclear interaction length lambda_I. Lengths in mm, energies in MeV,
+densities in g/cm^3.
 
 The mixture rules are those of Grindhammer & Peters, hep-ex/0001020, Sec. 4 (also the Geant4 Physics
 Reference Manual, "Gflash Shower Parameterizations"): with mass fractions w_i of the slabs,

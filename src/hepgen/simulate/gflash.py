@@ -385,7 +385,8 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     """Simulate GFlash showers of ``incident_energy`` (MeV) in a geometry; returns :class:`ShowerData`.
 
     ``particle`` is photon, electron or positron, or a charged pion (``pion``, ``pi+``, ``pi-``: the hadronic
-    model of :mod:`hepgen.simulate.hadronic` with parameter set ``tune``); ``incidence_angle`` in radians (tilt in the x-z
+    model of :mod:`hepgen.simulate.hadronic` with parameter set ``tune``); ``incidence_angle`` in radians (tilt in the
+    x-z
     plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
     shower i always uses the random stream of block ``(first_shower + i) // BLOCK``. ``chunk_size``
     bounds how many showers are held in float64 work arrays at a time. CaloChallenge ds2/3 geometries give
@@ -409,26 +410,27 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     if len(e) and (not np.all(np.isfinite(e)) or e.min() <= 0):
         bad = int(np.flatnonzero(~np.isfinite(e) | (e <= 0))[0])
         raise InputError(f"incident energies must be positive and finite (MeV), got {e[bad]}", index=bad)
-    det, block = simulator(geometry, particle, visible_energy, tune)
+    geo = get_geometry(geometry)
+    det, block = simulator(geo, particle, visible_energy, tune)
     entropy = np.random.SeedSequence(seed).entropy
     points = None
     if isinstance(impact, (str, ImpactSpec)):
-        spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(det.geometry)
+        spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(geo)
         points = np.concatenate([spec.sample(BLOCK, block_rng(entropy, (first_shower + start) // BLOCK, 2))
                                  for start in range(0, len(e), BLOCK)] or [np.zeros((0, 2))])[: len(e)]
     elif impact is not None:
         points = np.asarray(impact, dtype=np.float64)
         if points.shape != (len(e), 2) or not np.all(np.isfinite(points)):
             raise InputError(f"impact points: expected {len(e)} finite (x, y) pairs in mm, got shape {points.shape}")
-    if points is not None and det.geometry.grid_shape is None and det.geometry.r_edges is None:
-        raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
+    if points is not None and geo.grid_shape is None and geo.r_edges is None:
+        raise InputError(f"geometry '{geo.name}': impact points need a Cartesian or cylindrical readout")
     parts = []
     for start in range(0, len(e), BLOCK):
         rng = block_rng(entropy, (first_shower + start) // BLOCK)
         sl = slice(start, start + BLOCK)
         parts.append(block(det, e[sl], rng, particle, incidence_angle, None if points is None else points[sl]))
-    energy = np.concatenate(parts) if parts else np.zeros((0, det.geometry.n_voxels), np.float32)
+    energy = np.concatenate(parts) if parts else np.zeros((0, geo.n_voxels), np.float32)
     if points is None:
-        return ShowerData(e, energy, det.geometry)
-    return ShowerData(e, energy, det.geometry, dict(zip(IMPACT_LABELS, points.T)),
+        return ShowerData(e, energy, geo)
+    return ShowerData(e, energy, geo, dict(zip(IMPACT_LABELS, points.T)),
                       {k: "linear" for k in IMPACT_LABELS})

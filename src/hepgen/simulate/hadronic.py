@@ -74,7 +74,7 @@ __all__ = ["HADRONS", "HadronicTune", "TUNES", "get_tune", "mean_em_fraction", "
            "sample_shower_parameters", "simulate_hadron_showers", "DEFAULT_TUNE"]
 
 DEFAULT_TUNE = "hadronic-a"
-#: Bock et al. (1981) mean longitudinal parameters: alpha = a0 + a1 ln E, beta_em (1/X0), beta_h = d0 + d1 ln E (1/lambda)
+#: Bock et al. (1981) mean profile: alpha = a0 + a1 ln E, beta_em = b (1/X0), beta_h = d0 + d1 ln E (1/lambda)
 BOCK = dict(a0=0.6165, a1=0.3183, b=0.2198, d0=0.9099, d1=-0.0237)
 
 
@@ -246,7 +246,7 @@ def hadronic_detector(geometry: str | Geometry, visible_energy: bool = False) ->
         return det
     if geo.layer_stack is None:
         raise InputError(f"geometry '{geo.name}' has no physical layer stack (materials, thicknesses); the hadronic "
-                         "simulator needs one (e.g. ild-ahcal, calochallenge-1-pions, or a geometry file with 'layers')")
+                         "simulator needs one (e.g. ild-ahcal, calochallenge-1-pions, a geometry file with 'layers')")
     return detector_model(geo, visible_energy)
 
 

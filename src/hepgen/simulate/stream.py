@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgen.geometry import Geometry
+from hepgen.geometry import Geometry, get_geometry
 from hepgen.progress import ProgressBar, set_quiet, is_quiet
 from hepgen.errors import InputError, about_file
 from hepgen.units import EnergySpec, parse_energy
@@ -80,16 +80,17 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
         for target in (path, partial_path(path)):
             check_not_input(target, [geometry_file], "output")
     with about_file(geometry_file):
-        det, hadron_block = simulator(geometry, particle, visible_energy, tune or "hadronic-a")
+        geo = get_geometry(geometry)
+        det, hadron_block = simulator(geo, particle, visible_energy, tune or "hadronic-a")
     if seed is not None and int(seed) < 0:
         raise InputError(f"seed must be >= 0, got {seed}")
     if int(chunk_size) < 1:
         raise InputError(f"chunk size must be >= 1, got {chunk_size}")
     impact_spec = None
     if impact is not None:
-        impact_spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(det.geometry)
-        if det.geometry.grid_shape is None and det.geometry.r_edges is None:
-            raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
+        impact_spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(geo)
+        if geo.grid_shape is None and geo.r_edges is None:
+            raise InputError(f"geometry '{geo.name}': impact points need a Cartesian or cylindrical readout")
     resumable = seed is not None
     entropy = int(np.random.SeedSequence(seed).entropy)  # seed itself when given (SeedSequence(s).entropy == s)
     chunk_blocks = max(1, -(-int(chunk_size) // BLOCK))
@@ -106,14 +107,14 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
     if quiet is not None:
         set_quiet(quiet)
     try:
-        with ShowerWriter(path, det.geometry, layout=layout, compression=compression, overwrite=overwrite,
+        with ShowerWriter(path, geo, layout=layout, compression=compression, overwrite=overwrite,
                           resume=resumable, metadata=meta, labels=labels,
                           label_scales={k: "linear" for k in labels}) as writer:
             done = writer.n_written
             if done > n:
                 raise InputError(f"the partial file holds {done} showers, more than the {n} asked for",
                                  file=str(writer.partial))
-            with ProgressBar(total=n, description=f"simulating {particle}s in {det.geometry.name}",
+            with ProgressBar(total=n, description=f"simulating {particle}s in {geo.name}",
                              completed=done) as bar:
                 block = done // BLOCK
                 skip = done - block * BLOCK
@@ -130,7 +131,7 @@ def simulate_to_file(path: str | Path, geometry: str | Geometry, energy: str | E
                         energies.append(e)
                         points.append(p)
                     lab = {} if impact_spec is None else dict(zip(IMPACT_LABELS, np.concatenate(points)[skip:].T))
-                    chunk = ShowerData(np.concatenate(energies)[skip:], np.concatenate(showers)[skip:], det.geometry,
+                    chunk = ShowerData(np.concatenate(energies)[skip:], np.concatenate(showers)[skip:], geo,
                                        lab)
                     writer.append(chunk)
                     bar.advance(len(chunk))
