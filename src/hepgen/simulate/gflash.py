@@ -385,9 +385,8 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     """Simulate GFlash showers of ``incident_energy`` (MeV) in a geometry; returns :class:`ShowerData`.
 
     ``particle`` is photon, electron or positron, or a charged pion (``pion``, ``pi+``, ``pi-``: the hadronic
-    model of :mod:`hepgen.simulate.hadronic` with parameter set ``tune``); ``incidence_angle`` in radians (tilt in the
-    x-z
-    plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
+    model of :mod:`hepgen.simulate.hadronic` with parameter set ``tune``); ``incidence_angle`` in radians (tilt in
+    the x-z plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
     shower i always uses the random stream of block ``(first_shower + i) // BLOCK``. ``chunk_size``
     bounds how many showers are held in float64 work arrays at a time. CaloChallenge ds2/3 geometries give
     calibrated energies (geometries with ``calibrated_energies``, see :func:`detector_model`) unless ``visible_energy``.
