@@ -207,8 +207,8 @@ def test_file_is_identical_across_chunks_and_resumes(tmp_path, monkeypatch):
 def test_bad_input_is_reported():
     with pytest.raises(InputError, match="no physical layer stack"):
         simulate_showers("calochallenge-1-photons", np.array([1e4]))
-    with pytest.raises(InputError, match="particle 'pion'"):
-        simulate_showers("ild-ecal", np.array([1e4]), "pion")
+    with pytest.raises(InputError, match="particle 'kaon'"):
+        simulate_showers("ild-ecal", np.array([1e4]), "kaon")
     with pytest.raises(InputError, match="index 1"):
         simulate_showers("ild-ecal", np.array([1e4, -5.0]))
 

@@ -28,7 +28,11 @@ def simulate(
     n: Optional[int] = typer.Option(None, "-n", "--n-showers", help="Number of showers."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output HDF5 file."),
     particle: Optional[str] = typer.Option(None, "--particle", "-p",
-                                           help="photon (default), electron or positron."),
+                                           help="photon (default), electron, positron, or pion (also pi+, "
+                                           "pi-: the parameterised hadronic model, docs/hadronic.md)."),
+    tune: Optional[str] = typer.Option(None, "--tune", help="Pions: the hadronic parameter set, hadronic-a "
+                                       "(default; e/h 1.4, a QGSP_BERT stand-in) or hadronic-b (e/h 1.3, more em, "
+                                       "longer; an FTFP_BERT stand-in)."),
     impact: Optional[str] = typer.Option(None, "--impact", help="Impact point per shower (mm), stored as the labels "
                                          "impact_x_mm, impact_y_mm: X,Y (fixed), center, crystal (uniform over the "
                                          "central cell), uniform:LO:HI, uniform:XLO:XHI,YLO:YHI or gauss:SIGMA. "
@@ -64,10 +68,14 @@ def simulate(
                                             "cluster (tcp://host:port); OUTPUT is a folder of shards that its "
                                             "workers must see (docs/dask.md)."),
 ) -> None:
-    """Simulate electromagnetic showers with the GFlash parameterisation (Grindhammer & Peters, hep-ex/0001020).
+    """Simulate electromagnetic showers with the GFlash parameterisation (Grindhammer & Peters, hep-ex/0001020),
+    or pion showers with the parameterised hadronic model (docs/hadronic.md).
 
     Example: hepgen simulate --detector calochallenge-2 --particle electron --energy log-uniform:1GeV:1TeV
     -n 100000 -o ds2_reference.h5 --seed 1
+
+    Pions in the ILD AHCAL: hepgen simulate -d ild-ahcal -p pion -e uniform:10GeV:100GeV -n 10000 -o pions.h5
+    --seed 1 --tune hadronic-b
 
     Belle II ECL (Irakkathil Jabbar, PhD thesis, KIT 2022): hepgen simulate --preset belle2-ecl-5x5-train
     -n 40000 -o train.h5 --seed 1
@@ -100,7 +108,7 @@ def simulate(
     if workers > 1 or shard_size or scheduler:
         settings = dict(geometry=detector, energy=energy, particle=particle, incidence_angle=math.radians(angle),
                         layout=layout, chunk_size=chunk_size, visible_energy=visible_energy, impact=impact,
-                        theta_deg=theta, phi_deg=phi)
+                        theta_deg=theta, phi_deg=phi, tune=tune)
         folder = simulate_sharded(output, n, seed, workers, shard_size or -(-n // max(1, workers)), scheduler,
                                   settings)
         typer.echo(f"wrote {n} {particle} showers in {detector} to {folder} (shards; join with 'hepgen merge')")
@@ -108,7 +116,7 @@ def simulate(
     total = simulate_to_file(output, detector, energy, n, particle=particle, seed=seed,
                              incidence_angle=math.radians(angle), layout=layout, chunk_size=chunk_size,
                              overwrite=overwrite, visible_energy=visible_energy, impact=impact, theta_deg=theta,
-                             phi_deg=phi)
+                             phi_deg=phi, tune=tune)
     typer.echo(f"wrote {total} {particle} showers in {detector} to {output}")
 
 

@@ -3,7 +3,8 @@
 Values are the PDG "Atomic and nuclear properties of materials" tables (pdg.lbl.gov/AtomicNuclearProperties):
 atomic number Z (electron-weighted mean for compounds), mass number A, density, radiation length X0,
 critical energy E_c (electrons, Rossi definition), Moliere radius R_M, minimum ionisation dE/dx, mean
-excitation energy I and Z/A. Lengths in mm, energies in MeV, densities in g/cm^3.
+excitation energy I, Z/A and the nuclear interaction length lambda_I. Lengths in mm, energies in MeV,
+densities in g/cm^3.
 
 The mixture rules are those of Grindhammer & Peters, hep-ex/0001020, Sec. 4 (also the Geant4 Physics
 Reference Manual, "Gflash Shower Parameterizations"): with mass fractions w_i of the slabs,
@@ -49,6 +50,8 @@ class Material:
     dedx_min_mev_cm2_g: float
     mean_excitation_ev: float
     z_over_a: float
+    #: nuclear interaction length lambda_I in g/cm^2 (PDG table); None: the estimate 20 A^0.4 + 32 g/cm^2
+    lambda_int_g_cm2: float | None = None
 
     @property
     def x0_mm(self) -> float:
@@ -61,6 +64,16 @@ class Material:
         return self.x0_mm * E_S_MEV / self.critical_energy_mev
 
     @property
+    def lambda_int_mm(self) -> float:
+        """Nuclear interaction length in mm (PDG value, else 20 A^0.4 + 32 g/cm^2).
+
+        >>> round(get_material("Fe").lambda_int_mm, 1)
+        167.8
+        """
+        lam = self.lambda_int_g_cm2 if self.lambda_int_g_cm2 is not None else 20.0 * self.a**0.4 + 32.0
+        return 10.0 * lam / self.density_g_cm3
+
+    @property
     def mip_dedx_mev_mm(self) -> float:
         """Minimum-ionising energy loss in MeV per mm."""
         return self.dedx_min_mev_cm2_g * self.density_g_cm3 / 10.0
@@ -68,15 +81,15 @@ class Material:
 
 #: name -> Material (PDG values; compounds carry the mass-weighted mean Z and A).
 MATERIALS: dict[str, Material] = {m.name: m for m in (
-    Material("W", 74, 183.84, 19.30, 6.76, 7.97, 1.145, 727.0, 0.40252),
-    Material("Pb", 82, 207.2, 11.35, 6.37, 7.43, 1.122, 823.0, 0.39575),
-    Material("Fe", 26, 55.845, 7.874, 13.84, 21.68, 1.451, 286.0, 0.46557),
-    Material("Cu", 29, 63.546, 8.960, 12.86, 19.42, 1.403, 322.0, 0.45636),
-    Material("Si", 14, 28.0855, 2.329, 21.82, 40.19, 1.664, 173.0, 0.49848),
-    Material("CsI", 54.0, 129.9, 4.510, 8.39, 11.17, 1.243, 553.1, 0.41569),
-    Material("PbWO4", 75.6, 227.0, 8.300, 7.39, 9.64, 1.229, 600.7, 0.41315),
-    Material("Scintillator", 3.5, 6.5, 1.060, 43.79, 93.11, 1.936, 68.7, 0.53768),
-    Material("LAr", 18, 39.948, 1.396, 19.55, 32.84, 1.508, 188.0, 0.45059),
+    Material("W", 74, 183.84, 19.30, 6.76, 7.97, 1.145, 727.0, 0.40252, 191.9),
+    Material("Pb", 82, 207.2, 11.35, 6.37, 7.43, 1.122, 823.0, 0.39575, 199.6),
+    Material("Fe", 26, 55.845, 7.874, 13.84, 21.68, 1.451, 286.0, 0.46557, 132.1),
+    Material("Cu", 29, 63.546, 8.960, 12.86, 19.42, 1.403, 322.0, 0.45636, 137.3),
+    Material("Si", 14, 28.0855, 2.329, 21.82, 40.19, 1.664, 173.0, 0.49848, 108.4),
+    Material("CsI", 54.0, 129.9, 4.510, 8.39, 11.17, 1.243, 553.1, 0.41569, 171.5),
+    Material("PbWO4", 75.6, 227.0, 8.300, 7.39, 9.64, 1.229, 600.7, 0.41315, 168.3),
+    Material("Scintillator", 3.5, 6.5, 1.060, 43.79, 93.11, 1.936, 68.7, 0.53768, 77.07),
+    Material("LAr", 18, 39.948, 1.396, 19.55, 32.84, 1.508, 188.0, 0.45059, 119.7),
 )}
 _ALIASES = {"tungsten": "W", "lead": "Pb", "iron": "Fe", "steel": "Fe", "copper": "Cu", "silicon": "Si",
             "csi(tl)": "CsI", "pwo": "PbWO4", "polystyrene": "Scintillator", "scint": "Scintillator",

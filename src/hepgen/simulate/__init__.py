@@ -1,4 +1,5 @@
-"""Reference shower simulation: the GFlash parameterisation (Grindhammer & Peters, hep-ex/0001020).
+"""Reference shower simulation: the GFlash parameterisation (Grindhammer & Peters, hep-ex/0001020) for photons
+and electrons, a parameterised hadronic model (:mod:`hepgen.simulate.hadronic`) for pions.
 
 >>> import numpy as np
 >>> from hepgen.simulate import simulate_showers
@@ -6,7 +7,7 @@
 (2, 6480)
 """
 
-from hepgen.simulate.gflash import BLOCK, PARTICLES, detector_model, simulate_showers
+from hepgen.simulate.gflash import BLOCK, HADRONS, PARTICLES, detector_model, simulate_showers
 from hepgen.simulate.stream import simulate_to_file
 
-__all__ = ["simulate_showers", "simulate_to_file", "detector_model", "BLOCK", "PARTICLES"]
+__all__ = ["simulate_showers", "simulate_to_file", "detector_model", "BLOCK", "PARTICLES", "HADRONS"]

@@ -42,11 +42,13 @@ from hepgen.simulate.impact import IMPACT_LABELS, ImpactSpec, parse_impact
 from hepgen.units import ValueSpec
 from hepgen.simulate.response import CrossingResponse, mean_crossing_cos
 
-__all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "BLOCK", "PARTICLES",
-           "ELECTRON_START_X0"]
+__all__ = ["simulate_showers", "simulate_block", "Detector", "detector_model", "block_rng", "deposit_steps", "voxel_of",
+           "BLOCK", "PARTICLES", "HADRONS", "ELECTRON_START_X0", "check_particle", "simulator"]
 
 BLOCK = 32
 PARTICLES = ("photon", "electron", "positron")
+#: charged pions: the hadronic model (:mod:`hepgen.simulate.hadronic`)
+HADRONS = ("pion", "pi+", "pi-")
 _MAX_SPOTS = 2_000_000
 #: depth (X0) behind the entrance where electron/positron profiles begin. The paper's mean-profile fit puts
 #: the maximum at ln y - 0.858 (hep-ex/0001020 eq. 13), 0.36 X0 before the PDG's t_max = ln y - 0.5 (EGS4);
@@ -70,6 +72,11 @@ class Detector:
     sampling_term: float | None  # c_s in sqrt(GeV), for the spot number
     threshold_mev: float        # readout threshold on the written energies (MeV, after ``energy_scale``)
     energy_scale: float = 1.0   # written energy = visible energy x energy_scale (1 / sampling fraction if calibrated)
+    step_lambda: np.ndarray | None = None    # (S, 2) depth range in nuclear interaction lengths at normal incidence
+    step_mip_mev: np.ndarray | None = None   # (S,) mean MIP energy loss in the step's active slab (MeV)
+    step_loss_mev: np.ndarray | None = None  # (S,) mean MIP energy loss in the whole step (MeV)
+    lambda_int_mm: float = 0.0               # mean nuclear interaction length of the stack (mm)
+    voxel_scale: np.ndarray | None = None    # (n_voxels,) written / visible energy per voxel, replaces energy_scale
 
     @property
     def sampling_fraction(self) -> float:
@@ -79,7 +86,7 @@ class Detector:
     @property
     def energy_convention(self) -> str:
         """``calibrated`` (visible energy / sampling fraction, the CaloChallenge ds2/3 convention) or ``visible``."""
-        return "calibrated" if self.energy_scale != 1.0 else "visible"
+        return "calibrated" if self.energy_scale != 1.0 or self.voxel_scale is not None else "visible"
 
     @property
     def response_groups(self) -> list[tuple[CrossingResponse, np.ndarray | slice]]:
@@ -132,23 +139,27 @@ def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> De
     all_slabs = [s for layer in geo.layer_stack for s in layer]
     sampling = not all(s.active for s in all_slabs)
     medium = sampling_structure(all_slabs)
-    layer, t_rng, z_mm, vis = [], [], [], []
+    layer, t_rng, z_mm, vis, lam_rng, mip, loss = [], [], [], [], [], [], []
     responses: list = [None] * geo.n_layers
-    t = z = 0.0
+    t = z = lam = 0.0
     pending: list = []  # passive slabs waiting for the next active slab
-    pending_t0 = 0.0
+    pending_t0 = pending_lam0 = pending_loss = 0.0
     for l, slabs in enumerate(geo.layer_stack):
         for slab in slabs:
-            x0 = get_material(slab.material).x0_mm
-            dt = slab.thickness_mm / x0
+            mat = get_material(slab.material)
+            dt = slab.thickness_mm / mat.x0_mm
+            dlam = slab.thickness_mm / mat.lambda_int_mm
+            dloss = slab.thickness_mm * mat.mip_dedx_mev_mm
             if not slab.active:
                 if not pending:
-                    pending_t0 = t
+                    pending_t0, pending_lam0, pending_loss = t, lam, 0.0
                 pending.append(slab)
+                pending_loss += dloss
             elif pending:
                 cell = sampling_structure(pending + [slab])
                 layer.append(l), t_rng.append((pending_t0, t + dt)), z_mm.append(z + slab.thickness_mm / 2)
-                vis.append(cell.visible_fraction)
+                vis.append(cell.visible_fraction), lam_rng.append((pending_lam0, lam + dlam))
+                mip.append(dloss), loss.append(pending_loss + dloss)
                 if responses[l] is None:
                     heaviest = max(pending, key=lambda p: p.thickness_mm * get_material(p.material).density_g_cm3)
                     responses[l] = _response(slab.material, slab.thickness_mm, heaviest.material)
@@ -158,8 +169,11 @@ def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> De
                 for k in range(n):
                     layer.append(l), t_rng.append((t + dt * k / n, t + dt * (k + 1) / n))
                     z_mm.append(z + slab.thickness_mm * (k + 0.5) / n), vis.append(1.0)
+                    lam_rng.append((lam + dlam * k / n, lam + dlam * (k + 1) / n))
+                    mip.append(dloss / n), loss.append(dloss / n)
             t += dt
             z += slab.thickness_mm
+            lam += dlam
     if not layer:
         raise InputError(f"geometry '{geo.name}' has no active slab: nothing would be read out")
     if sampling:  # F_s and e_hat of the sampling cell, not of the whole stack
@@ -177,7 +191,8 @@ def detector_model(geometry: str | Geometry, visible_energy: bool = False) -> De
     if calibrated and visible_energy:
         threshold *= fraction  # the same cut, in visible MeV
     return Detector(geo, medium, sampling, np.asarray(layer), np.asarray(t_rng), np.asarray(z_mm), np.asarray(vis),
-                    responses, cs, threshold, scale)
+                    responses, cs, threshold, scale, np.asarray(lam_rng), np.asarray(mip), np.asarray(loss),
+                    z / lam if lam > 0 else 0.0)
 
 
 def block_rng(seed_entropy: int, block: int, stream: int = 1) -> np.random.Generator:
@@ -229,11 +244,7 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
     rc, rt, p = radial_parameters(e_gev[:, None], np.minimum(tau, 10.0), med.z_eff, f_s, med.e_hat)
     rm = med.moliere_radius_mm
     out = np.zeros((b, geo.n_voxels))
-    if geo.r_edges is not None and not np.any(theta) and impact_mm is None:   # radius-angle bins
-        _deposit_cylinder_multinomial(det, out, visible, n_step, rc * rm, rt * rm, p, rng)
-    else:
-        _deposit_spots(det, out, visible, n_step, rc * rm, rt * rm, p, rng, theta if np.any(theta) else None,
-                       phi if np.any(theta) and np.any(phi) else None, impact_mm)
+    deposit_steps(det, out, visible, n_step, rc * rm, rt * rm, p, rng, theta, phi, impact_mm)
     for resp, cols in det.response_groups:
         out[:, cols] = resp.apply(out[:, cols], rng)
     if det.energy_scale != 1.0:
@@ -241,6 +252,37 @@ def simulate_block(det: Detector, incident_energy: np.ndarray, rng: np.random.Ge
     if det.threshold_mev > 0:
         out[out < det.threshold_mev] = 0.0
     return out.astype(np.float32)
+
+
+def deposit_steps(det: Detector, out: np.ndarray, visible: np.ndarray, n_step: np.ndarray, rc_mm: np.ndarray,
+                  rt_mm: np.ndarray, p: np.ndarray, rng: np.random.Generator,
+                  theta: float | np.ndarray | None = None, azimuth: float | np.ndarray | None = None,
+                  impact_mm: np.ndarray | None = None) -> None:
+    """Add the energy of each (shower, step) to ``out`` (B, n_voxels), spread over the readout with the
+    two-component radial profile f(r) = p 2r R_C^2/(r^2+R_C^2)^2 + (1-p) 2r R_T^2/(r^2+R_T^2)^2.
+
+    ``visible`` (B, S) is the energy (MeV) of each shower in each step of ``det``, carried by ``n_step`` (B, S)
+    equal spots; ``rc_mm``, ``rt_mm``, ``p`` (B, S) are the core and tail radii (mm) and the core weight.
+    ``theta`` / ``azimuth`` (radians, one value or one per shower) tilt the axes and ``impact_mm`` (B, 2) moves
+    them (see :func:`simulate_block`). Cylinders at normal incidence draw the spots' voxel counts from the
+    multinomial distribution of the profile; otherwise each spot gets a radius, an azimuth and a voxel.
+
+    >>> d = detector_model("belle2-ecl-5x5")
+    >>> out = np.zeros((1, 25)); shape = (1, len(d.step_layer))
+    >>> deposit_steps(d, out, np.full(shape, 10.0), np.full(shape, 50), np.full(shape, 5.0),
+    ...               np.full(shape, 20.0), np.full(shape, 0.8), np.random.default_rng(0))
+    >>> bool(out.sum() <= 10.0 * shape[1] + 1e-9), bool(out[0, 12] == out.max())
+    (True, True)
+    """
+    b = out.shape[0]
+    theta = np.broadcast_to(np.asarray(0.0 if theta is None else theta, dtype=np.float64), (b,))
+    azimuth = np.broadcast_to(np.asarray(0.0 if azimuth is None else azimuth, dtype=np.float64), (b,))
+    tilted = bool(np.any(theta))
+    if det.geometry.r_edges is not None and not tilted and impact_mm is None:   # radius-angle bins
+        _deposit_cylinder_multinomial(det, out, visible, n_step, rc_mm, rt_mm, p, rng)
+    else:
+        _deposit_spots(det, out, visible, n_step, rc_mm, rt_mm, p, rng, theta if tilted else None,
+                       azimuth if tilted and np.any(azimuth) else None, impact_mm)
 
 
 def _deposit_cylinder_multinomial(det, out, visible, n_step, rc, rt, p, rng) -> None:
@@ -296,14 +338,14 @@ def _deposit_spots(det, out, visible, n_step, rc, rt, p, rng, theta=None, azimut
             x = x + np.asarray(impact_mm[b, 0], dtype=f32)[owner]
             y = y + np.asarray(impact_mm[b, 1], dtype=f32)[owner]
         lay = det.step_layer[s]
-        vox = _voxel_of(geo, lay[owner], x, y)
+        vox = voxel_of(geo, lay[owner], x, y)
         ok = vox >= 0
         idx = (b * geo.n_voxels)[owner][ok] + vox[ok]
         out.reshape(-1)[:] += np.bincount(idx, weights=(visible[b, s] / k)[owner][ok], minlength=out.size)
         start = stop
 
 
-def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Flat voxel index of points (x, y) in mm on readout layers ``layer``; -1 outside the readout."""
     if geo.grid_shape is not None:   # regular transverse cell grid
         ex, ey = geo.cell_edges_mm()
@@ -327,16 +369,45 @@ def _voxel_of(geo: Geometry, layer: np.ndarray, x: np.ndarray, y: np.ndarray) ->
     return vox
 
 
+def check_particle(particle: str) -> None:
+    """Raise :class:`InputError` unless ``particle`` is one the simulators handle (:data:`PARTICLES`, :data:`HADRONS`).
+
+    >>> check_particle("pi+")
+    """
+    if particle not in PARTICLES + HADRONS:
+        raise InputError(f"particle '{particle}': the simulator handles {', '.join(PARTICLES + HADRONS)}")
+
+
+def simulator(geometry: str | Geometry, particle: str, visible_energy: bool = False, tune: str = "hadronic-a"):
+    """(detector, block function) for a particle: the em GFlash :func:`simulate_block` for photons and electrons,
+    the hadronic model (:func:`hepgen.simulate.hadronic.simulate_block` with ``tune``) for pions.
+
+    >>> det, block = simulator("ild-ahcal", "pion", tune="hadronic-b")
+    >>> block.keywords["tune"], det.geometry.name
+    ('hadronic-b', 'ild-ahcal')
+    """
+    check_particle(particle)
+    if particle in HADRONS:
+        from functools import partial
+
+        from hepgen.simulate import hadronic
+
+        hadronic.get_tune(tune)
+        return hadronic.hadronic_detector(geometry, visible_energy), partial(hadronic.simulate_block, tune=tune)
+    return detector_model(geometry, visible_energy), simulate_block
+
+
 def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, particle: str = "photon",
                      seed: int | None = None, incidence_angle: float = 0.0, chunk_size: int = 10_000,
                      first_shower: int = 0, visible_energy: bool = False,
                      impact: str | ImpactSpec | np.ndarray | None = None,
                      theta_deg: str | ValueSpec | np.ndarray | None = None,
-                     phi_deg: str | ValueSpec | np.ndarray | None = None) -> ShowerData:
+                     phi_deg: str | ValueSpec | np.ndarray | None = None, tune: str = "hadronic-a") -> ShowerData:
     """Simulate GFlash showers of ``incident_energy`` (MeV) in a geometry; returns :class:`ShowerData`.
 
-    ``particle`` is photon, electron or positron; ``incidence_angle`` in radians (tilt in the x-z
-    plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
+    ``particle`` is photon, electron or positron, or a charged pion (``pion``, ``pi+``, ``pi-``: the hadronic
+    model of :mod:`hepgen.simulate.hadronic` with parameter set ``tune``); ``incidence_angle`` in radians (tilt in
+    the x-z plane, or in the plane of alpha = 0 for cylinders); ``seed`` makes the result reproducible, and
     shower i always uses the random stream of block ``(first_shower + i) // BLOCK``. ``chunk_size``
     bounds how many showers are held in float64 work arrays at a time. CaloChallenge ds2/3 geometries give
     calibrated energies (geometries with ``calibrated_energies``, see :func:`detector_model`) unless ``visible_energy``.
@@ -354,8 +425,7 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     >>> bool(np.array_equal(a.energy, b.energy)), bool(0.9 < a.visible_energy.mean() / 1e3 < 1.0)
     (True, True)
     """
-    if particle not in PARTICLES:
-        raise InputError(f"particle '{particle}': the GFlash simulator handles {', '.join(PARTICLES)}")
+    check_particle(particle)
     if not 0.0 <= incidence_angle < np.pi / 2:
         raise InputError(f"incidence angle {incidence_angle} rad: expected 0 <= angle < pi/2")
     if first_shower % BLOCK:
@@ -364,39 +434,46 @@ def simulate_showers(geometry: str | Geometry, incident_energy: np.ndarray, part
     if len(e) and (not np.all(np.isfinite(e)) or e.min() <= 0):
         bad = int(np.flatnonzero(~np.isfinite(e) | (e <= 0))[0])
         raise InputError(f"incident energies must be positive and finite (MeV), got {e[bad]}", index=bad)
-    det = detector_model(geometry, visible_energy)
+    geo = get_geometry(geometry)
+    det, block = simulator(geo, particle, visible_energy, tune)
     entropy = np.random.SeedSequence(seed).entropy
     points = None
     if isinstance(impact, (str, ImpactSpec)):
-        spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(det.geometry)
+        spec = (parse_impact(impact) if isinstance(impact, str) else impact).resolve(geo)
         points = np.concatenate([spec.sample(BLOCK, block_rng(entropy, (first_shower + start) // BLOCK, 2))
                                  for start in range(0, len(e), BLOCK)] or [np.zeros((0, 2))])[: len(e)]
     elif impact is not None:
         points = np.asarray(impact, dtype=np.float64)
         if points.shape != (len(e), 2) or not np.all(np.isfinite(points)):
             raise InputError(f"impact points: expected {len(e)} finite (x, y) pairs in mm, got shape {points.shape}")
-    if points is not None and det.geometry.grid_shape is None and det.geometry.r_edges is None:
-        raise InputError(f"geometry '{det.geometry.name}': impact points need a Cartesian or cylindrical readout")
+    if points is not None and geo.grid_shape is None and geo.r_edges is None:
+        raise InputError(f"geometry '{geo.name}': impact points need a Cartesian or cylindrical readout")
     angles = _directions(theta_deg, phi_deg, len(e), entropy, first_shower)
     if angles is not None:
         if incidence_angle:
             raise InputError("give the incidence angle either as incidence_angle (radians, no labels) or as "
                              "theta_deg (labels), not both")
-        if det.geometry.grid_shape is None and det.geometry.r_edges is None:
-            raise InputError(f"geometry '{det.geometry.name}': tilted showers need a Cartesian or cylindrical readout")
+        if geo.grid_shape is None and geo.r_edges is None:
+            raise InputError(f"geometry '{geo.name}': tilted showers need a Cartesian or cylindrical readout")
+        if particle in HADRONS:
+            raise InputError(f"tilted {particle} showers per shower (theta_deg/phi_deg) are not modelled by the "
+                             "hadronic parameterisation: give one incidence angle (--angle)")
     parts = []
     for start in range(0, len(e), BLOCK):
         rng = block_rng(entropy, (first_shower + start) // BLOCK)
         sl = slice(start, start + BLOCK)
-        theta, phi = (incidence_angle, 0.0) if angles is None else np.radians(angles[sl].T)
-        parts.append(simulate_block(det, e[sl], rng, particle, theta, None if points is None else points[sl], phi))
-    energy = np.concatenate(parts) if parts else np.zeros((0, det.geometry.n_voxels), np.float32)
+        if angles is None:
+            parts.append(block(det, e[sl], rng, particle, incidence_angle, None if points is None else points[sl]))
+        else:
+            theta, phi = np.radians(angles[sl].T)
+            parts.append(block(det, e[sl], rng, particle, theta, None if points is None else points[sl], phi))
+    energy = np.concatenate(parts) if parts else np.zeros((0, geo.n_voxels), np.float32)
     labels: dict[str, np.ndarray] = {}
     if points is not None:
         labels.update(zip(IMPACT_LABELS, points.T))
     if angles is not None:
         labels.update(zip(DIRECTION_LABELS, angles.T))
-    return ShowerData(e, energy, det.geometry, labels, {k: "linear" for k in labels})
+    return ShowerData(e, energy, geo, labels, {k: "linear" for k in labels})
 
 
 def _directions(theta_deg, phi_deg, n: int, entropy: int, first_shower: int) -> np.ndarray | None:
