@@ -43,8 +43,8 @@ from hepgen.models.objectives import (conditional_flow_matching_loss, focal_loss
 from hepgen.models.solvers import integrate
 from hepgen.studies.toymodels import N_FREQ, backbone, warmup_cosine
 
-__all__ = ["SIGMA", "covariance", "rotating_gaussian", "right_quadrant_fraction", "MorphingCFM",
-           "MorphingFlow", "run_morphing", "morphing_table", "MORPHING_MODELS", "train_focal_classifier",
+__all__ = ["SIGMA", "covariance", "rotating_gaussian", "right_quadrant_fraction", "TransportField",
+           "MorphingCFM", "MorphingFlow", "run_morphing", "morphing_table", "MORPHING_MODELS", "train_focal_classifier",
            "classifier_study", "classifier_study_table"]
 
 SIGMA = ((1.0, -0.99), (-0.99, 1.0))
@@ -89,20 +89,59 @@ def _anchors(midpoint: bool) -> list[float]:
     return [0.0, math.pi / 4, math.pi / 2] if midpoint else [0.0, math.pi / 2]
 
 
-class MorphingCFM(torch.nn.Module):
-    """A velocity field v(x, t) (the playground backbone) transporting φ = 0 (t = 0) to φ = π/2 (t = 1) through the
-    given anchors: segment k of K covers t ∈ [k/K, (k+1)/K] and is trained on pairs (φ_k, φ_{k+1}) by
+class TransportField(torch.nn.Module):
+    """A velocity field v(x, t) (the playground backbone, time as :func:`hepgen.models.layers.time_embedding`) that
+    transports samples themselves, t = 0 -> 1 forwards and 1 -> 0 backwards with the same field; trained on
+    (source, target) pairs by :meth:`pair_loss` — :func:`hepgen.models.objectives.conditional_flow_matching_loss`
+    with a data source (Tong et al., arXiv:2302.00482), minibatch OT pairs for ``coupling="ot"``.
+
+    >>> field = TransportField(3)
+    >>> field.trajectory(torch.zeros(5, 3), n_steps=4, t0=1.0, t1=0.0).shape     # backwards, 5 states
+    torch.Size([5, 5, 3])
+    """
+
+    def __init__(self, dim: int, coupling: str | None = "ot", width: int | None = None, layers: int | None = None):
+        super().__init__()
+        self.dim = dim
+        self.coupling = ot_coupling if coupling == "ot" else None
+        self.net = backbone(dim + 2 * N_FREQ, dim, width=width, layers=layers)
+
+    def velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, time_embedding(t, N_FREQ)], 1))
+
+    def pair_loss(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """The flow-matching loss of batches (n, dim) at t = 0 (``x0``) and t = 1 (``x1``)."""
+        mask = torch.ones(len(x0), 1, dtype=torch.bool)
+        return conditional_flow_matching_loss(lambda x, t: self.velocity(x[:, 0], t)[:, None], x1[:, None], mask,
+                                              self.coupling, x0=x0[:, None])
+
+    @torch.no_grad()
+    def transport(self, x0: torch.Tensor, t1: float = 1.0, n_steps: int = 100, method: str = "midpoint",
+                  t0: float = 0.0) -> torch.Tensor:
+        """The points ``x0`` (at time ``t0``) carried along the ODE to time ``t1`` (steps ∝ |t1 − t0|)."""
+        return integrate(self.velocity, x0, max(1, round(n_steps * abs(t1 - t0))), method, t0=t0, t1=t1)
+
+    @torch.no_grad()
+    def trajectory(self, x0: torch.Tensor, n_steps: int = 200, method: str = "midpoint", t0: float = 0.0,
+                   t1: float = 1.0) -> torch.Tensor:
+        """The states (n_steps + 1, n, dim) of ``x0`` at the times t0 + k (t1 − t0) / n_steps, k = 0 .. n_steps,
+        of one ODE solution (the "interpolation along the ODE time" of thesis Sec. 7.1)."""
+        states = [x0]
+        h = (t1 - t0) / n_steps
+        for k in range(n_steps):
+            states.append(integrate(self.velocity, states[-1], 1, method, t0=t0 + k * h, t1=t0 + (k + 1) * h))
+        return torch.stack(states)
+
+
+class MorphingCFM(TransportField):
+    """The rotating-Gaussian transport φ = 0 (t = 0) -> φ = π/2 (t = 1) through the given anchors: segment k of K
+    covers t ∈ [k/K, (k+1)/K] and is trained on pairs (φ_k, φ_{k+1}) by
     :func:`hepgen.models.objectives.conditional_flow_matching_loss` with the φ_k samples as the source, in the
     segment's own time s = K t − k (so the segment's straight-path target x1 − x0 equals v / K)."""
 
     def __init__(self, dim: int = 2, coupling: str | None = "ot", midpoint: bool = True):
-        super().__init__()
-        self.dim, self.anchors = dim, _anchors(midpoint)
-        self.coupling = ot_coupling if coupling == "ot" else None
-        self.net = backbone(dim + 2 * N_FREQ, dim)
-
-    def velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, time_embedding(t, N_FREQ)], 1))
+        super().__init__(dim, coupling)
+        self.anchors = _anchors(midpoint)
 
     def loss(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         k_segments = len(self.anchors) - 1
@@ -117,21 +156,6 @@ class MorphingCFM(torch.nn.Module):
 
             total = total + conditional_flow_matching_loss(segment_velocity, x1, mask, self.coupling, x0=x0)
         return total / k_segments
-
-    @torch.no_grad()
-    def transport(self, x0: torch.Tensor, t1: float = 1.0, n_steps: int = 100, method: str = "midpoint"
-                  ) -> torch.Tensor:
-        """The points ``x0`` (at φ = 0) carried along the ODE to time ``t1``."""
-        return integrate(self.velocity, x0, max(1, round(n_steps * t1)), method, t0=0.0, t1=t1)
-
-    @torch.no_grad()
-    def trajectory(self, x0: torch.Tensor, n_steps: int = 200, method: str = "midpoint") -> torch.Tensor:
-        """The states (n_steps + 1, n, dim) of ``x0`` at the times k / n_steps, k = 0 .. n_steps, of one ODE
-        solution (the "interpolation along the ODE time" of thesis Sec. 7.1)."""
-        states = [x0]
-        for k in range(n_steps):
-            states.append(integrate(self.velocity, states[-1], 1, method, t0=k / n_steps, t1=(k + 1) / n_steps))
-        return torch.stack(states)
 
 
 class MorphingFlow(torch.nn.Module):
