@@ -49,6 +49,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("online", "online_bumphunt", "online-bumphunt"),
     ("playground", "playground", "playground"),
     ("playground", "morphing_toy", "morphing-toy"),
+    ("susy", "morph", "morph"),
+    ("susy", "susy_morphing", "susy-morphing"),
 ]
 
 

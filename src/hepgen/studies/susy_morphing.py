@@ -244,7 +244,7 @@ def susy_morphing_study(signal_files: Mapping[float, Any], background_files: Seq
     for eps, ev in sig.items():
         if len(ev["weight_fb"]) < 20:
             raise InputError(f"signal file at epsilon {eps}: only {len(ev['weight_fb'])} events in the signal region")
-    if len(bkg["weight_fb"]) < 40:
+    if len(bkg["weight_fb"]) < 20:
         raise InputError(f"background: only {len(bkg['weight_fb'])} events in the signal region")
     part: dict[float, dict[str, np.ndarray]] = {}
     for eps, ev in sig.items():
