@@ -20,6 +20,7 @@ def simulate_susy(
                                   "ε (m(g̃) − m(χ0)) (thesis Eq. 7.6)."),
     seed: int = typer.Option(1, "--seed", help="Pythia seed."),
     pthat_min: float = typer.Option(400.0, "--pthat-min", help="ttbar, wjets: lowest p̂_T of the hard process, GeV."),
+    pthat_max: float = typer.Option(0.0, "--pthat-max", help="ttbar, wjets: highest p̂_T, GeV (0: none): slices."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Generate pp -> g̃ g̃ (g̃ -> q q' χ±, χ± -> W χ0; m(g̃) = 2200 GeV, m(χ0) = 100 GeV), t t̄ or W + jet events at
@@ -27,7 +28,8 @@ def simulate_susy(
     analysis features of the thesis's Sec. 7.2 with the event weight (fb per event)."""
     from hepgen.simulate.susy import SusyProduction, simulate_susy as run
 
-    meta = run(SusyProduction(process, n_events, epsilon, seed, pthat_min), output, overwrite=overwrite)
+    meta = run(SusyProduction(process, n_events, epsilon, seed, pthat_min, pthat_max or None), output,
+               overwrite=overwrite)
     typer.echo(f"wrote {meta['n_stored']} of {n_events} events to {output} (σ = {meta['sigma_fb']:.4g} fb, "
                f"{meta['seconds']:.0f} s)")
 

@@ -11,8 +11,10 @@ m(χ̃01) = 100 GeV and the chargino mass set by the mixing ε (thesis Eq. 7.6)
 
 every other sparticle at 100 TeV (decoupled), pure-gaugino mixing matrices, branching ratios given in the
 DECAY blocks. Background: semileptonic-capable t t̄ (``ttbar``: Top:gg2ttbar, Top:qqbar2ttbar) and W + jet with
-W → ℓ ν (``wjets``: WeakBosonAndParton:qqbar2Wg, qg2Wq; W → e, μ, τ), both with p̂_T > ``pthat_min`` (200 GeV),
-the thesis's dominant categories after the b veto ("Rare" t t̄ V and dibosons are left out). Multi-parton
+W → ℓ ν (``wjets``: WeakBosonAndParton:qqbar2Wg, qg2Wq; W → e, μ, τ), both with p̂_T ∈ [``pthat_min``,
+``pthat_max``] (default > 400 GeV: the signal-like region, H_T ≳ 1 TeV, needs a hard process; slices of p̂_T add up
+to the whole with their own cross sections), the thesis's dominant categories after the b veto ("Rare" t t̄ V and
+dibosons are left out). Multi-parton
 interactions off, as for hepgen's jets.
 
 Particle-level reconstruction (a stand-in for CMS FastSim / full simulation): isolated leptons — final e or μ with
@@ -23,7 +25,7 @@ p_T > 5 GeV (the b veto of the selection is applied as the weight (1 − 0.7)^n_
 keeps the t t̄ statistics). An event is stored if it has exactly one isolated lepton, with p_T > 25 GeV, and at least
 two jets. Its 15 features are the thesis's (Sec. 7.2.1, :data:`FEATURES`); ``delta_phi`` (lepton vs the W built from
 lepton + missing p_T, the thesis's correlation check) and ``lt`` = p_T^miss + p_T^lep, ``n_b`` and ``weight_fb``
-(the process's Pythia cross section / events generated, fb per event) come with it. :func:`signal_region`
+(the process's Pythia cross section / events generated, fb per event) and ``pthat`` come with it. :func:`signal_region`
 applies Table 7.1: exactly one lepton (p_T > 25), jet1 and jet2 p_T > 80, L_T > 250, H_T > 500, n_jets ≥ 5,
 n_b = 0 (as the weight).
 
@@ -98,7 +100,8 @@ class SusyProduction:
     n_generated: int
     epsilon: float = 0.5
     seed: int = 1
-    pthat_min: float = 200.0
+    pthat_min: float = 400.0
+    pthat_max: float | None = None
     m_gluino: float = 2200.0
     m_lsp: float = 100.0
 
@@ -118,9 +121,16 @@ def _pythia_settings(prod: SusyProduction, slha_file: str | None) -> list[str]:
     if prod.process == "signal":
         return common + ["SUSY:gg2gluinogluino = on", "SUSY:qqbar2gluinogluino = on", f"SLHA:file = {slha_file}"]
     if prod.process == "ttbar":
-        return common + ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on", f"PhaseSpace:pTHatMin = {prod.pthat_min}"]
+        return common + ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on", *_pthat(prod)]
     return common + ["WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", "24:onMode = off",
-                     "24:onIfAny = 11 13 15", f"PhaseSpace:pTHatMin = {prod.pthat_min}"]
+                     "24:onIfAny = 11 13 15", *_pthat(prod)]
+
+
+def _pthat(prod: SusyProduction) -> list[str]:
+    lines = [f"PhaseSpace:pTHatMin = {prod.pthat_min}"]
+    if prod.pthat_max is not None:
+        lines.append(f"PhaseSpace:pTHatMax = {prod.pthat_max}")
+    return lines
 
 
 def _wrap(phi: np.ndarray | float) -> Any:
@@ -258,6 +268,7 @@ def simulate_susy(prod: SusyProduction, output: str | Path, overwrite: bool = Fa
                 ev = reconstruct_event(v[:, 0], v[:, 1], v[:, 2], v[:, 3], v[:, 4].astype(int),
                                        np.array(bh).reshape(-1, 2), cluster)
                 if ev is not None:
+                    ev["pthat"] = float(pythia.infoPython().pTHat())
                     rows.append(ev)
         sigma_fb = float(pythia.infoPython().sigmaGen()) * 1e12          # mb -> fb
     n_ok = prod.n_generated - failures
@@ -268,6 +279,7 @@ def simulate_susy(prod: SusyProduction, output: str | Path, overwrite: bool = Fa
     features = np.stack([r["features"] for r in rows]) if rows else np.zeros((0, len(FEATURES)), np.float32)
     arrays = {"features": features, "delta_phi": np.array([r["delta_phi"] for r in rows], np.float64),
               "lt": np.array([r["lt"] for r in rows], np.float64), "n_b": np.array([r["n_b"] for r in rows], np.int64),
+              "pthat": np.array([r["pthat"] for r in rows], np.float64),
               "weight_fb": np.full(len(rows), sigma_fb / max(n_ok, 1)), "meta": np.array(json.dumps(meta))}
     with atomic_path(output, overwrite=True) as tmp_out:
         with open(tmp_out, "wb") as fh:
