@@ -25,8 +25,8 @@ def _fake_events(path, n, shift, weight_fb, process="signal", seed=0):
         f[:, col[name]] = rng.normal(0, 1, n)
     for name in ("lep_phi", "jet1_phi", "jet2_phi", "met_phi"):
         f[:, col[name]] = rng.uniform(-np.pi, np.pi, n)
-    f[:, col["jet1_pt"]] = 300 + 400 * shift + rng.exponential(200, n)
-    f[:, col["jet2_pt"]] = 100 + 200 * shift + rng.exponential(100, n)
+    f[:, col["jet1_pt"]] = 300 + 400 * max(shift, 0) + rng.exponential(200, n)
+    f[:, col["jet2_pt"]] = 100 + 200 * max(shift, 0) + rng.exponential(100, n)
     f[:, col["ht"]] = f[:, col["jet1_pt"]] + f[:, col["jet2_pt"]] + 300 + rng.exponential(200, n)
     f[:, col["n_jets"]] = rng.integers(5, 9, n)
     f[:, col["jet1_mass"]] = rng.gamma(4, 20 + 20 * shift, n)

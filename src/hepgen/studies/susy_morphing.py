@@ -339,8 +339,9 @@ def susy_morphing_study(signal_files: Mapping[float, Any], background_files: Seq
     rows: dict[str, dict[str, Any]] = {}
     for name, values in runs.items():
         lumis = np.array([r["luminosity_fb"] for r in values])
+        finite = bool(np.all(np.isfinite(lumis))) and len(lumis) > 1
         rows[name] = {"luminosity_fb": float(lumis.mean()),
-                      "luminosity_fb_err": float(lumis.std(ddof=1) / math.sqrt(len(lumis))) if len(lumis) > 1 else None,
+                      "luminosity_fb_err": float(lumis.std(ddof=1) / math.sqrt(len(lumis))) if finite else None,
                       "signal_above_0.9": float(np.mean([r["signal_above_0.9"] for r in values])),
                       "runs": values}
     base, interp = rows["baseline"], rows["interpolation"]
