@@ -51,6 +51,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("cwola", "online_cwola", "online-cwola"),
     ("playground", "playground", "playground"),
     ("playground", "morphing_toy", "morphing-toy"),
+    ("susy", "morph", "morph"),
+    ("susy", "susy_morphing", "susy-morphing"),
 ]
 
 

@@ -9,12 +9,13 @@ from typing import Optional
 import typer
 
 from hepgen.cli.jets import simulate_jets
+from hepgen.cli.susy import simulate_susy
 
 
 simulate_app = typer.Typer(
     invoke_without_command=True, no_args_is_help=True,
     help="Reference samples: calorimeter showers with GFlash (options below), or jets with Pythia 8 "
-    "(`hepgen simulate jets --help`).")
+    "(`hepgen simulate jets --help`), or SUSY-search events (`hepgen simulate susy --help`).")
 
 
 @simulate_app.callback()
@@ -121,6 +122,7 @@ def simulate(
 
 
 simulate_app.command("jets")(simulate_jets)
+simulate_app.command("susy")(simulate_susy)
 
 
 def simulate_shard(shard, path: Path, **settings) -> None:

@@ -12,6 +12,8 @@ Adversarial losses
   the non-saturating generator term (Goodfellow et al., "Generative Adversarial Nets", arXiv:1406.2661) and
   one-sided label smoothing (Salimans et al., arXiv:1606.03498): GANplify-GAN, VAE-GAN; :func:`roth_penalty`,
   the discriminator gradient regulariser of Roth et al. (arXiv:1705.09367): GANplify-GAN.
+* :func:`focal_loss` — the focal loss of classifiers (Lin et al., "Focal Loss for Dense Object Detection",
+  arXiv:1708.02002; B. Käch, PhD thesis (2024), Eq. 3.8): the morphing classifiers of :mod:`hepgen.studies`.
 * :func:`minimax_generator_loss` — the saturating generator term E[log(1 − D(G(z)))] of the original minimax
   game (arXiv:1406.2661, Eq. 1); :func:`clip_parameters` — the weight clipping of the original WGAN
   (arXiv:1701.07875, Algorithm 1): the GAN variants of the Two Moons playground (:mod:`hepgen.studies`).
@@ -69,7 +71,7 @@ from hepgen.models.layers import standard_normal, uniform
 
 __all__ = ["optimizer_step", "gradient_penalty", "wasserstein_critic_loss", "wasserstein_generator_loss",
            "lsgan_critic_loss", "lsgan_generator_loss", "mean_field_loss", "bce_loss", "discriminator_bce_loss",
-           "generator_bce_loss", "roth_penalty", "minimax_generator_loss", "clip_parameters",
+           "generator_bce_loss", "focal_loss", "roth_penalty", "minimax_generator_loss", "clip_parameters",
            "negative_log_likelihood", "vae_loss", "ddpm_schedule", "ddpm_loss", "conditional_flow_matching_loss",
            "ot_coupling", "constrainer_loss", "regressor_feedback_loss", "mutual_information", "active_units",
            "gaussian_mmd", "sorted_kernel_mmd", "latent_mmd", "kl_divergence", "cyclical_beta",
@@ -215,6 +217,27 @@ def generator_bce_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     0.6931
     """
     return bce_loss(fake_logits, 1.0)
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 1.5, alpha: float = 0.5,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Focal loss FL(p_t) = −α_t (1 − p_t)^γ log p_t (arXiv:1708.02002; Käch thesis Eq. 3.8) of binary ``logits``
+    against ``target`` ∈ {0, 1}, averaged (weighted by ``weight`` if given); p_t is the probability given to the
+    true class, α_t = α for target 1 and 1 − α for target 0 (α = 0.5 everywhere in the thesis: FL is then half the
+    BCE at γ = 0). It down-weights examples already classified well, so outputs stay less over-confident.
+
+    >>> round(float(focal_loss(torch.tensor([0.0]), torch.tensor([1.0]), gamma=2.0)), 5)   # 0.5 · 0.25 · log 2
+    0.08664
+    """
+    target = target.to(logits.dtype)
+    log_p = F.logsigmoid(logits)
+    log_1mp = F.logsigmoid(-logits)
+    log_pt = target * log_p + (1 - target) * log_1mp
+    alpha_t = target * alpha + (1 - target) * (1 - alpha)
+    loss = -alpha_t * (1 - log_pt.exp()).clamp_min(0) ** gamma * log_pt
+    if weight is None:
+        return loss.mean()
+    return (weight * loss).sum() / weight.sum()
 
 
 def roth_penalty(disc: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
