@@ -40,8 +40,8 @@ import numpy as np
 from hepgen.data.jets import JetData
 from hepgen.errors import InputError
 
-__all__ = ["JET_TYPES", "JetProduction", "pythia_settings", "chunk_seed", "jet_to_particles",
-           "generate_chunk", "simulate_jets"]
+__all__ = ["JET_TYPES", "JetRecipe", "RECIPES", "JetProduction", "pythia_settings", "chunk_seed",
+           "jet_to_particles", "generate_chunk", "simulate_jets"]
 
 #: jet type -> (description, |PDG id| of the hard objects to match, Pythia process switches)
 JET_TYPES: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
@@ -72,15 +72,61 @@ def chunk_seed(seed: int, chunk: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(chunk)]).generate_state(1)[0]) % 900_000_000 + 1
 
 
-def pythia_settings(jet_type: str, seed: int, pt_gev: float = 1000.0, pt_window: float = 0.02,
-                    mpi: bool = False) -> list[str]:
-    """The Pythia ``readString`` lines for one jet type (pT-hat in ``pt_gev * (1 +- pt_window)`` GeV)."""
+@dataclass(frozen=True)
+class JetRecipe:
+    """How jets are made, apart from type, count and seed (see docs/jet_recipe.md).
+
+    ``mpi``: Pythia multi-parton interactions (underlying event); ``parton_pt_window``: relative half-width of the
+    pT-hat window around ``pt_gev``; ``pythia_lines``: further Pythia settings (decays);
+    ``particle_pt_min_gev``: final-state particles with a smaller pT [GeV] are dropped before clustering;
+    ``jet_pt_range``: kept jets have pT in ``pt_gev * jet_pt_range`` (None: no cut).
+    """
+
+    name: str
+    summary: str
+    mpi: bool
+    parton_pt_window: float
+    pythia_lines: tuple[str, ...] = ()
+    particle_pt_min_gev: float = 0.0
+    jet_pt_range: tuple[float, float] | None = None
+
+
+#: the recipes: ``jetnet`` (default) reproduces the JetNet multiplicities, ``hepgen`` is the earlier production
+RECIPES: dict[str, JetRecipe] = {
+    "jetnet": JetRecipe(
+        "jetnet", "JetNet (Kansal et al., arXiv:2106.11535): Monash 2013 tune with the underlying event (MPI on), "
+        "partons at pt_gev +- 1 %, jets 0.8-1.6 x pt_gev, RECIPE_NOTE",
+        mpi=True, parton_pt_window=0.01, pythia_lines=(), particle_pt_min_gev=0.0, jet_pt_range=(0.8, 1.6)),
+    "hepgen": JetRecipe(
+        "hepgen", "hepgen's first production: no underlying event (MPI off), partons at pt_gev +- 2 %, all visible "
+        "final-state particles, no jet pT cut", mpi=False, parton_pt_window=0.02),
+}
+
+
+def _check_recipe(recipe: str) -> JetRecipe:
+    if recipe not in RECIPES:
+        raise InputError(f"unknown jet recipe '{recipe}': expected one of {', '.join(RECIPES)}")
+    return RECIPES[recipe]
+
+
+def pythia_settings(jet_type: str, seed: int, pt_gev: float = 1000.0, pt_window: float | None = None,
+                    mpi: bool | None = None, recipe: str = "jetnet") -> list[str]:
+    """The Pythia ``readString`` lines for one jet type and recipe (pT-hat in ``pt_gev * (1 +- pt_window)`` GeV).
+
+    ``pt_window`` and ``mpi`` default to the recipe's.
+
+    >>> "PartonLevel:MPI = off" in pythia_settings("g", 1, recipe="hepgen")
+    True
+    """
     _check_type(jet_type)
+    rec = _check_recipe(recipe)
+    window = rec.parton_pt_window if pt_window is None else pt_window
+    with_mpi = rec.mpi if mpi is None else mpi
     return ["Beams:eCM = 13000.", "Print:quiet = on", "Next:numberCount = 0",
-            f"PhaseSpace:pTHatMin = {pt_gev * (1 - pt_window):.6g}",
-            f"PhaseSpace:pTHatMax = {pt_gev * (1 + pt_window):.6g}",
+            f"PhaseSpace:pTHatMin = {pt_gev * (1 - window):.6g}",
+            f"PhaseSpace:pTHatMax = {pt_gev * (1 + window):.6g}",
             "Random:setSeed = on", f"Random:seed = {int(seed)}",
-            f"PartonLevel:MPI = {'on' if mpi else 'off'}", *JET_TYPES[jet_type][2]]
+            f"PartonLevel:MPI = {'on' if with_mpi else 'off'}", *rec.pythia_lines, *JET_TYPES[jet_type][2]]
 
 
 def _wrap(phi: np.ndarray) -> np.ndarray:
@@ -124,14 +170,16 @@ class JetProduction:
     max_particles: int = 30
     seed: int = 1
     pt_gev: float = 1000.0
-    pt_window: float = 0.02
+    pt_window: float | None = None
     radius: float = 0.8
     match_dr: float = 0.8
-    mpi: bool = False
+    mpi: bool | None = None
     chunk_size: int = 500
+    recipe: str = "jetnet"
 
     def __post_init__(self) -> None:
         _check_type(self.jet_type)
+        _check_recipe(self.recipe)
         if self.n_jets < 1 or self.max_particles < 1 or self.chunk_size < 1:
             raise InputError(f"need n_jets, max_particles and chunk_size >= 1, got {self.n_jets}, "
                              f"{self.max_particles}, {self.chunk_size}")
@@ -143,6 +191,11 @@ class JetProduction:
     def chunk_length(self, index: int) -> int:
         return min(self.chunk_size, self.n_jets - index * self.chunk_size)
 
+    @property
+    def settings(self) -> JetRecipe:
+        """The recipe of this production."""
+        return RECIPES[self.recipe]
+
 
 def generate_chunk(prod: JetProduction, index: int) -> JetData:
     """Generate chunk ``index`` of ``prod`` (``prod.chunk_length(index)`` jets) in this process."""
@@ -150,8 +203,9 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
+    rec = prod.settings
     for line in pythia_settings(prod.jet_type, chunk_seed(prod.seed, index), prod.pt_gev, prod.pt_window,
-                                prod.mpi):
+                                prod.mpi, prod.recipe):
         if not pythia.readString(line):
             raise RuntimeError(f"Pythia rejected the setting '{line}'")
     if not pythia.init():
@@ -170,7 +224,8 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
         hard = [(p.eta(), p.phi()) for p in pythia.process
                 if p.idAbs() in targets and p.status() in (-22, -23, 22, 23)]
         event = pythia.event
-        mom = np.array([(p.px(), p.py(), p.pz(), p.e()) for p in event if p.isFinal() and p.isVisible()])
+        mom = np.array([(p.px(), p.py(), p.pz(), p.e()) for p in event
+                        if p.isFinal() and p.isVisible() and p.pT() >= rec.particle_pt_min_gev])
         if len(mom) == 0:
             continue
         inputs = []
@@ -190,6 +245,9 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
             if best < 0:
                 continue
             used.add(best)
+            if rec.jet_pt_range is not None and not (rec.jet_pt_range[0] * prod.pt_gev <= found[best].pt()
+                                                     <= rec.jet_pt_range[1] * prod.pt_gev):
+                continue
             idx = np.array([c.user_index() for c in found[best].constituents()])
             c = mom[idx]
             p, j = jet_to_particles(c[:, 0], c[:, 1], c[:, 2], c[:, 3], prod.max_particles)
