@@ -40,7 +40,7 @@ import numpy as np
 from hepgen.data.jets import JetData
 from hepgen.errors import InputError
 
-__all__ = ["JET_TYPES", "JetRecipe", "RECIPES", "JetProduction", "pythia_settings", "chunk_seed",
+__all__ = ["JET_TYPES", "JetRecipe", "RECIPES", "detector_particles", "JetProduction", "pythia_settings", "chunk_seed",
            "jet_to_particles", "generate_chunk", "simulate_jets"]
 
 #: jet type -> (description, |PDG id| of the hard objects to match, Pythia process switches)
@@ -79,7 +79,10 @@ class JetRecipe:
     ``mpi``: Pythia multi-parton interactions (underlying event); ``parton_pt_window``: relative half-width of the
     pT-hat window around ``pt_gev``; ``pythia_lines``: further Pythia settings (decays);
     ``particle_pt_min_gev``: final-state particles with a smaller pT [GeV] are dropped before clustering;
-    ``jet_pt_range``: kept jets have pT in ``pt_gev * jet_pt_range`` (None: no cut).
+    ``jet_pt_range``: kept jets have pT in ``pt_gev * jet_pt_range`` (None: no cut). The stored particles of a jet are
+    its constituents as a simplified detector records them (:func:`detector_particles`): charged particles one by
+    one above ``charged_pt_min_gev``, photons summed in (eta, phi) cells of side ``photon_cell`` and neutral
+    hadrons in cells of side ``neutral_hadron_cell`` (0: no merging), each cell kept above its pT threshold.
     """
 
     name: str
@@ -89,6 +92,11 @@ class JetRecipe:
     pythia_lines: tuple[str, ...] = ()
     particle_pt_min_gev: float = 0.0
     jet_pt_range: tuple[float, float] | None = None
+    charged_pt_min_gev: float = 0.0
+    photon_cell: float = 0.0
+    photon_pt_min_gev: float = 0.0
+    neutral_hadron_cell: float = 0.0
+    neutral_hadron_pt_min_gev: float = 0.0
 
 
 #: the recipes: ``jetnet`` (default) reproduces the JetNet multiplicities, ``hepgen`` is the earlier production
@@ -127,6 +135,39 @@ def pythia_settings(jet_type: str, seed: int, pt_gev: float = 1000.0, pt_window:
             f"PhaseSpace:pTHatMax = {pt_gev * (1 + window):.6g}",
             "Random:setSeed = on", f"Random:seed = {int(seed)}",
             f"PartonLevel:MPI = {'on' if with_mpi else 'off'}", *rec.pythia_lines, *JET_TYPES[jet_type][2]]
+
+
+def detector_particles(constituents: np.ndarray, recipe: JetRecipe) -> np.ndarray:
+    """A jet's constituents (n, 6) = (px, py, pz, E [GeV], PDG id, charge) as the recipe's detector records them.
+
+    Returns (m, 4) four-momenta: charged particles with pT >= ``charged_pt_min_gev``; photons and neutral hadrons
+    summed per (eta, phi) cell (``photon_cell``, ``neutral_hadron_cell``; 0 keeps them apart), cells with pT below
+    their threshold dropped.
+
+    >>> rec = JetRecipe("x", "", mpi=False, parton_pt_window=0.01, photon_cell=0.02, photon_pt_min_gev=1.0)
+    >>> c = np.array([[10., 0, 0, 10, 211, 1], [5., 0, .01, 5, 22, 0], [5., 0, .02, 5, 22, 0], [.5, 0, 1, 1.1, 22, 0]])
+    >>> detector_particles(c, rec).round(2).tolist()  # two photons in one cell, the soft photon below 1 GeV dropped
+    [[10.0, 0.0, 0.0, 10.0], [10.0, 0.0, 0.03, 10.0]]
+    """
+    c = np.asarray(constituents, dtype=float)
+    pt = np.hypot(c[:, 0], c[:, 1])
+    charged = c[:, 5] != 0
+    photon = ~charged & (np.abs(c[:, 4]) == 22)
+    out = [c[charged & (pt >= recipe.charged_pt_min_gev), :4]]
+    for kind, cell, pt_min in ((photon, recipe.photon_cell, recipe.photon_pt_min_gev),
+                               (~charged & ~photon, recipe.neutral_hadron_cell, recipe.neutral_hadron_pt_min_gev)):
+        mom = c[kind, :4]
+        if cell > 0 and len(mom):
+            ptk = np.maximum(np.hypot(mom[:, 0], mom[:, 1]), 1e-12)
+            eta = np.arcsinh(mom[:, 2] / ptk)
+            phi = np.arctan2(mom[:, 1], mom[:, 0])
+            keys = np.stack([np.floor(eta / cell), np.floor(phi / cell)], axis=1)
+            _, inverse = np.unique(keys, axis=0, return_inverse=True)
+            summed = np.zeros((inverse.max() + 1, 4))
+            np.add.at(summed, inverse.ravel(), mom)
+            mom = summed
+        out.append(mom[np.hypot(mom[:, 0], mom[:, 1]) >= pt_min])
+    return np.concatenate(out, axis=0)
 
 
 def _wrap(phi: np.ndarray) -> np.ndarray:
@@ -224,12 +265,12 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
         hard = [(p.eta(), p.phi()) for p in pythia.process
                 if p.idAbs() in targets and p.status() in (-22, -23, 22, 23)]
         event = pythia.event
-        mom = np.array([(p.px(), p.py(), p.pz(), p.e()) for p in event
+        mom = np.array([(p.px(), p.py(), p.pz(), p.e(), p.id(), p.charge()) for p in event
                         if p.isFinal() and p.isVisible() and p.pT() >= rec.particle_pt_min_gev])
         if len(mom) == 0:
             continue
         inputs = []
-        for i, (x, y, z, e) in enumerate(mom):
+        for i, (x, y, z, e) in enumerate(mom[:, :4]):
             pj = fastjet.PseudoJet(float(x), float(y), float(z), float(e))
             pj.set_user_index(i)
             inputs.append(pj)
@@ -249,7 +290,7 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
                                                      <= rec.jet_pt_range[1] * prod.pt_gev):
                 continue
             idx = np.array([c.user_index() for c in found[best].constituents()])
-            c = mom[idx]
+            c = detector_particles(mom[idx], rec)
             p, j = jet_to_particles(c[:, 0], c[:, 1], c[:, 2], c[:, 3], prod.max_particles)
             particles.append(p)
             jets.append(j)
