@@ -24,7 +24,10 @@ def test_settings_lines_per_recipe():
 
 def test_recipe_defaults_and_errors():
     assert JetProduction("t", 10).recipe == "jetnet"
-    assert RECIPES["hepgen"].particle_pt_min_gev == 0.0 and RECIPES["hepgen"].jet_pt_range is None
+    hepgen, jetnet = RECIPES["hepgen"], RECIPES["jetnet"]
+    assert hepgen.charged_pt_min_gev == hepgen.photon_pt_min_gev == hepgen.neutral_hadron_pt_min_gev == 0.0
+    assert jetnet.charged_pt_min_gev == jetnet.photon_pt_min_gev == jetnet.neutral_hadron_pt_min_gev == 1.0
+    assert hepgen.jet_pt_range is None and jetnet.jet_pt_range == (0.8, 1.6)
     with pytest.raises(InputError, match="unknown jet recipe 'cms'"):
         JetProduction("t", 10, recipe="cms")
     with pytest.raises(InputError, match="unknown jet recipe"):
@@ -42,3 +45,23 @@ def test_jetnet_recipe_top_multiplicity():
     assert 63.0 * 0.8 < n.mean() < 63.0 * 1.2, n.mean()
     pt = jets.jets[:, 0]
     assert np.all((pt >= 800) & (pt <= 1600))  # JetNet's jet pT window
+    p = jets.particles
+    particle_pt = p[..., 2] * pt[:, None]
+    assert particle_pt[p[..., 3] > 0].min() >= 0.999  # stored particles: pT >= 1 GeV
+    assert 0.9 < np.median(p[..., 2].sum(1)) < 1.0  # the jet axis and pT include the dropped soft particles
+    assert 140 < np.median(jets.jets[:, 2]) < 200  # mass of the stored particles: near the top mass
+
+
+def test_cli_hepgen_recipe(tmp_path):
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    from hepgen.cli import main
+    from hepgen.data import read_jets
+
+    out = tmp_path / "w.npz"
+    with pytest.raises(SystemExit) as e:
+        main(["--quiet", "simulate", "jets", "--type", "w", "-n", "4", "-o", str(out), "--hepgen-recipe",
+              "--max-particles", "150", "--chunk-size", "4"])
+    assert e.value.code in (0, None)
+    jets = read_jets(out)
+    assert len(jets) == 4 and jets.particles.shape == (4, 150, 4)

@@ -1,12 +1,9 @@
 """Jets as particle clouds from Pythia 8 + FastJet, in the JetNet layout (JetNet: arXiv:2106.11535).
 
-Recipe (as close to JetNet as Pythia alone allows): pp at sqrt(s) = 13 TeV, a 2 -> 2 hard process with
-the partons' pT-hat in a narrow window around ``pt_gev`` (JetNet: 1 TeV with 1 % spread; here +-2 % by
-default), Pythia's default parton shower and hadronisation, multi-parton interactions OFF by default
-(with them on, the W-jet mass peak moves from 82 to ~90 GeV and top jets carry ~88 instead of ~62
-particles, away from JetNet's ~80 GeV and ~60; see docs/history.md); all visible final-state particles
-clustered with anti-kT R = 0.8; each hard object (gluon, light quark, top, W, Z) keeps the nearest jet
-within ``match_dr`` in (eta, phi). Hard processes:
+Common to all recipes (:data:`RECIPES`, docs/jet_recipe.md): pp at sqrt(s) = 13 TeV, a 2 -> 2 hard process with the
+partons' pT-hat in a narrow window around ``pt_gev``, Pythia's default (Monash 2013) shower and hadronisation, visible
+final-state particles clustered with anti-kT R = 0.8; each hard object (gluon, light quark, top, W, Z) keeps the
+nearest jet within ``match_dr`` in (eta, phi). Hard processes:
 
 ====  ======================================================  =====================
 type  Pythia processes                                        forced decays
@@ -18,7 +15,9 @@ w     WeakDoubleBoson:ffbar2WW                                W -> q q'
 z     WeakDoubleBoson:ffbar2gmZgmZ (pure Z)                   Z -> q q
 ====  ======================================================  =====================
 
-Particle features (eta_rel, phi_rel, pt_rel, mask): eta_rel = eta - eta_jet, phi_rel = phi - phi_jet
+The stored particles are the jet's constituents as the recipe's simplified detector records them
+(:func:`detector_particles`); jet and particle features are computed from them. Particle features
+(eta_rel, phi_rel, pt_rel, mask): eta_rel = eta - eta_jet, phi_rel = phi - phi_jet
 wrapped to [-pi, pi), pt_rel = pt / pt_jet, ordered by decreasing pt. Jet features: (pt [GeV], eta,
 mass [GeV], n) where n counts the stored (<= max_particles) particles. The work is cut into chunks of
 ``chunk_size`` jets; chunk i is generated with a Pythia seed derived from (seed, i), so a sample is the
@@ -78,7 +77,6 @@ class JetRecipe:
 
     ``mpi``: Pythia multi-parton interactions (underlying event); ``parton_pt_window``: relative half-width of the
     pT-hat window around ``pt_gev``; ``pythia_lines``: further Pythia settings (decays);
-    ``particle_pt_min_gev``: final-state particles with a smaller pT [GeV] are dropped before clustering;
     ``jet_pt_range``: kept jets have pT in ``pt_gev * jet_pt_range`` (None: no cut). The stored particles of a jet are
     its constituents as a simplified detector records them (:func:`detector_particles`): charged particles one by
     one above ``charged_pt_min_gev``, photons summed in (eta, phi) cells of side ``photon_cell`` and neutral
@@ -90,7 +88,6 @@ class JetRecipe:
     mpi: bool
     parton_pt_window: float
     pythia_lines: tuple[str, ...] = ()
-    particle_pt_min_gev: float = 0.0
     jet_pt_range: tuple[float, float] | None = None
     charged_pt_min_gev: float = 0.0
     photon_cell: float = 0.0
@@ -102,12 +99,13 @@ class JetRecipe:
 #: the recipes: ``jetnet`` (default) reproduces the JetNet multiplicities, ``hepgen`` is the earlier production
 RECIPES: dict[str, JetRecipe] = {
     "jetnet": JetRecipe(
-        "jetnet", "JetNet (Kansal et al., arXiv:2106.11535): Monash 2013 tune with the underlying event (MPI on), "
-        "partons at pt_gev +- 1 %, jets 0.8-1.6 x pt_gev, RECIPE_NOTE",
-        mpi=True, parton_pt_window=0.01, pythia_lines=(), particle_pt_min_gev=0.0, jet_pt_range=(0.8, 1.6)),
+        "jetnet", "JetNet (Kansal et al., arXiv:2106.11535): underlying event on (MPI), partons at pt_gev +- 1 %, jets "
+        "with pT in 0.8-1.6 x pt_gev, stored particles: visible final-state constituents with pT >= 1 GeV",
+        mpi=True, parton_pt_window=0.01, jet_pt_range=(0.8, 1.6), charged_pt_min_gev=1.0, photon_pt_min_gev=1.0,
+        neutral_hadron_pt_min_gev=1.0),
     "hepgen": JetRecipe(
         "hepgen", "hepgen's first production: no underlying event (MPI off), partons at pt_gev +- 2 %, all visible "
-        "final-state particles, no jet pT cut", mpi=False, parton_pt_window=0.02),
+        "final-state constituents, no jet pT cut", mpi=False, parton_pt_window=0.02),
 }
 
 
@@ -175,10 +173,13 @@ def _wrap(phi: np.ndarray) -> np.ndarray:
 
 
 def jet_to_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray,
-                     max_particles: int) -> tuple[np.ndarray, np.ndarray]:
+                     max_particles: int, jet: tuple[float, float, float, float] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Constituent four-momenta (GeV) of one jet -> JetNet (max_particles, 4) features and (4,) jet features.
 
-    The jet axis is the constituent sum (E-scheme, as FastJet); particles are treated as given.
+    The jet axis and pT come from ``jet`` = (px, py, pz, E), by default the constituent sum (E-scheme, as FastJet);
+    give the clustered jet's when the particles are a subset (as JetNet: axis from all final-state particles). The
+    jet mass is always that of the given particles (JetNet's mass from the particles).
 
     >>> p, j = jet_to_particles(np.array([100., 50.]), np.zeros(2), np.zeros(2), np.array([100., 50.]), 3)
     >>> [round(float(x), 3) for x in p[:, 2]], p[:, 3].tolist(), [round(float(x), 1) for x in j]
@@ -187,10 +188,11 @@ def jet_to_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarr
     pt = np.hypot(px, py)
     order = np.argsort(-pt, kind="stable")
     px, py, pz, e, pt = px[order], py[order], pz[order], e[order], pt[order]
-    PX, PY, PZ, E = px.sum(), py.sum(), pz.sum(), e.sum()
+    SX, SY, SZ, SE = px.sum(), py.sum(), pz.sum(), e.sum()
+    mass = math.sqrt(max(SE * SE - SX * SX - SY * SY - SZ * SZ, 0.0))  # of the given particles
+    PX, PY, PZ, _ = (SX, SY, SZ, SE) if jet is None else jet
     PT = math.hypot(PX, PY)
     eta_j, phi_j = math.asinh(PZ / PT), math.atan2(PY, PX)
-    mass = math.sqrt(max(E * E - PX * PX - PY * PY - PZ * PZ, 0.0))
     with np.errstate(divide="ignore"):
         eta = np.arcsinh(np.where(pt > 0, pz / np.where(pt > 0, pt, 1.0), np.sign(pz) * 1e3))
     k = min(len(pt), max_particles)
@@ -266,7 +268,7 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
                 if p.idAbs() in targets and p.status() in (-22, -23, 22, 23)]
         event = pythia.event
         mom = np.array([(p.px(), p.py(), p.pz(), p.e(), p.id(), p.charge()) for p in event
-                        if p.isFinal() and p.isVisible() and p.pT() >= rec.particle_pt_min_gev])
+                        if p.isFinal() and p.isVisible()])
         if len(mom) == 0:
             continue
         inputs = []
@@ -291,7 +293,9 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
                 continue
             idx = np.array([c.user_index() for c in found[best].constituents()])
             c = detector_particles(mom[idx], rec)
-            p, j = jet_to_particles(c[:, 0], c[:, 1], c[:, 2], c[:, 3], prod.max_particles)
+            axis = found[best]
+            p, j = jet_to_particles(c[:, 0], c[:, 1], c[:, 2], c[:, 3], prod.max_particles,
+                                    (axis.px(), axis.py(), axis.pz(), axis.E()))
             particles.append(p)
             jets.append(j)
             if len(particles) == want:
