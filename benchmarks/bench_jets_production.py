@@ -36,7 +36,8 @@ def main() -> None:
     ap.add_argument("--n-other", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--types", default="twzqg")
-    ap.add_argument("--mpi", action="store_true", help="multi-parton interactions on")
+    ap.add_argument("--mpi", action="store_true", help="multi-parton interactions on (default: the recipe's)")
+    ap.add_argument("--recipe", default="jetnet", help="jet recipe: jetnet (default) or hepgen")
     args = ap.parse_args()
     set_quiet(True)
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,8 @@ def main() -> None:
         out = args.outdir / f"{t}150.h5"
         t0 = time.time()
         if not out.exists():
-            simulate_jets(JetProduction(t, n, 150, seed=1, chunk_size=250, mpi=args.mpi), out, workers=args.workers)
+            simulate_jets(JetProduction(t, n, 150, seed=1, chunk_size=250, mpi=True if args.mpi else None,
+                                        recipe=args.recipe), out, workers=args.workers)
         dt = time.time() - t0
         j = read_jets(out)
         m = j.jets[:, 2]

@@ -18,9 +18,13 @@ def simulate_jets(
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
     chunk_size: int = typer.Option(500, "--chunk-size", help="Jets per chunk (unit of checkpointing and of seeding)."),
     pt_gev: float = typer.Option(1000.0, "--pt", help="Hard-parton pT in GeV (JetNet: 1000)."),
-    pt_window: float = typer.Option(0.02, "--pt-window", help="Relative half-width of the pT-hat window."),
-    mpi: bool = typer.Option(False, "--mpi/--no-mpi", help="Pythia multi-parton interactions (underlying event); "
-                             "off by default, as JetNet's mass peaks and multiplicities suggest."),
+    jetnet_recipe: bool = typer.Option(True, "--jetnet-recipe/--hepgen-recipe", help="JetNet's recipe (default; "
+                                       "docs/jet_recipe.md) or hepgen's first production (no underlying event, all "
+                                       "visible particles, pT-hat window +-2 %)."),
+    pt_window: Optional[float] = typer.Option(None, "--pt-window", help="Relative half-width of the pT-hat window "
+                                              "(default: the recipe's, JetNet 0.01, hepgen 0.02)."),
+    mpi: Optional[bool] = typer.Option(None, "--mpi/--no-mpi", help="Pythia multi-parton interactions (underlying "
+                                       "event); default: the recipe's (JetNet on, hepgen off)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
     """Generate jets with Pythia 8 (13 TeV) + FastJet anti-kT R = 0.8 in the JetNet layout.
@@ -29,7 +33,8 @@ def simulate_jets(
     """
     from hepgen.simulate.jets import JetProduction, simulate_jets as run
 
-    prod = JetProduction(jet_type, n_jets, max_particles, seed, pt_gev, pt_window, mpi=mpi, chunk_size=chunk_size)
+    prod = JetProduction(jet_type, n_jets, max_particles, seed, pt_gev, pt_window, mpi=mpi, chunk_size=chunk_size,
+                         recipe="jetnet" if jetnet_recipe else "hepgen")
     path = run(prod, output, workers=workers, overwrite=overwrite)
     typer.echo(f"wrote {n_jets} {jet_type} jets to {path}")
 
