@@ -501,8 +501,10 @@ class _HitGraph(torch.nn.Module, _Base):
         import torch
 
         t, lay = self.target, self.target.hits
-        e_gev = inputs[0][:, :1]
-        e_mev = e_gev * t.energy_unit_mev
+        # the angle tensors enter (x 0) so the graph keeps all three inputs the framework feeds (an unconditioned
+        # model would otherwise lose them in the export, and the C++ feeds inputs by position)
+        unused = sum((x * 0.0).sum(dim=1, keepdim=True) for x in inputs[1:len(t.inputs)])
+        e_mev = (inputs[0][:, :1] + unused) * t.energy_unit_mev
         draws = self._noise({}, e_mev, inputs[len(t.inputs):])
         u = torch.log(e_mev)
         mean, sd = torch.zeros_like(u), torch.zeros_like(u)
