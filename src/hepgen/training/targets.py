@@ -612,7 +612,8 @@ def target_card(run_dir, model, kind, config: dict, target: Target, names: list[
                          "angles": ("conditioned on " + ", ".join(k for k in kind.labels if k in ANGLE_LABELS))
                          if any(k in ANGLE_LABELS for k in kind.labels) else
                          "not conditioned: the angle inputs are read and ignored (the run's fixed incidence)"},
-        "training_data": config.get("data") or config.get("train_data") or "in memory (not recorded)",
+        "training_data": {"file": config.get("data") or "not recorded in the run directory",
+                          "geometry": kind.geometry.name, "preprocessing": config.get("preprocessing")},
         "metrics": metrics, "state": run.state(),
         "framework_settings": [s.replace("{latent}", str(latent)) for s in target.settings],
         "sources": list(target.sources), "notes": model.export_graph().notes,
