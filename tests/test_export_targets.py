@@ -127,7 +127,9 @@ def test_a_run_that_cannot_meet_the_target_is_refused_in_one_line(runs, tmp_path
 def test_cli_export_with_check(runs, tmp_path, capsys):
     from hepgen.cli import main
 
-    main(["export", str(runs["ds2"]), "--onnx", str(tmp_path / "p.onnx"), "--target", "par04-calodit", "--check",
-          "--n-check", "4"])
+    with pytest.raises(SystemExit) as info:
+        main(["export", str(runs["ds2"]), "--onnx", str(tmp_path / "p.onnx"), "--target", "par04-calodit", "--check",
+              "--n-check", "4"])
+    assert info.value.code == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "card" in out and card_path_of(tmp_path / "p.onnx").is_file()
