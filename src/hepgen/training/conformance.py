@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hepgen.errors import InputError
-from hepgen.training.targets import Target, convert_voxels, get_target, mesh_conversion
+from hepgen.training.targets import ANGLE_LABELS, Target, convert_voxels, get_target, label_degrees, mesh_conversion
 
 __all__ = ["framework_inputs", "framework_session", "run_framework", "unpack_cells", "unpack_hits",
            "ConformanceReport", "check_conformance", "ENERGY_RTOL", "ORDER_TOLERANCE"]
@@ -152,7 +152,7 @@ def _energies(n: int, kind, seed: int) -> np.ndarray:
 
 
 def check_conformance(run_dir, onnx_path, target_name: str, n_showers: int = 16, seed: int = 0,
-                      theta_rad: float = np.pi / 2, phi_rad: float = 0.0) -> ConformanceReport:
+                      theta_rad: float | None = None, phi_rad: float = 0.0) -> ConformanceReport:
     """Check an exported target graph against the run it came from (see the module docstring)."""
     import torch
 
@@ -168,7 +168,9 @@ def check_conformance(run_dir, onnx_path, target_name: str, n_showers: int = 16,
         open_session = framework_session(target_onnx(model, kind, target, open_noise=True)[0])
     _, _, _, shapes = target_graph(model, kind, target)
     energies = _energies(n_showers, kind, seed)
-    labels = {"theta": theta_rad, "phi": phi_rad}
+    if theta_rad is None:   # normal incidence in the target's convention
+        theta_rad = np.pi / 2 if target.theta_polar else 0.0
+    labels = {k: label_degrees(target, k, {"theta": theta_rad, "phi": phi_rad}[f]) for k, f in ANGLE_LABELS.items()}
     if target.data_kind == "points":
         return _check_hits(model, kind, target, file_session, open_session, energies, seed, theta_rad, phi_rad)
     worst, centre = 0.0, 0.0

@@ -37,11 +37,26 @@ import torch
 from hepgen.errors import InputError
 
 __all__ = ["Mesh", "InputTensor", "HitLayout", "Target", "TARGETS", "get_target", "mesh_conversion",
-           "convert_voxels", "ANGLE_LABELS", "input_width", "target_graph", "target_onnx", "target_card",
-           "export_target"]
+           "convert_voxels", "ANGLE_LABELS", "label_degrees", "input_width", "target_graph", "target_onnx",
+           "target_card", "export_target"]
 
-#: hepgen conditioning labels a target can feed from its angle inputs (radians): label name -> framework field
-ANGLE_LABELS = {"theta": "theta", "phi": "phi"}
+#: hepgen's direction labels (``hepgen simulate --theta/--phi``, degrees, theta from the layers' normal) a target
+#: feeds from its angle inputs: label name -> framework field
+ANGLE_LABELS = {"theta_deg": "theta", "phi_deg": "phi"}
+
+
+def label_degrees(target: "Target", label: str, angle_rad):
+    """The hepgen label value (degrees) of a framework's angle input (rad; numbers, arrays or tensors): phi as it
+    is; theta as it is for a framework whose theta is measured from the layers' normal (DDML's local direction,
+    acos(dz)), and 90 - theta for one whose theta is the polar angle of the direction (Par04: 90 degrees at normal
+    incidence on its barrel).
+
+    >>> par04 = TARGETS["par04"]
+    >>> round(label_degrees(par04, "theta_deg", math.pi / 3), 6), label_degrees(par04, "phi_deg", 0.0)
+    (30.0, 0.0)
+    """
+    degrees = angle_rad * (180.0 / math.pi)
+    return 90.0 - degrees if label == "theta_deg" and target.theta_polar else degrees
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class Target:
     output_name: str
     energy_unit_mev: float              # one unit of the energy input in MeV
     angle_unit_rad: dict = field(default_factory=dict)   # field -> one unit of that input in rad
+    theta_polar: bool = False           # theta is the polar angle (90 deg at normal incidence), not from the normal
     onehot: tuple[float, ...] = ()
     noise: str = "in-graph"             # "latent-input" (drawn by the framework) or "in-graph"
     mev_per_output_unit: float | None = None   # None: the output is a fraction of the incident energy
@@ -129,7 +145,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target(
         "par04", _PAR04, "VAE", "showers",
         (InputTensor("latent_and_conditions", ("latent", "energy", "theta", "onehot")),), "energy_fractions",
-        energy_unit_mev=1024000.0, angle_unit_rad={"theta": math.pi / 2}, onehot=(0.0, 1.0), noise="latent-input",
+        energy_unit_mev=1024000.0, angle_unit_rad={"theta": math.pi / 2}, theta_polar=True, onehot=(0.0, 1.0),
+        noise="latent-input",
         mev_per_output_unit=None, deposit_threshold_mev=0.0005,
         mesh=Mesh(18, 50, 45, 2.325, 3.4, -math.pi), needs="calochallenge-3 (18 rho x 50 phi x 45 layers)",
         sources=("src/Par04InferenceSetup.cc (GetEnergies, GetPositions)", "src/Par04OnnxInference.cc (RunInference)",
@@ -145,7 +162,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target(
         "par04-calodit", _PAR04, "CaloDiT-2", "showers",
         (InputTensor("conditions", ("energy", "phi", "theta", "onehot")),), "cell_energies_gev",
-        energy_unit_mev=1000.0, angle_unit_rad={"phi": 1.0, "theta": 1.0}, onehot=(1.0, 0.0, 0.0, 0.0, 0.0),
+        energy_unit_mev=1000.0, angle_unit_rad={"phi": 1.0, "theta": 1.0}, theta_polar=True,
+        onehot=(1.0, 0.0, 0.0, 0.0, 0.0),
         mev_per_output_unit=1000.0, deposit_threshold_mev=0.0005,
         mesh=Mesh(9, 16, 45, 4.65, 3.4, -math.pi), needs="calochallenge-2 (9 rho x 16 phi x 45 layers) or "
                                                          "calochallenge-3 (rebinned)",
@@ -295,7 +313,7 @@ def _check_labels(kind, target: Target) -> list[str]:
     if target.data_kind == "points":
         bad = [k for k in bad if k != "n_hits"]
     if bad:
-        supplied = ", ".join(["incident energy"] + [f"{k} (rad)" for k, f in ANGLE_LABELS.items() if f in fields])
+        supplied = ", ".join(["incident energy"] + [k for k, f in ANGLE_LABELS.items() if f in fields])
         raise InputError(f"target '{target.name}' supplies {supplied}; the run is also conditioned on "
                          f"{', '.join(repr(b) for b in bad)}")
     return [k for k in kind.labels if k in ANGLE_LABELS]
@@ -444,7 +462,8 @@ class _VoxelGraph(torch.nn.Module, _Base):
         e_mev = fields["energy"][:, :1] * t.energy_unit_mev
         cols = [e_mev]
         for k in self.kind.labels:   # only angle labels pass _check_labels
-            cols.append(fields[ANGLE_LABELS[k]][:, :1] * t.angle_unit_rad[ANGLE_LABELS[k]])
+            f = ANGLE_LABELS[k]
+            cols.append(label_degrees(t, k, fields[f][:, :1] * t.angle_unit_rad[f]))
         raw = torch.cat(cols, dim=1)
         noise = self._noise(fields, e_mev, inputs[len(t.inputs):])
         x = self.network(self.kind.cond.forward(raw, None), *noise)
