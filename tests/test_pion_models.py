@@ -198,13 +198,26 @@ def test_pion_presets_follow_the_thesis(tmp_path):
     assert resolve_config("wgan", own)["params"]["n_critic"] == 3
 
 
-# -- end to end -----------------------------------------------------------------------------------------------
-
 TINY_WGAN = {"critic_blocks": [1, 1], "critic_planes": [4, 8], "width": 4, "noise_dim": 4, "constrainer_steps": 2,
              "constrainer_hidden": [16, 8], "n_critic": 2}
 TINY_BIBAE = {"width": 4, "latent_dim": 3, "noise_dim": 4, "n_critic": 2, "pp_width": 8, "pp_depth": 3,
               "pp_start_epoch": 1, "pp_top_n": 60, "pp_window": 20, "pp_stride": 10, "kde_max": 200}
 
+
+@pytest.mark.parametrize("model, tiny", [("wgan", TINY_WGAN), ("bibae", TINY_BIBAE)])
+def test_pion_presets_build_on_the_irregular_calochallenge_pion_geometry(model, tiny):
+    from hepgen.geometry import get_geometry
+    from hepgen.models.registry import get_model_class
+
+    geo = get_geometry("calochallenge-1-pions")
+    cls = get_model_class(model)
+    m = cls((geo.n_voxels,), 1, {**resolve_config(model, "pion")["params"], **tiny}, geo).eval()
+    x = m.sample(torch.zeros(4, 1), torch.Generator().manual_seed(0))
+    assert x.shape == (4, 533) and bool((x >= 0).all())
+    assert m.critic(x if model == "wgan" else torch.stack([x, x * 0], 1), torch.zeros(4, 1)).shape == (4,)
+
+
+# -- end to end -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model, tiny", [("wgan", TINY_WGAN), ("bibae", TINY_BIBAE)])
 def test_pion_configs_train_end_to_end(model, tiny, tmp_path):
