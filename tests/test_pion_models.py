@@ -231,3 +231,25 @@ def test_pion_configs_train_end_to_end(model, tiny, tmp_path):
     if model == "bibae":
         assert gen.model.kde is not None and gen.model.kde.points.shape == (24, 3 + 1)
         assert bool(gen.model.pp_active)
+
+
+def test_cli_config_takes_a_preset_name(tmp_path, capsys):
+    from conftest import random_showers
+    from hepgen.cli import main
+    from hepgen.data.hdf5 import write_showers
+    from hepgen.training.config import load_yaml
+
+    write_showers(tmp_path / "train.h5", random_showers("belle2-ecl-5x5", 24, seed=1))
+
+    def cli(*args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main(["-q", "train", "-d", str(tmp_path / "train.h5"), "--max-epochs", "1", *args])
+        return e.value.code, capsys.readouterr().err
+
+    code, err = cli("-o", str(tmp_path / "run"), "-m", "wgan", "--config", "pion-small")
+    assert code == 0, err
+    saved = load_yaml(RunDir(tmp_path / "run").config)
+    assert saved["params"]["critic_blocks"] == [1, 1] and saved["params"]["lr_critic"] == 1e-5
+    code, err = cli("-o", str(tmp_path / "run2"), "-m", "bibae", "--config", "pions")
+    assert code == 2 and "presets: pion, pion-small" in err and len(err.strip().splitlines()) == 1
