@@ -145,25 +145,46 @@ def test_latent_kde_reproduces_mean_and_covariance():
     rng = np.random.default_rng(0)
     mean = np.array([1.0, -2.0, 0.5])
     cov = np.array([[1.0, 0.6, 0.0], [0.6, 2.0, -0.3], [0.0, -0.3, 0.5]])
-    points = rng.multivariate_normal(mean, cov, 20000)
-    kde = LatentKDE.fit(points, bandwidth=0.1, max_points=10000)
+    points = torch.as_tensor(rng.multivariate_normal(mean, cov, 20000))
+    kde = LatentKDE(bandwidth=0.1).fit(points, max_points=10000)
     assert kde.points.shape == (10000, 3)
-    draws = kde.sample(100000, np.random.default_rng(1))
+    g = torch.Generator().manual_seed(1)
+    draws = kde.sample(100000, g).numpy()
     np.testing.assert_allclose(draws.mean(0), mean, atol=0.05)
-    # kernel covariance h² · cov(points): draws have (1 + h²) times the points' covariance
-    np.testing.assert_allclose(np.cov(draws, rowvar=False), 1.01 * np.cov(kde.points, rowvar=False), atol=0.04)
+    # SciPy's convention: kernel covariance h² · cov(points), so draws have (1 + h²) times the points' covariance
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), 1.01 * np.cov(kde.points.numpy(), rowvar=False), atol=0.04)
     np.testing.assert_allclose(np.cov(draws, rowvar=False), cov, atol=0.08)
     # conditioning on the last column (a label) keeps the latent-label correlation: E[x0 | x2 = t] = 1 (const.)
     # and E[x1 | x2 = t] = -2 - 0.6 (t - 0.5)
-    target = np.full((4000, 1), 1.0)
-    cond = kde.sample_conditional(target, [2], np.random.default_rng(2), tolerance=0.05)
-    assert np.abs(cond[:, 2] - 1.0).max() < 0.05
+    cond = kde.sample_conditional(torch.full((4000, 1), 1.0), [2], 0.05, g).numpy()
+    assert np.abs(cond[:, 2] - 1.0).max() <= 0.05
     assert abs(cond[:, 1].mean() - (-2.0 - 0.6 * 0.5)) < 0.1 and abs(cond[:, 0].mean() - 1.0) < 0.1
-    back = LatentKDE.from_state(kde.state())
-    np.testing.assert_array_equal(back.points, kde.points)
-    assert back.bandwidth == 0.1
-    with pytest.raises(InputError, match="latent KDE"):
-        LatentKDE(np.zeros((1, 3)))
+    # a label far outside the data is never accepted: the kernel around the nearest stored label
+    far = kde.sample_conditional(torch.full((5, 1), 50.0), [2], 0.05, g, tries=3)
+    nearest = float(kde.points[:, 2].max())
+    assert float((far[:, 2] - nearest).abs().max()) < 0.5
+    back = LatentKDE()
+    back.load_state_dict(kde.state_dict())
+    assert torch.equal(back.points, kde.points) and torch.equal(back.chol, kde.chol)
+    assert torch.equal(back.sample_conditional(torch.ones(3, 1), [2], 0.05, torch.Generator().manual_seed(4)),
+                       kde.sample_conditional(torch.ones(3, 1), [2], 0.05, torch.Generator().manual_seed(4)))
+    with pytest.raises(ValueError, match="latent KDE"):
+        LatentKDE().fit(torch.zeros(1, 3))
+
+
+def test_bibae_reads_runs_from_before_the_torch_kde():
+    """Older BIB-AE runs: weights without the KDE's buffers and an extra with only the points."""
+    cfg = {**BIBAE.default_config, **TINY_BIBAE, "kde": True}
+    m = BIBAE((1, 5, 5), 1, cfg)
+    old = {k: v for k, v in m.state_dict().items() if not k.startswith("kde.")}
+    m.load_state_dict(old)
+    assert not m.kde.fitted and m.kde_points is None
+    pts = np.random.default_rng(0).normal(size=(50, cfg["latent_dim"] + 1))
+    m.load_extra({"kde_points": pts})
+    assert m.kde.fitted and m.kde.chol.shape == (4, 4)
+    np.testing.assert_allclose(m.kde_points.numpy(), pts, rtol=1e-6)
+    extra = m.after_training({"x": torch.rand(20, 1, 5, 5), "cond": torch.zeros(20, 1)})
+    assert extra["kde_points"].shape == (20, 4) and extra["kde_chol"].shape == (4, 4)
 
 
 # -- ResNet critic, presets -----------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ latent. The :class:`~hepgen.models.postprocessor.PostProcessor` is trained from
 
 Sampling draws the latent from N(0, 1) or, after training with ``kde: true``, from a Gaussian KDE
 of the encoded training set with the labels inside the KDE, rejection-sampled to the requested
-labels (:class:`~hepgen.models.latent_kde.LatentKDE`). The pion upgrades (Sec. 7.3) are options:
+labels (:meth:`~hepgen.models.latent_kde.LatentKDE.sample_conditional`; ``kde_bandwidth`` is SciPy's bandwidth
+factor). The pion upgrades (Sec. 7.3) are options:
 ``minibatch`` (minibatch discrimination in the critics), ``reset_critic`` (a second critic re-initialised
 every epoch), ``pp_mode: frozen`` with the Post-Processor's extra losses, ``train_cut_mev``; the preset
 ``--config pion`` switches them on with the thesis's numbers (docs/pion_models.md). With
@@ -36,8 +37,8 @@ from torch import nn
 
 from hepgen.errors import InputError
 from hepgen.models.latent_kde import LatentKDE
-from hepgen.models.layers import (GridDecoder, GridEncoder, ShowerBatchStatistics, circular_dim, mlp, random_seed,
-                                  reinitialise, standard_normal)
+from hepgen.models.layers import (GridDecoder, GridEncoder, ShowerBatchStatistics, circular_dim, mlp, reinitialise,
+                                  standard_normal)
 from hepgen.models.objectives import kl_divergence, latent_mmd, optimizer_step, wasserstein_critic_loss
 from hepgen.models.postprocessor import PostProcessor, postprocessor_loss
 from hepgen.models.registry import GenerativeModel, register_model
@@ -169,7 +170,7 @@ class BIBAE(GenerativeModel):
                               else None)
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("pp_active", torch.zeros((), dtype=torch.bool))
-        self.kde: LatentKDE | None = None
+        self.kde = LatentKDE(c["kde_bandwidth"])   # fitted by after_training; its buffers are in the state dict
         self._fresh_reset_optimizer = False   # set by the epoch hook; the next step clears that Adam state
 
     # -- networks ---------------------------------------------------------------------------
@@ -290,40 +291,44 @@ class BIBAE(GenerativeModel):
             x = self.postprocessor(x, cond)
         return x
 
-    def _rng(self, generator: torch.Generator | None) -> np.random.Generator:
-        return np.random.default_rng(random_seed(generator))
-
     @property
-    def kde_points(self) -> np.ndarray | None:
-        """The latent KDE's points [latent mean, conditions] (None before :meth:`after_training`)."""
-        return None if self.kde is None else self.kde.points
+    def kde_points(self) -> torch.Tensor | None:
+        """The latent KDE's points [latent mean, conditions] (None before :meth:`after_training`); setting them
+        (an (N, latent_dim + n_cond) array, or None) refits the KDE."""
+        return self.kde.points if self.kde.fitted else None
 
     @kde_points.setter
-    def kde_points(self, points: np.ndarray | None) -> None:
-        self.kde = None if points is None else LatentKDE(points, self.config["kde_bandwidth"])
+    def kde_points(self, points) -> None:
+        dev = self.device
+        if points is None:
+            self.kde.points = torch.zeros(0, 0, device=dev)
+            self.kde.chol = torch.zeros(0, 0, device=dev)
+        else:
+            self.kde.fit(torch.as_tensor(points, dtype=torch.float32, device=dev))
 
-    def _kde_draw(self, target: np.ndarray, rng: np.random.Generator, dims: list[int]) -> np.ndarray:
-        """KDE draws (n, latent_dim + n_cond) whose label columns ``dims`` lie within the tolerance of
-        ``target`` (n, len(dims))."""
+    def _kde_draw(self, target: torch.Tensor, dims: list[int], generator: torch.Generator | None) -> torch.Tensor:
+        """KDE draws (n, latent_dim + n_cond) whose label columns ``dims`` lie within ``kde_tolerance`` of
+        ``target`` (n, len(dims)): the rejection sampling of Diefenbacher (2022), Sec. 7.3."""
         d = self.config["latent_dim"]
-        return self.kde.sample_conditional(target, [d + k for k in dims], rng, self.config["kde_tolerance"])
+        return self.kde.sample_conditional(target, [d + k for k in dims], float(self.config["kde_tolerance"]),
+                                           generator)
 
     def _latent_for(self, cond: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         d = self.config["latent_dim"]
-        if self.config["kde"] and self.kde is not None:
-            draws = self._kde_draw(cond.double().cpu().numpy(), self._rng(generator), list(range(cond.shape[1])))
-            return torch.as_tensor(draws[:, :d], dtype=cond.dtype, device=cond.device)
+        if self.config["kde"] and self.kde.fitted:
+            draws = self._kde_draw(cond, list(range(cond.shape[1])), generator)
+            return draws[:, :d].to(cond.device, cond.dtype)
         return standard_normal((cond.shape[0], d), cond.device, cond.dtype, generator)
 
     def sample_labels(self, incident_energy: np.ndarray, names: list[str], kind, generator=None
                       ) -> dict[str, np.ndarray]:
         """Draw missing conditioning labels (e.g. visible energy) jointly with the incident energy
         from the latent KDE (needs ``kde: true``)."""
-        if self.kde is None:
+        if not self.kde.fitted:
             raise InputError(f"labels {names} must be given: this run has no latent KDE (train with kde: true)")
-        target = kind.encode_energy(incident_energy)
-        draws = self._kde_draw(target[:, None], self._rng(generator), [0])
-        cond = draws[:, self.config["latent_dim"]:]
+        target = np.asarray(kind.encode_energy(incident_energy), dtype=np.float64)
+        draws = self._kde_draw(torch.as_tensor(target[:, None], device=self.kde.points.device), [0], generator)
+        cond = draws[:, self.config["latent_dim"]:].double().cpu().numpy()
         cond[:, 0] = target
         labels = kind.labels_of_conditions(cond)
         return {k: labels[k] for k in names}
@@ -340,21 +345,30 @@ class BIBAE(GenerativeModel):
         return showers
 
     # -- after training: the latent KDE -----------------------------------------------------
+    @torch.no_grad()
     def after_training(self, data):
+        """Fit the latent KDE on (μ, conditions) of (up to ``kde_max``) encoded training showers (Sec. 7.3)."""
         if not self.config["kde"]:
             return {}
-        x, cond = data["x"][: self.config["kde_max"]], data["cond"][: self.config["kde_max"]]
+        n = int(self.config["kde_max"])
+        x, cond = data["x"][:n], data["cond"][:n]
+        dev = self.device
         mus = []
-        with torch.no_grad():
-            for start in range(0, len(x), 512):
-                mus.append(self.encode(x[start:start + 512], cond[start:start + 512])[0])
-        self.kde = LatentKDE.fit(torch.cat([torch.cat(mus), cond], dim=1).double().cpu().numpy(),
-                                 self.config["kde_bandwidth"])
-        return self.kde.state()
+        for start in range(0, len(x), 512):
+            cb = cond[start:start + 512].to(dev)
+            mus.append(torch.cat([self.encode(x[start:start + 512].to(dev), cb)[0], cb], dim=1))
+        self.kde.fit(torch.cat(mus).float())
+        return {"kde_points": self.kde.points.cpu().numpy(), "kde_chol": self.kde.chol.cpu().numpy()}
 
     def load_extra(self, extra):
-        if "kde_points" in extra:
-            self.kde = LatentKDE.from_state(extra, self.config["kde_bandwidth"])
+        if "kde_points" not in extra:
+            return
+        dev = self.device
+        if "kde_chol" in extra:
+            self.kde.points = torch.as_tensor(extra["kde_points"]).float().to(dev)
+            self.kde.chol = torch.as_tensor(extra["kde_chol"]).float().to(dev)
+        else:                          # runs from before the torch KDE stored only the points
+            self.kde_points = extra["kde_points"]
 
     def export_graph(self):
         """Latent (N(0, 1) or the latent KDE) and decoder noise drawn outside; decoder and Post-Processor in
