@@ -106,9 +106,11 @@ def test_kde_rejection_sampling_hits_the_requested_label():
     label = rng.normal(size=4000)
     latent = 2.0 * label + 0.1 * rng.normal(size=4000)   # latent strongly tied to the label
     m.kde_points = np.stack([latent, label], axis=1)
-    target = np.array([[-1.0], [0.0], [1.5]]).repeat(200, axis=0)
-    draws = m._kde_draw(target, np.random.default_rng(1), [0])
-    assert np.abs(draws[:, 1] - target[:, 0]).max() < 0.05
+    target = torch.tensor([[-1.0], [0.0], [1.5]]).repeat_interleave(200, dim=0)
+    draws = m._kde_draw(target, [0], torch.Generator().manual_seed(1))
+    assert float((draws[:, 1] - target[:, 0]).abs().max()) < 0.05
     for t in (-1.0, 0.0, 1.5):
         sel = target[:, 0] == t
-        assert abs(draws[sel, 0].mean() - 2.0 * t) < 0.1   # the correlation is kept
+        assert abs(float(draws[sel, 0].mean()) - 2.0 * t) < 0.1   # the correlation is kept
+    z = m._latent_for(target[:3], torch.Generator().manual_seed(2))   # the model's latents come from the KDE
+    assert z.shape == (3, 1) and float(z[0, 0]) == pytest.approx(-2.0, abs=0.5)

@@ -15,7 +15,8 @@ def train(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name, e.g. wgan or bibae "
                                         "(or 'model:' in the config)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config: model/params/training/"
-                                          "preprocessing/labels sections; defaults per model."),
+                                          "preprocessing/labels sections; defaults per model. Or a preset "
+                                          "of the model, e.g. 'pion' for wgan and bibae."),
     max_time: Optional[str] = typer.Option(None, "--max-time", help="Training budget over all resumes, e.g. 30m, 2h."),
     max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Number of epochs (default from config)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (CPU runs are reproducible)."),

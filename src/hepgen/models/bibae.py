@@ -13,8 +13,13 @@ latent. The :class:`~hepgen.models.postprocessor.PostProcessor` is trained from
 
 Sampling draws the latent from N(0, 1) or, after training with ``kde: true``, from a Gaussian KDE
 of the encoded training set with the labels inside the KDE, rejection-sampled to the requested
-labels. With ``labels: [visible_energy]`` the shower is finally rescaled so that the sum of cells
-above ``mip_cut_mev`` equals the requested (or KDE-drawn) visible energy.
+labels (:meth:`~hepgen.models.latent_kde.LatentKDE.sample_conditional`; ``kde_bandwidth`` is SciPy's bandwidth
+factor). The pion upgrades (Sec. 7.3) are options:
+``minibatch`` (minibatch discrimination in the critics), ``reset_critic`` (a second critic re-initialised
+every epoch), ``pp_mode: frozen`` with the Post-Processor's extra losses, ``train_cut_mev``; the preset
+``--config pion`` switches them on with the thesis's numbers (docs/pion_models.md). With
+``labels: [visible_energy]`` the shower is finally rescaled so that the sum of cells above ``mip_cut_mev``
+equals the requested (or KDE-drawn) visible energy.
 
 >>> import torch
 >>> cfg = {**BIBAE.default_config, "width": 8, "latent_dim": 2, "noise_dim": 2}
@@ -30,7 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from hepgen.models.layers import GridDecoder, GridEncoder, circular_dim, mlp, random_seed, standard_normal
+from hepgen.errors import InputError
+from hepgen.models.latent_kde import LatentKDE
+from hepgen.models.layers import (GridDecoder, GridEncoder, ShowerBatchStatistics, circular_dim, mlp, reinitialise,
+                                  standard_normal)
 from hepgen.models.objectives import kl_divergence, latent_mmd, optimizer_step, wasserstein_critic_loss
 from hepgen.models.postprocessor import PostProcessor, postprocessor_loss
 from hepgen.models.registry import GenerativeModel, register_model
@@ -40,20 +48,26 @@ __all__ = ["BIBAE"]
 
 class DifferenceCritic(nn.Module):
     """Critic on a 2-channel input (image, difference): conv trunks on the image and on its log,
-    a dense branch on the difference, and the labels (Diefenbacher 2022, Sec. 6.3)."""
+    a dense branch on the difference, and the labels (Diefenbacher 2022, Sec. 6.3); with ``minibatch`` also the
+    pion critic's minibatch block on the image (:class:`~hepgen.models.layers.ShowerBatchStatistics`: per-shower
+    sum and spread against the rest of the batch, linear and log; Sec. 7.3)."""
 
-    def __init__(self, data_shape, n_cond: int, width: int, circ: int | None) -> None:
+    def __init__(self, data_shape, n_cond: int, width: int, circ: int | None, minibatch: bool = False) -> None:
         super().__init__()
         n = math.prod(data_shape)
         self.img = GridEncoder(data_shape, width, 1, circ)
         self.log_img = GridEncoder(data_shape, width, 1, circ)
         self.diff = nn.Sequential(nn.Flatten(1), nn.Linear(n, 64), nn.LeakyReLU(0.2))
         self.cond = nn.Sequential(nn.Linear(n_cond, 64), nn.LeakyReLU(0.2))
-        self.head = mlp([self.img.out_features * 2 + 128, 128, 128, 1])
+        self.batch_stats = ShowerBatchStatistics(64) if minibatch else None
+        n_batch = self.batch_stats.out_features if self.batch_stats is not None else 0
+        self.head = mlp([self.img.out_features * 2 + 128 + n_batch, 128, 128, 1])
 
     def forward(self, pair: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         img, diff = pair[:, 0], pair[:, 1]
         feats = [self.img(img), self.log_img(torch.log(img.clamp_min(0) + 1e-3)), self.diff(diff), self.cond(cond)]
+        if self.batch_stats is not None:
+            feats.append(self.batch_stats(img))
         return self.head(torch.cat(feats, dim=1)).squeeze(1)
 
 
@@ -80,10 +94,15 @@ class BIBAE(GenerativeModel):
         "lr_latent_critic": 2e-3,  # pion: 2e-4
         "lr_decay": 0.95,          # per epoch (pion: 0.97)
         "betas": [0.5, 0.9],
-        "reset_critic": False,     # pion: a second critic re-initialised every epoch
+        "reset_critic": False,     # pion: a second critic, re-initialised at every epoch start
+        "reset_critic_mode": "reinitialise",  # reinitialise (thesis: weights and Adam state) | optimizer (Adam
+                                   # state only: what the public pion script's weight_reset call amounts to)
+        "minibatch": False,        # pion: minibatch discrimination (batch sums and spreads) in the critics
+        "train_cut_mev": 0.0,      # pion: cells below this are set to 0 in training (0.1 MIP = 0.05 MeV)
         "pp_mode": "parallel",     # parallel (photons) | frozen (pions: only the PP trains) | off
         "pp_start_epoch": 1,
         "pp_width": 64,
+        "pp_depth": 4,             # kernel-1 layers (pion code: 10 of width 128)
         "pp_mse": 1.0,
         "pp_mmd": 5.0,
         "pp_mmd_alphas": [200.0],  # kernel widths in 1/MeV^2 (photons 200; pions 40 and 4)
@@ -101,6 +120,37 @@ class BIBAE(GenerativeModel):
         "preprocessing": [{"name": "divide_by_incident"}],
     }
 
+    # Pion BIB-AE of arXiv:2112.09709 / Diefenbacher thesis Sec. 7.3 and App. A (docs/pion_models.md). Thesis:
+    # Adam lr 5e-5 (latent critic 2e-4), x 0.97 per epoch, 5 critic updates, 37 epochs BIB-AE then 105 epochs
+    # Post-Processor with the BIB-AE frozen; betas critic 1, latent critic 100, KLD 0.01, latent MMD 100; PP: MSE 1,
+    # two sorted-kernel MMDs 5 each with alpha 40 and 4, sorted MSE and MAE 10, batch means 1e-4; KDE with h = 0.1
+    # on 100k encoded showers; minibatch discrimination; resetting critic; cells below 0.1 MIP (0.05 MeV) cut.
+    # Public script (the thesis is silent): latent 24 + 488 noise, lambda_gp 10, Adam betas (0.5, 0.9), batch 16,
+    # sorted-MMD top 1000 / window 150 / stride 25, Post-Processor 10 kernel-1 layers of 128.
+    # "pion-small": smaller networks and a short schedule for CPU budgets (hepgen's choice).
+    config_presets = {
+        "pion": {
+            "params": {"latent_dim": 24, "noise_dim": 488, "n_critic": 5, "lambda_gp": 10.0, "beta_critic": 1.0,
+                       "beta_latent_critic": 100.0, "beta_kld": 0.01, "beta_latent_mmd": 100.0, "lr": 5e-5,
+                       "lr_latent_critic": 2e-4, "lr_decay": 0.97, "betas": [0.5, 0.9], "reset_critic": True,
+                       "minibatch": True, "train_cut_mev": 0.05, "pp_mode": "frozen", "pp_start_epoch": 37,
+                       "pp_width": 128, "pp_depth": 10, "pp_mse": 1.0, "pp_mmd": 5.0, "pp_mmd_alphas": [40.0, 4.0],
+                       "pp_top_n": 1000, "pp_window": 150, "pp_stride": 25, "pp_sorted": 10.0, "pp_batch": 1e-4,
+                       "kde": True, "kde_bandwidth": 0.1, "kde_max": 100000},
+            "training": {"batch_size": 16, "max_epochs": 142},
+        },
+        "pion-small": {
+            "params": {"latent_dim": 24, "noise_dim": 488, "width": 16, "n_critic": 5, "lambda_gp": 10.0,
+                       "beta_critic": 1.0, "beta_latent_critic": 100.0, "beta_kld": 0.01, "beta_latent_mmd": 100.0,
+                       "lr": 5e-5, "lr_latent_critic": 2e-4, "lr_decay": 0.97, "betas": [0.5, 0.9],
+                       "reset_critic": True, "minibatch": True, "train_cut_mev": 0.05, "pp_mode": "frozen",
+                       "pp_start_epoch": 8, "pp_width": 32, "pp_depth": 4, "pp_mse": 1.0, "pp_mmd": 5.0,
+                       "pp_mmd_alphas": [40.0, 4.0], "pp_top_n": 1000, "pp_window": 150, "pp_stride": 25,
+                       "pp_sorted": 10.0, "pp_batch": 1e-4, "kde": True, "kde_bandwidth": 0.1, "kde_max": 100000},
+            "training": {"batch_size": 16, "max_epochs": 12},
+        },
+    }
+
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
         super().__init__(data_shape, n_cond, config, geometry)
         c = self.config
@@ -109,14 +159,19 @@ class BIBAE(GenerativeModel):
         self.encoder_head = mlp([self.encoder_trunk.out_features + n_cond, 256, 2 * c["latent_dim"]])
         self.decoder = GridDecoder(c["latent_dim"] + c["noise_dim"] + n_cond, self.data_shape, c["width"], circ,
                                    c["light_output"])
-        self.critic = DifferenceCritic(self.data_shape, n_cond, c["width"], circ)
-        self.reset_critic = DifferenceCritic(self.data_shape, n_cond, c["width"], circ) if c["reset_critic"] else None
+        if c["reset_critic_mode"] not in ("reinitialise", "optimizer"):
+            raise InputError(f"params: reset_critic_mode must be 'reinitialise' or 'optimizer', "
+                             f"got '{c['reset_critic_mode']}'")
+        self.critic = DifferenceCritic(self.data_shape, n_cond, c["width"], circ, c["minibatch"])
+        self.reset_critic = (DifferenceCritic(self.data_shape, n_cond, c["width"], circ, c["minibatch"])
+                             if c["reset_critic"] else None)
         self.latent_critic = mlp([1, 50, 100, 50, 1])
-        self.postprocessor = PostProcessor(n_cond, c["pp_width"]) if c["pp_mode"] != "off" else None
+        self.postprocessor = (PostProcessor(n_cond, c["pp_width"], c["pp_depth"]) if c["pp_mode"] != "off"
+                              else None)
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("pp_active", torch.zeros((), dtype=torch.bool))
-        self.kde_points: np.ndarray | None = None
-        self._opts: dict = {}
+        self.kde = LatentKDE(c["kde_bandwidth"])   # fitted by after_training; its buffers are in the state dict
+        self._fresh_reset_optimizer = False   # set by the epoch hook; the next step clears that Adam state
 
     # -- networks ---------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,13 +207,16 @@ class BIBAE(GenerativeModel):
                                                      "postprocessor")}
 
     def on_train_epoch_end(self, epoch: int) -> None:
-        if self.reset_critic is not None:
-            for m in self.reset_critic.modules():
-                if hasattr(m, "reset_parameters") and m is not self.reset_critic:
-                    m.reset_parameters()
-            opt = self._opts.get("reset_critic")
-            if opt is not None:
-                (opt.optimizer if hasattr(opt, "optimizer") else opt).state.clear()
+        """The resetting critic of the pion BIB-AE (Diefenbacher thesis Sec. 7.3): after every epoch all its
+        weights are drawn anew (``reset_critic_mode: reinitialise``) and its Adam state is cleared at the next
+        step (a fresh Adam; its learning rate keeps the per-epoch decay, as the public script's
+        lr · γ^(epoch−1)). The main critic, the latent critic and the autoencoder are untouched. The loop calls
+        this when the next epoch starts, also after a resume, so a resumed run resets as an uninterrupted one."""
+        if self.reset_critic is None:
+            return
+        if self.config["reset_critic_mode"] == "reinitialise":
+            reinitialise(self.reset_critic)
+        self._fresh_reset_optimizer = True
 
     def _critic_update(self, critic, opt, x, recon, cond) -> torch.Tensor:
         real = torch.stack([x, torch.zeros_like(x)], dim=1)
@@ -169,8 +227,13 @@ class BIBAE(GenerativeModel):
 
     def training_step(self, batch, optimizers, step, epoch):
         c = self.config
-        self._opts = optimizers
         x, cond = batch["x"], batch["cond"]
+        if c["train_cut_mev"] > 0:   # the pion training cut, on the cells in MeV
+            x = x * (self.to_physical(x, cond) >= c["train_cut_mev"]).to(x.dtype)
+        if self._fresh_reset_optimizer and "reset_critic" in optimizers:
+            opt = optimizers["reset_critic"]
+            (opt.optimizer if hasattr(opt, "optimizer") else opt).state.clear()
+            self._fresh_reset_optimizer = False
         out: dict[str, torch.Tensor] = {}
         use_pp = self.postprocessor is not None and epoch >= c["pp_start_epoch"]
         if use_pp and not bool(self.pp_active):
@@ -228,53 +291,44 @@ class BIBAE(GenerativeModel):
             x = self.postprocessor(x, cond)
         return x
 
-    def _rng(self, generator: torch.Generator | None) -> np.random.Generator:
-        return np.random.default_rng(random_seed(generator))
+    @property
+    def kde_points(self) -> torch.Tensor | None:
+        """The latent KDE's points [latent mean, conditions] (None before :meth:`after_training`); setting them
+        (an (N, latent_dim + n_cond) array, or None) refits the KDE."""
+        return self.kde.points if self.kde.fitted else None
 
-    def _kde_draw(self, target: np.ndarray, rng: np.random.Generator, dims: list[int]) -> np.ndarray:
-        """Rejection-sample KDE points whose label columns ``dims`` lie within the tolerance of
-        ``target`` (n, len(dims)); returns (n, latent_dim + n_cond) draws."""
-        pts = self.kde_points
-        c = self.config
-        chol = np.linalg.cholesky(np.cov(pts, rowvar=False) * c["kde_bandwidth"] ** 2
-                                  + 1e-9 * np.eye(pts.shape[1]))
-        labels = pts[:, self.config["latent_dim"]:][:, dims]
-        out = np.empty((len(target), pts.shape[1]))
-        todo = np.arange(len(target))
-        for _ in range(100):
-            if not len(todo):
-                break
-            idx = rng.integers(0, len(pts), (len(todo), 32))
-            draws = pts[idx] + rng.standard_normal((len(todo), 32, pts.shape[1])) @ chol.T
-            dist = np.abs(draws[:, :, c["latent_dim"]:][:, :, dims] - target[todo, None, :]).max(axis=2)
-            ok = dist < c["kde_tolerance"]
-            hit = ok.any(axis=1)
-            first = ok.argmax(axis=1)
-            out[todo[hit]] = draws[hit, first[hit]]
-            todo = todo[~hit]
-        if len(todo):  # fall back to the nearest stored label (tolerance too tight for the data)
-            near = np.abs(labels[None, :, :] - target[todo, None, :]).max(axis=2).argmin(axis=1)
-            out[todo] = pts[near] + rng.standard_normal((len(todo), pts.shape[1])) @ chol.T
-        return out
+    @kde_points.setter
+    def kde_points(self, points) -> None:
+        dev = self.device
+        if points is None:
+            self.kde.points = torch.zeros(0, 0, device=dev)
+            self.kde.chol = torch.zeros(0, 0, device=dev)
+        else:
+            self.kde.fit(torch.as_tensor(points, dtype=torch.float32, device=dev))
+
+    def _kde_draw(self, target: torch.Tensor, dims: list[int], generator: torch.Generator | None) -> torch.Tensor:
+        """KDE draws (n, latent_dim + n_cond) whose label columns ``dims`` lie within ``kde_tolerance`` of
+        ``target`` (n, len(dims)): the rejection sampling of Diefenbacher (2022), Sec. 7.3."""
+        d = self.config["latent_dim"]
+        return self.kde.sample_conditional(target, [d + k for k in dims], float(self.config["kde_tolerance"]),
+                                           generator)
 
     def _latent_for(self, cond: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         d = self.config["latent_dim"]
-        if self.config["kde"] and self.kde_points is not None:
-            draws = self._kde_draw(cond.double().cpu().numpy(), self._rng(generator), list(range(cond.shape[1])))
-            return torch.as_tensor(draws[:, :d], dtype=cond.dtype, device=cond.device)
+        if self.config["kde"] and self.kde.fitted:
+            draws = self._kde_draw(cond, list(range(cond.shape[1])), generator)
+            return draws[:, :d].to(cond.device, cond.dtype)
         return standard_normal((cond.shape[0], d), cond.device, cond.dtype, generator)
 
     def sample_labels(self, incident_energy: np.ndarray, names: list[str], kind, generator=None
                       ) -> dict[str, np.ndarray]:
         """Draw missing conditioning labels (e.g. visible energy) jointly with the incident energy
         from the latent KDE (needs ``kde: true``)."""
-        from hepgen.errors import InputError
-
-        if self.kde_points is None:
+        if not self.kde.fitted:
             raise InputError(f"labels {names} must be given: this run has no latent KDE (train with kde: true)")
-        target = kind.encode_energy(incident_energy)
-        draws = self._kde_draw(target[:, None], self._rng(generator), [0])
-        cond = draws[:, self.config["latent_dim"]:]
+        target = np.asarray(kind.encode_energy(incident_energy), dtype=np.float64)
+        draws = self._kde_draw(torch.as_tensor(target[:, None], device=self.kde.points.device), [0], generator)
+        cond = draws[:, self.config["latent_dim"]:].double().cpu().numpy()
         cond[:, 0] = target
         labels = kind.labels_of_conditions(cond)
         return {k: labels[k] for k in names}
@@ -291,20 +345,30 @@ class BIBAE(GenerativeModel):
         return showers
 
     # -- after training: the latent KDE -----------------------------------------------------
+    @torch.no_grad()
     def after_training(self, data):
+        """Fit the latent KDE on (μ, conditions) of (up to ``kde_max``) encoded training showers (Sec. 7.3)."""
         if not self.config["kde"]:
             return {}
-        x, cond = data["x"][: self.config["kde_max"]], data["cond"][: self.config["kde_max"]]
+        n = int(self.config["kde_max"])
+        x, cond = data["x"][:n], data["cond"][:n]
+        dev = self.device
         mus = []
-        with torch.no_grad():
-            for start in range(0, len(x), 512):
-                mus.append(self.encode(x[start:start + 512], cond[start:start + 512])[0])
-        self.kde_points = torch.cat([torch.cat(mus), cond], dim=1).double().cpu().numpy()
-        return {"kde_points": self.kde_points}
+        for start in range(0, len(x), 512):
+            cb = cond[start:start + 512].to(dev)
+            mus.append(torch.cat([self.encode(x[start:start + 512].to(dev), cb)[0], cb], dim=1))
+        self.kde.fit(torch.cat(mus).float())
+        return {"kde_points": self.kde.points.cpu().numpy(), "kde_chol": self.kde.chol.cpu().numpy()}
 
     def load_extra(self, extra):
-        if "kde_points" in extra:
-            self.kde_points = np.asarray(extra["kde_points"], dtype=np.float64)
+        if "kde_points" not in extra:
+            return
+        dev = self.device
+        if "kde_chol" in extra:
+            self.kde.points = torch.as_tensor(extra["kde_points"]).float().to(dev)
+            self.kde.chol = torch.as_tensor(extra["kde_chol"]).float().to(dev)
+        else:                          # runs from before the torch KDE stored only the points
+            self.kde_points = extra["kde_points"]
 
     def export_graph(self):
         """Latent (N(0, 1) or the latent KDE) and decoder noise drawn outside; decoder and Post-Processor in

@@ -26,34 +26,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hepgen.models.layers import uniform
+from hepgen.models.layers import MinibatchStatistics, uniform
 from hepgen.models.objectives import discriminator_bce_loss, generator_bce_loss, optimizer_step, roth_penalty
 from hepgen.models.registry import GenerativeModel, register_model
 
-__all__ = ["GANplifyGAN", "MinibatchStd"]
-
-
-class MinibatchStd(nn.Module):
-    """Per point x_i of a batch B: std over j of Φ(x_i − x_j), Φ three kernel-1 convolutions (dense).
-
-    >>> MinibatchStd(3, 8, 4)(torch.randn(6, 3)).shape
-    torch.Size([6, 4])
-    """
-
-    def __init__(self, dim: int, width: int, m: int) -> None:
-        super().__init__()
-        self.phi = nn.Sequential(nn.Linear(dim, width), nn.LeakyReLU(0.01), nn.Linear(width, width),
-                                 nn.LeakyReLU(0.01), nn.Linear(width, m), nn.LeakyReLU(0.01))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        diff = x[:, None, :] - x[None, :, :]                     # (n, n, d)
-        return self.phi(diff).std(dim=1, unbiased=False)         # (n, m)
+__all__ = ["GANplifyGAN"]
 
 
 class Discriminator(nn.Module):
     def __init__(self, dim: int, width: int, m: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.mbd = MinibatchStd(dim, width, m)
+        self.mbd = MinibatchStatistics(dim, m, width)
         sizes = [dim + m] + [width] * (layers - 1)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(width, 1)

@@ -5,12 +5,19 @@ Network", arXiv:2102.12491, as used by J. Irakkathil Jabbar, "Fast Simulation of
 Responses using Deep Learning", PhD thesis, KIT (2022), §4.3.3 and §5.3: encode the training showers, fit a KDE
 to the latents (here with the conditioning labels as extra columns), draw new latents, and for a requested energy
 keep only latents "within a suitable window" of it, so that latent–observable correlations survive when the
-aggregate posterior is not N(0, 1). The thesis states neither kernel nor bandwidth: here a Gaussian kernel with the
-data's covariance times Scott's factor n^(−1/(d+4)) squared (``bandwidth=None``) or times ``bandwidth²``.
+aggregate posterior is not N(0, 1). The thesis states neither kernel nor bandwidth: here a Gaussian kernel whose
+bandwidth follows SciPy's ``gaussian_kde`` convention: ``bandwidth`` is the factor h and the kernel
+covariance is h² times the covariance of the points (SciPy's ``bw_method`` scalar; ``None`` = SciPy's "scott",
+n^(−1/(d+4))), so draws have the points' mean and 1 + h² times their covariance. The pion BIB-AE's KDE bandwidth
+h = 0.1 (Buhmann et al., "Hadrons, better, faster, stronger", arXiv:2112.09709; S. Diefenbacher, "Topics in
+Generative Modeling of Particle Physics Data", PhD thesis, U. Hamburg (2022), Sec. 7.3) is this factor directly.
 
-A draw picks one stored point (uniformly, or among those whose window columns lie within ``tolerance`` of the
-target; when none does, among those nearest to it, within ``tolerance`` of the nearest distance) and adds kernel
-noise. The points and the kernel's Cholesky factor are buffers: the KDE travels in the state dict.
+Two ways to draw for requested labels. :meth:`LatentKDE.sample_window` (Irakkathil Jabbar) picks one stored point
+among those whose window columns lie within ``tolerance`` of the target (when none does, among those nearest to
+it, within ``tolerance`` of the nearest distance) and adds kernel noise. :meth:`LatentKDE.sample_conditional`
+(Diefenbacher, Sec. 7.3) rejection-samples: it draws from the whole KDE until the drawn label columns lie within
+``tolerance`` of the target; rows never accepted fall back to a kernel draw around the stored point with the
+nearest label. The points and the kernel's Cholesky factor are buffers: the KDE travels in the state dict.
 
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)
@@ -22,6 +29,9 @@ True
 >>> w = LatentKDE(bandwidth=1e-3).fit(pts).sample_window(torch.tensor([[2.0], [1.9]]), [1], 0.5, g)
 >>> [round(float(v)) for v in w[:, 0]]
 [5, 5]
+>>> c = LatentKDE(bandwidth=1e-3).fit(pts).sample_conditional(torch.tensor([[2.0], [1.0]]), [1], 0.01, g)
+>>> [round(float(v)) for v in c[:, 0]]
+[5, 0]
 """
 
 from __future__ import annotations
@@ -67,11 +77,13 @@ class LatentKDE(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in ("points", "chol"):   # the stored sizes decide the buffers' (fitted or not)
             key = prefix + name
-            if key in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[key], device=getattr(self, name).device))
+            if key not in state_dict:     # weights saved before the KDE was a module (BIB-AE runs): unfitted,
+                state_dict[key] = torch.zeros(0, 0)   # the run's extra (load_extra) fills it
+            setattr(self, name, torch.empty_like(state_dict[key], device=getattr(self, name).device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _draw(self, index: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Kernel draws around the stored points ``index`` (any shape): shape ``index.shape + (d,)``."""
         pts = self.points[index]
         noise = standard_normal(pts.shape, pts.device, pts.dtype, generator)
         return pts + noise @ self.chol.T
@@ -102,3 +114,36 @@ class LatentKDE(nn.Module):
             pick = (u[rows] * len(candidates)).long().clamp_max(len(candidates) - 1)
             index[rows] = candidates[pick]
         return self._draw(index, generator)
+
+    def sample_conditional(self, target: torch.Tensor, columns: Sequence[int], tolerance: float,
+                           generator: torch.Generator | None = None, tries: int = 100,
+                           per_try: int = 32) -> torch.Tensor:
+        """(n, d) rejection-sampled draws whose ``columns`` lie within ``tolerance`` (max norm) of ``target[i]``
+        (n, len(columns)): up to ``tries`` rounds of ``per_try`` KDE draws per row, the first accepted one kept;
+        rows still without one (a tolerance too tight for the data) take a kernel draw around the stored point
+        with the nearest label. Draws on the points' device with ``generator``."""
+        if not self.fitted:
+            raise RuntimeError("the latent KDE is not fitted")
+        cols = list(columns)
+        pts = self.points
+        n, d = len(target), pts.shape[1]
+        target = target.to(pts.device, pts.dtype).reshape(n, len(cols))
+        out = torch.empty(n, d, dtype=pts.dtype, device=pts.device)
+        todo = torch.arange(n, device=pts.device)
+        for _ in range(int(tries)):
+            if len(todo) == 0:
+                break
+            u = uniform((len(todo), int(per_try)), pts.device, torch.float64, generator)
+            draws = self._draw((u * len(pts)).long().clamp_max(len(pts) - 1), generator)
+            ok = (draws[:, :, cols] - target[todo, None, :]).abs().amax(dim=2) <= tolerance
+            hit = ok.any(dim=1)
+            first = ok.to(torch.uint8).argmax(dim=1)
+            out[todo[hit]] = draws[hit, first[hit]]
+            todo = todo[~hit]
+        if len(todo):
+            labels = pts[:, cols]
+            chunk = max(1, 2 ** 24 // (len(pts) * len(cols)))   # (chunk, N, columns) distances at a time
+            near = torch.cat([(labels[None] - target[rows, None, :]).abs().amax(dim=2).argmin(dim=1)
+                              for rows in todo.split(chunk)])
+            out[todo] = self._draw(near, generator)
+        return out

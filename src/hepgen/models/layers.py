@@ -28,8 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeoConv3d", "circular_dim", "stage_shapes", "UpTrunk", "DownTrunk", "mlp", "GridDecoder", "GridEncoder",
-           "standard_normal", "uniform", "random_seed", "mask_from_cardinality", "trim", "pad_clouds"]
+__all__ = ["GeoConv3d", "circular_dim", "stage_shapes", "UpTrunk", "DownTrunk", "ResNetTrunk", "mlp", "GridDecoder",
+           "GridEncoder", "MinibatchDiscrimination", "MinibatchStatistics", "ShowerBatchStatistics",
+           "reinitialise", "standard_normal", "uniform", "random_seed", "mask_from_cardinality", "trim",
+           "pad_clouds"]
 
 
 # -- random draws and devices ---------------------------------------------------------------------------------
@@ -189,11 +191,14 @@ def stage_shapes(shape: Sequence[int], coarsest: int = 4) -> list[tuple[int, ...
 
 
 def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.LeakyReLU, final_act: nn.Module | None = None,
-        norm: bool = False) -> nn.Sequential:
-    """Fully connected layers ``sizes[0] -> ... -> sizes[-1]`` with activations between them.
+        norm: bool = False, dropout: Sequence[float] = ()) -> nn.Sequential:
+    """Fully connected layers ``sizes[0] -> ... -> sizes[-1]`` with activations between them; ``dropout``
+    gives a dropout probability after each hidden layer's activation (missing entries: none).
 
     >>> mlp([3, 8, 1])(__import__("torch").zeros(2, 3)).shape
     torch.Size([2, 1])
+    >>> [type(m).__name__ for m in mlp([3, 8, 4, 1], dropout=[0.2])]
+    ['Linear', 'LeakyReLU', 'Dropout', 'Linear', 'LeakyReLU', 'Linear']
     """
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -202,6 +207,8 @@ def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.LeakyReLU, final_act: nn
             if norm:
                 layers.append(nn.LayerNorm(sizes[i + 1]))
             layers.append(act(0.2) if act is nn.LeakyReLU else act())
+            if i < len(dropout) and dropout[i] > 0:
+                layers.append(nn.Dropout(float(dropout[i])))
     if final_act is not None:
         layers.append(final_act)
     return nn.Sequential(*layers)
@@ -338,3 +345,176 @@ class GridEncoder(nn.Module):
         if x.dim() == len(self.data_shape) + 1:
             x = x.unsqueeze(1)
         return self.net(x)
+
+
+class _BasicBlock(nn.Module):
+    """ResNet basic block (He et al., arXiv:1512.03385): two 3x3x3 convolutions with InstanceNorm and a skip
+    connection (a kernel-1 projection where the channel number changes)."""
+
+    def __init__(self, c_in: int, c_out: int, circular_dim: int | None) -> None:
+        super().__init__()
+        self.conv1 = GeoConv3d(c_in, c_out, 3, circular_dim, bias=False)
+        self.conv2 = GeoConv3d(c_out, c_out, 3, circular_dim, bias=False)
+        self.norm1, self.norm2 = nn.InstanceNorm3d(c_out), nn.InstanceNorm3d(c_out)
+        self.skip = (nn.Sequential(nn.Conv3d(c_in, c_out, 1, bias=False), nn.InstanceNorm3d(c_out))
+                     if c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.norm1(self.conv1(x)))
+        return F.relu(self.norm2(self.conv2(h)) + self.skip(x))
+
+
+class ResNetTrunk(nn.Module):
+    """3D ResNet critic trunk of the pion WGAN (Buhmann et al., "Hadrons, better, faster, stronger",
+    arXiv:2112.09709; Diefenbacher thesis Sec. 7.2): a stem convolution with InstanceNorm and ReLU, a max-pool
+    to half resolution, then one stage of ``blocks[k]`` basic blocks with ``planes[k]`` channels per entry,
+    each stage at half the resolution of the one before (adaptive pooling, so any geometry's shape works;
+    periodic axes keep circular padding), and a global average pool. The thesis's critic is
+    ``planes=(64, 128), blocks=(3, 4)`` (the first two stages of a depth-34 ResNet).
+
+    >>> t = ResNetTrunk((12, 10, 10), planes=(4, 8), blocks=(1, 2))
+    >>> t(torch.zeros(2, 1, 12, 10, 10)).shape == (2, t.out_features)
+    True
+    """
+
+    def __init__(self, shape: Sequence[int], planes: Sequence[int] = (64, 128), blocks: Sequence[int] = (3, 4),
+                 circular_dim: int | None = None, in_channels: int = 1) -> None:
+        super().__init__()
+        if len(planes) != len(blocks) or not planes:
+            raise ValueError(f"ResNetTrunk: planes {list(planes)} and blocks {list(blocks)} need the same length")
+        shape = tuple(int(s) for s in shape)
+        self.shapes = [tuple(math.ceil(s / 2 ** (k + 1)) for s in shape) for k in range(len(planes) + 1)]
+        self.stem = nn.Sequential(GeoConv3d(in_channels, planes[0], 3, circular_dim, bias=False),
+                                  nn.InstanceNorm3d(planes[0]), nn.ReLU())
+        stages, c_in = [], planes[0]
+        for c, n in zip(planes, blocks):
+            stage = []
+            for _ in range(int(n)):
+                stage.append(_BasicBlock(c_in, c, circular_dim))
+                c_in = c
+            stages.append(nn.Sequential(*stage))
+        self.stages = nn.ModuleList(stages)
+        self.out_features = int(planes[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_max_pool3d(self.stem(x), self.shapes[0])
+        for k, stage in enumerate(self.stages):
+            if k > 0:
+                x = F.adaptive_avg_pool3d(x, self.shapes[k])
+            x = stage(x)
+        return x.mean(dim=(2, 3, 4))
+
+
+# -- minibatch discrimination ---------------------------------------------------------------------------------
+# Salimans et al., "Improved Techniques for Training GANs", arXiv:1606.03498: the critic sees, for every example,
+# features of how it differs from the other examples of its batch, so that a collapsed batch (all alike) is told
+# apart from a diverse one. Two forms: the paper's L1 kernel (MinibatchDiscrimination) and the deep-set form of
+# the GANplification and pion-BIB-AE critics (MinibatchStatistics; ShowerBatchStatistics applies it to per-shower
+# sums and spreads as the pion critic of arXiv:2112.09709 does).
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al.: o_b(x_i) = mean_j≠i exp(−|M_i,b − M_j,b|_1), M = x T (B kernels of C dims).
+
+    >>> MinibatchDiscrimination(8, 5, 3)(torch.randn(4, 8)).shape
+    torch.Size([4, 5])
+    """
+
+    def __init__(self, in_features: int, n_kernels: int, kernel_dim: int) -> None:
+        super().__init__()
+        self.t = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.1)
+        self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
+
+    def reset_parameters(self) -> None:
+        """Draw T anew (N(0, 0.1²), as at construction)."""
+        with torch.no_grad():
+            self.t.normal_(0.0, 0.1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        m = (h @ self.t).reshape(len(h), self.n_kernels, self.kernel_dim)
+        dist = (m[:, None] - m[None, :]).abs().sum(dim=3)               # (n, n, B)
+        # minus the self term; averaged over the others (not summed) so that the features stay in [0, 1]
+        return (torch.exp(-dist).sum(dim=1) - 1.0) / max(len(h) - 1, 1)
+
+
+class MinibatchStatistics(nn.Module):
+    """Deep-set minibatch discrimination: for each example i, a small network φ (three kernel-1 layers, LeakyReLU
+    0.01) embeds its difference f_i − f_j to every example j of the batch, and the embeddings are aggregated over
+    j by their standard deviation (and mean): output (B, out_features · len(aggregates)). A batch of identical
+    examples gives std 0. Used by the GANplification discriminator (Diefenbacher thesis Sec. 5.1, std only) and
+    the pion critics (Sec. 7.3, std and mean).
+
+    >>> mbs = MinibatchStatistics(3, 4, hidden=8, aggregates=("std", "mean"))
+    >>> mbs(torch.randn(6, 3)).shape
+    torch.Size([6, 8])
+    >>> float(MinibatchStatistics(3, 4)(torch.ones(5, 3)).detach().abs().max())
+    0.0
+    """
+
+    AGGREGATES = ("std", "mean")
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 64, aggregates: Sequence[str] = ("std",),
+                 bias: bool = True) -> None:
+        super().__init__()
+        bad = [a for a in aggregates if a not in self.AGGREGATES]
+        if bad or not aggregates:
+            raise ValueError(f"MinibatchStatistics: aggregates must be among {self.AGGREGATES}, got {list(aggregates)}")
+        self.aggregates = tuple(aggregates)
+        self.phi = nn.Sequential(nn.Linear(in_features, hidden, bias=bias), nn.LeakyReLU(0.01),
+                                 nn.Linear(hidden, hidden, bias=bias), nn.LeakyReLU(0.01),
+                                 nn.Linear(hidden, out_features, bias=bias), nn.LeakyReLU(0.01))
+        self.out_features = out_features * len(self.aggregates)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        emb = self.phi(f[:, None, :] - f[None, :, :])           # (n, n, out): φ(f_i − f_j)
+        parts = [emb.std(dim=1, unbiased=False) if a == "std" else emb.mean(dim=1) for a in self.aggregates]
+        return torch.cat(parts, dim=1)
+
+
+class ShowerBatchStatistics(nn.Module):
+    """The minibatch block of the pion BIB-AE critic (arXiv:2112.09709; Diefenbacher thesis Sec. 7.3): the sum
+    and the standard deviation of each shower's cells, on the linear and on the log-scaled image
+    (log(x + e⁻⁵) + 5), each embedded by :class:`MinibatchStatistics` (std and mean over the batch; the same
+    embeddings serve both scales, as in the public code) and mapped to ``out_features`` per scale.
+
+    >>> block = ShowerBatchStatistics(out_features=8, embed=4, hidden=8)
+    >>> block(torch.rand(5, 3, 4, 4)).shape
+    torch.Size([5, 16])
+    """
+
+    def __init__(self, out_features: int = 64, embed: int = 16, hidden: int = 64) -> None:
+        super().__init__()
+        self.spread = MinibatchStatistics(1, embed, hidden, ("std", "mean"), bias=False)
+        self.total = MinibatchStatistics(1, embed, hidden, ("std", "mean"), bias=False)
+        self.head = nn.Sequential(nn.Linear(self.spread.out_features + self.total.out_features, out_features),
+                                  nn.LeakyReLU(0.2))
+        self.out_features = 2 * out_features
+
+    def _one(self, flat: torch.Tensor) -> torch.Tensor:
+        std, total = flat.std(dim=1, keepdim=True), flat.sum(dim=1, keepdim=True)
+        return self.head(torch.cat([self.spread(std), self.total(total)], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        log = torch.log(flat.clamp_min(0) + math.exp(-5.0)) + 5.0
+        return torch.cat([self._one(flat), self._one(log)], dim=1)
+
+
+def reinitialise(module: nn.Module) -> list[str]:
+    """Draw every parameter of ``module`` anew (each submodule's ``reset_parameters``, from the global RNG of
+    the parameters' device) and return their names; a parameter that no submodule can reset is an error,
+    so a critic that is meant to be reset is reset completely (the pion BIB-AE's resetting critic).
+
+    >>> net = mlp([2, 3, 1])
+    >>> reinitialise(net)
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
+    done: list[str] = []
+    for prefix, m in module.named_modules():
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset):
+            reset()
+            done += [f"{prefix}.{n}" if prefix else n for n, _ in m.named_parameters(recurse=False)]
+    missed = [n for n, _ in module.named_parameters() if n not in done]
+    if missed:
+        raise ValueError(f"reinitialise: no reset_parameters() for {missed}")
+    return done

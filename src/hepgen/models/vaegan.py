@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from hepgen.models.layers import standard_normal
+from hepgen.models.layers import MinibatchDiscrimination, standard_normal
 from hepgen.models.objectives import bce_loss, discriminator_bce_loss, gaussian_mmd, generator_bce_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
 
@@ -64,25 +64,6 @@ class LocallyConnected2d(nn.Module):
         cols = F.unfold(x, self.k, padding=self.k // 2)                  # (n, fan_in, n_pix)
         out = torch.einsum("nfp,pfo->nop", cols, self.weight) + self.bias
         return out.reshape(x.shape[0], -1, *self.size)  # shape[0]: a dynamic batch in ONNX
-
-
-class MinibatchDiscrimination(nn.Module):
-    """Salimans et al.: o_b(x_i) = mean_j≠i exp(−|M_i,b − M_j,b|_1), M = x T (B kernels of C dims).
-
-    >>> MinibatchDiscrimination(8, 5, 3)(torch.randn(4, 8)).shape
-    torch.Size([4, 5])
-    """
-
-    def __init__(self, in_features: int, n_kernels: int, kernel_dim: int) -> None:
-        super().__init__()
-        self.t = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.1)
-        self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        m = (h @ self.t).reshape(len(h), self.n_kernels, self.kernel_dim)
-        dist = (m[:, None] - m[None, :]).abs().sum(dim=3)               # (n, n, B)
-        # minus the self term; averaged over the others (not summed) so that the features stay in [0, 1]
-        return (torch.exp(-dist).sum(dim=1) - 1.0) / max(len(h) - 1, 1)
 
 
 class Encoder(nn.Module):

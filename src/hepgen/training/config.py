@@ -12,9 +12,14 @@ A config has four sections; anything left out takes the default, unknown keys ar
       - {name: divide_by_incident}
     labels: []         # extra conditioning labels stored in the data, e.g. [visible_energy]
 
+A model may also declare named presets (``config_presets``, e.g. ``pion`` for the WGAN and the BIB-AE:
+the thesis's hyperparameters for pion showers); ``--config NAME`` takes one where no file of that name exists.
+
 >>> cfg = resolve_config("wgan", {"training": {"batch_size": 32}})
 >>> cfg["training"]["batch_size"], cfg["params"]["n_critic"]
 (32, 5)
+>>> resolve_config("bibae", "pion")["params"]["reset_critic"]
+True
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 from hepgen.errors import InputError
 
-__all__ = ["TRAINING_DEFAULTS", "resolve_config", "load_yaml", "save_yaml"]
+__all__ = ["TRAINING_DEFAULTS", "resolve_config", "config_presets", "load_yaml", "save_yaml"]
 
 TRAINING_DEFAULTS: dict[str, Any] = {
     "batch_size": 64,
@@ -81,6 +86,31 @@ def _merge(defaults: dict[str, Any], user: dict[str, Any], where: str) -> dict[s
     return out
 
 
+def config_presets(model: str) -> dict[str, dict[str, Any]]:
+    """The named presets of a registered model (``{name: config}``; empty for most models).
+
+    >>> sorted(config_presets("wgan"))
+    ['pion', 'pion-small']
+    """
+    from hepgen.models.registry import get_model_class
+
+    return copy.deepcopy(get_model_class(model).config_presets)
+
+
+def _preset_or_file(model: str | None, config: str | Path) -> dict[str, Any]:
+    """A config given by name: a YAML file if one exists, else a preset of ``model``."""
+    name = str(config)
+    if Path(name).is_file() or model is None:
+        return load_yaml(name)
+    presets = config_presets(model)
+    if name in presets:
+        return {"model": model, **presets[name]}
+    if Path(name).suffix in (".yaml", ".yml") or not presets:
+        return load_yaml(name)
+    raise InputError(f"neither a config file nor a preset of model '{model}' "
+                     f"(presets: {', '.join(sorted(presets))})", file=name)
+
+
 def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None = None) -> dict[str, Any]:
     """The full config for ``model``: per-model defaults updated with ``config`` (dict or YAML path).
 
@@ -98,7 +128,7 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
     where = "config"
     if isinstance(config, (str, Path)):
         where = str(config)
-        config = load_yaml(config)
+        config = _preset_or_file(model, config)
     config = dict(config or {})
     for key in config:
         if key not in SECTIONS:
