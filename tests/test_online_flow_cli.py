@@ -44,3 +44,13 @@ def test_train_resume_sample(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert _run(["online-flow", "sample", str(whole), "-n", "5", "-o", str(tmp_path / "x.npy"), "--member", "7"]) == 2
     assert "flow 7 does not exist" in capsys.readouterr().err
+
+
+def test_logged_feature_at_zero_after_the_first_buffer_stays_finite():
+    from hepgen.models.online_maf import OnlineMAF
+
+    m = OnlineMAF((2,), 0, {**OnlineMAF.default_config, "transforms": 1, "hidden": [4]})
+    m.fit_features(np.array([[1.0, 0.5], [2.0, 0.7], [3.0, 0.9]]))        # both positive: both logged
+    assert m.log_mask.tolist() == [True, True]
+    x = torch.tensor([[2.0, 0.0]])                                        # tau_21 = 0 of a one-particle jet
+    assert bool(torch.isfinite(m.encode(x)).all()) and bool(torch.isfinite(m.log_prob(x)).all())

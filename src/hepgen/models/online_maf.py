@@ -118,7 +118,8 @@ class OnlineMAF(GenerativeModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Raw features (n, *data_shape) -> flow coordinates of the data features (n, n_features)."""
         x = x.reshape(x.shape[0], -1)
-        x = torch.where(self.log_mask, torch.log(torch.where(self.log_mask, x, torch.ones_like(x))), x)
+        # a later event at or below 0 in a logged feature (the mask is fitted on the first buffer) stays finite
+        x = torch.where(self.log_mask, torch.log(torch.where(self.log_mask, x, torch.ones_like(x)).clamp_min(1e-12)), x)
         return (x - self.shift) / self.scale
 
     def decode(self, y: torch.Tensor) -> torch.Tensor:

@@ -237,7 +237,8 @@ def run_study(settings: StudySettings | None = None, events_folder: str | Path =
     config = OnlineConfig(n_buffer=s.n_buffer, n_batch=s.n_batch, n_iter=s.n_iter, n_ens=1, bootstrap=False,
                           swa_skip=s.swa_skip, seed=s.seed,
                           model={"lr": s.lr, "transforms": s.transforms, "hidden": list(s.hidden),
-                                 "transform": s.transform, "clip": s.clip})
+                                 "transform": s.transform, "clip": s.clip,
+                                 "log_features": [0, 1]})   # m_jj, m_1 (tau_21 of a one-particle jet is 0)
     status(f"di-jet study: CWoLa on the real stream done ({time.perf_counter() - start:.0f} s); training the flow")
     ensemble = OnlineEnsemble(stream.shape[1], config)
     chunks = (stream[lo:lo + s.n_buffer] for lo in range(0, len(stream), s.n_buffer))
