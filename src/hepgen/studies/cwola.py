@@ -209,7 +209,7 @@ def _cwola_row(events: np.ndarray, test: np.ndarray, test_truth: np.ndarray, s: 
         eps_s, sic = sic_curve(scores, test_truth)
         sics.append(float(sic.max()))
         grid = np.linspace(0.05, 1.0, 20)
-        curves.append(np.interp(grid, eps_s, sic).tolist())
+        curves.append(np.interp(grid, eps_s, sic, left=np.nan).tolist())   # undefined below the tightest cut
     return {"n_sr": int(sr.sum()), "n_sb": int((~sr).sum()), "max_sic": float(np.mean(sics)),
             "max_sic_std": float(np.std(sics, ddof=1)) if len(sics) > 1 else 0.0,
             "sic_curve": np.mean(curves, axis=0).tolist()}
