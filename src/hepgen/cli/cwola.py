@@ -34,9 +34,8 @@ def online_cwola(
     jets). A MAF is trained online on the stream; CWoLa classifiers (signal region 3.3-3.7 TeV vs side bands) are
     trained on the real stream at data fractions 1, 1/2, 1/5, 1/10, 1/20 (prescales) and on flow-generated events,
     and judged by the max significance improvement eps_S/sqrt(eps_B) on held-out signal-region events."""
-    import json
-
-    from hepgen.data import atomic_path, check_writable
+    from hepgen.data import check_writable
+    from hepgen.data.atomic import write_study_outputs
     from hepgen.studies.cwola import CWoLaSettings, StudySettings, run_study, study_figure, study_markdown
 
     output = Path(output)
@@ -53,10 +52,5 @@ def online_cwola(
     torch.set_num_threads(1)
     result = run_study(settings, events_folder or output / "events", workers=workers)
     table = study_markdown(result)
-    with atomic_path(targets[0], overwrite) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
-    with atomic_path(targets[1], overwrite) as tmp:
-        tmp.write_text(table)
-    with atomic_path(targets[2], overwrite) as tmp:
-        study_figure(result, tmp)
+    write_study_outputs(output, "cwola", result, table, study_figure, overwrite)
     typer.echo(table)

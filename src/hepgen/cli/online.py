@@ -45,9 +45,8 @@ def online_bumphunt(
     significance is compared with the classical analysis (background fit, BumpHunter scan of 2-6 bins of 0.1 on
     0-5) of the events a prescale keeps. Reports the significance vs data fraction, the crossover prescale (thesis:
     about 4) and the null test (thesis: both about 2 sigma), with the training rate in events/s."""
-    import json
-
-    from hepgen.data import atomic_path, check_writable
+    from hepgen.data import check_writable
+    from hepgen.data.atomic import write_study_outputs
     from hepgen.errors import InputError
     from hepgen.studies.bumphunt import StudySettings, run_study, study_figure, study_markdown
 
@@ -68,10 +67,5 @@ def online_bumphunt(
     torch.set_num_threads(1)   # many tiny matrix products: one thread each is fastest
     result = run_study(settings)
     table = study_markdown(result)
-    with atomic_path(targets[0], overwrite) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
-    with atomic_path(targets[1], overwrite) as tmp:
-        tmp.write_text(table)
-    with atomic_path(targets[2], overwrite) as tmp:
-        study_figure(result, tmp)
+    write_study_outputs(output, "bumphunt", result, table, study_figure, overwrite)
     typer.echo(table)

@@ -25,8 +25,8 @@ from typing import Iterable, Iterator
 
 from hepgen.errors import InputError
 
-__all__ = ["atomic_path", "check_writable", "partial_path", "temp_path", "check_not_input", "append_line",
-           "check_folder_writable"]
+__all__ = ["atomic_path", "write_study_outputs", "check_writable", "partial_path", "temp_path", "check_not_input",
+           "append_line", "check_folder_writable"]
 
 
 def check_folder_writable(folder: str | Path) -> None:
@@ -149,3 +149,27 @@ def append_line(path: str | Path, line: str) -> None:
         raise InputError(f"cannot append to it: {exc.strerror}", file=str(path)) from None
     with os.fdopen(fd, "a") as f:
         f.write(line + "\n")
+
+
+def write_study_outputs(folder: str | Path, stem: str, result: dict, table: str, figure, overwrite: bool = False
+                        ) -> list[Path]:
+    """Write a study's ``STEM.json`` (``result``), ``STEM.md`` (``table``) and ``STEM.png`` (``figure(result, path)``)
+    into ``folder``, each atomically; all three are checked before anything is written. Returns the paths.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> [p.name for p in write_study_outputs(d, "s", {"a": 1}, "| a |", lambda r, p: p.write_bytes(b"png"))]
+    ['s.json', 's.md', 's.png']
+    """
+    import json
+
+    targets = [Path(folder) / f"{stem}.{ext}" for ext in ("json", "md", "png")]
+    for target in targets:
+        check_writable(target, overwrite)
+    with atomic_path(targets[0], overwrite) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    with atomic_path(targets[1], overwrite) as tmp:
+        tmp.write_text(table)
+    with atomic_path(targets[2], overwrite) as tmp:
+        figure(result, tmp)
+    return targets
