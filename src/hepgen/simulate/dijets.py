@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgen.errors import InputError
+from hepgen.simulate.jets import start_pythia, wrap_phi
 
 __all__ = ["DIJET_FEATURES", "DIJET_PROCESSES", "DijetProduction", "dijet_settings", "nsubjettiness",
            "generate_dijet_chunk", "simulate_dijets"]
@@ -66,10 +67,6 @@ def dijet_settings(process: str, seed: int) -> list[str]:
     return [*_COMMON, f"Random:seed = {int(seed)}", *DIJET_PROCESSES[_check_process(process)]]
 
 
-def _wrap(phi: np.ndarray) -> np.ndarray:
-    return (phi + np.pi) % (2 * np.pi) - np.pi
-
-
 def nsubjettiness(pt: np.ndarray, rapidity: np.ndarray, phi: np.ndarray, axes: np.ndarray, r0: float = 1.0) -> float:
     """N-subjettiness tau_N = sum_i pT_i min_k dR(i, axis_k) / (sum_i pT_i R0), beta = 1 (Thaler, Van Tilburg,
     arXiv:1011.2268), of constituents (pT, rapidity, phi) and N axes (N, 2) as (rapidity, phi).
@@ -80,7 +77,7 @@ def nsubjettiness(pt: np.ndarray, rapidity: np.ndarray, phi: np.ndarray, axes: n
     (0.1, 0.0)
     """
     axes = np.asarray(axes, np.float64).reshape(-1, 2)
-    dr = np.hypot(rapidity[:, None] - axes[None, :, 0], _wrap(phi[:, None] - axes[None, :, 1]))
+    dr = np.hypot(rapidity[:, None] - axes[None, :, 0], wrap_phi(phi[:, None] - axes[None, :, 1]))
     return float(np.sum(pt * dr.min(axis=1)) / (np.sum(pt) * r0))
 
 
@@ -131,14 +128,8 @@ class DijetProduction:
 def generate_dijet_chunk(prod: DijetProduction, index: int) -> np.ndarray:
     """Chunk ``index`` of ``prod``: (chunk_length, 5) float32 features in :data:`DIJET_FEATURES` order."""
     import fastjet
-    import pythia8mc
 
-    pythia = pythia8mc.Pythia("", False)
-    for line in dijet_settings(prod.process, prod.chunk_seed(index)):
-        if not pythia.readString(line):
-            raise RuntimeError(f"Pythia rejected the setting '{line}'")
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed")
+    pythia = start_pythia(dijet_settings(prod.process, prod.chunk_seed(index)))
     jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, prod.radius)
     want, rows, failures = prod.chunk_length(index), [], 0
     while len(rows) < want:

@@ -40,7 +40,7 @@ from hepgen.data.jets import JetData
 from hepgen.errors import InputError
 
 __all__ = ["JET_TYPES", "JetRecipe", "RECIPES", "detector_particles", "JetProduction", "pythia_settings", "chunk_seed",
-           "jet_to_particles", "generate_chunk", "simulate_jets"]
+           "jet_to_particles", "generate_chunk", "simulate_jets", "start_pythia", "wrap_phi"]
 
 #: jet type -> (description, |PDG id| of the hard objects to match, Pythia process switches)
 JET_TYPES: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
@@ -168,8 +168,27 @@ def detector_particles(constituents: np.ndarray, recipe: JetRecipe) -> np.ndarra
     return np.concatenate(out, axis=0)
 
 
-def _wrap(phi: np.ndarray) -> np.ndarray:
-    return (phi + np.pi) % (2 * np.pi) - np.pi
+def wrap_phi(phi):
+    """Azimuth differences wrapped to [-pi, pi) (numbers or arrays).
+
+    >>> round(float(wrap_phi(3 * np.pi / 2)), 6)
+    -1.570796
+    """
+    return (np.asarray(phi) + np.pi) % (2 * np.pi) - np.pi
+
+
+def start_pythia(settings: list[str]):
+    """An initialised ``pythia8mc.Pythia`` (quiet constructor) with the ``readString`` lines ``settings``;
+    RuntimeError naming a rejected line or a failed initialisation (used by every Pythia production here)."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        if not pythia.readString(line):
+            raise RuntimeError(f"Pythia rejected the setting '{line}'")
+    if not pythia.init():
+        raise RuntimeError("Pythia initialisation failed")
+    return pythia
 
 
 def jet_to_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray,
@@ -198,7 +217,7 @@ def jet_to_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarr
     k = min(len(pt), max_particles)
     out = np.zeros((max_particles, 4), np.float32)
     out[:k, 0] = eta[:k] - eta_j
-    out[:k, 1] = _wrap(np.arctan2(py[:k], px[:k]) - phi_j)
+    out[:k, 1] = wrap_phi(np.arctan2(py[:k], px[:k]) - phi_j)
     out[:k, 2] = pt[:k] / PT
     out[:k, 3] = 1.0
     return out, np.array([PT, eta_j, mass, k], np.float32)
@@ -243,16 +262,10 @@ class JetProduction:
 def generate_chunk(prod: JetProduction, index: int) -> JetData:
     """Generate chunk ``index`` of ``prod`` (``prod.chunk_length(index)`` jets) in this process."""
     import fastjet
-    import pythia8mc
 
-    pythia = pythia8mc.Pythia("", False)
     rec = prod.settings
-    for line in pythia_settings(prod.jet_type, chunk_seed(prod.seed, index), prod.pt_gev, prod.pt_window,
-                                prod.mpi, prod.recipe):
-        if not pythia.readString(line):
-            raise RuntimeError(f"Pythia rejected the setting '{line}'")
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed")
+    pythia = start_pythia(pythia_settings(prod.jet_type, chunk_seed(prod.seed, index), prod.pt_gev, prod.pt_window,
+                                          prod.mpi, prod.recipe))
     jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, prod.radius)
     targets = set(JET_TYPES[prod.jet_type][1])
     want = prod.chunk_length(index)
@@ -282,7 +295,7 @@ def generate_chunk(prod: JetProduction, index: int) -> JetData:
         for eta_h, phi_h in hard:
             best, best_dr = -1, prod.match_dr
             for k, j in enumerate(found):
-                dr = math.hypot(j.eta() - eta_h, float(_wrap(np.array(j.phi() - phi_h))))
+                dr = math.hypot(j.eta() - eta_h, float(wrap_phi(np.array(j.phi() - phi_h))))
                 if k not in used and dr < best_dr:
                     best, best_dr = k, dr
             if best < 0:

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from hepgen.errors import InputError
+from hepgen.simulate.jets import start_pythia, wrap_phi
 
 __all__ = ["FEATURES", "PROCESSES", "SusyProduction", "chargino_mass", "slha_spectrum", "reconstruct_event",
            "signal_region", "simulate_susy", "load_susy_events"]
@@ -133,10 +134,6 @@ def _pthat(prod: SusyProduction) -> list[str]:
     return lines
 
 
-def _wrap(phi: np.ndarray | float) -> Any:
-    return (np.asarray(phi) + np.pi) % (2 * np.pi) - np.pi
-
-
 def _eta(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
     return np.arcsinh(pz / np.maximum(np.hypot(px, py), 1e-9))
 
@@ -162,7 +159,7 @@ def reconstruct_event(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndar
     is_lep = np.isin(np.abs(pid), (11, 13)) & (pt > 10) & (np.abs(eta) < 2.4)
     isolated = []
     for i in np.flatnonzero(is_lep):
-        dr = np.hypot(eta - eta[i], _wrap(phi - phi[i]))
+        dr = np.hypot(eta - eta[i], wrap_phi(phi - phi[i]))
         cone = float(pt[(dr < 0.3) & central].sum() - pt[i])
         if cone < 0.2 * pt[i]:
             isolated.append(i)
@@ -178,13 +175,13 @@ def reconstruct_event(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndar
     met, met_phi = math.hypot(met_x, met_y), math.atan2(met_y, met_x)
     n_b = 0
     for _, j_eta, j_phi, _ in jets:
-        if len(b_hadrons) and np.any(np.hypot(b_hadrons[:, 0] - j_eta, _wrap(b_hadrons[:, 1] - j_phi)) < 0.4):
+        if len(b_hadrons) and np.any(np.hypot(b_hadrons[:, 0] - j_eta, wrap_phi(b_hadrons[:, 1] - j_phi)) < 0.4):
             n_b += 1
     w_phi = math.atan2(py[lep] + met_y, px[lep] + met_x)
     (j1_pt, j1_eta, j1_phi, j1_m), (j2_pt, j2_eta, j2_phi, j2_m) = jets[0], jets[1]
     features = np.array([pt[lep], eta[lep], phi[lep], j1_pt, j1_eta, j1_phi, j2_pt, j2_eta, j2_phi,
                          sum(j[0] for j in jets), len(jets), j1_m, j2_m, met, met_phi], np.float32)
-    return {"features": features, "delta_phi": abs(float(_wrap(phi[lep] - w_phi))), "lt": met + float(pt[lep]),
+    return {"features": features, "delta_phi": abs(float(wrap_phi(phi[lep] - w_phi))), "lt": met + float(pt[lep]),
             "n_b": n_b}
 
 
@@ -225,8 +222,6 @@ def simulate_susy(prod: SusyProduction, output: str | Path, overwrite: bool = Fa
     """Generate ``prod.n_generated`` events, reconstruct them and write the stored ones (module docstring) to the
     .npz ``output`` (atomically): ``features`` (n, 15) float32, ``delta_phi``, ``lt``, ``n_b``, ``weight_fb`` and
     ``meta`` (JSON: the settings, cross section, counts, seconds). Returns the meta dictionary."""
-    import pythia8mc
-
     from hepgen.data.atomic import atomic_path, check_writable
     from hepgen.progress import ProgressBar
 
@@ -240,12 +235,7 @@ def simulate_susy(prod: SusyProduction, output: str | Path, overwrite: bool = Fa
         if prod.process == "signal":
             slha = str(Path(tmp) / "spectrum.slha")
             Path(slha).write_text(slha_spectrum(prod.epsilon, prod.m_gluino, prod.m_lsp))
-        pythia = pythia8mc.Pythia("", False)
-        for line in _pythia_settings(prod, slha):
-            if not pythia.readString(line):
-                raise RuntimeError(f"Pythia rejected the setting '{line}'")
-        if not pythia.init():
-            raise RuntimeError("Pythia initialisation failed")
+        pythia = start_pythia(_pythia_settings(prod, slha))
         cluster = _fastjet_cluster()
         rows: list[dict[str, Any]] = []
         failures = 0
