@@ -357,18 +357,10 @@ class BIBAE(GenerativeModel):
         for start in range(0, len(x), 512):
             cb = cond[start:start + 512].to(dev)
             mus.append(torch.cat([self.encode(x[start:start + 512].to(dev), cb)[0], cb], dim=1))
-        self.kde.fit(torch.cat(mus).float())
-        return {"kde_points": self.kde.points.cpu().numpy(), "kde_chol": self.kde.chol.cpu().numpy()}
+        return self.kde.fit(torch.cat(mus).float()).extra()
 
     def load_extra(self, extra):
-        if "kde_points" not in extra:
-            return
-        dev = self.device
-        if "kde_chol" in extra:
-            self.kde.points = torch.as_tensor(extra["kde_points"]).float().to(dev)
-            self.kde.chol = torch.as_tensor(extra["kde_chol"]).float().to(dev)
-        else:                          # runs from before the torch KDE stored only the points
-            self.kde_points = extra["kde_points"]
+        self.kde.load_extra(extra)   # older runs stored only the points: the kernel is refitted
 
     def export_graph(self):
         """Latent (N(0, 1) or the latent KDE) and decoder noise drawn outside; decoder and Post-Processor in

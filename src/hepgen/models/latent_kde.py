@@ -74,6 +74,28 @@ class LatentKDE(nn.Module):
         self.chol = torch.linalg.cholesky(cov).to(z.dtype)
         return self
 
+    def extra(self) -> dict:
+        """The fitted KDE as arrays for a run's ``extra.npz`` (``kde_points``, ``kde_chol``; see :meth:`load_extra`)."""
+        return {"kde_points": self.points.cpu().numpy(), "kde_chol": self.chol.cpu().numpy()}
+
+    def load_extra(self, extra) -> None:
+        """Restore :meth:`extra` onto this module's device; with ``kde_points`` alone (runs from before the kernel
+        was stored) the kernel is refitted from the points; without them nothing changes.
+
+        >>> kde = LatentKDE().fit(torch.randn(50, 3, generator=torch.Generator().manual_seed(0)))
+        >>> copy = LatentKDE(); copy.load_extra(kde.extra())
+        >>> torch.equal(copy.points, kde.points), torch.equal(copy.chol, kde.chol)
+        (True, True)
+        """
+        if "kde_points" not in extra:
+            return
+        device = self.points.device
+        points = torch.as_tensor(extra["kde_points"]).float().to(device)
+        if "kde_chol" in extra:
+            self.points, self.chol = points, torch.as_tensor(extra["kde_chol"]).float().to(device)
+        else:
+            self.fit(points)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in ("points", "chol"):   # the stored sizes decide the buffers' (fitted or not)
             key = prefix + name

@@ -88,14 +88,10 @@ class LatentModelMixin:
             xb, cb = x[start:start + 1024].to(dev), cond[start:start + 1024].to(dev)
             zs.append(torch.cat([self.reparameterise(*self.encode(xb, cb)), cb], dim=1))
         self.train(was)
-        self.kde.fit(torch.cat(zs).float())
-        return {"kde_points": self.kde.points.cpu().numpy(), "kde_chol": self.kde.chol.cpu().numpy()}
+        return self.kde.fit(torch.cat(zs).float()).extra()
 
     def load_extra(self, extra):
-        if "kde_points" in extra:
-            dev = self.device
-            self.kde.points = torch.as_tensor(extra["kde_points"]).to(dev)
-            self.kde.chol = torch.as_tensor(extra["kde_chol"]).to(dev)
+        self.kde.load_extra(extra)
 
     def _export_decoder(self, decode):
         from hepgen.models.export import ExportGraph, GraphModule
