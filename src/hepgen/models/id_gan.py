@@ -41,7 +41,7 @@ from hepgen.models.objectives import (discriminator_bce_loss, generator_bce_loss
                                       kl_divergence, optimizer_step)
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.regressors import FeedbackRegressors
-from hepgen.models.vae_wgan import LatentModelMixin
+from hepgen.models.vae_wgan import LATENT_KDE_CONFIG, LatentModelMixin
 
 __all__ = ["IDGAN"]
 
@@ -67,11 +67,7 @@ class IDGAN(LatentModelMixin, GenerativeModel):
         "lr_discriminator": 5e-4,
         "lr_regressor": 5e-5,
         "regressor_arch": "thesis",  # thesis | compact
-        "kde": True,
-        "kde_bandwidth": None,       # None: Scott's factor
-        "kde_tolerance": 0.05,       # window half-width on the KDE columns (standardised conditions)
-        "kde_columns": [0],          # the energy
-        "kde_max": 50000,
+        **LATENT_KDE_CONFIG,
         "preprocessing": [{"name": "divide_by_incident"}],
     }
 

@@ -46,7 +46,16 @@ from hepgen.models.objectives import (cyclical_beta, kl_divergence, mutual_infor
 from hepgen.models.registry import GenerativeModel, register_model
 from hepgen.models.regressors import FeedbackRegressors
 
-__all__ = ["VAEWGAN", "LatentModelMixin"]
+__all__ = ["VAEWGAN", "LatentModelMixin", "LATENT_KDE_CONFIG"]
+
+#: the latent-KDE settings of :class:`LatentModelMixin` (defaults of the models that use it)
+LATENT_KDE_CONFIG = {
+    "kde": True,
+    "kde_bandwidth": None,       # None: Scott's factor
+    "kde_tolerance": 0.05,       # window half-width on the KDE columns (standardised conditions)
+    "kde_columns": [0],          # the energy
+    "kde_max": 50000,
+}
 
 
 class LatentModelMixin:
@@ -132,11 +141,7 @@ class VAEWGAN(LatentModelMixin, GenerativeModel):
         "lr_critic_steps": [[60, 2e-4], [80, 1e-4], [100, 5e-5]],
         "regressor_epochs": 250,
         "regressor_arch": "thesis",  # thesis | compact
-        "kde": True,
-        "kde_bandwidth": None,       # None: Scott's factor
-        "kde_tolerance": 0.05,       # window half-width on the KDE columns (standardised conditions)
-        "kde_columns": [0],          # the energy
-        "kde_max": 50000,
+        **LATENT_KDE_CONFIG,
         "preprocessing": [{"name": "divide_by_incident"}],
     }
 
