@@ -16,6 +16,8 @@ JetNet30 with the same sizes) and batch size B, on ``--n`` jets (at least B) per
 * public: what its ``fit/fit.py`` ``test_step`` / ``sampleandscale`` do for jets, without the inverse scaling:
   ``create_mask(n, size=n_part)`` (clouds padded to n_max), noise ``torch.normal``, ``z[mask] = 0``,
   cond = n / mean n, ``Gen.forward``, ``fake[mask] = 0``; ``gen.avg_n`` = mean multiplicity (as ``main.py``).
+* public, trimmed (unless ``--no-trimmed``): the same with ``create_mask(n)`` (its default: padded only to the
+  batch's largest cloud), to separate the cost of padding from that of the network.
 
 Both under ``torch.inference_mode`` with ``torch.set_num_threads(--threads)``, on the same multiplicities (KDE of
 ``--jets`` multiplicities, else N(60, 15) rounded and clipped to [1, n_max]; for n_max 30 the same draws clipped to
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import functools
 import json
 import math
 import os
@@ -127,6 +130,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--out", type=Path, default=None, help="folder for mdma_speed.json / .md")
     ap.add_argument("--profile", action="store_true", help="profile hepgen's sampling at batch 1000")
+    ap.add_argument("--no-trimmed", action="store_true",
+                    help="skip the public variant padded only to each batch's largest cloud")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="first wait (at most this long) until the 1-minute load average is at most --idle-load")
     ap.add_argument("--idle-load", type=float, default=1.5)
@@ -182,17 +187,19 @@ def main() -> None:
             if pub is not None:
                 n_t = torch.as_tensor(n)
 
-                def run_public(pub=pub, n_t=n_t, batch=batch, jets=jets, n_max=n_max, create_mask=create_mask,
+                def run_public(size, pub=pub, n_t=n_t, batch=batch, jets=jets, create_mask=create_mask,
                                mean_n=float(n.mean())):
                     for i in range(0, jets, batch):
-                        mask = create_mask(n_t[i:i + batch], size=n_max)          # True = padded slot
+                        mask = create_mask(n_t[i:i + batch], size=size)          # True = padded slot
                         z = torch.normal(torch.zeros(*mask.shape, 3), torch.ones(*mask.shape, 3))
                         z[mask] = 0
                         c = (~mask).sum(1).float().reshape(-1, 1, 1) / mean_n
                         fake = pub(z, mask=mask.clone(), cond=c.clone(), weight=False)
                         fake[mask] = 0
 
-                timers[key]["public"] = run_public
+                timers[key]["public"] = functools.partial(run_public, n_max)   # as its test_step: n_part slots
+                if not args.no_trimmed:                                          # create_mask's own default
+                    timers[key]["public_trimmed"] = functools.partial(run_public, None)
             cells.append({**info, "batch": batch, "jets_per_timing": jets, "seconds": {k: [] for k in timers[key]}})
 
     with torch.inference_mode():
@@ -215,8 +222,9 @@ def main() -> None:
         cell["us_per_jet_min"] = {k: 1e6 * float(np.min(v)) / cell["jets_per_timing"]
                                   for k, v in cell["seconds"].items()}
         med = cell["us_per_jet_median"]
-        if "public" in med:
-            cell["public_over_hepgen"] = med["public"] / med["hepgen"]
+        for name in ("public", "public_trimmed"):
+            if name in med:
+                cell[f"{name}_over_hepgen"] = med[name] / med["hepgen"]
     result = {"started": started, "load_start": load_start,
               "idle_at_start": float(load_start.split()[0]) <= args.idle_load, "load_end": loadavg(), "cpu": cpu,
               "nproc": os.cpu_count(), "torch": torch.__version__, "threads": args.threads,
@@ -244,16 +252,19 @@ def main() -> None:
              f"({'idle' if result['idle_at_start'] else 'NOT idle'}: 1-minute load vs {args.idle_load}), "
              f"{result['load_end']} at end; "
              f"median (min) of {args.repeat} interleaved repetitions; random weights.", "",
-             "| n_max (mean n) | batch | hepgen µs/jet | public µs/jet | public / hepgen | parameters hepgen / public "
-             "(used) |", "|---|---|---|---|---|---|"]
+             "| n_max (mean n) | batch | hepgen µs/jet | public µs/jet (padded to n_max) | public / hepgen "
+             "| public µs/jet (trimmed to batch max) | trimmed / hepgen | parameters hepgen / public (used) |",
+             "|---|---|---|---|---|---|---|---|"]
     for c in cells:
         med, low = c["us_per_jet_median"], c["us_per_jet_min"]
-        pub_t = f"{med['public']:.1f} ({low['public']:.1f})" if "public" in med else "-"
-        ratio = f"{c['public_over_hepgen']:.2f}" if "public_over_hepgen" in c else "-"
+        cols = []
+        for name in ("public", "public_trimmed"):
+            cols += ([f"{med[name]:.1f} ({low[name]:.1f})", f"{c[f'{name}_over_hepgen']:.2f}"] if name in med
+                     else ["-", "-"])
         params = (f"{c['hepgen_parameters']:,} / {c['public_parameters']:,} ({c['public_parameters_used']:,})"
                   if "public_parameters" in c else f"{c['hepgen_parameters']:,}")
         lines.append(f"| {c['n_max']} ({c['mean_n']:.1f}) | {c['batch']} | {med['hepgen']:.1f} ({low['hepgen']:.1f}) "
-                     f"| {pub_t} | {ratio} | {params} |")
+                     f"| {' | '.join(cols)} | {params} |")
     lines += ["", f"Command: `{result['command']}`", ""]
     table = "\n".join(lines)
     print(table)
