@@ -6,13 +6,15 @@ The command (the lead's benchmark; alone on the machine, 2 threads, 30 minutes p
     PYTHONPATH=src python benchmarks/bench_fidelity.py --workdir WORK --models wgan,bibae \\
         --budget 30m --threads 2 --n-train 50000 --n-reference 10000 --geometry calochallenge-2
 
-Data: GFlash electrons on the geometry (default calochallenge-2), incident energies log-uniform 1 GeV - 1 TeV
-(the CaloChallenge 2022 range, M. Faucci Giannelli, G. Kasieczka, C. Krause, B. Nachman et al., "Fast
-Calorimeter Simulation Challenge 2022", arXiv:2410.21611): ``--n-train`` training showers (seed 1), an independent
+Data: GFlash electrons (``--particle pion``: pions of hepgen's hadronic model, ``--tune hadronic-a`` or ``hadronic-b``)
+on the geometry (default calochallenge-2), incident energies log-uniform 1 GeV - 1 TeV (the CaloChallenge 2022
+range, M. Faucci Giannelli, G. Kasieczka, C. Krause, B. Nachman et al., "Fast Calorimeter Simulation Challenge 2022",
+arXiv:2410.21611; pions 10 GeV - 1 TeV): ``--n-train`` training showers (seed 1), an independent
 ``--n-reference`` reference (seed 2) and, once, a second independent sample of the reference's size (seed 3) whose
 AUC against the reference is the "indistinguishable" row (the same-distribution AUC at that sample size).
 
-Per model (``--models``: registered names, ``name@config.yaml`` trains with a config file):
+Per model (``--models``: registered names, ``name@config.yaml`` trains with a config file, ``name@preset`` with one of
+the model's presets, e.g. ``wgan@pion-small``):
 
 1. train for ``--budget`` of wall clock (a total over all resumes; torch threads ``--threads``), validating with
    ``hepgen.evaluate.quick_metrics`` (the best epoch is kept and generates); the 1-minute load average is recorded
@@ -44,6 +46,9 @@ from typing import Any
 import numpy as np
 
 ENERGIES = "log-uniform:1GeV:1TeV"
+# pions from 10 GeV: below it the hadronic model's calibrated showers fluctuate past the loader's plausibility check
+# (E_vis <= 2 E_inc; 0.5 % of the 1-10 GeV pions exceed 1.5 E_inc), and the thesis's pions start at 10 GeV
+PION_ENERGIES = "log-uniform:10GeV:1TeV"
 DECADES_GEV = ((1.0, 10.0), (10.0, 100.0), (100.0, 1000.0))
 BATCH_SIZES = (1, 100, 10000)
 LOAD_LIMIT = 3.0
@@ -79,15 +84,18 @@ def parse_models(text: str) -> list[tuple[str, str | None, str]]:
     return out
 
 
-def simulate(path: Path, geometry: str, n: int, seed: int) -> Path:
-    """GFlash electrons, log-uniform 1 GeV - 1 TeV, into ``path`` (reused when finished; a ``.partial`` continues)."""
+def simulate(path: Path, geometry: str, n: int, seed: int, particle: str = "electron",
+             tune: str | None = None) -> Path:
+    """Reference showers (GFlash electrons, log-uniform 1 GeV - 1 TeV, or pions of the hadronic model with
+    ``tune``, 10 GeV - 1 TeV) into ``path`` (reused when finished; a ``.partial`` continues)."""
     from hepgen.progress import status
     from hepgen.simulate import simulate_to_file
 
     if path.is_file():
         return path
-    status(f"simulating {n} GFlash electron showers on {geometry} (seed {seed}) -> {path.name}")
-    simulate_to_file(path, geometry, ENERGIES, n, particle="electron", seed=seed)
+    status(f"simulating {n} {particle} showers on {geometry} (seed {seed}) -> {path.name}")
+    energies = PION_ENERGIES if particle == "pion" else ENERGIES
+    simulate_to_file(path, geometry, energies, n, particle=particle, seed=seed, tune=tune)
     return path
 
 
@@ -128,7 +136,7 @@ def train_model(name: str, config: str | None, run: Path, train_file: Path, budg
     from hepgen.evaluate import quick_metrics
     from hepgen.progress import status
     from hepgen.training import train
-    from hepgen.training.config import load_yaml
+    from hepgen.training.config import preset_or_file
     from hepgen.training.run import RunDir
 
     state = RunDir(run).state()
@@ -141,7 +149,7 @@ def train_model(name: str, config: str | None, run: Path, train_file: Path, budg
     if state.get("status") == "diverged":
         record["error"] = state.get("message", "diverged")
         return
-    cfg: dict[str, Any] = load_yaml(config) if config else {}
+    cfg: dict[str, Any] = preset_or_file(name, config) if config else {}
     cfg = {**cfg, "training": {**(cfg.get("training") or {}), "num_threads": threads}}
     torch.set_num_threads(threads)
     session = {"load_start": loadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -283,7 +291,8 @@ def same_distribution(base: Path, files: dict[str, Path], args: argparse.Namespa
     record = read_json(record_path)
     if record and "evaluation" in record:
         return record
-    record = {"model": "GFlash vs GFlash (same distribution)"}
+    name = "GFlash" if args.particle == "electron" else f"hadronic model ({args.tune or 'hadronic-a'})"
+    record = {"model": f"{name} vs {name} (same distribution)"}
     record["evaluation"] = {"default": summary(evaluate(files["reference"], files["same"], folder / "eval-default",
                                                         "default", args.threads))}
     threshold = record["evaluation"]["default"]["threshold_mev"]
@@ -373,7 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "(its row is labelled name@STEM) (default: %(default)s)")
     ap.add_argument("--geometry", default="calochallenge-2",
                     help="shower geometry, calochallenge-3 works too (default: %(default)s)")
-    ap.add_argument("--n-train", type=int, default=50000, help="GFlash training showers, seed 1 (default: %(default)s)")
+    ap.add_argument("--particle", default="electron", choices=("electron", "pion"),
+                    help="reference particle: GFlash electrons or pions of the hadronic model (default: %(default)s)")
+    ap.add_argument("--tune", default=None, choices=("hadronic-a", "hadronic-b"),
+                    help="parameter set of the hadronic model for --particle pion (default: hadronic-a)")
+    ap.add_argument("--n-train", type=int, default=50000, help="training showers, seed 1 (default: %(default)s)")
     ap.add_argument("--n-reference", type=int, default=10000,
                     help="reference showers (seed 2), generated showers per model, and showers of the "
                          "same-distribution sample (seed 3) (default: %(default)s)")
@@ -400,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     from hepgen.models.registry import get_model_class, list_models
     from hepgen.progress import status
     from hepgen.timing import machine_info
+    from hepgen.training.config import config_presets
     from hepgen.training.loop import parse_duration
 
     torch.set_num_threads(args.threads)
@@ -412,14 +426,20 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"unknown model '{name}': registered models are {', '.join(list_models())}")
         if get_model_class(name).data_kind not in ("showers", "points"):
             sys.exit(f"model '{name}' does not generate showers")
-        if config and not Path(config).is_file():
-            sys.exit(f"config file '{config}' of model '{name}' not found")
+        if config and not Path(config).is_file() and config not in config_presets(name):
+            sys.exit(f"'{config}' of model '{name}' is neither a config file nor one of its presets "
+                     f"({', '.join(sorted(config_presets(name))) or 'none'})")
     base = Path(args.workdir) / args.geometry
     out = Path(args.out) if args.out else base
     base.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    if args.tune and args.particle != "pion":
+        sys.exit("--tune is a parameter set of the hadronic model: give it with --particle pion")
     settings = {"geometry": args.geometry, "n_train": args.n_train, "n_reference": args.n_reference,
-                "energies": ENERGIES, "particle": "electron", "seeds": SEEDS}
+                "energies": PION_ENERGIES if args.particle == "pion" else ENERGIES, "particle": args.particle,
+                "seeds": SEEDS}
+    if args.particle == "pion":
+        settings["tune"] = args.tune or "hadronic-a"
     saved = read_json(base / "settings.json")
     if saved and saved != settings:
         sys.exit(f"{base} holds a benchmark with other settings {saved}: use another --workdir")
@@ -427,20 +447,25 @@ def main(argv: list[str] | None = None) -> None:
     data = base / "data"
     data.mkdir(exist_ok=True)
     sizes = {"train": args.n_train, "reference": args.n_reference, "same": args.n_reference}
-    files = {k: simulate(data / f"electrons-{k}-n{sizes[k]}-seed{SEEDS[k]}.h5", args.geometry, sizes[k], SEEDS[k])
+    files = {k: simulate(data / f"{args.particle}s-{k}-n{sizes[k]}-seed{SEEDS[k]}.h5", args.geometry, sizes[k],
+                         SEEDS[k], args.particle, settings.get("tune"))
              for k in ("train", "reference", "same")}
     command = "python benchmarks/bench_fidelity.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+    reference_name = ("GFlash electrons" if args.particle == "electron"
+                      else f"pions (hepgen's hadronic model, {settings['tune']})")
 
     def publish(same: dict[str, Any] | None) -> None:
         labels = sorted(p.parent.name for p in base.glob("*/record.json") if p.parent.name != "same-distribution")
         records = [read_json(base / lab / "record.json") for lab in labels]
         info = machine_info()
         gpu = f" ({torch.cuda.get_device_name(args.device)})" if args.device.startswith("cuda") else ""
-        head = (f"Fidelity under a {_budget(budget_s)} budget on {args.geometry}: {args.n_train} GFlash training "
-                f"electrons, {args.n_reference} reference showers, {ENERGIES}; {args.threads} thread(s); machine "
-                f"nproc {info.get('nproc')}, {info.get('cpu', '')}; device {args.device}{gpu}; load: the largest "
-                f"1-minute load average at the start/end of the training sessions; AUC ± Hanley-McNeil "
+        head = (f"Fidelity under a {_budget(budget_s)} budget on {args.geometry}: {args.n_train} training "
+                f"{reference_name}, {args.n_reference} reference showers, "
+                f"{settings['energies']}; {args.threads} thread(s); "
+                f"machine nproc {info.get('nproc')}, {info.get('cpu', '')}; device {args.device}{gpu}; load: the "
+                f"largest 1-minute load average at the start/end of the training sessions; AUC ± Hanley-McNeil "
                 f"error.\n\n    {command}")
         write_json_atomic(out / "fidelity.json", {"settings": settings, "budget_s": budget_s, "command": command,
                                                   "machine": info, "models": records, "same_distribution": same})

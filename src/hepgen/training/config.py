@@ -97,8 +97,12 @@ def config_presets(model: str) -> dict[str, dict[str, Any]]:
     return copy.deepcopy(get_model_class(model).config_presets)
 
 
-def _preset_or_file(model: str | None, config: str | Path) -> dict[str, Any]:
-    """A config given by name: a YAML file if one exists, else a preset of ``model``."""
+def preset_or_file(model: str | None, config: str | Path) -> dict[str, Any]:
+    """A config given by name: a YAML file if one exists, else a preset of ``model``.
+
+    >>> preset_or_file("wgan", "pion-small")["model"]
+    'wgan'
+    """
     name = str(config)
     if Path(name).is_file() or model is None:
         return load_yaml(name)
@@ -128,7 +132,7 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
     where = "config"
     if isinstance(config, (str, Path)):
         where = str(config)
-        config = _preset_or_file(model, config)
+        config = preset_or_file(model, config)
     config = dict(config or {})
     for key in config:
         if key not in SECTIONS:
