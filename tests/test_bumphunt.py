@@ -120,7 +120,7 @@ def test_cli_writes_json_table_and_figure(tmp_path):
     assert (tmp_path / "bumphunt.png").read_bytes()[:4] == b"\x89PNG"
     again = runner.invoke(app, args)
     assert again.exit_code != 0   # refuses to overwrite without --overwrite
-    wrong = runner.invoke(app, args[:3] + ["--noise-dims", "three", "--overwrite"])
-    assert wrong.exit_code == 2 and "--noise-dims" in wrong.output
+    wrong = runner.invoke(app, args[:3] + ["--noise-dims", "three", "--overwrite"])   # main() prints it, exit 2
+    assert isinstance(wrong.exception, InputError) and "--noise-dims" in str(wrong.exception)
     wrong = runner.invoke(app, args[:3] + ["--lr-schedule", "step", "--overwrite"])
-    assert wrong.exit_code == 2 and "lr schedule" in wrong.output
+    assert isinstance(wrong.exception, InputError) and "lr schedule" in str(wrong.exception)
