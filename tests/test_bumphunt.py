@@ -107,13 +107,20 @@ def test_cli_writes_json_table_and_figure(tmp_path):
     assert "prescale" in runner.invoke(app, ["online-bumphunt", "--help"]).output
     args = ["online-bumphunt", "-o", str(tmp_path), "--events", "20000", "--repetitions", "1", "--null-repetitions",
             "1", "--n-ens", "2", "--n-iter", "1", "--samples-per-flow", "20000", "--prescales", "1,2",
-            "--fractions", "0.5,1", "--signal-fraction", "0.05"]
+            "--fractions", "0.5,1", "--signal-fraction", "0.05", "--transform", "spline", "--bins", "16",
+            "--noise-dims", "0", "--transforms", "1", "--lr-schedule", "cosine", "--swa-skip", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "bumphunt.json").read_text())
+    assert data["settings"]["bins"] == 16 and data["settings"]["noise_dims"] == 0
+    assert "spline (16 bins)" in result.output and "cosine" in result.output
     assert set(data["flow_significance"]) == {"0.5", "1.0"} and set(data["classical_significance"]) == {"1.0", "2.0"}
     assert data["crossover_prescale"] > 0 and "null_flow_significance" in data
     assert "Crossover prescale" in (tmp_path / "bumphunt.md").read_text()
     assert (tmp_path / "bumphunt.png").read_bytes()[:4] == b"\x89PNG"
     again = runner.invoke(app, args)
     assert again.exit_code != 0   # refuses to overwrite without --overwrite
+    wrong = runner.invoke(app, args[:3] + ["--noise-dims", "three", "--overwrite"])   # main() prints it, exit 2
+    assert isinstance(wrong.exception, InputError) and "--noise-dims" in str(wrong.exception)
+    wrong = runner.invoke(app, args[:3] + ["--lr-schedule", "step", "--overwrite"])
+    assert isinstance(wrong.exception, InputError) and "lr schedule" in str(wrong.exception)

@@ -184,3 +184,41 @@ def test_wrong_feature_count_and_bad_checkpoint(tmp_path):
         OnlineEnsemble.load(tmp_path / "junk.pt")
     with pytest.raises(InputError, match="n_batch must be >= 1"):
         OnlineEnsemble(1, OnlineConfig(n_batch=0))
+
+
+class LrRecorder(OnlineEnsemble):
+    """Records the learning rate of every update (and trains nothing)."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.lrs: list[tuple[int, int, float]] = []
+
+    def _train_step(self, member, x, weight):
+        self.lrs.append((self.buffers_done, member, self.optimizers[member].param_groups[0]["lr"]))
+        return 0.0
+
+
+def test_cosine_schedule_falls_from_lr_to_lr_min_within_every_buffer_and_resumes(tmp_path):
+    config = dict(n_buffer=200, n_batch=50, n_iter=2, n_ens=2, model={**TINY, "lr": 0.01})
+    ens = LrRecorder(1, OnlineConfig(**config, lr_schedule="cosine", lr_min=0.1))
+    ens.run(seeded_stream(600), quiet=True)
+    for buffer in range(3):   # 2 passes x 4 batches = 8 updates per buffer, the same for both flows
+        lrs = [lr for b, m, lr in ens.lrs if b == buffer and m == 1]
+        assert len(lrs) == 8 and lrs[0] == pytest.approx(0.01) and lrs[-1] == pytest.approx(0.001)
+        assert all(a > b for a, b in zip(lrs, lrs[1:]))
+        assert lrs == [lr for b, m, lr in ens.lrs if b == buffer and m == 0]
+    constant = LrRecorder(1, OnlineConfig(**config))   # the thesis's constant lr is the default
+    constant.run(seeded_stream(400), quiet=True)
+    assert {lr for _, _, lr in constant.lrs} == {0.01}
+    with pytest.raises(InputError, match="lr_schedule"):
+        OnlineConfig(lr_schedule="step").check()
+    # resume with the cosine schedule stays bit-identical (the lr of the next buffer is set from its first update)
+    cosine = OnlineConfig(n_buffer=200, n_batch=50, n_iter=2, n_ens=2, swa_skip=1, seed=3, lr_schedule="cosine",
+                          model=TINY)
+    whole = OnlineEnsemble(1, cosine)
+    whole.run(seeded_stream(), quiet=True)
+    first = OnlineEnsemble(1, OnlineConfig(**cosine.__dict__))
+    first.run(seeded_stream(), checkpoint=tmp_path / "ens.pt", max_events=400, quiet=True)
+    resumed = OnlineEnsemble.load(tmp_path / "ens.pt")
+    resumed.run(seeded_stream(), quiet=True)
+    _states_equal(whole, resumed)

@@ -303,8 +303,12 @@ class StudySettings:
     n_iter: int = 2
     swa_skip: int = 2
     lr: float = 1e-3
+    lr_schedule: str = "constant"   # constant (thesis) or cosine within each buffer (hepgen option)
+    lr_min: float = 0.01            # cosine: end of each buffer's cycle, fraction of lr
     transforms: int = 5
     transform: str = "affine"    # MADE blocks: affine (thesis) or spline
+    bins: int = 8                # spline bins
+    noise_dims: int | str = "auto"   # extra Gaussian dimensions (auto: 3 for the mass, as the thesis)
     hidden: list[int] = field(default_factory=lambda: [32, 32])
     samples_per_flow: int = 200_000
     degree: int = 5
@@ -321,6 +325,10 @@ class StudySettings:
             raise InputError(f"prescales must be >= 1, got {self.prescales}")
         if not self.fractions or not all(0 < f <= 1 for f in self.fractions):
             raise InputError(f"stream fractions must be in (0, 1], got {self.fractions}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr schedule '{self.lr_schedule}': expected constant (the thesis's) or cosine")
+        if self.transform not in ("affine", "spline"):
+            raise InputError(f"transform '{self.transform}': expected affine (the thesis's MAF) or spline")
 
 
 def _flow_histograms(ensemble, edges: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
@@ -336,9 +344,9 @@ def _one_run(s: StudySettings, signal_fraction: float, seed: int, edges: np.ndar
     from hepgen.training.online import OnlineConfig, OnlineEnsemble
 
     config = OnlineConfig(n_buffer=s.n_buffer, n_batch=s.n_batch, n_iter=s.n_iter, n_ens=s.n_ens,
-                          swa_skip=s.swa_skip, seed=seed,
+                          swa_skip=s.swa_skip, seed=seed, lr_schedule=s.lr_schedule, lr_min=s.lr_min,
                           model={"lr": s.lr, "transforms": s.transforms, "hidden": list(s.hidden),
-                                 "transform": s.transform})
+                                 "transform": s.transform, "bins": s.bins, "noise_dims": s.noise_dims})
     ensemble = OnlineEnsemble(1, config)
     n_buffers = -(-s.events // s.n_buffer)
     marks = {max(1, int(round(f * n_buffers))): f for f in fractions}
@@ -440,10 +448,14 @@ def study_markdown(result: dict[str, Any]) -> str:
     fmt = lambda v: f"{v['mean']:.2f} ± {v['std']:.2f}"   # noqa: E731
     n_runs = s["repetitions"]
     at = lambda key, f: (f" ({result[key][f]}/{n_runs} at μ)" if key in result else "")   # noqa: E731
+    schedule = (f" (cosine to {s['lr_min']}·lr in each buffer)" if s.get("lr_schedule", "constant") == "cosine"
+                else "")
+    blocks = s.get("transform", "affine") + (f" ({s.get('bins', 8)} bins)" if s.get("transform") == "spline" else "")
     lines = [f"Bump hunt: {s['events']:,} stream events, λ = {s['signal_fraction']}, {s['repetitions']} repetitions "
              f"({s['null_repetitions']} null); ensemble of {s['n_ens']} flows, N_buffer {s['n_buffer']}, N_batch "
-             f"{s['n_batch']}, N_iter {s['n_iter']}, lr {s['lr']}, {s.get('transform', 'affine')} MADE blocks, "
-             f"{s['samples_per_flow']:,} samples per flow.", "",
+             f"{s['n_batch']}, N_iter {s['n_iter']}, lr {s['lr']}{schedule}, SWA after {s['swa_skip']} buffers, "
+             f"{s.get('transforms', 5)} {blocks} MADE blocks of {'x'.join(str(h) for h in s.get('hidden', [32, 32]))}, "
+             f"noise dimensions {s.get('noise_dims', 'auto')}, {s['samples_per_flow']:,} samples per flow.", "",
              "| data fraction | classical (prescale 1/fraction) | flow (stream seen) |", "|---|---|---|"]
     fractions = sorted({1.0 / float(f) for f in result["classical_significance"]} |
                        {float(f) for f in result["flow_significance"]}, reverse=True)

@@ -15,6 +15,9 @@ event keeps the statistical power of the stream in a fixed number of weights, wh
 * **Online bootstrap**: ``n_ens`` flows, every event weighted by a Poisson(1) number drawn independently for each
   flow (an online emulation of resampling the stream with replacement); the spread of the flows measures the
   statistical uncertainty of what they learnt.
+* **Learning rate**: constant (thesis), or, as an option, ``lr_schedule="cosine"``: within each buffer a cosine
+  from the model's lr down to ``lr_min`` times it, so that the weight average collects the low-lr end of each
+  buffer's cycle (the cyclical schedule of the SWA paper; a hepgen deviation for short streams and few passes).
 * **Checkpoint/resume**: the whole ensemble (flows, optimisers, averages, counters) is written atomically between
   buffers; all randomness of buffer k comes from ``SeedSequence([seed, k])``, so a run resumed from a checkpoint
   on the same stream continues bit-identically.
@@ -65,6 +68,8 @@ class OnlineConfig:
     n_ens: int = 20                 # flows in the ensemble
     swa_skip: int = 2               # buffers trained before the weight average starts
     bootstrap: bool = True          # Poisson(1) event weights per flow (False: all weights 1)
+    lr_schedule: str = "constant"   # constant (thesis) or cosine: lr -> lr * lr_min within each buffer (SWA cycles)
+    lr_min: float = 0.01            # cosine: the end of each buffer's cycle as a fraction of the model's lr
     seed: int = 0
     model: dict[str, Any] = field(default_factory=dict)   # OnlineMAF settings over its default_config
 
@@ -75,6 +80,22 @@ class OnlineConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.swa_skip) < 0:
             raise InputError(f"swa_skip must be >= 0, got {self.swa_skip}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule '{self.lr_schedule}': expected constant (the thesis's) or cosine")
+        if not 0.0 <= float(self.lr_min) <= 1.0:
+            raise InputError(f"lr_min is a fraction of the learning rate in [0, 1], got {self.lr_min}")
+
+    def lr_factor(self, step: int, steps: int) -> float:
+        """The learning rate of update ``step`` (0-based) of the ``steps`` updates of one buffer, as a fraction
+        of the model's lr: 1 (constant) or a cosine from 1 down to ``lr_min`` at the buffer's last update.
+
+        >>> c = OnlineConfig(lr_schedule="cosine", lr_min=0.1)
+        >>> [round(c.lr_factor(k, 5), 3) for k in range(5)], OnlineConfig().lr_factor(3, 5)
+        ([1.0, 0.868, 0.55, 0.232, 0.1], 1.0)
+        """
+        if self.lr_schedule == "constant" or steps <= 1:
+            return 1.0
+        return float(self.lr_min + (1.0 - self.lr_min) * 0.5 * (1.0 + np.cos(np.pi * step / (steps - 1))))
 
 
 class DoubleBuffer:
@@ -178,6 +199,12 @@ class OnlineEnsemble:
         out = model.training_step({"x": x, "weight": weight}, {"flow": self.optimizers[member]}, 0, 0)
         return float(out["nll_per_dim"])
 
+    def _set_lr(self, factor: float) -> None:
+        """Every flow's Adam learning rate to ``factor`` times the model's ``lr``."""
+        for m, opt in zip(self.members, self.optimizers):
+            for group in opt.param_groups:
+                group["lr"] = float(m.config["lr"]) * factor
+
     def poisson_weights(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n_ens, n) event weights: Poisson(1), independent per event and flow (ones without bootstrap).
 
@@ -208,6 +235,7 @@ class OnlineEnsemble:
         losses: list[float] = []
         for m in self.members:
             m.train()
+        steps, step = c.n_iter * -(-len(x) // c.n_batch), 0
         with torch.random.fork_rng():
             torch.manual_seed(int(rng.integers(2**62)))   # the noise dimensions of log_prob
             for _ in range(c.n_iter):
@@ -215,8 +243,11 @@ class OnlineEnsemble:
                 losses = []
                 for lo in range(0, len(x), c.n_batch):
                     idx = order[lo:lo + c.n_batch]
+                    if c.lr_schedule != "constant":
+                        self._set_lr(c.lr_factor(step, steps))
                     for k in range(c.n_ens):
                         losses.append(self._train_step(k, xt[idx], weights[k, idx]))
+                    step += 1
         self.buffers_done += 1
         self.events_seen += len(x)
         if self.buffers_done > c.swa_skip:
