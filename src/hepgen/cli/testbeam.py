@@ -13,7 +13,8 @@ def testbeam_study(
     output: Path = typer.Option(..., "--output", "-o", help="Study folder: data/, run/, generated.h5, "
                                 "testbeam_study.json/.md/.png and the figures. Rerun to resume."),
     energies: str = typer.Option("40,80,160", "--energies", help="Beam energies in GeV (comma-separated)."),
-    n_train: int = typer.Option(1500, "--n-train", help="Training showers per energy (thesis: 50k)."),
+    n_train: int = typer.Option(250, "--n-train", help="Training showers per energy (thesis: 50k; 250 x 3 energies "
+                                "x 6 epochs of testbeam-small take about 15 minutes on one CPU thread)."),
     n_test: int = typer.Option(1000, "--n-test", help="Showers per energy of the data, both tunes and the "
                                "BIB-AE (thesis: 7.5k)."),
     config: str = typer.Option("testbeam-small", "--config", "-c", help="BIB-AE preset (testbeam-small, "

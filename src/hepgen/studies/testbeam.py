@@ -65,7 +65,7 @@ class StudySettings:
     energy and 82 + 19 epochs on an A100)."""
 
     energies_gev: Sequence[float] = (40.0, 80.0, 160.0)
-    n_train_per_energy: int = 1500
+    n_train_per_energy: int = 250
     n_test_per_energy: int = 1000
     config: str = "testbeam-small"
     max_time: str | float | None = "15m"
@@ -125,10 +125,13 @@ def make_datasets(folder: str | Path, settings: StudySettings, overwrite: bool =
 
 def train_bibae(train_file: str | Path, run_dir: str | Path, settings: StudySettings) -> Path:
     """Train (or resume) the BIB-AE on the training file with ``settings.config`` (a ``bibae`` preset or a YAML
-    file), the time budget ``settings.max_time`` counted over all resumes."""
+    file; all showers train, none is held out), the time budget ``settings.max_time`` counted over all resumes."""
     from hepgen.training import train
+    from hepgen.training.config import resolve_config
 
-    return train("bibae", train_file, run_dir, settings.config, max_time=settings.max_time,
+    config = resolve_config("bibae", settings.config)
+    config["training"]["val_fraction"] = 0.0          # no validation here: every shower trains
+    return train("bibae", train_file, run_dir, config, max_time=settings.max_time,
                  max_epochs=settings.max_epochs, seed=settings.seed)
 
 
