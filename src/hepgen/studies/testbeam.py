@@ -390,11 +390,12 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"{m['n_hit'][k]['mean']:.0f} ± {m['n_hit'][k]['err']:.0f} | "
                 f"{m['start_layer'][k]['mean']:.2f} | {m['cog_z'][k]['mean']:.0f} | "
                 f"{entry['no_start_fraction'].get(k, float('nan')):.3f} | "
-                f"{a.get('mu90', float('nan')) / 1e3:.2f}{ratio} | {_fmt(a.get('sigma90/mu90'))}{rratio} | "
-                f"{st.get('mu90', float('nan')) / 1e3:.2f}{sratio} | {_fmt(st.get('sigma90/mu90'))}{srratio} | "
+                f"{_fmt(a.get('mu90', float('nan')) / 1e3, 4)}{ratio} | {_fmt(a.get('sigma90/mu90'))}{rratio} | "
+                f"{_fmt(st.get('mu90', float('nan')) / 1e3, 4)}{sratio} | {_fmt(st.get('sigma90/mu90'))}{srratio} | "
                 f"{_fmt(corr, 2)} |")
     lines += ["", "Ratios to the data in brackets. mu90, sigma90: mean and standard deviation of the central 90 % of "
-              "E_vis; 0.5 MIP cell cut; start layer 37 = no start found (0-based).", ""]
+              "E_vis; 0.5 MIP cell cut; <start layer>: 0-based, a shower without a start counted as 37; "
+              "–: fewer than 10 showers.", ""]
     t = result.get("timing")
     if t:
         lines += [f"## Time per shower, one thread ({t['repeats']} repetitions of {t['n_showers']} showers, "
