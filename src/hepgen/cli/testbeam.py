@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 
-def testbeam_study(
+def calice_testbeam_study(
     output: Path = typer.Option(..., "--output", "-o", help="Study folder: data/, run/, generated.h5, "
                                 "testbeam_study.json/.md/.png and the figures. Rerun to resume."),
     energies: str = typer.Option("40,80,160", "--energies", help="Beam energies in GeV (comma-separated)."),
