@@ -51,6 +51,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("cwola", "online_cwola", "online-cwola"),
     ("playground", "playground", "playground"),
     ("playground", "morphing_toy", "morphing-toy"),
+    ("testbeam", "calice_testbeam_study", "testbeam-study"),
     ("susy", "morph", "morph"),
     ("susy", "susy_morphing", "susy-morphing"),
 ]
