@@ -303,7 +303,7 @@ def run_peer(name: str, checkout: Path, base: Path, files: dict[str, Path], args
     t0 = time.monotonic()
     try:
         record["training"] = peer.train(checkout, folder, files["train"], files["reference"], args.geometry,
-                                        budget_s, args.threads, args.peer_python, args.device)
+                                        budget_s, args.threads, args.peer_python, args.device, args.peer_n_train)
     except (InputError, RuntimeError) as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
         status(f"{record['model']}: training failed: {record['error']}")
@@ -350,7 +350,11 @@ def run_peer(name: str, checkout: Path, base: Path, files: dict[str, Path], args
         ms[str(peer.BATCH)] = 1e3 * (wall_n - wall_b) / (n - nb)
     record["ms_per_shower"] = ms
     record["generation"] = {"sample_steps": args.peer_sample_steps, "batch": peer.BATCH, **timing_info}
-    record["parameters"] = peer.parameters(folder)
+    try:
+        record["parameters"] = peer.parameters(folder)
+    except (OSError, RuntimeError, KeyError, AttributeError) as exc:
+        status(f"{record['model']}: parameters not counted ({type(exc).__name__}: {exc})")
+        record["parameters"] = None
     record["device"] = args.device
     write_json_atomic(record_path, record)
     return record
@@ -482,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(repeatable; known: calodiffusion; docs/fidelity_peer.md)")
     ap.add_argument("--peer-python", default=None,
                     help="Python interpreter of the peer's environment (default: this one)")
+    ap.add_argument("--peer-n-train", type=int, default=None,
+                    help="train the peer on the first N showers of the training file (its own -n option, i.e. its "
+                         "epoch size: it saves once per epoch; default: all)")
     ap.add_argument("--peer-sample-steps", type=int, default=200,
                     help="sampling steps of the peer's own sampler (default: %(default)s, CaloDiffusion's own "
                          "default)")

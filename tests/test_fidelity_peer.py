@@ -121,7 +121,7 @@ def test_the_training_clock_starts_at_the_first_epoch_and_stops_the_peer(tmp_pat
 def reference_file(path: Path, n: int = 4) -> np.ndarray:
     rng = np.random.default_rng(0)
     inc = np.exp(rng.uniform(np.log(1e3), np.log(1e6), n))
-    write_showers(path, ShowerData(inc, rng.exponential(1.0, (n, 6480)).astype(np.float32), "calochallenge-2"))
+    write_showers(path, ShowerData(inc, rng.exponential(1e-3, (n, 6480)).astype(np.float32), "calochallenge-2"))
     return inc
 
 
@@ -133,14 +133,14 @@ def peer_file(path: Path, inc: np.ndarray, showers: np.ndarray) -> None:
 
 def test_conversion_to_a_hepgen_file_at_the_reference_energies(tmp_path):
     inc = reference_file(tmp_path / "ref.h5")
-    showers = np.full((4, 6480), 0.5, dtype=np.float32)
-    showers[1, 7] = -0.25
+    showers = np.full((4, 6480), 0.01, dtype=np.float32)
+    showers[1, 7] = -0.005
     peer_file(tmp_path / "peer.h5", inc, showers)
     info = calodiffusion.convert(tmp_path / "peer.h5", tmp_path / "ref.h5", tmp_path / "gen.h5", "calochallenge-2")
     assert info["n"] == 4 and info["negative_voxels"] == 1 and info["max_energy_mismatch"] < 1e-6
     data = ShowerFile(tmp_path / "gen.h5").read()
     np.testing.assert_array_equal(data.incident_energy, inc)
-    assert data.energy[1, 7] == 0.0 and data.energy.sum() == pytest.approx(0.5 * (4 * 6480 - 1))
+    assert data.energy[1, 7] == 0.0 and data.energy.sum() == pytest.approx(0.01 * (4 * 6480 - 1), rel=1e-4)
 
     peer_file(tmp_path / "shuffled.h5", inc[::-1], showers)
     with pytest.raises(InputError, match="incident energies differ"):

@@ -168,22 +168,25 @@ def _rel(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
 
 
-def train_command(python: str, checkout: Path, folder: Path, phase: str, resume: bool) -> list[str]:
-    """The peer's own training command for ``phase`` (``layer`` or ``diffusion``), resumed with ``--load``.
+def train_command(python: str, checkout: Path, folder: Path, phase: str, resume: bool,
+                  n_train: int | None = None) -> list[str]:
+    """The peer's own training command for ``phase`` (``layer`` or ``diffusion``), resumed with ``--load``;
+    ``n_train`` passes the peer's own ``-n`` (train on the first ``n_train`` showers of the file: its epoch size).
 
-    >>> c = train_command("python", Path("/a/peer"), Path("/a/w"), "layer", True)
-    >>> " ".join(c)
-    'python -m calodiffusion.training -c /a/w/config.json -d /a/w/data --checkpoint ../w/checkpoints --load layer'
+    >>> c = train_command("python", Path("/a/peer"), Path("/a/w"), "layer", True, 10000)
+    >>> " ".join(c[3:])
+    '-c /a/w/config.json -d /a/w/data --checkpoint ../w/checkpoints -n 10000 --load layer'
     """
     return [python, "-m", "calodiffusion.training", "-c", str(folder / "config.json"), "-d", str(folder / "data"),
-            "--checkpoint", _rel(folder / "checkpoints", checkout)] + (["--load"] if resume else []) + [phase]
+            "--checkpoint", _rel(folder / "checkpoints", checkout)] + (["-n", str(n_train)] if n_train else []) + (
+            ["--load"] if resume else []) + [phase]
 
 
 def generate_command(python: str, checkout: Path, folder: Path, n: int, output: Path, steps: int = SAMPLE_STEPS,
                      batch: int = BATCH) -> list[str]:
     """The peer's own sampling command: ``n`` showers at the first ``n`` incident energies of ``EVAL``.
 
-    >>> " ".join(generate_command("py", Path("/a/p"), Path("/a/w"), 100, Path("/a/w/o.h5"))[3:10])
+    >>> " ".join(generate_command("py", Path("/a/p"), Path("/a/w"), 100, Path("/a/w/o.h5"))[3:9])
     '-c /a/w/config.json -d /a/w/data -n 100'
     """
     return [python, "-m", "calodiffusion.inference", "-c", str(folder / "config.json"), "-d", str(folder / "data"),
@@ -229,7 +232,7 @@ def supervise(command: list[str], cwd: Path, env: dict[str, str], log: Path, bud
                 if line is None:
                     break
                 if line:
-                    out.write(line)
+                    out.write(f"[{now - t0:8.1f} s] {line}")
                     out.flush()
                     tail = (tail + [line.rstrip()])[-30:]
                     if line.startswith(EPOCH_START):
@@ -292,7 +295,7 @@ def prepare(checkout: Path, folder: Path, train_file: Path, reference: Path, geo
 
 
 def train(checkout: Path, folder: Path, train_file: Path, reference: Path, geometry: str, budget_s: float,
-          threads: int, python: str | None = None, device: str = "cpu") -> dict[str, Any]:
+          threads: int, python: str | None = None, device: str = "cpu", n_train: int | None = None) -> dict[str, Any]:
     """Train (or resume) the layer model, then the voxel model, for ``budget_s`` of training in all. Returns the
     training summary: ``status`` (``finished`` once the budget is spent or the peer ended by itself), ``trained_s``,
     ``epochs`` and per phase ``trained_s``, ``epochs``, ``startup_s``, ``stopped``."""
@@ -305,6 +308,10 @@ def train(checkout: Path, folder: Path, train_file: Path, reference: Path, geome
         raise _input_error(f"{folder} was trained with a budget of {state['budget_s']:.0f} s, not {budget_s:.0f} s: "
                            "use another --workdir (or remove the peer's folder)")
     state["budget_s"] = budget_s
+    if state.get("n_train", n_train) != n_train:
+        raise _input_error(f"{folder} was trained on the first {state['n_train']} showers, not {n_train}: use the "
+                           "same --peer-n-train (or remove the peer's folder)")
+    state["n_train"] = n_train
     env = peer_env(threads, device)
     for phase in PHASES:
         info = state["phases"].setdefault(phase, {"trained_s": 0.0, "status": "not started"})
@@ -331,7 +338,8 @@ def train(checkout: Path, folder: Path, train_file: Path, reference: Path, geome
         info["status"] = "running"
         _save_state(folder, state)
         log = folder / "logs" / f"train-{phase}.log"
-        result = supervise(train_command(python, checkout, folder, phase, resume), checkout, env, log, left, saved)
+        command = train_command(python, checkout, folder, phase, resume, n_train)
+        result = supervise(command, checkout, env, log, left, saved)
         info["startup_s"] = round(result["startup_s"], 1) if result["startup_s"] is not None else None
         if result["stopped"] or result["returncode"] == 0:
             info["trained_s"] = round(base + result["trained_s"], 1)
@@ -347,7 +355,8 @@ def train(checkout: Path, folder: Path, train_file: Path, reference: Path, geome
             raise RuntimeError(f"{TITLE} {phase}: no epoch finished within its {share:.0f} s (the peer saves once "
                                f"per epoch; log {log})")
     phases = state["phases"]
-    return {"status": "finished", "trained_s": round(sum(p["trained_s"] for p in phases.values()), 1),
+    return {"status": "finished", "n_train": n_train,
+            "trained_s": round(sum(p["trained_s"] for p in phases.values()), 1),
             "epochs": " + ".join(f"{k} {(_saved_epoch(folder, k) or 0) + 1}" for k in PHASES),
             "phases": {k: {x: v for x, v in p.items() if x != "epochs_before"} for k, p in phases.items()}}
 
