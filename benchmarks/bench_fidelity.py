@@ -445,8 +445,10 @@ def markdown(records: list[dict[str, Any]], same: dict[str, Any] | None, head: s
         lines += ["", "Peers, trained and sampled by their own code from a checkout (docs/fidelity_peer.md):", ""]
         for r in peers:
             gen, phases = r.get("generation") or {}, (r.get("training") or {}).get("phases") or {}
+            n_train = (r.get("training") or {}).get("n_train")
             lines.append(f"- {r['model']}: {r.get('paper')}; commit {r.get('commit') or 'unknown'}; training "
                          + ", ".join(f"{k} {p.get('trained_s', 0):.0f} s" for k, p in phases.items())
+                         + (f" on the first {n_train} training showers (its epoch)" if n_train else "")
                          + (f"; {gen['sample_steps']} sampling steps, ms/shower at batch {gen['batch']} from the "
                             f"wall clock of its generation of N and of {gen['batch']} showers" if gen else ""))
     lines += ["", "Ten largest separation powers (default evaluation):", ""]
