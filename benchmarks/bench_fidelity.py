@@ -30,6 +30,11 @@ record.json). Rerunning the same command resumes: an unfinished training continu
 (the budget counts over all sessions), and finished steps (a generated file, a metrics.json, a timing.json) are
 skipped. ``OUT/fidelity.json`` (written atomically after each model) and ``OUT/fidelity.md`` hold every model with a
 record in the work folder (also those of earlier invocations). Nothing is fetched.
+
+The peer (``--peer NAME=CHECKOUT_PATH``, repeatable): a public CaloChallenge submission trained by its own code from
+a checkout the user gives (never copied into hepgen), on the same files with the same budget and threads, and judged
+by the same evaluation; its row is in the same table (adapters in ``benchmarks/peers/``, docs/fidelity_peer.md).
+``--models ''`` runs the peer alone.
 """
 
 from __future__ import annotations
@@ -283,6 +288,86 @@ def run_model(name: str, config: str | None, label: str, base: Path, files: dict
     return record
 
 
+def run_peer(name: str, checkout: Path, base: Path, files: dict[str, Path], args: argparse.Namespace,
+             budget_s: float) -> dict[str, Any]:
+    """Every step for one peer (its own training and generation, our evaluation; each skipped when done)."""
+    from hepgen.errors import InputError
+    from hepgen.progress import status
+    from peers import load_peer
+
+    peer = load_peer(name)
+    folder = base / f"peer-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / "record.json"
+    revision = peer.commit(checkout)
+    record = read_json(record_path) or {"name": name, "peer": True}
+    record.update({"model": f"{peer.TITLE} (peer, own code{' ' + revision[:7] if revision else ''})",
+                   "budget_s": budget_s, "threads": args.threads, "checkout": str(checkout), "commit": revision,
+                   "paper": peer.PAPER})
+    record.pop("error", None)
+    session = {"load_start": loadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record.setdefault("sessions", []).append(session)
+    write_json_atomic(record_path, record)
+    t0 = time.monotonic()
+    try:
+        record["training"] = peer.train(checkout, folder, files["train"], files["reference"], args.geometry,
+                                        budget_s, args.threads, args.peer_python, args.device, args.peer_n_train)
+    except (InputError, RuntimeError) as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        status(f"{record['model']}: training failed: {record['error']}")
+    session["wall_s"] = round(time.monotonic() - t0, 1)
+    session["load_end"] = loadavg()
+    loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
+    record["max_load"] = max(loads)
+    record["counts"] = record["max_load"] <= LOAD_LIMIT
+    write_json_atomic(record_path, record)
+    if "error" in record:
+        return record
+    generated = folder / "generated.h5"
+    timing_path = folder / "timing.json"
+    timing_info = read_json(timing_path) or {}
+    try:
+        if not generated.is_file():
+            status(f"{record['model']}: generating {args.n_reference} showers at the reference's incident energies "
+                   f"(its own sampler, {args.peer_sample_steps} steps, batch {peer.BATCH})")
+            own = folder / "peer-generated.h5"
+            timing_info["wall_n"] = [args.n_reference, peer.run_generation(
+                checkout, folder, args.n_reference, own, args.threads, args.peer_python, args.device,
+                args.peer_sample_steps)]
+            write_json_atomic(timing_path, timing_info)
+            record["conversion"] = peer.convert(own, files["reference"], generated, args.geometry)
+        if "wall_batch" not in timing_info and args.n_reference > peer.BATCH:
+            status(f"{record['model']}: timing one batch of {peer.BATCH}")
+            timing_info["wall_batch"] = [peer.BATCH, peer.run_generation(
+                checkout, folder, peer.BATCH, folder / "peer-timing.h5", args.threads, args.peer_python,
+                args.device, args.peer_sample_steps)]
+            write_json_atomic(timing_path, timing_info)
+    except (InputError, RuntimeError) as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        status(f"{record['model']}: generation failed: {record['error']}")
+        write_json_atomic(record_path, record)
+        return record
+    recipes = ["default"] + (["official"] if args.official_classifier else [])
+    record["evaluation"] = {r: summary(evaluate(files["reference"], generated, folder / f"eval-{r}", r,
+                                                args.threads)) for r in recipes}
+    threshold = record["evaluation"]["default"]["threshold_mev"]
+    record["energy_response"] = energy_response(files["reference"], generated, float(threshold or 0.0))
+    ms = {str(b): None for b in BATCH_SIZES}
+    if "wall_n" in timing_info and "wall_batch" in timing_info:
+        (n, wall_n), (nb, wall_b) = timing_info["wall_n"], timing_info["wall_batch"]
+        ms[str(peer.BATCH)] = 1e3 * (wall_n - wall_b) / (n - nb)
+    record["ms_per_shower"] = ms
+    record["generation"] = {"sample_steps": args.peer_sample_steps, "batch": peer.BATCH, **timing_info}
+    try:
+        record["parameters"] = peer.parameters(folder)
+    except (OSError, RuntimeError, KeyError, AttributeError) as exc:
+        status(f"{record['model']}: parameters not counted ({type(exc).__name__}: {exc})")
+        record["parameters"] = None
+    record["device"] = args.device
+    write_json_atomic(record_path, record)
+    return record
+
+
 def same_distribution(base: Path, files: dict[str, Path], args: argparse.Namespace) -> dict[str, Any]:
     """The reference against a second GFlash sample of its size (seed 3), default classifier: 'indistinguishable'."""
     folder = base / "same-distribution"
@@ -364,6 +449,17 @@ def markdown(records: list[dict[str, Any]], same: dict[str, Any] | None, head: s
         if resp:
             lines.append(f"| {r['model']} | " + " | ".join(
                 f"{e['generated_mean']:.4f} / {e['reference_mean']:.4f}" for e in resp) + " |")
+    peers = [r for r in records if r.get("peer")]
+    if peers:
+        lines += ["", "Peers, trained and sampled by their own code from a checkout (docs/fidelity_peer.md):", ""]
+        for r in peers:
+            gen, phases = r.get("generation") or {}, (r.get("training") or {}).get("phases") or {}
+            n_train = (r.get("training") or {}).get("n_train")
+            lines.append(f"- {r['model']}: {r.get('paper')}; commit {r.get('commit') or 'unknown'}; training "
+                         + ", ".join(f"{k} {p.get('trained_s', 0):.0f} s" for k, p in phases.items())
+                         + (f" on the first {n_train} training showers (its epoch)" if n_train else "")
+                         + (f"; {gen['sample_steps']} sampling steps, ms/shower at batch {gen['batch']} from the "
+                            f"wall clock of its generation of N and of {gen['batch']} showers" if gen else ""))
     lines += ["", "Ten largest separation powers (default evaluation):", ""]
     for r in records + ([same] if same else []):
         worst = r.get("evaluation", {}).get("default", {}).get("worst_separation_powers")
@@ -400,6 +496,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu",
                     help="torch device for training, generation and timing: cpu (default) or cuda / cuda:N (the "
                          "GPU check; evaluation stays on the CPU)")
+    ap.add_argument("--peer", action="append", default=[], metavar="NAME=CHECKOUT_PATH",
+                    help="also train a public CaloChallenge submission with its own code from this checkout "
+                         "(repeatable; known: calodiffusion; docs/fidelity_peer.md)")
+    ap.add_argument("--peer-python", default=None,
+                    help="Python interpreter of the peer's environment (default: this one)")
+    ap.add_argument("--peer-n-train", type=int, default=None,
+                    help="train the peer on the first N showers of the training file (its own -n option, i.e. its "
+                         "epoch size: it saves once per epoch; default: all)")
+    ap.add_argument("--peer-sample-steps", type=int, default=200,
+                    help="sampling steps of the peer's own sampler (default: %(default)s, CaloDiffusion's own "
+                         "default)")
     ap.add_argument("--official-classifier", action=argparse.BooleanOptionalAction, default=True,
                     help="also evaluate with the challenge's official classifier recipe, slow on a CPU (default: on)")
     return ap
@@ -429,6 +536,16 @@ def main(argv: list[str] | None = None) -> None:
         if config and not Path(config).is_file() and config not in config_presets(name):
             sys.exit(f"'{config}' of model '{name}' is neither a config file nor one of its presets "
                      f"({', '.join(sorted(config_presets(name))) or 'none'})")
+    peers = []
+    for text in args.peer:
+        from hepgen.errors import InputError
+        from peers import load_peer, parse_peer
+
+        try:
+            name, checkout = parse_peer(text)
+            peers.append((name, load_peer(name).check_checkout(checkout)))
+        except (ValueError, InputError) as exc:
+            sys.exit(str(exc))
     base = Path(args.workdir) / args.geometry
     out = Path(args.out) if args.out else base
     base.mkdir(parents=True, exist_ok=True)
@@ -477,6 +594,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, config, label in models:
         status(f"== {label} ==")
         run_model(name, config, label, base, files, args, budget_s)
+        publish(same)
+    for name, checkout in peers:
+        status(f"== peer {name} ({checkout}) ==")
+        run_peer(name, checkout, base, files, args, budget_s)
         publish(same)
     same = same_distribution(base, files, args)
     publish(same)
