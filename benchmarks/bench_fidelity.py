@@ -52,7 +52,7 @@ import numpy as np
 
 ENERGIES = "log-uniform:1GeV:1TeV"
 # pions from 10 GeV: below it the hadronic model's calibrated showers fluctuate past the loader's plausibility check
-# (E_vis <= 2 E_inc; 0.5 % of the 1-10 GeV pions exceed 1.5 E_inc), and the thesis's pions start at 10 GeV
+# (E_vis <= 2 E_inc; 1.5 % of the 1-10 GeV pions exceed 1.5 E_inc), and the thesis's pions start at 10 GeV
 PION_ENERGIES = "log-uniform:10GeV:1TeV"
 DECADES_GEV = ((1.0, 10.0), (10.0, 100.0), (100.0, 1000.0))
 BATCH_SIZES = (1, 100, 10000)
