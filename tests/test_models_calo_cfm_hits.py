@@ -48,8 +48,8 @@ def test_generated_showers_hold_exactly_the_decoded_number_of_hits():
     geo = get_geometry("calochallenge-2")
     torch.manual_seed(0)
     model = CaloCFM((geo.n_voxels,), 1, TINY, geometry=geo).eval()
-    model.hits_mean.fill_(float(np.log(30.0)))
-    model.hits_std.fill_(1.0)
+    model.hits_mean.fill_(float(np.log(3.0)))          # counts from 0 (empty layers) to the 144 cells of a layer
+    model.hits_std.fill_(2.0)
     cond = torch.linspace(-1.0, 1.0, 8).unsqueeze(1)
     noise = model._noise(8, "cpu", torch.float32, torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -61,7 +61,7 @@ def test_generated_showers_hold_exactly_the_decoded_number_of_hits():
     n = model.decode_hits(z[:, model.n_layers + 1:])
     u = model.split(x)[0]
     expected = torch.where(u > 0, n.clamp(1.0, 144.0), torch.zeros_like(n))
-    assert torch.equal(expected, n * (n > 0.5)) and 0 < float((n == 0).float().mean()) < 0.5
+    assert torch.equal(expected, n * (n > 0.5)) and 0.05 < float((n == 0).float().mean()) < 0.8 and n.max() > 20
     hits = torch.zeros_like(u).index_add_(1, model.layer_of_voxel, (x.reshape(8, -1) > 0).float())
     assert torch.equal(hits, expected), (hits - expected).abs().max()
     # physical units: 1 GeV showers, floor 0.5 MeV: every layer with >= n x floor keeps its n hits, none below
