@@ -503,7 +503,7 @@ class CaloCFM(GenerativeModel):
         b, n_layers = u.shape
         s = (q.unsqueeze(-1) * c).reshape(b, n_layers, -1)
         real = self.cell_real.reshape(1, n_layers, -1) > 0
-        key = torch.where(real & (s > 0), s, self.empty_cell_key.unsqueeze(0).expand(b, -1, -1))
+        key = torch.where(real & (s > 0), s, self.empty_cell_key.unsqueeze(0))
         n = torch.where(u > 0, torch.minimum(n_hits.clamp_min(1.0), self.cells_of_layer), torch.zeros_like(u))
         rank = (n.long() - 1).clamp_min(0).unsqueeze(-1)
         threshold = key.sort(dim=-1, descending=True).values.gather(2, rank)
