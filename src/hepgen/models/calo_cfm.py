@@ -479,13 +479,14 @@ class CaloCFM(GenerativeModel):
         else:
             v = self._integrate_cells(v, context)
         v = v.reshape(b, n_layers, n_rings, width)
-        c = torch.exp((v * self.cell_std + self.cell_mean).clamp_max(0.0))
-        if n_hits is not None:
-            return self.keep_largest(u, q, c * self.cell_real, n_hits)
-        return self.join(u, q, self._normalised(c, self.cell_real))
+        log_c = v * self.cell_std + self.cell_mean
+        if n_hits is not None:       # not clipped at log c = 0: cells clipped to the same value would tie for a hit
+            c = torch.exp(log_c.clamp_max(20.0)) * self.cell_real
+            return self.keep_largest(u, q, c / c.sum(dim=-1, keepdim=True).clamp_min(1e-30), n_hits)
+        return self.join(u, q, self._normalised(torch.exp(log_c.clamp_max(0.0)), self.cell_real))
 
     def keep_largest(self, u: torch.Tensor, q: torch.Tensor, c: torch.Tensor, n_hits: torch.Tensor) -> torch.Tensor:
-        """Layer energies u (B, L), ring fractions q (B, L, G), unnormalised cell fractions c (B, L, G, C) and hit
+        """Layer energies u (B, L), ring fractions q (B, L, G), cell fractions c (B, L, G, C) of each ring and hit
         counts (B, L) -> E_voxel / E_inc (B, *data_shape) where each layer holds exactly its count of voxels (at
         least 1 if it holds energy, at most its cells): its largest q c, renormalised to its energy u. A count
         above the cells of the layer's filled rings takes the empty rings' cells, inner rings first (a fixed
