@@ -46,9 +46,9 @@ floor then removes the small ones: generated GFlash showers had 3-5 % too few hi
 Generated voxels below the geometry's readout threshold, or below the smallest deposit a voxel of their layer
 records in the training showers (learnt in MeV), are emptied and their energy given to the layer's other voxels
 (:meth:`CaloCFM.postprocess_physical`; with ``hits``, hits below it are lifted to it instead, so the count stays
-as generated unless the layer's energy cannot pay the floor for each). Sampling integrates the cell network only for the rings that hold
-energy. Works on any geometry with layers (regular or irregular: rows are padded; without a geometry one ring holds
-every voxel); no convolution: MLPs over rows are the fastest shape networks on a CPU.
+as generated unless the layer's energy cannot pay the floor for each). Sampling integrates the cell network only
+for the rings that hold energy. Works on any geometry with layers (regular or irregular: rows are padded; without a
+geometry one ring holds every voxel); no convolution: MLPs over rows are the fastest shape networks on a CPU.
 
 >>> import torch
 >>> from hepgen.geometry import get_geometry
