@@ -185,6 +185,7 @@ class CaloCFM(GenerativeModel):
     data_kind = "showers"
     tiny_config = {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "embedding": 2, "steps": 2,
                    "cell_steps": 2}
+    config_of_older_runs = {"hits": False}   # runs trained before the hit counts were generated
     default_config = {
         "hidden_energy": 256,     # units of the 3 hidden layers of the layer-energy network
         "hidden_ring": 256,       # ... of the ring-fraction network (one row per layer)
@@ -217,16 +218,17 @@ class CaloCFM(GenerativeModel):
         self.register_buffer("cell_real", real.reshape(index.shape).float())
         self.register_buffer("ring_real", (self.cell_real.sum(dim=2) > 0).float())
         L, G, C = index.shape
+        self.hits = bool(c.get("hits", False))
         for name, shape in (("response", (1,)), ("energy", (L,)), ("hits", (L,)), ("ring", (L, G)),
                             ("cell", (L, G, C))):
-            self.register_buffer(f"{name}_mean", torch.zeros(shape))
-            self.register_buffer(f"{name}_std", torch.ones(shape))
+            if name != "hits" or self.hits:     # runs trained without hit counts have no hits_mean / hits_std
+                self.register_buffer(f"{name}_mean", torch.zeros(shape))
+                self.register_buffer(f"{name}_std", torch.ones(shape))
         self.register_buffer("scales_fitted", torch.zeros((), dtype=torch.bool))
         layer_of_voxel = torch.zeros(self.n_voxels, dtype=torch.long)
         layer_of_voxel[flat[real]] = torch.arange(L).repeat_interleave(G * C)[real]
         self.register_buffer("layer_of_voxel", layer_of_voxel)
         self.register_buffer("voxel_floor_mev", torch.zeros(L))        # smallest recorded deposit per layer (MeV)
-        self.hits = bool(c.get("hits", False))
         position = torch.arange(G * C, dtype=torch.float32).expand(L, -1)
         self.register_buffer("cells_of_layer", self.cell_real.sum(dim=(1, 2)), persistent=False)
         # rank of a cell among the cells of its layer that the cell stage left empty (inner rings first); padding last
@@ -287,7 +289,7 @@ class CaloCFM(GenerativeModel):
         u, q, c = self.split(x)
         filled = u > EMPTY
         self._fit_scales(u, q.sqrt(), self._dequantised_log(c), filled, (q > 0) & filled.unsqueeze(-1),
-                         self._empty_layer_edge(x, cond), self.hit_counts(x, cond))
+                         self._empty_layer_edge(x, cond), self.hit_counts(x, cond) if self.hits else None)
 
     def _fit_scales(self, u: torch.Tensor, sqrt_q: torch.Tensor, log_c: torch.Tensor, filled: torch.Tensor,
                     ring_filled: torch.Tensor, empty_edge: torch.Tensor | float = EMPTY,
