@@ -87,7 +87,8 @@ def test_skipping_empty_rings_gives_the_same_showers():
 
     geo = get_geometry("calochallenge-2")
     torch.manual_seed(0)
-    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config}, geometry=geo).eval()
+    config = {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False}   # with hits: test_..._hits.py
+    model = CaloCFM((geo.n_voxels,), 1, config, geometry=geo).eval()
     cond = torch.linspace(-1.0, 1.0, 6).unsqueeze(1)
     noise = model._noise(6, "cpu", torch.float32, torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -107,7 +108,8 @@ def test_smallest_recorded_deposit_is_learnt_and_applied(tmp_path):
     n = 200
     energy = np.where(rng.random((n, geo.n_voxels)) < 0.2, rng.uniform(3.0, 50.0, (n, geo.n_voxels)), 0.0)
     showers = ShowerData(np.full(n, 2e4), energy.astype(np.float32), geo)
-    cfg = {"params": {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "steps": 2, "cell_steps": 2},
+    cfg = {"params": {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "steps": 2, "cell_steps": 2,
+                      "hits": False},                   # the floor step without counts (with: test_..._hits.py)
            "training": {"batch_size": 100, "val_fraction": 0.0, "num_threads": 1}}
     run = train("calo-cfm", showers, tmp_path / "run", cfg, max_epochs=1, seed=0)
     model = load_generator(run).model
@@ -130,3 +132,24 @@ def test_smallest_recorded_deposit_is_learnt_and_applied(tmp_path):
     empty = log_f[:, 1].exp()
     assert float(empty.max()) <= 0.02 and float(empty.min()) > 0 and 0.009 < float(empty.mean()) < 0.011
     torch.testing.assert_close(log_f[:, 0].exp(), torch.full((1000,), 0.5))
+
+
+def test_a_run_trained_before_hit_counts_loads_without_them(tmp_path):
+    """A run whose saved config lacks ``hits`` (trained before the option existed) is rebuilt without hit counts
+    (``config_of_older_runs``) and its weights load; a new run gets the default (with counts)."""
+    import yaml
+
+    from hepgen.training.run import RunDir, load_run_model
+
+    torch.set_num_threads(1)
+    showers, _ = toy_showers(100, seed=3)
+    cfg = {"params": {"hidden_energy": 8, "hidden_ring": 8, "hidden_cell": 8, "steps": 1, "cell_steps": 1,
+                      "hits": False}, "training": {"batch_size": 50, "val_fraction": 0.0, "num_threads": 1}}
+    run = train("calo-cfm", showers, tmp_path / "run", cfg, max_epochs=1, seed=0)
+    path = RunDir(run).config
+    saved = yaml.safe_load(path.read_text())
+    del saved["params"]["hits"]
+    path.write_text(yaml.safe_dump(saved))
+    model, _, _ = load_run_model(run)
+    assert model.hits is False and not hasattr(model, "hits_mean")
+    assert model.sample(torch.full((2, 1), 1e4), torch.Generator().manual_seed(0)).shape[0] == 2

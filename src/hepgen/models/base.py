@@ -65,6 +65,9 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     # whether what after_training stores depends on the final weights (e.g. a latent KDE): then generation
     # cannot use the best validated epoch's weights with it and takes the last checkpoint
     extra_uses_weights: bool = True
+    # hyperparameters added with a default that changes the model: the value that rebuilds runs trained before
+    # them (their saved config lacks the key), e.g. {"hits": False}; see hepgen.training.run.run_params
+    config_of_older_runs: dict[str, Any] = {}
 
     def __init__(self, data_shape: tuple[int, ...], n_cond: int, config: dict[str, Any], geometry=None) -> None:
         super().__init__()

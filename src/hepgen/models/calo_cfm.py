@@ -33,11 +33,22 @@ The networks are MLPs trained with conditional flow matching (Lipman et al., arX
   largest of a row) and the rest renormalised to 1, so a layer's energy is exactly its generated r f_l E_inc;
   empty layers (f_l below 1e-7) and rings stay empty and do not enter the losses of their children.
 
+Hit counts (``hits``, the default): the energy network also generates, per layer, the number of hits n_l (voxels
+holding at least the layer's floor, below), as L more coordinates (log(1 + n_l + u) − μ) / σ, u ~ U[0.01, 0.99)
+dequantising the integer (as the point-cloud models learn the number of points of a shower: CaloClouds, Buhmann
+et al., arXiv:2305.04847, with a flow conditioned on E_inc; here jointly with the response and the layer fractions,
+whose correlation with the counts the classifier sees). At sampling ⌊exp(σ z + μ) − 1⌋ is decoded; a layer with
+count 0 is empty (the count decides, not the fraction band), one with energy keeps exactly its count (≥ 1, ≤ its
+cells) of largest voxels, renormalised to its generated energy (:meth:`CaloCFM.keep_largest`, sort + gather, in the
+exported graph too). Without the count the cell network's dequantisation decides which voxels are hits, and the
+floor then removes the small ones: generated GFlash showers had 3-5 % too few hits per layer.
+
 Generated voxels below the geometry's readout threshold, or below the smallest deposit a voxel of their layer
 records in the training showers (learnt in MeV), are emptied and their energy given to the layer's other voxels
-(:meth:`CaloCFM.postprocess_physical`). Sampling integrates the cell network only for the rings that hold
-energy. Works on any geometry with layers (regular or irregular: rows are padded; without a geometry one ring holds
-every voxel); no convolution: MLPs over rows are the fastest shape networks on a CPU.
+(:meth:`CaloCFM.postprocess_physical`; with ``hits``, hits below it are lifted to it instead, so the count stays
+as generated unless the layer's energy cannot pay the floor for each). Sampling integrates the cell network only
+for the rings that hold energy. Works on any geometry with layers (regular or irregular: rows are padded; without a
+geometry one ring holds every voxel); no convolution: MLPs over rows are the fastest shape networks on a CPU.
 
 >>> import torch
 >>> from hepgen.geometry import get_geometry
@@ -142,6 +153,30 @@ def _standardisation(log_x: torch.Tensor, weight: torch.Tensor, min_std: float) 
     return torch.where(few, mean_all, mean), torch.where(few, std_all, var.sqrt()).clamp_min(min_std)
 
 
+def _lift_hits_to_floor(e: np.ndarray, floor: float) -> np.ndarray:
+    """Voxel energies of one layer (B, V) -> the same hits, each at least ``floor``, with the same layer energy:
+    the count is first cut to ⌊E / floor⌋ (the smallest hits go, their energy to the rest in proportion), then hits
+    below the floor are raised to it and the others give up the difference in proportion to their energy above it.
+
+    >>> _lift_hits_to_floor(np.array([[10.0, 1.0, 1.0, 0.0], [2.0, 1.5, 1.0, 0.0]]), 3.0).round(6).tolist()
+    [[6.0, 3.0, 3.0, 0.0], [4.5, 0.0, 0.0, 0.0]]
+    """
+    total = e.sum(axis=1, keepdims=True)
+    hit = e > 0
+    cap = np.floor(total / floor + 1e-9)
+    n = np.minimum(hit.sum(axis=1, keepdims=True), np.maximum(cap, 1.0)).astype(np.int64)
+    order = -np.sort(-e, axis=1)
+    smallest_kept = np.take_along_axis(order, np.clip(n - 1, 0, e.shape[1] - 1), axis=1)
+    e = np.where(hit & (e >= smallest_kept), e, 0.0)
+    e *= total / np.where(e.sum(axis=1, keepdims=True) > 0, e.sum(axis=1, keepdims=True), 1.0)
+    low = (e > 0) & (e < floor)
+    deficit = np.where(low, floor - e, 0.0).sum(axis=1, keepdims=True)
+    excess = np.where(e >= floor, e - floor, 0.0)
+    scale = 1.0 - deficit / np.maximum(excess.sum(axis=1, keepdims=True), 1e-300)
+    lifted = np.where(low, floor, np.where(e >= floor, floor + excess * np.clip(scale, 0.0, 1.0), 0.0))
+    return np.where(cap >= 1, lifted, e)
+
+
 @register_model("calo-cfm")
 class CaloCFM(GenerativeModel):
     """Layer energies given E_inc, ring fractions given the layer energies, cell fractions given the ring's
@@ -150,6 +185,7 @@ class CaloCFM(GenerativeModel):
     data_kind = "showers"
     tiny_config = {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "embedding": 2, "steps": 2,
                    "cell_steps": 2}
+    config_of_older_runs = {"hits": False}   # runs trained before the hit counts were generated
     default_config = {
         "hidden_energy": 256,     # units of the 3 hidden layers of the layer-energy network
         "hidden_ring": 256,       # ... of the ring-fraction network (one row per layer)
@@ -158,6 +194,7 @@ class CaloCFM(GenerativeModel):
         "time_frequencies": 4,
         "steps": 10,              # midpoint steps of the energy and ring networks at sampling (2 calls each)
         "cell_steps": 8,          # ... of the cell network (the most expensive one: a row per layer and ring)
+        "hits": True,             # the energy network also generates each layer's number of hits (see the docstring)
         "shape_floor": 1e-7,      # empty cells dequantised to U(0, 1] x this fraction of their ring's energy
         "fit_showers": 4096,      # training showers the standardisations are fitted on
         "sample_chunk": 256,      # showers per network call when sampling
@@ -181,22 +218,31 @@ class CaloCFM(GenerativeModel):
         self.register_buffer("cell_real", real.reshape(index.shape).float())
         self.register_buffer("ring_real", (self.cell_real.sum(dim=2) > 0).float())
         L, G, C = index.shape
-        for name, shape in (("response", (1,)), ("energy", (L,)), ("ring", (L, G)), ("cell", (L, G, C))):
-            self.register_buffer(f"{name}_mean", torch.zeros(shape))
-            self.register_buffer(f"{name}_std", torch.ones(shape))
+        self.hits = bool(c.get("hits", False))
+        for name, shape in (("response", (1,)), ("energy", (L,)), ("hits", (L,)), ("ring", (L, G)),
+                            ("cell", (L, G, C))):
+            if name != "hits" or self.hits:     # runs trained without hit counts have no hits_mean / hits_std
+                self.register_buffer(f"{name}_mean", torch.zeros(shape))
+                self.register_buffer(f"{name}_std", torch.ones(shape))
         self.register_buffer("scales_fitted", torch.zeros((), dtype=torch.bool))
         layer_of_voxel = torch.zeros(self.n_voxels, dtype=torch.long)
         layer_of_voxel[flat[real]] = torch.arange(L).repeat_interleave(G * C)[real]
         self.register_buffer("layer_of_voxel", layer_of_voxel)
         self.register_buffer("voxel_floor_mev", torch.zeros(L))        # smallest recorded deposit per layer (MeV)
+        position = torch.arange(G * C, dtype=torch.float32).expand(L, -1)
+        self.register_buffer("cells_of_layer", self.cell_real.sum(dim=(1, 2)), persistent=False)
+        # rank of a cell among the cells of its layer that the cell stage left empty (inner rings first); padding last
+        self.register_buffer("empty_cell_key", torch.where(self.cell_real.reshape(L, G * C) > 0, -1.0 - position,
+                                                           torch.full_like(position, -1e9)), persistent=False)
         n_time = 1 + 2 * int(c["time_frequencies"])
         he, hr, hc, emb = int(c["hidden_energy"]), int(c["hidden_ring"]), int(c["hidden_cell"]), int(c["embedding"])
-        n_energy = L + 1                                                             # response + fractions
+        n_energy = L + 1 + (L if self.hits else 0)                # response + fractions (+ hit counts)
         self.energy_net = mlp([n_energy + self.n_cond + n_time, he, he, he, n_energy], nn.SiLU)
         self.layer_embedding = nn.Embedding(L, emb)
         self.ring_net = mlp([G + 1 + emb + self.n_cond + n_energy + n_time, hr, hr, hr, G], nn.SiLU)
         self.ring_embedding = nn.Embedding(L * G, emb)
-        self.cell_net = mlp([C + 2 + emb + self.n_cond + n_time, hc, hc, hc, C], nn.SiLU)   # v, context, t
+        n_context = 2 + int(self.hits) + emb + self.n_cond                        # see cell_context
+        self.cell_net = mlp([C + n_context + n_time, hc, hc, hc, C], nn.SiLU)   # v, context, t
 
     # -- representation -----------------------------------------------------------------------
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -243,10 +289,11 @@ class CaloCFM(GenerativeModel):
         u, q, c = self.split(x)
         filled = u > EMPTY
         self._fit_scales(u, q.sqrt(), self._dequantised_log(c), filled, (q > 0) & filled.unsqueeze(-1),
-                         self._empty_layer_edge(x, cond))
+                         self._empty_layer_edge(x, cond), self.hit_counts(x, cond) if self.hits else None)
 
     def _fit_scales(self, u: torch.Tensor, sqrt_q: torch.Tensor, log_c: torch.Tensor, filled: torch.Tensor,
-                    ring_filled: torch.Tensor, empty_edge: torch.Tensor | float = EMPTY) -> None:
+                    ring_filled: torch.Tensor, empty_edge: torch.Tensor | float = EMPTY,
+                    hits: torch.Tensor | None = None) -> None:
         """Standardisations (before training, or from the first batch): the log response; log layer fractions
         per layer; √ ring fractions per (layer, ring) over the showers that fill the layer; dequantised log cell
         fractions per cell over the showers that fill its ring (a cell never filled there has the spread of its
@@ -256,6 +303,10 @@ class CaloCFM(GenerativeModel):
         self.response_std.copy_(r.std(0).nan_to_num(1.0).clamp_min(1e-3))
         self.energy_mean.copy_(y.mean(0))
         self.energy_std.copy_(y.std(0).nan_to_num(1.0).clamp_min(0.05))
+        if hits is not None:
+            log_n = self._dequantised_log_hits(hits)
+            self.hits_mean.copy_(log_n.mean(0))
+            self.hits_std.copy_(log_n.std(0).nan_to_num(1.0).clamp_min(0.05))
         mean, std = _standardisation(sqrt_q, filled.unsqueeze(-1) & self.ring_real.bool(), 0.01)
         self.ring_mean.copy_(mean)
         self.ring_std.copy_(std)
@@ -263,6 +314,45 @@ class CaloCFM(GenerativeModel):
         self.cell_mean.copy_(mean)
         self.cell_std.copy_(std)
         self.scales_fitted.fill_(True)
+
+    def voxel_floor(self) -> torch.Tensor:
+        """(L,) the smallest energy a voxel of each layer holds (MeV): the geometry's readout threshold or the
+        smallest deposit of the layer in the training showers, whichever is larger (0 before either is known)."""
+        threshold = float(getattr(self.geometry, "readout_threshold_mev", 0.0) or 0.0)
+        return self.voxel_floor_mev.clamp_min(threshold)
+
+    def hit_counts(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Preprocessed showers (B, *data_shape) -> (B, L) number of hits of each layer: voxels holding at least
+        their layer's :meth:`voxel_floor` (MeV, the units :meth:`postprocess_physical` empties in; any energy > 0
+        before the floor is known)."""
+        energy = self.to_physical(x, cond).reshape(len(x), -1) if self.fitted_kind is not None else \
+            x.reshape(len(x), -1)
+        hit = (energy > 0) & (energy >= self.voxel_floor()[self.layer_of_voxel])
+        counts = torch.zeros(len(x), self.n_layers, device=x.device, dtype=x.dtype)
+        return counts.index_add_(1, self.layer_of_voxel, hit.to(x.dtype))
+
+    def _dequantised_log_hits(self, n: torch.Tensor) -> torch.Tensor:
+        """Hit counts (B, L) -> log(1 + n + u), u ~ U[0.01, 0.99) (a continuous density whose floor is n again;
+        the 1 % margins keep the float32 round trip exact)."""
+        return torch.log1p(n + 0.01 + 0.98 * uniform(n.shape, n.device, n.dtype))
+
+    def encode_hits(self, n: torch.Tensor) -> torch.Tensor:
+        """Hit counts (B, L) -> standardised dequantised log(1 + n + u) (B, L), u ~ U[0.01, 0.99)."""
+        return (self._dequantised_log_hits(n) - self.hits_mean) / self.hits_std
+
+    def decode_hits(self, z: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`encode_hits`: (B, L) -> hit counts ⌊exp(z σ + μ) − 1⌋ clipped to [0, cells of the
+        layer] (float tensor of integers).
+
+        >>> from hepgen.geometry import get_geometry
+        >>> g = get_geometry("calochallenge-2")             # 45 layers of 144 cells
+        >>> m = CaloCFM((g.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config}, geometry=g)
+        >>> n = 3.0 * torch.arange(45.0).expand(1000, -1)
+        >>> bool((m.decode_hits(m.encode_hits(n)) == n).all()), m.decode_hits(torch.full((1, 45), 99.0))[0, 0].item()
+        (True, 144.0)
+        """
+        m = torch.exp((z * self.hits_std + self.hits_mean).clamp_max(30.0)) - 1.0
+        return torch.minimum(torch.floor(m).clamp_min(0.0), self.cells_of_layer)
 
     def _empty_layer_edge(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor | float:
         """Upper edge of the dequantised fraction of an empty layer: the layer's smallest deposit over the shower's
@@ -289,14 +379,14 @@ class CaloCFM(GenerativeModel):
         return torch.cat([(r - self.response_mean) / self.response_std, (y - self.energy_mean) / self.energy_std],
                          dim=1)
 
-    def decode_energy(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_energy(self, z: torch.Tensor, filled: torch.Tensor | None = None) -> torch.Tensor:
         """Inverse of :meth:`encode_energy`: (B, 1 + L) -> layer energies / E_inc (B, L) (in the units of the
         preprocessing); the response's z-score clipped at ±10, fractions clipped at 0 and renormalised, fractions
-        below 1e-7 set to 0 (empty layers)."""
+        below 1e-7 set to 0 (empty layers) or, given ``filled`` (B, L), the layers not filled."""
         # clipped z and log f <= 0: no overflow from an unconverged network
         r = torch.exp(z[:, :1].clamp(-10.0, 10.0) * self.response_std + self.response_mean)
         f = torch.exp((z[:, 1:] * self.energy_std + self.energy_mean).clamp_max(0.0))
-        f = f * (f > EMPTY).to(f.dtype)
+        f = f * ((f > EMPTY) if filled is None else filled).to(f.dtype)
         return r * f / f.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
     # -- networks ---------------------------------------------------------------------------------
@@ -313,16 +403,16 @@ class CaloCFM(GenerativeModel):
         tf = time_features(t, int(self.config["time_frequencies"]))
         layer = self.layer_embedding.weight.unsqueeze(0).expand(b, -1, -1)
         shower = torch.cat([cond, z, tf], dim=1).unsqueeze(1).expand(-1, n_layers, -1)
-        return self.ring_net(torch.cat([v, z[:, 1:].unsqueeze(-1), layer, shower], dim=2))
+        return self.ring_net(torch.cat([v, z[:, 1:n_layers + 1].unsqueeze(-1), layer, shower], dim=2))
 
     def cell_context(self, cond: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """(B L G, k) what the cell network knows of each (shower, layer, ring) row besides the flow time: its
-        standardised ring fraction w (B, L, G), its layer's fraction (from z (B, 1 + L)), the (layer, ring)
-        embedding and the conditions."""
+        standardised ring fraction w (B, L, G), its layer's fraction (and hit count) from z (B, 1 + L (+ L)), the
+        (layer, ring) embedding and the conditions."""
         b, n_layers, n_rings = w.shape
         ring = self.ring_embedding.weight.reshape(1, n_layers, n_rings, -1).expand(b, -1, -1, -1)
         shower = cond[:, None, None, :].expand(-1, n_layers, n_rings, -1)
-        layer_fraction = z[:, 1:, None, None].expand(-1, -1, n_rings, -1)
+        layer_fraction = z[:, 1:].reshape(b, -1, n_layers).transpose(1, 2)[:, :, None, :].expand(-1, -1, n_rings, -1)
         return torch.cat([w.unsqueeze(-1), layer_fraction, ring, shower], dim=3).reshape(b * n_layers * n_rings, -1)
 
     def cell_velocity(self, v: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -344,9 +434,12 @@ class CaloCFM(GenerativeModel):
         ring_filled = (q > 0) & filled.unsqueeze(-1)
         log_c = self._dequantised_log(c)
         edge = self._empty_layer_edge(batch["x"], cond)
+        hits = self.hit_counts(batch["x"], cond) if self.hits else None
         if not bool(self.scales_fitted):
-            self._fit_scales(u, q.sqrt(), log_c, filled, ring_filled, edge)
+            self._fit_scales(u, q.sqrt(), log_c, filled, ring_filled, edge, hits)
         z = self.encode_energy(u, edge)
+        if hits is not None:
+            z = torch.cat([z, self.encode_hits(hits)], dim=1)
         w = (q.sqrt() - self.ring_mean) / self.ring_std
         v = (log_c - self.cell_mean) / self.cell_std
         ones = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
@@ -377,7 +470,8 @@ class CaloCFM(GenerativeModel):
         z = integrate(lambda x, t: self.energy_velocity(x, t, cond), z_energy, steps, "midpoint")[:, 0]
         w = (integrate(lambda x, t: self.ring_velocity(x, t, cond, z), z_ring, steps, "midpoint")
              if n_rings > 1 else torch.zeros_like(z_ring))
-        u = self.decode_energy(z)
+        n_hits = self.decode_hits(z[:, n_layers + 1:]) if self.hits else None
+        u = self.decode_energy(z[:, :n_layers + 1], None if n_hits is None else n_hits > 0.5)
         q = (self._normalised((w * self.ring_std + self.ring_mean).clamp(0.0, 1.0) ** 2, self.ring_real)
              if n_rings > 1 else self.ring_real.expand(b, -1, -1))
         context, v = self.cell_context(cond, z, w), z_cell.reshape(-1, width)
@@ -387,14 +481,46 @@ class CaloCFM(GenerativeModel):
         else:
             v = self._integrate_cells(v, context)
         v = v.reshape(b, n_layers, n_rings, width)
-        c = self._normalised(torch.exp((v * self.cell_std + self.cell_mean).clamp_max(0.0)), self.cell_real)
-        return self.join(u, q, c)
+        log_c = v * self.cell_std + self.cell_mean
+        if n_hits is not None:       # not clipped at log c = 0: cells clipped to the same value would tie for a hit
+            c = torch.exp(log_c.clamp_max(20.0)) * self.cell_real
+            return self.keep_largest(u, q, c / c.sum(dim=-1, keepdim=True).clamp_min(1e-30), n_hits)
+        return self.join(u, q, self._normalised(torch.exp(log_c.clamp_max(0.0)), self.cell_real))
+
+    def keep_largest(self, u: torch.Tensor, q: torch.Tensor, c: torch.Tensor, n_hits: torch.Tensor) -> torch.Tensor:
+        """Layer energies u (B, L), ring fractions q (B, L, G), cell fractions c (B, L, G, C) of each ring and hit
+        counts (B, L) -> E_voxel / E_inc (B, *data_shape) where each layer holds exactly its count of voxels (at
+        least 1 if it holds energy, at most its cells): its largest q c, renormalised to its energy u. A count
+        above the cells of the layer's filled rings takes the empty rings' cells, inner rings first (a fixed
+        order: the same whether or not the cell ODE ran for them). Sort and gather: it exports to ONNX.
+
+        >>> from hepgen.geometry import get_geometry
+        >>> g = get_geometry("belle2-ecl-5x5")
+        >>> m = CaloCFM((g.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config}, geometry=g)
+        >>> c = torch.rand((2,) + m.cell_real.shape) * m.cell_real
+        >>> q = m.ring_real.expand(2, -1, -1) / m.ring_real.sum(dim=1, keepdim=True)
+        >>> x = m.keep_largest(torch.tensor([[0.5], [0.0]]), q, c, torch.tensor([[7.0], [3.0]]))
+        >>> (x > 0).sum(dim=1).tolist(), round(float(x.sum()), 6)
+        ([7, 0], 0.5)
+        """
+        b, n_layers = u.shape
+        s = (q.unsqueeze(-1) * c).reshape(b, n_layers, -1)
+        real = self.cell_real.reshape(1, n_layers, -1) > 0
+        key = torch.where(real & (s > 0), s, self.empty_cell_key.unsqueeze(0))
+        n = torch.where(u > 0, torch.minimum(n_hits.clamp_min(1.0), self.cells_of_layer), torch.zeros_like(u))
+        rank = (n.long() - 1).clamp_min(0).unsqueeze(-1)
+        threshold = key.sort(dim=-1, descending=True).values.gather(2, rank)
+        keep = (key >= threshold) & (n.unsqueeze(-1) > 0.5) & real
+        e = torch.where(keep, s.clamp_min(1e-12), torch.zeros_like(s))
+        e = e * (u / e.sum(dim=-1).clamp_min(1e-30)).unsqueeze(-1)
+        return e.reshape(b, -1)[:, self.scatter_index].reshape((b,) + self.data_shape)
 
     def _integrate_cells(self, v: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return integrate(lambda x, t: self.cell_velocity(x, t, context), v, int(self.config["cell_steps"]), "midpoint")
 
     def _noise(self, n: int, device, dtype, generator):
-        return (standard_normal((n, 1, self.n_layers + 1), device, dtype, generator),
+        n_energy = self.n_layers + 1 + (self.n_layers if self.hits else 0)
+        return (standard_normal((n, 1, n_energy), device, dtype, generator),
                 standard_normal((n, self.n_layers, self.n_rings), device, dtype, generator),
                 standard_normal((n, self.n_layers, self.n_rings, self.width), device, dtype, generator))
 
@@ -414,11 +540,16 @@ class CaloCFM(GenerativeModel):
         shower's other layers in proportion (it is the band the fraction of an empty layer is dequantised into, see
         :meth:`_empty_layer_edge`; the response stays as generated). The floor is the reference's readout:
         a Geant4 file's smallest deposit is its readout threshold; GFlash deposits whole spots (≈ 2.8 MeV on
-        calochallenge-2), and a flow smears a few per cent of a layer's energy into the empty range below."""
+        calochallenge-2), and a flow smears a few per cent of a layer's energy into the empty range below.
+
+        With ``hits`` the generated count decides which voxels are hits (:meth:`keep_largest`); the floor step
+        then keeps every hit and lifts the ones below the floor to it, the energy taken from the layer's others
+        in proportion to what they hold above it, so no hit is removed and the layer energy stays as generated.
+        The count is first cut to ⌊E_layer / floor⌋ (the smallest hits go): a layer cannot hold more hits of at
+        least the floor than its energy pays for, and one holding less than its floor is emptied as above."""
         if not hasattr(data, "energy"):
             return data
-        threshold = float(getattr(self.geometry, "readout_threshold_mev", 0.0) or 0.0)
-        floor = self.voxel_floor_mev.clamp_min(threshold).cpu().numpy()
+        floor = self.voxel_floor().cpu().numpy()
         energy = data.energy.reshape(len(data.energy), -1).astype(np.float64)
         layer_of_voxel = self.layer_of_voxel.cpu().numpy()
         visible = energy.sum(axis=1)
@@ -433,6 +564,9 @@ class CaloCFM(GenerativeModel):
                 continue
             e = energy[:, voxels].astype(np.float64)
             total = e.sum(axis=1, keepdims=True)
+            if self.hits:
+                energy[:, voxels] = _lift_hits_to_floor(e, float(floor[layer]))
+                continue
             kept = np.where(e >= floor[layer], e, 0.0)
             kept_sum = kept.sum(axis=1, keepdims=True)
             largest = np.zeros_like(e)
@@ -451,6 +585,6 @@ class CaloCFM(GenerativeModel):
             return list(self._noise(cond.shape[0], cond.device, cond.dtype, generator))
 
         return ExportGraph(GraphModule(self, lambda m, cond, ze, zr, zc: m.transform(cond, ze, zr, zc)), draw,
-                           "noise_0: N(0, 1) response and layer fractions (B, 1, 1 + L); noise_1: N(0, 1) ring "
-                           "fractions (B, L, G); noise_2: N(0, 1) cell fractions (B, L, G, C); readout threshold "
-                           "applied outside")
+                           "noise_0: N(0, 1) response, layer fractions (and hit counts) (B, 1, 1 + L (+ L)); "
+                           "noise_1: N(0, 1) ring fractions (B, L, G); noise_2: N(0, 1) cell fractions (B, L, G, C); "
+                           "readout threshold applied outside")

@@ -26,7 +26,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from hepgen.training.run import RunDir, checkpoint_globals, load_checkpoint, open_run
+from hepgen.training.run import RunDir, checkpoint_globals, load_checkpoint, open_run, run_params
 
 __all__ = ["train", "Validate", "TrainingDiverged", "LitWrapper", "RunCheckpoint", "Validation", "parse_duration",
            "run_training"]
@@ -422,7 +422,7 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
         run.write_json(run.preprocessing, kind.state())
         save_yaml(run.config, cfg)
     L.seed_everything(seed, verbose=False)
-    net = cls(kind.data_shape, kind.n_cond, cfg["params"], kind.geometry)
+    net = cls(kind.data_shape, kind.n_cond, run_params(cls, cfg["params"]), kind.geometry)
     net.set_data_kind(kind)
     if init_from is not None and not run.checkpoint.is_file():
         _load_weights(net, init_from)

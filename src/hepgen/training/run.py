@@ -156,6 +156,17 @@ def open_run(run_dir: str | Path, model: str | None, config: dict | str | Path |
     return run, resolve_config(model, config), None
 
 
+def run_params(cls, saved: dict[str, Any]) -> dict[str, Any]:
+    """A run's model parameters: hyperparameters added to the model after the run was trained take their
+    defaults, or the value that rebuilds older runs where the model declares one (``config_of_older_runs``).
+
+    >>> from hepgen.models.registry import get_model_class
+    >>> run_params(get_model_class("calo-cfm"), {"lr": 0.01})["hits"], run_params(get_model_class("calo-cfm"), {})["lr"]
+    (False, 0.001)
+    """
+    return {**copy.deepcopy(cls.default_config), **copy.deepcopy(cls.config_of_older_runs), **saved}
+
+
 def load_run_model(run_dir: str | Path, which: str = "best"):
     """(model in eval mode, fitted data kind, config) from a run directory.
 
@@ -179,8 +190,7 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     config = load_yaml(run.config)
     kind = kind_from_state(run.read_json(run.preprocessing))
     cls = get_model_class(config["model"])
-    # hyperparameters added to a model after the run was trained take their defaults
-    params = {**copy.deepcopy(cls.default_config), **config["params"]}
+    params = run_params(cls, config["params"])
     model = cls(kind.data_shape, kind.n_cond, params, kind.geometry)
     model.set_data_kind(kind)
     use_best = which == "best" and run.best.is_file() and not (run.extra.is_file() and cls.extra_uses_weights)
