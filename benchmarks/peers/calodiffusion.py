@@ -122,9 +122,7 @@ def write_config(checkout: Path, geometry: str, path: Path, train_name: str, ref
     config.update({"FILES": [train_name], "EVAL": [reference_name], "BIN_FILE": str(binning_xml(geometry)),
                    "CHECKPOINT_NAME": CHECKPOINT_NAME})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(config, indent=1))
-    os.replace(tmp, path)
+    _write_json(path, config)
     return config
 
 
@@ -271,10 +269,16 @@ def _state(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {"phases": {}}
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as JSON at ``path``, written atomically (hepgen's atomic writer)."""
+    from hepgen.data.atomic import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
 def _save_state(folder: Path, state: dict[str, Any]) -> None:
-    tmp = folder / "peer-state.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, folder / "peer-state.json")
+    _write_json(folder / "peer-state.json", state)
 
 
 def _saved_epoch(folder: Path, phase: str) -> int | None:
@@ -284,7 +288,7 @@ def _saved_epoch(folder: Path, phase: str) -> int | None:
     path = checkpoint_dir(folder, phase) / "checkpoint.pth"
     if not path.is_file():
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=False).get("epoch", -1))
+    return int(torch.load(path, map_location="cpu", weights_only=True).get("epoch", -1))
 
 
 def prepare(checkout: Path, folder: Path, train_file: Path, reference: Path, geometry: str) -> None:
@@ -426,7 +430,7 @@ def parameters(folder: Path) -> dict[str, int]:
 
     total = 0
     for phase in PHASES:
-        ckpt = torch.load(checkpoint_dir(folder, phase) / "checkpoint.pth", map_location="cpu", weights_only=False)
+        ckpt = torch.load(checkpoint_dir(folder, phase) / "checkpoint.pth", map_location="cpu", weights_only=True)
         state = ckpt.get("model_state_dict", ckpt)
         if phase == "layer":  # the layer phase saves the whole two-model object: count its layer network
             state = state.get("layer_model", {k: v for k, v in state.items() if k.startswith("layer_model.")})

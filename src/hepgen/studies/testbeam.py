@@ -304,7 +304,7 @@ def run_testbeam_study(output: str | Path, settings: StudySettings | None = None
                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Data (stand-ins), training, generation, evaluation and timing (module docstring) in the folder ``output``
     (``data/``, ``run/``, ``generated.h5``); returns the result (JSON-ready). Steps already done are skipped."""
-    from hepgen.data import read_showers
+    from hepgen.data import ShowerFile, read_showers
 
     s = settings or StudySettings()
     say = progress or (lambda msg: None)
@@ -324,14 +324,13 @@ def run_testbeam_study(output: str | Path, settings: StudySettings | None = None
     say("evaluating")
     samples = {"data": read_showers(files["data"]), "bibae": read_showers(gen_file),
                "hadronic-a": read_showers(files["hadronic-a"]), "hadronic-b": read_showers(files["hadronic-b"])}
-    train_set = read_showers(files["train"])
     result = evaluate_samples(samples, s.energies_gev)
     say("timing")
-    timing_energies = [e for e in (min(s.energies_gev), max(s.energies_gev))]
-    result["timing"] = time_simulators(run, sorted(set(timing_energies)), s.timing_repeats, s.timing_showers)
+    result["timing"] = time_simulators(run, sorted({min(s.energies_gev), max(s.energies_gev)}), s.timing_repeats,
+                                       s.timing_showers)
     result["settings"] = s.as_dict()
     result["detector_effects"] = {**s.effects.as_dict(), "noise_hit_probability": noise_hit_probability(s.effects)}
-    result["n_train"] = len(train_set)
+    result["n_train"] = len(ShowerFile(files["train"]))
     result["training"] = _training_summary(run)
     result["wall_s"] = {"data": round(t_data, 1), "training_this_call": round(t_train, 1),
                         "total_this_call": round(time.perf_counter() - t0, 1)}
@@ -340,21 +339,18 @@ def run_testbeam_study(output: str | Path, settings: StudySettings | None = None
 
 
 def _training_summary(run: Path) -> dict[str, Any]:
-    """The run's state (``state.json``) and its last epoch record (``logs/metrics.jsonl``)."""
+    """The run's state and its last epoch record (:class:`hepgen.training.run.RunDir`)."""
     import json
 
-    info: dict[str, Any] = {"run": Path(run).name}
-    state, metrics = Path(run) / "state.json", Path(run) / "logs" / "metrics.jsonl"
-    try:
-        if state.is_file():
-            info["state"] = json.loads(state.read_text())
-        if metrics.is_file():
-            lines = [line for line in metrics.read_text().splitlines() if line.strip()]
-            if lines:
-                info["last_epoch"] = json.loads(lines[-1])
-                info["epochs_logged"] = len(lines)
-    except ValueError:
-        pass
+    from hepgen.training.run import RunDir
+
+    rd = RunDir(run)
+    info: dict[str, Any] = {"run": Path(run).name, "state": rd.state()}
+    if rd.metrics.is_file():
+        lines = [line for line in rd.metrics.read_text().splitlines() if line.strip()]
+        if lines:
+            info["last_epoch"] = json.loads(lines[-1])
+            info["epochs_logged"] = len(lines)
     return info
 
 
