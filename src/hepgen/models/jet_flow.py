@@ -67,6 +67,11 @@ class JetFlow(JetModelBase, GenerativeModel):
         "mass_constraint": 0.0,    # λ_m of Eq. 5.11 (NF(cc): 10; needs labels: [mass])
         "preprocessing": [{"name": "boxcox"}, {"name": "standardize"}],
     }
+    # the thesis's conditioned variants (Sec. 5.4.1): NF(c) on the relative jet mass, NF(cc) also mass-constrained
+    config_presets = {
+        "nf-c": {"labels": ["mass"]},
+        "nf-cc": {"labels": ["mass"], "params": {"mass_constraint": 10.0}},
+    }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
         super().__init__(data_shape, n_cond, config, geometry)
