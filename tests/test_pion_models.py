@@ -211,7 +211,7 @@ def test_pion_presets_follow_the_thesis(tmp_path):
     assert b["kde"] and b["kde_bandwidth"] == 0.1 and b["reset_critic"] and b["minibatch"]
     assert b["pp_mode"] == "frozen" and b["pp_start_epoch"] == 37
     assert resolve_config("bibae", "pion")["training"]["max_epochs"] == 37 + 105
-    assert set(config_presets("bibae")) == {"pion", "pion-small", "testbeam", "testbeam-small"}   # testbeam: Ch. 8
+    assert set(config_presets("bibae")) == {"pion", "pion-small", "seed-size", "testbeam", "testbeam-small"}   # testbeam: Ch. 8
     with pytest.raises(InputError, match="presets: pion, pion-small"):
         resolve_config("wgan", "pions")
     own = tmp_path / "pion"           # a file of that name wins over the preset

@@ -20,7 +20,8 @@ every epoch), ``pp_mode: frozen`` with the Post-Processor's extra losses, ``trai
 ``--config pion`` switches them on with the thesis's numbers (docs/pion_models.md). With
 ``labels: [visible_energy]`` the shower is finally rescaled so that the sum of cells above ``mip_cut_mev``
 equals the requested (or KDE-drawn) visible energy: the test-beam model of Sec. 8.2, presets ``--config testbeam``
-and ``testbeam-small`` (docs/testbeam_study.md).
+and ``testbeam-small`` (docs/testbeam_study.md); ``--config seed-size`` is the photon model at the paper's
+size (docs/seed_size_presets.md).
 
 >>> import torch
 >>> cfg = {**BIBAE.default_config, "width": 8, "latent_dim": 2, "noise_dim": 2}
@@ -168,6 +169,26 @@ class BIBAE(GenerativeModel):
                                                    "pp_start_epoch": 5},
                                         "training": {"batch_size": 16, "max_epochs": 6}, **_TESTBEAM}
     del _TESTBEAM, _TB_PARAMS
+    # "seed-size": the photon BIB-AE + Post-Processor of E. Buhmann, S. Diefenbacher, E. Eren, F. Gaede,
+    # G. Kasieczka, A. Korol, K. Krüger, "Getting High: High Fidelity Simulation of High Granularity Calorimeters
+    # with High Speed", arXiv:2005.05334, as in S. Diefenbacher's thesis (U. Hamburg 2022) Sec. 6.3 and App. A
+    # (docs/seed_size_presets.md). Thesis: latent 24 + 488 noise, Adam lr 5e-4 (encoder, decoder, critic, PP) and 2e-3
+    # (latent critic), x 0.95 per epoch, 5 critic updates, 35 epochs BIB-AE then 4 epochs with the Post-Processor in
+    # parallel; betas critic 1, latent critic 100, KLD 0.05, latent MMD 100; PP: MSE 1, sorted-kernel MMD 5 with
+    # alpha 200 on the top 2000 hits, window 100, stride 50; latent sampled from N(0, 1) (no KDE, no training cut).
+    # Public code of the paper (the thesis is silent): batch 8, lambda_gp 10, encoder convolutions of 8, 16, 32, 64
+    # channels (width 128: 8, 16, 32, 64, 128 on calochallenge-2's five levels; decoder and critics share it),
+    # Post-Processor of 6 kernel-1 layers of 128. No key: the code's dense layers (8000 -> 4000 -> 768 and back,
+    # about 70 M of its weights), the critics' fixed 128 channels, the PP's 64-wide condition branch.
+    # hepgen defaults (the thesis is silent): Adam betas (0.5, 0.9).
+    config_presets["seed-size"] = {
+        "params": {"latent_dim": 24, "noise_dim": 488, "width": 128, "n_critic": 5, "lambda_gp": 10.0,
+                   "beta_critic": 1.0, "beta_latent_critic": 100.0, "beta_kld": 0.05, "beta_latent_mmd": 100.0,
+                   "lr": 5e-4, "lr_latent_critic": 2e-3, "lr_decay": 0.95, "pp_mode": "parallel",
+                   "pp_start_epoch": 35, "pp_width": 128, "pp_depth": 6, "pp_mse": 1.0, "pp_mmd": 5.0,
+                   "pp_mmd_alphas": [200.0], "pp_top_n": 2000, "pp_window": 100, "pp_stride": 50, "kde": False},
+        "training": {"batch_size": 8, "max_epochs": 35 + 4},
+    }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:
         super().__init__(data_shape, n_cond, config, geometry)

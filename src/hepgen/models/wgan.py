@@ -13,7 +13,8 @@ pre-trained on real showers for ``constrainer_steps`` updates before the GAN sta
 (``critic: resnet`` with ``critic_blocks``, e.g. [3, 4] basic blocks of ``critic_planes`` [64, 128] channels,
 :class:`~hepgen.models.layers.ResNetTrunk`) and minibatch discrimination in the critic (``minibatch``,
 :class:`~hepgen.models.layers.ShowerBatchStatistics`, as in the pion BIB-AE's critic) are options;
-``--config pion`` sets them with the thesis's numbers (docs/pion_models.md).
+``--config pion`` sets them with the thesis's numbers (docs/pion_models.md); ``--config seed-size`` is the
+photon WGAN at the paper's size (docs/seed_size_presets.md).
 
 >>> import torch
 >>> m = WGAN((1, 10, 10), n_cond=1, config={**WGAN.default_config, "width": 8, "noise_dim": 4})
@@ -114,6 +115,23 @@ class WGAN(GenerativeModel):
                        "lr_decay": 1.0},
             "training": {"batch_size": 100, "max_epochs": 82},
         },
+    }
+    # "seed-size": the photon WGAN of E. Buhmann, S. Diefenbacher, E. Eren, F. Gaede, G. Kasieczka, A. Korol,
+    # K. Krüger, "Getting High: High Fidelity Simulation of High Granularity Calorimeters with High Speed",
+    # arXiv:2005.05334, as in S. Diefenbacher's thesis (U. Hamburg 2022) Sec. 6.2, App. A (docs/seed_size_presets.md).
+    # Thesis: 100-dim normal noise, 3D (transposed) convolutions with LayerNorm (hepgen's conv critic), Adam lr 1e-4
+    # (generator and critic), 5 critic updates per generator update, 20 epochs, constrainer pre-trained for 30k
+    # iterations. Public code of the paper (the thesis is silent): generator 3.7 M weights (width 448 gives 3.75 M
+    # on calochallenge-2; the generator and the critic share the width, so the critic has 7.6 M instead of the
+    # code's 250 k), batch 50, lambda_gp 5, kappa 0.01. No key: the lr x 0.1 every 50k updates (lr_decay is per
+    # epoch: kept 1), the constrainer's SGD at lr 1e-5 (hepgen's constrainer uses Adam: its rate stays 1e-4) and its
+    # convolutions (220 k weights in the code; hepgen's constrainer is fully connected: hidden sizes kept).
+    # hepgen defaults (the thesis is silent): Adam betas (0.5, 0.9).
+    config_presets["seed-size"] = {
+        "params": {"noise_dim": 100, "width": 448, "critic": "conv", "n_critic": 5, "lambda_gp": 5.0, "kappa": 0.01,
+                   "constrainer_steps": 30000, "lr_generator": 1e-4, "lr_critic": 1e-4, "lr_constrainer": 1e-4,
+                   "lr_decay": 1.0},
+        "training": {"batch_size": 50, "max_epochs": 20},
     }
 
     def __init__(self, data_shape, n_cond, config, geometry=None) -> None:

@@ -13,7 +13,8 @@ A config has four sections; anything left out takes the default, unknown keys ar
     labels: []         # extra conditioning labels stored in the data, e.g. [visible_energy]
 
 A model may also declare named presets (``config_presets``, e.g. ``pion`` for the WGAN and the BIB-AE:
-the thesis's hyperparameters for pion showers); ``--config NAME`` takes one where no file of that name exists.
+the thesis's hyperparameters for pion showers; ``seed-size`` for the WGAN, the BIB-AE and the MDMA calorimeter
+models: the sizes of the papers they follow); ``--config NAME`` takes one where no file of that name exists.
 
 >>> cfg = resolve_config("wgan", {"training": {"batch_size": 32}})
 >>> cfg["training"]["batch_size"], cfg["params"]["n_critic"]
@@ -90,7 +91,7 @@ def config_presets(model: str) -> dict[str, dict[str, Any]]:
     """The named presets of a registered model (``{name: config}``; empty for most models).
 
     >>> sorted(config_presets("wgan"))
-    ['pion', 'pion-small']
+    ['pion', 'pion-small', 'seed-size']
     """
     from hepgen.models.registry import get_model_class
 
