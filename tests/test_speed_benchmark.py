@@ -55,6 +55,10 @@ def test_benchmark_jet_run_per_jet_with_pythia_reference(runs, tmp_path):
     assert "ONNX" in res["unavailable"]["onnxruntime"]           # no crash: the table says why
     assert "| onnxruntime | - | not available" in md and "| torch | write-gzip |" in md
     assert 0 < res["parameters"]["generation"] < res["parameters"]["training"]    # the critic is not run
+    from hepgen.training import load_generator
+
+    generator = load_generator(runs["jets"]).model.gen    # all of it, also the attention weights read directly
+    assert res["parameters"]["generation"] == sum(p.numel() for p in generator.parameters())
     ref = res["reference"]
     assert ref["simulator"].startswith("Pythia 8") and ref["1"]["mean_ms"] > 0 and "Pythia 8" in md
     # per jet: one chunk of 3 jets costs less per jet than three chunks of one (one initialisation)

@@ -147,26 +147,42 @@ def time_per_item(fn: Callable[[], Any], n_items: int, repeats: int, warmup: Cal
 
 
 def parameter_counts(model, sample: Callable[[], Any]) -> dict[str, int]:
-    """{"training": all parameters, "generation": parameters of the modules that ``sample()`` runs}.
+    """{"training": all parameters, "generation": parameters that ``sample()`` reads}.
+
+    A parameter counts for generation when it enters a torch operation while ``sample()`` runs (seen with a
+    ``TorchFunctionMode``), also when a module uses a submodule's weights without calling it (as attention blocks
+    calling ``multi_head_attention_forward`` with their projections' weights do).
 
     >>> import torch
     >>> m = torch.nn.ModuleDict({"gen": torch.nn.Linear(2, 3), "critic": torch.nn.Linear(3, 1)})
     >>> parameter_counts(m, lambda: m["gen"](torch.zeros(1, 2)))
     {'training': 13, 'generation': 9}
+    >>> parameter_counts(m, lambda: torch.nn.functional.linear(torch.zeros(1, 3), m["critic"].weight))
+    {'training': 13, 'generation': 3}
     """
+    from torch.overrides import TorchFunctionMode
+
+    by_id = {id(p): p for p in model.parameters()}
     used: set[int] = set()
-    handles = [m.register_forward_hook(lambda mod, i, o: used.add(id(mod))) for m in model.modules()]
-    try:
+
+    def note(value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                note(v)
+        elif id(value) in by_id:
+            used.add(id(value))
+
+    class _Reads(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") != "__get__":      # not attribute reads (.device, .dtype)
+                note(args)
+                note(tuple((kwargs or {}).values()))
+            return func(*args, **(kwargs or {}))
+
+    with _Reads():
         sample()
-    finally:
-        for h in handles:
-            h.remove()
-    params: dict[int, int] = {}
-    for m in model.modules():
-        if id(m) in used:
-            for p in m.parameters(recurse=False):
-                params[id(p)] = p.numel()
-    return {"training": int(sum(p.numel() for p in model.parameters())), "generation": int(sum(params.values()))}
+    return {"training": int(sum(p.numel() for p in by_id.values())),
+            "generation": int(sum(by_id[i].numel() for i in used))}
 
 
 def _reference(simulator: str, simulate: Callable[[int], Any], batch_sizes: list[int], repeats: dict[int, int],
