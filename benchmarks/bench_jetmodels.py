@@ -110,7 +110,9 @@ def layout(source: Path, target: Path, n_max: int) -> Path:
         p = np.array(jets.particles, copy=True)
         order = np.argsort(-p[..., 2] * (p[..., 3] > 0), axis=1, kind="stable")[:, :n_max]
         p = np.take_along_axis(p, order[..., None], axis=1)
-        write_jets(target, JetData(p, jets.jets, jets.jet_type), overwrite=True)
+        features = np.array(jets.jets, copy=True)      # the jet's pT, eta and mass stay those of the whole jet
+        features[:, 3] = p[..., 3].sum(1)              # (as in JetNet30); the count is that of the kept particles
+        write_jets(target, JetData(p, features, jets.jet_type), overwrite=True)
     return target
 
 
@@ -184,10 +186,11 @@ def markdown(records: list[dict[str, Any]], in_row: dict[str, Any] | None, head:
     ...      "details": {"W1P_per_feature": {"eta_rel": [1.0, 0.1], "phi_rel": [2.0, 0.2], "pt_rel": [3.0, 0.3]}}}
     >>> r = {"model": "mdma-gan", "budget_s": 60, "max_load": 1.5, "counts": True, "metrics": m, "us_per_jet": 49.0,
     ...      "parameters": 1000, "training": {"trained_s": 60.0, "epochs": 3, "best_epoch": 2}}
-    >>> print(markdown([r], None, "").splitlines()[-1][:80])
-    | mdma-gan | 1.0 ± 0.1 | 2.0 ± 0.2 | 1.0 ± 0.1 | 2.0 ± 0.2 | 3.0 ± 0.3 | 3.0 ± 0.3
-    >>> print(markdown([r], None, "").splitlines()[-1][80:])
-     | 0.10 ± 0.05 | 5 ± 1 | 49 | 1,000 | 1 min | 60 (3, best 2) | 1.50 |
+    >>> cells = markdown([r], None, "").splitlines()[-1].split(" | ")[1:]
+    >>> cells[:7]
+    ['1.00 ± 0.10', '2.0 ± 0.2', '1.00 ± 0.10', '2.0 ± 0.2', '3.0 ± 0.3', '3.0 ± 0.3', '0.10 ± 0.05']
+    >>> cells[7:]
+    ['5.0 ± 1.0', '49', '1,000', '1 min', '60 (3, best 2)', '1.50 |']
     """
     cols = ["Model", "W1M ×10³", "W1P ×10³", "W1P η ×10³", "W1P φ ×10³", "W1P pT ×10³", "W1EFP ×10⁵",
             "KPD ×10⁴", "FPD ×10⁴", "µs/jet (batch 1000)", "parameters", "budget", "trained s (epochs, best)",

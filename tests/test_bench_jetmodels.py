@@ -81,3 +81,9 @@ def test_tiny_run_resumes_and_writes_the_table(tmp_path, capsys):
 def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="neither a config file nor one of its presets"):
         bench_jetmodels.main(["--workdir", str(tmp_path), "--models", "mdma-gan@no-such", "--n-train", "10"])
+
+
+def test_doctests_of_the_benchmark():
+    import doctest
+
+    assert doctest.testmod(bench_jetmodels).failed == 0
