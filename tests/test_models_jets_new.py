@@ -12,6 +12,7 @@ import torch
 from conftest import TINY_PARAMS, tiny_config, toy_jets
 from hepgen.data import JetData
 from hepgen.evaluate import quick_metrics
+from hepgen.models.jet_gan import cardinality_of
 from hepgen.models.registry import GenerativeModel, get_model_class
 from hepgen.progress import set_quiet
 from hepgen.training import train
@@ -206,6 +207,11 @@ def test_tnf_trains_its_prior_first_then_only_the_post_processor():
         return [p.detach().clone() for p in net.parameters()]
 
     prior, gen = weights(model.prior), weights(model.gen)
+    # before the GAN stage the post-processor adds nothing: the model samples its prior
+    cond = batch["cond"][:8]
+    mask = torch.arange(model.data_shape[0]) < cardinality_of(cond, model.data_shape[0]).unsqueeze(1)
+    x_prior = model.prior_sample(cond, mask.shape[1], torch.Generator().manual_seed(3)) * mask.unsqueeze(-1)
+    assert torch.equal(model.generate(mask, cond, torch.Generator().manual_seed(3)), x_prior)
     assert set(model.training_step(batch, opts, 0, epoch=0)) == {"nll_per_dim"}
     assert any(not torch.equal(a, b) for a, b in zip(prior, model.prior.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(gen, model.gen.parameters()))

@@ -48,6 +48,10 @@ class TNF(TGAN):
         self.prior = JetFlow(self.data_shape, n_cond, {**JetFlow.default_config, "transforms": c["prior_transforms"],
                                                        "hidden": list(c["prior_hidden"]), "bins": c["prior_bins"],
                                                        "lr": c["prior_lr"]})
+        # G starts at zero, so x_NF + G(x_NF) = x_NF: before the GAN stage (and at its start) the model samples its
+        # prior, not the prior plus an untrained network's output
+        torch.nn.init.zeros_(self.gen.head.weight)
+        torch.nn.init.zeros_(self.gen.head.bias)
 
     def n_parameters(self) -> int:
         """Prior and post-processor (what generation runs; Table 5.3 counts both: 7.1 M)."""
