@@ -251,25 +251,38 @@ def timing(run: Path, threads: int, path: Path, device: str = "cpu") -> dict[str
     return {"ms_per_shower": ms, "parameters": result.get("parameters")}
 
 
+def open_record(base: Path, label: str, name: str, config: str | None, budget_s: float,
+                threads: int) -> tuple[Path, Path, dict[str, Any]]:
+    """(folder, record path, record) of one model's row in ``base``: the record of earlier sessions, if any, with
+    this session's budget and threads and without an earlier error."""
+    folder = base / label.replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / "record.json"
+    record = read_json(record_path) or {"model": label, "name": name, "config": config}
+    record.update({"budget_s": budget_s, "threads": threads})
+    record.pop("error", None)
+    return folder, record_path, record
+
+
+def note_training(record: dict[str, Any], run: Path) -> None:
+    """Put the training's progress, the largest recorded load and whether the row counts (load <= 3) in ``record``."""
+    record["training"] = training_progress(run) if run.is_dir() else {}
+    loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
+    record["max_load"] = max(loads) if loads else None
+    record["counts"] = record["max_load"] is not None and record["max_load"] <= LOAD_LIMIT
+
+
 def run_model(name: str, config: str | None, label: str, base: Path, files: dict[str, Path],
               args: argparse.Namespace, budget_s: float) -> dict[str, Any]:
     """Every step for one model (each skipped when its output exists); returns the model's record."""
     from hepgen.progress import status
     from hepgen.training import generate
 
-    folder = base / label.replace("/", "_")
-    folder.mkdir(parents=True, exist_ok=True)
-    record_path = folder / "record.json"
-    record = read_json(record_path) or {"model": label, "name": name, "config": config}
-    record.update({"budget_s": budget_s, "threads": args.threads})
-    record.pop("error", None)
+    folder, record_path, record = open_record(base, label, name, config, budget_s, args.threads)
     run = folder / "run"
     train_model(name, config, run, files["train"], budget_s, args.threads, args.max_epochs, record,
                 record_path, args.device)
-    record["training"] = training_progress(run) if run.is_dir() else {}
-    loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
-    record["max_load"] = max(loads) if loads else None
-    record["counts"] = record["max_load"] is not None and record["max_load"] <= LOAD_LIMIT
+    note_training(record, run)
     write_json_atomic(record_path, record)
     if "error" in record or record["training"].get("status") != "finished":
         return record

@@ -45,11 +45,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fidelity import (  # noqa: E402  (sibling benchmark: one copy of the budgeted training)
-    LOAD_LIMIT,
+    note_training,
+    open_record,
     parse_models,
     read_json,
     train_model,
-    training_progress,
     write_json_atomic,
 )
 
@@ -138,18 +138,10 @@ def run_model(name: str, config: str | None, label: str, base: Path, files: dict
     from hepgen.training import load_generator
     from hepgen.training.run import RunDir
 
-    folder = base / label.replace("/", "_")
-    folder.mkdir(parents=True, exist_ok=True)
-    record_path = folder / "record.json"
-    record = read_json(record_path) or {"model": label, "name": name, "config": config}
-    record.update({"budget_s": budget_s, "threads": args.threads})
-    record.pop("error", None)
+    folder, record_path, record = open_record(base, label, name, config, budget_s, args.threads)
     run = folder / "run"
     train_model(name, config, run, files["train"], budget_s, args.threads, 100_000, record, record_path)
-    record["training"] = training_progress(run) if run.is_dir() else {}
-    loads = [v for s in record.get("sessions", []) for k, v in s.items() if k.startswith("load_")]
-    record["max_load"] = max(loads) if loads else None
-    record["counts"] = record["max_load"] is not None and record["max_load"] <= LOAD_LIMIT
+    note_training(record, run)
     record["parameters"] = RunDir(run).state().get("n_parameters") if run.is_dir() else None
     write_json_atomic(record_path, record)
     if "error" in record or record["training"].get("status") != "finished":
