@@ -129,8 +129,6 @@ def score(reference: Any, generated: Any) -> dict[str, Any]:
 def run_model(name: str, config: str | None, label: str, base: Path, files: dict[str, Path],
               reference: Any, args: argparse.Namespace, budget_s: float) -> dict[str, Any]:
     """Train (or resume), generate, time and score one model; each step skipped when done. Returns its record."""
-    import time as _time
-
     import torch
 
     from hepgen.data import read_jets, write_jets
@@ -153,9 +151,9 @@ def run_model(name: str, config: str | None, label: str, base: Path, files: dict
         gen = load_generator(run)
         gen.sample(n=min(200, len(reference)), batch_size=GENERATION_BATCH, seed=5)  # warm-up
         load_start = os.getloadavg()[0]
-        t0 = _time.perf_counter()
+        t0 = time.perf_counter()
         sample = gen.sample(n=len(reference), batch_size=GENERATION_BATCH, seed=7)
-        record["us_per_jet"] = 1e6 * (_time.perf_counter() - t0) / len(reference)
+        record["us_per_jet"] = 1e6 * (time.perf_counter() - t0) / len(reference)
         record["generation_load"] = [load_start, os.getloadavg()[0]]
         write_jets(generated, sample, overwrite=True)
     if "metrics" not in record:
