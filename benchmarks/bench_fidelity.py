@@ -46,7 +46,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -58,6 +58,38 @@ DECADES_GEV = ((1.0, 10.0), (10.0, 100.0), (100.0, 1000.0))
 BATCH_SIZES = (1, 100, 10000)
 LOAD_LIMIT = 3.0
 SEEDS = {"train": 1, "reference": 2, "same": 3}
+
+
+def refuse(message: str) -> NoReturn:
+    """Bad input: one line ``error: message`` on stderr and exit code 2 (nothing has been written yet)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_models(models: list[tuple[str, str | None, str]], kinds: tuple[str, ...], what: str) -> None:
+    """Refuse (:func:`refuse`) a model that is not registered, whose data kind is not in ``kinds``, or whose
+    config is neither a file nor one of its presets."""
+    from hepgen.models.registry import get_model_class, list_models
+    from hepgen.training.config import config_presets
+
+    for name, config, _ in models:
+        if name not in list_models():
+            refuse(f"unknown model '{name}': registered models are {', '.join(list_models())}")
+        if get_model_class(name).data_kind not in kinds:
+            refuse(f"model '{name}' does not generate {what}")
+        if config and not Path(config).is_file() and config not in config_presets(name):
+            refuse(f"'{config}' of model '{name}' is neither a config file nor one of its presets "
+                   f"({', '.join(sorted(config_presets(name))) or 'none'})")
+
+
+def run_script(main: Any) -> None:
+    """Run a benchmark's ``main``; an :class:`~hepgen.errors.InputError` (a bad file) is one line and exit code 2."""
+    from hepgen.errors import InputError
+
+    try:
+        main()
+    except InputError as exc:
+        refuse(str(exc))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -146,8 +178,8 @@ def train_model(name: str, config: str | None, run: Path, train_file: Path, budg
 
     state = RunDir(run).state()
     if state.get("max_time_s") is not None and abs(float(state["max_time_s"]) - budget_s) > 1e-6:
-        sys.exit(f"{run} was trained with a budget of {state['max_time_s']:.0f} s, not {budget_s:.0f} s: "
-                 "use another --workdir (or remove that model's folder)")
+        refuse(f"{run} was trained with a budget of {state['max_time_s']:.0f} s, not {budget_s:.0f} s: "
+               "use another --workdir (or remove that model's folder)")
     if state.get("status") == "finished":
         status(f"{record['model']}: training finished earlier, skipped")
         return
@@ -530,25 +562,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
 
-    from hepgen.models.registry import get_model_class, list_models
     from hepgen.progress import status
     from hepgen.timing import machine_info
-    from hepgen.training.config import config_presets
     from hepgen.training.loop import parse_duration
 
     torch.set_num_threads(args.threads)
     budget_s = parse_duration(args.budget)
     if not budget_s or budget_s <= 0:
-        sys.exit(f"--budget must be a positive duration, got {args.budget!r}")
+        refuse(f"--budget must be a positive duration, got {args.budget!r}")
     models = parse_models(args.models)
-    for name, config, _ in models:
-        if name not in list_models():
-            sys.exit(f"unknown model '{name}': registered models are {', '.join(list_models())}")
-        if get_model_class(name).data_kind not in ("showers", "points"):
-            sys.exit(f"model '{name}' does not generate showers")
-        if config and not Path(config).is_file() and config not in config_presets(name):
-            sys.exit(f"'{config}' of model '{name}' is neither a config file nor one of its presets "
-                     f"({', '.join(sorted(config_presets(name))) or 'none'})")
+    check_models(models, ("showers", "points"), "showers")
     peers = []
     for text in args.peer:
         from hepgen.errors import InputError
@@ -558,13 +581,13 @@ def main(argv: list[str] | None = None) -> None:
             name, checkout = parse_peer(text)
             peers.append((name, load_peer(name).check_checkout(checkout)))
         except (ValueError, InputError) as exc:
-            sys.exit(str(exc))
+            refuse(str(exc))
     base = Path(args.workdir) / args.geometry
     out = Path(args.out) if args.out else base
     base.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     if args.tune and args.particle != "pion":
-        sys.exit("--tune is a parameter set of the hadronic model: give it with --particle pion")
+        refuse("--tune is a parameter set of the hadronic model: give it with --particle pion")
     settings = {"geometry": args.geometry, "n_train": args.n_train, "n_reference": args.n_reference,
                 "energies": PION_ENERGIES if args.particle == "pion" else ENERGIES, "particle": args.particle,
                 "seeds": SEEDS}
@@ -572,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
         settings["tune"] = args.tune or "hadronic-a"
     saved = read_json(base / "settings.json")
     if saved and saved != settings:
-        sys.exit(f"{base} holds a benchmark with other settings {saved}: use another --workdir")
+        refuse(f"{base} holds a benchmark with other settings {saved}: use another --workdir")
     write_json_atomic(base / "settings.json", settings)
     data = base / "data"
     data.mkdir(exist_ok=True)
@@ -619,4 +642,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

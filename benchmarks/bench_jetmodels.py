@@ -15,8 +15,9 @@ particles (JetNet30), ``--n-max 150`` all (JetNet150). The test jets are split i
 the two halves, every model generates as many jets as one half and is scored against the first, so every row
 sees the same N.
 
-Per model (``--models``: registered jet models, ``all`` = every registered jet model plus NF(cc)
-(``jet-flow@nf-cc``); ``name@preset`` trains with one of the model's presets, ``name@config.yaml`` with a file):
+Per model (``--models``: registered jet models, ``all`` = every registered jet model, MDMA-Flow at its ``cpu`` size
+(``mdma-flow@cpu``: its defaults are the thesis's GPU setting), plus NF(cc) (``jet-flow@nf-cc``); ``name@preset``
+trains with one of the model's presets, ``name@config.yaml`` with a file):
 
 1. train for ``--budget`` of wall clock (a total over all resumes) with ``--threads`` torch threads; each epoch is
    validated by W1M on held-out training jets and the best epoch generates (the thesis's epoch selection); the
@@ -45,10 +46,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fidelity import (  # noqa: E402  (sibling benchmark: one copy of the budgeted training)
+    check_models,
     note_training,
     open_record,
     parse_models,
     read_json,
+    refuse,
+    run_script,
     train_model,
     write_json_atomic,
 )
@@ -56,33 +60,19 @@ from bench_fidelity import (  # noqa: E402  (sibling benchmark: one copy of the 
 SEEDS = {"train": 1, "test": 2}
 GENERATION_BATCH = 1000
 FEATURES = ("eta_rel", "phi_rel", "pt_rel")
-#: presets used when a model is named without one (CPU-sized where the thesis's GPU setting cannot train or sample
-#: in the budget; see the model's ``config_presets``)
-CPU_PRESETS = {"mdma-flow": "cpu"}
-
-
-def parse_budget(text: str) -> float:
-    """Seconds of a budget like ``90s``, ``30m``, ``1.5h`` or ``600``.
-
-    >>> parse_budget("30m"), parse_budget("1.5h"), parse_budget("90")
-    (1800.0, 5400.0, 90.0)
-    """
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
-    text = text.strip().lower()
-    if text and text[-1] in units:
-        return float(text[:-1]) * units[text[-1]]
-    return float(text)
+#: sizes that ``--models all`` uses instead of a model's defaults (MDMA-Flow's defaults are the thesis's GPU setting)
+CPU_SIZES = {"mdma-flow": "mdma-flow@cpu"}
 
 
 def jet_models() -> list[str]:
-    """The registered models whose data kind is jets, plus NF(cc) as ``jet-flow@nf-cc``.
+    """The entries of ``--models all``: every registered jet model, MDMA-Flow at its ``cpu`` size, plus NF(cc).
 
-    >>> "mdma-gan" in jet_models() and "jet-flow@nf-cc" in jet_models()
+    >>> "mdma-gan" in jet_models() and "jet-flow@nf-cc" in jet_models() and "mdma-flow@cpu" in jet_models()
     True
     """
     from hepgen.models import get_model_class, list_models
 
-    names = [n for n in list_models() if get_model_class(n).data_kind == "jets"]
+    names = [CPU_SIZES.get(n, n) for n in list_models() if get_model_class(n).data_kind == "jets"]
     return names + ["jet-flow@nf-cc"]
 
 
@@ -210,7 +200,8 @@ def markdown(records: list[dict[str, Any]], in_row: dict[str, Any] | None, head:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, required=True, help="work folder: jets, runs, generated files, tables")
-    ap.add_argument("--jet-type", default="t", help="t (top), g (gluon), q, w or z (default: t)")
+    ap.add_argument("--jet-type", default="t", choices=("t", "g", "q", "w", "z"),
+                    help="t (top), g (gluon), q, w or z (default: t)")
     ap.add_argument("--n-max", type=int, default=30, choices=(30, 150), help="JetNet30 or JetNet150 (default 30)")
     ap.add_argument("--models", default="all", help="comma list of jet models, name@preset or name@config.yaml; "
                     "'all': every registered jet model and jet-flow@nf-cc; '': only make the data (default: all)")
@@ -224,19 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     from hepgen.data import read_jets
     from hepgen.progress import status
-    from hepgen.training.config import config_presets
+    from hepgen.training.loop import parse_duration
 
     args = build_parser().parse_args(argv)
-    budget_s = parse_budget(args.budget)
-    names = ",".join(jet_models()) if args.models.strip() == "all" else args.models
-    models = []
-    for name, config, label in parse_models(names):
-        if config is None and name in CPU_PRESETS:
-            config, label = CPU_PRESETS[name], f"{name}@{CPU_PRESETS[name]}"
-        if config and not Path(config).is_file() and config not in config_presets(name):
-            sys.exit(f"'{config}' of model '{name}' is neither a config file nor one of its presets "
-                     f"({', '.join(sorted(config_presets(name))) or 'none'})")
-        models.append((name, config, label))
+    budget_s = parse_duration(args.budget)
+    if not budget_s or budget_s <= 0:
+        refuse(f"--budget must be a positive duration, got {args.budget!r}")
+    models = parse_models(",".join(jet_models()) if args.models.strip() == "all" else args.models)
+    check_models(models, ("jets",), "jets")
     data = args.workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     t = args.jet_type
@@ -257,10 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         in_row = score(reference, second)
         write_json_atomic(in_path, in_row)
     for name, config, label in models:
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        record = run_model(name, config, label, base, files, reference, args, budget_s)
-        record.setdefault("first_started", started)
-        write_json_atomic(base / label.replace("/", "_") / "record.json", record)
+        run_model(name, config, label, base, files, reference, args, budget_s)
         write_tables(base, in_row, args)
     write_tables(base, in_row, args)
 
@@ -280,4 +263,4 @@ def write_tables(base: Path, in_row: dict[str, Any], args: argparse.Namespace) -
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)
