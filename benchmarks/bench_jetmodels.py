@@ -60,12 +60,14 @@ from bench_fidelity import (  # noqa: E402  (sibling benchmark: one copy of the 
 SEEDS = {"train": 1, "test": 2}
 GENERATION_BATCH = 1000
 FEATURES = ("eta_rel", "phi_rel", "pt_rel")
-#: sizes that ``--models all`` uses instead of a model's defaults (MDMA-Flow's defaults are the thesis's GPU setting)
-CPU_SIZES = {"mdma-flow": "mdma-flow@cpu"}
+#: sizes that ``--models all`` uses instead of a model's defaults (MDMA-Flow's and TNF's defaults are the thesis's
+#: GPU setting)
+CPU_SIZES = {"mdma-flow": "mdma-flow@cpu", "tnf": "tnf@cpu"}
 
 
 def jet_models() -> list[str]:
-    """The entries of ``--models all``: every registered jet model, MDMA-Flow at its ``cpu`` size, plus NF(cc).
+    """The entries of ``--models all``: every registered jet model (MDMA-Flow and TNF at their ``cpu`` sizes) and
+    NF(cc).
 
     >>> "mdma-gan" in jet_models() and "jet-flow@nf-cc" in jet_models() and "mdma-flow@cpu" in jet_models()
     True

@@ -85,6 +85,12 @@ def test_adapter_decode_wraps_phi_sorts_and_clips():
     np.testing.assert_allclose(out[:, 2], [0.5, 0.2, 0.0])
     np.testing.assert_allclose(out[1, 1], 4.0 - 2 * np.pi, rtol=1e-6)
     assert out[2].tolist() == [0, 0, 0, 0]
+    # no constituent above its jet's pT, also after the inverse Box-Cox near its pole (lambda < 0: pole at 2)
+    over = np.array([[[0.0, 0.0, 13.5, 1], [0.0, 0.0, 0.3, 1], [0.0, 0.0, 0.0, 0]]], np.float32)
+    np.testing.assert_allclose(a.decode(over).particles[0, :, 2], [1.0, 0.3, 0.0], rtol=1e-6)
+    over[0, 1, 2] = -1.0                                   # inv_boxcox(-1, -0.5) = 1.5 ** -2
+    pole = JetKind(3, [0, 0, 0], [1, 1, 1], boxcox=-0.5).decode(over).particles[0, :, 2]
+    np.testing.assert_allclose(pole, [1.0, 1.5 ** -2, 0.0], rtol=1e-6)
 
 
 def test_adapter_errors():
