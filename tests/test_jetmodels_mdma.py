@@ -91,6 +91,15 @@ def test_adapter_decode_wraps_phi_sorts_and_clips():
     over[0, 1, 2] = -1.0                                   # inv_boxcox(-1, -0.5) = 1.5 ** -2
     pole = JetKind(3, [0, 0, 0], [1, 1, 1], boxcox=-0.5).decode(over).particles[0, :, 2]
     np.testing.assert_allclose(pole, [1.0, 1.5 ** -2, 0.0], rtol=1e-6)
+    # angles within the training particles' largest offsets once fitted (runs fitted before: unbounded)
+    wide = np.array([[[9.3, -0.5, 0.4, 1], [-0.2, -2.5, 0.3, 1], [0.0, 0.0, 0.0, 0]]], np.float32)
+    bounded = JetKind(3, [0, 0, 0], [1, 1, 1], angular_max=[0.85, 0.8]).decode(wide).particles[0]
+    np.testing.assert_allclose(bounded[:2, :2], [[0.85, -0.5], [-0.2, -0.8]], rtol=1e-6)
+    assert np.abs(a.decode(wide).particles[0, 0, 0]) == pytest.approx(9.3)
+    jets = toy_jets(50)
+    fitted = kind_from_state(JetKind.fit(jets, []).state())
+    real = jets.particles[jets.mask]
+    np.testing.assert_allclose(fitted.angular_max, np.abs(real[:, :2]).max(0), rtol=1e-6)
 
 
 def test_adapter_errors():

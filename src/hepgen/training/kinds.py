@@ -550,7 +550,9 @@ class JetKind:
     ``cond`` is (N, 1 + len(labels)): the cardinality n / n_max (exact, models read n from it) and the
     standardised relative jet mass when ``labels == ["mass"]`` (NF(c)). ``preprocessing`` entries:
     ``{"name": "standardize"}`` (default; mean/std of all real particles of the training set) and
-    ``{"name": "boxcox"}`` (Box-Cox on pt_rel before the scaling, lambda fitted by scipy).
+    ``{"name": "boxcox"}`` (Box-Cox on pt_rel before the scaling, lambda fitted by scipy). ``angular_max``
+    (fitted: the largest |eta_rel| and |phi_rel| of the training particles, i.e. the jet radius as the data
+    show it) bounds the angles of generated particles in :meth:`decode`; ``None`` (runs fitted before it): unbounded.
 
     >>> from hepgen.data import JetData
     >>> rng = np.random.default_rng(0)
@@ -569,8 +571,10 @@ class JetKind:
     geometry = None
 
     def __init__(self, n_max: int, mean: list[float], std: list[float], boxcox: float | None = None,
-                 labels: Sequence[str] = (), mass_scale: tuple[float, float] = (0.0, 1.0), jet_type: str = "") -> None:
+                 labels: Sequence[str] = (), mass_scale: tuple[float, float] = (0.0, 1.0), jet_type: str = "",
+                 angular_max: Sequence[float] | None = None) -> None:
         self.n_max, self.boxcox, self.labels, self.jet_type = int(n_max), boxcox, list(labels), jet_type
+        self.angular_max = None if angular_max is None else tuple(float(v) for v in angular_max)
         self.mean, self.std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
         self.mass_scale = tuple(float(v) for v in mass_scale)
         if any(k != "mass" for k in self.labels):
@@ -606,7 +610,8 @@ class JetKind:
             from scipy.stats import boxcox
 
             lam = float(boxcox(np.clip(real[:, 2], 1e-12, None))[1])
-        kind = cls(jets.n_max, [0.0] * 3, [1.0] * 3, lam, labels, jet_type=jets.jet_type)
+        kind = cls(jets.n_max, [0.0] * 3, [1.0] * 3, lam, labels, jet_type=jets.jet_type,
+                   angular_max=np.abs(real[:, :2]).max(0).tolist())
         f = kind._forward(real)
         kind.mean, kind.std = f.mean(0), np.maximum(f.std(0), 1e-8)
         if labels:
@@ -693,12 +698,14 @@ class JetKind:
 
     def decode(self, x: np.ndarray, c: Conditions | None = None):
         """Generated (N, n_max, 4) arrays -> :class:`JetData`: unscaled, phi wrapped, pt_rel in [0, 1],
-        particles ordered by decreasing pt_rel, padded slots zero.
+        |eta_rel| and |phi_rel| within ``angular_max``, particles ordered by decreasing pt_rel, padded slots zero.
 
         The upper bound is physical: no constituent carries more transverse momentum than its jet (JetNet's
         highest pt_rel is below 1). A flow's tail draw that lands near the pole of the inverse Box-Cox transform
         would otherwise become a particle of many times the jet's pT (NF(cc) made three of 300,000 at up to 13.5),
-        and one such jet dominates FPD and KPD."""
+        and one such jet dominates FPD and KPD. The angular bound is that of the jet definition (constituents
+        within the radius R of the axis; the training particles' largest offsets): a flow's rare tail draw at
+        |eta_rel| = 9 (jet-MAF: 130 of 300,000 particles beyond 1) makes EFPs, hence FPD, meaningless."""
         from hepgen.data import JetData
 
         x = np.asarray(x, dtype=np.float64)
@@ -712,6 +719,8 @@ class JetKind:
             f[..., 2] = np.nan_to_num(inv_boxcox(np.clip(f[..., 2], lo + 1e-9, hi - 1e-9), self.boxcox))
         f[..., 1] = (f[..., 1] + np.pi) % (2 * np.pi) - np.pi
         f[..., 2] = np.clip(f[..., 2], 0.0, 1.0)
+        if self.angular_max is not None:
+            f[..., :2] = np.clip(f[..., :2], -np.asarray(self.angular_max), np.asarray(self.angular_max))
         p = np.where(m[..., None], np.concatenate([f, m[..., None]], -1), 0.0)
         order = np.argsort(-np.where(m, p[..., 2], -1.0), axis=1, kind="stable")
         p = np.take_along_axis(p, order[..., None], axis=1)
@@ -720,12 +729,13 @@ class JetKind:
     def state(self) -> dict[str, Any]:
         return {"kind": self.kind, "n_max": self.n_max, "mean": self.mean.tolist(), "std": self.std.tolist(),
                 "boxcox": self.boxcox, "labels": self.labels, "mass_scale": list(self.mass_scale),
-                "jet_type": self.jet_type}
+                "jet_type": self.jet_type,
+                "angular_max": None if self.angular_max is None else list(self.angular_max)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "JetKind":
         return cls(state["n_max"], state["mean"], state["std"], state["boxcox"], state["labels"],
-                   tuple(state["mass_scale"]), state.get("jet_type", ""))
+                   tuple(state["mass_scale"]), state.get("jet_type", ""), state.get("angular_max"))
 
 
 class ArrayKind:
