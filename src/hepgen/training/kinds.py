@@ -705,7 +705,7 @@ class JetKind:
         would otherwise become a particle of many times the jet's pT (NF(cc) made three of 300,000 at up to 13.5),
         and one such jet dominates FPD and KPD. The angular bound is that of the jet definition (constituents
         within the radius R of the axis; the training particles' largest offsets): a flow's rare tail draw at
-        |eta_rel| = 9 (jet-MAF: 130 of 300,000 particles beyond 1) makes EFPs, hence FPD, meaningless."""
+        |eta_rel| = 9 (jet-MAF: 130 of 300,000 particles beyond |eta_rel| = 1) makes EFPs, hence FPD, meaningless."""
         from hepgen.data import JetData
 
         x = np.asarray(x, dtype=np.float64)
