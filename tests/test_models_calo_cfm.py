@@ -149,7 +149,45 @@ def test_a_run_trained_before_hit_counts_loads_without_them(tmp_path):
     path = RunDir(run).config
     saved = yaml.safe_load(path.read_text())
     del saved["params"]["hits"]
+    saved["params"].pop("cell_band", None)
     path.write_text(yaml.safe_dump(saved))
     model, _, _ = load_run_model(run)
     assert model.hits is False and not hasattr(model, "hits_mean")
+    assert model.cell_band is False                        # and the cells in the coordinate they were trained in
     assert model.sample(torch.full((2, 1), 1e4), torch.Generator().manual_seed(0)).shape[0] == 2
+
+
+def test_cells_standardised_on_the_filled_ones_with_the_empty_ones_below():
+    """GFlash-like rings: half of the 16 cells empty, the filled ones sharing the ring's energy evenly (±20 %).
+    With ``cell_band`` the fitted spread is that of the filled cells (≈ 0.2 in log c, not the ≈ 7 of the gap to a
+    dequantised 1e-7), every empty cell's coordinate lies below every filled one's, and decoding gives back the
+    filled fractions and values below ``shape_floor`` (dropped) for the empty ones."""
+    from hepgen.models.calo_cfm import CaloCFM
+
+    geo = get_geometry("calochallenge-2")
+    rng = np.random.default_rng(0)
+    n = 400
+    energy = np.zeros((n, geo.n_voxels), np.float32)
+    hit = rng.random((n, geo.n_voxels)) < 0.5
+    energy[hit] = rng.uniform(0.8, 1.2, int(hit.sum())).astype(np.float32)
+    x = torch.from_numpy(energy)
+    spread = {}
+    for band in (True, False):
+        model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False,
+                                             "cell_band": band}, geometry=geo)
+        model.before_training({"x": x, "cond": torch.zeros(n, 1)})
+        spread[band] = float(model.cell_std[model.cell_real > 0].median())
+    assert spread[True] < 0.3 and spread[False] > 4.0, spread
+    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False},
+                    geometry=geo)
+    model.before_training({"x": x, "cond": torch.zeros(n, 1)})
+    u, q, c = model.split(x)
+    v = model.encode_cells(c)
+    real = model.cell_real.bool().expand_as(c) & (q > 0).unsqueeze(-1)
+    assert float(v[real & (c == 0)].max()) < float(v[real & (c > 0)].min())
+    decoded = model.decode_cells(v)
+    torch.testing.assert_close(decoded[real & (c > 0)], c[real & (c > 0)])
+    assert float(decoded[real & (c == 0)].max()) <= model.config["shape_floor"]
+    # the sampling path keeps the filled cells and drops the empty ones
+    kept = model._normalised(decoded, model.cell_real)
+    torch.testing.assert_close(kept[real], c[real])
