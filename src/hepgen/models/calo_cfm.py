@@ -76,7 +76,9 @@ from hepgen.models.solvers import integrate
 __all__ = ["CaloCFM"]
 
 ENERGY_EPS, EMPTY = 1e-7, 1e-7
-CELL_LOW, CELL_EMPTY = -4.0, -4.5        # lowest standardised filled cell; top of the empty cells' band
+# cells (cell_band): the lowest standardised filled value (lower ones are clipped to it), the gap below it to the
+# empty cells' band and the band's width; a cell filled fewer times than CELL_MIN_FILLS takes its ring's μ, σ
+CELL_LOW, CELL_GAP, CELL_MIN_FILLS = -4.0, 0.5, 10
 
 
 def time_features(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -319,12 +321,32 @@ class CaloCFM(GenerativeModel):
         self.ring_std.copy_(std)
         weight = ring_filled.unsqueeze(-1) & self.cell_real.bool()
         if self.cell_band:
-            mean, std = _standardisation(torch.log(c.clamp_min(1e-30)), weight & (c > 0), 0.05)
+            self._fit_cell_band(c, weight & (c > 0))
         else:
             mean, std = _standardisation(self._dequantised_log(c), weight, 0.05)
+            self.cell_mean.copy_(mean)
+            self.cell_std.copy_(std)
+        self.scales_fitted.fill_(True)
+
+    def _fit_cell_band(self, c: torch.Tensor, filled: torch.Tensor) -> None:
+        """μ, σ of log c per cell over the showers that fill it (a cell filled fewer than ``CELL_MIN_FILLS`` times:
+        over its ring's filled cells; a ring filled fewer than twice: over all filled cells)."""
+        log_c = torch.log(c.clamp_min(1e-30))
+        w = filled.to(log_c.dtype)
+        n = w.sum(dim=0)
+        mean = (log_c * w).sum(dim=0) / n.clamp_min(1.0)
+        var = ((log_c - mean) ** 2 * w).sum(dim=0) / n.clamp_min(1.0)
+        n_ring = n.sum(dim=-1, keepdim=True)
+        mean_ring = (log_c * w).sum(dim=(0, 3)).unsqueeze(-1) / n_ring.clamp_min(1.0)
+        var_ring = ((log_c - mean_ring) ** 2 * w).sum(dim=(0, 3)).unsqueeze(-1) / n_ring.clamp_min(1.0)
+        n_all = w.sum().clamp_min(1.0)
+        mean_all = (log_c * w).sum() / n_all
+        var_all = ((log_c - mean_all) ** 2 * w).sum() / n_all
+        few, few_ring = n < CELL_MIN_FILLS, n_ring < 2
+        mean = torch.where(few, torch.where(few_ring, mean_all, mean_ring), mean)
+        std = torch.where(few, torch.where(few_ring, var_all, var_ring), var).sqrt().clamp_min(0.05)
         self.cell_mean.copy_(mean)
         self.cell_std.copy_(std)
-        self.scales_fitted.fill_(True)
 
     def voxel_floor(self) -> torch.Tensor:
         """(L,) the smallest energy a voxel of each layer holds (MeV): the geometry's readout threshold or the
@@ -345,8 +367,10 @@ class CaloCFM(GenerativeModel):
     def encode_cells(self, c: torch.Tensor) -> torch.Tensor:
         """Cell fractions of each ring (B, L, G, C) -> standardised coordinates v of the cell network.
 
-        With ``cell_band`` (the default): a filled cell at v = (log c − μ) / σ, clipped to [−4, 20], μ and σ of
-        the cell fitted on the showers that fill it; an empty one in the band (−5, −4.5] below (uniform). The
+        With ``cell_band`` (the default): a filled cell at v = (log c − μ) / σ, μ and σ of the cell fitted on the
+        showers that fill it (of its ring for a cell filled fewer than ``CELL_MIN_FILLS`` times), clipped to
+        [−4, 20] (a fraction more than 4 σ below the cell's mean is raised to that: a few per mille of the ring's
+        energy in the core); an empty one uniform in the band (−5, −4.5] right below. The
         filled cells' own spread sets the scale: with the empty ones dequantised at 1e-7 (below) σ was that of
         the two modes (median 5.9 in log c over calochallenge-2's core-ring cells, half of them empty; 0.84 for
         the filled ones alone), so a velocity error of 0.1 scaled a cell by 1.8 and the largest cell of a core
@@ -365,18 +389,18 @@ class CaloCFM(GenerativeModel):
         if not self.cell_band:
             return (self._dequantised_log(c) - self.cell_mean) / self.cell_std
         filled = ((torch.log(c.clamp_min(1e-30)) - self.cell_mean) / self.cell_std).clamp(CELL_LOW, 20.0)
-        empty = CELL_EMPTY - 0.5 * uniform(c.shape, c.device, c.dtype)
+        empty = CELL_LOW - CELL_GAP - CELL_GAP * uniform(c.shape, c.device, c.dtype)
         return torch.where(c > 0, filled, empty)
 
     def decode_cells(self, v: torch.Tensor, log_max: float = 0.0) -> torch.Tensor:
         """Inverse of :meth:`encode_cells`: (B, L, G, C) -> cell fractions (not yet normalised), log c clipped
-        at ``log_max``; with ``cell_band`` a cell below the middle of the gap decodes to ``shape_floor`` x
-        e^(v + 4.25) (below every filled cell, in the order of v), a filled one to at least ``shape_floor``."""
+        at ``log_max``; with ``cell_band`` a cell below −4.25 (the middle of the gap) decodes to ``shape_floor``
+        x e^(v + 4.25) (below every filled cell, in the order of v), a filled one to at least ``shape_floor``."""
         log_c = (v * self.cell_std + self.cell_mean).clamp_max(log_max)
         if not self.cell_band:
             return torch.exp(log_c)
         floor = float(self.config["shape_floor"])
-        cut = 0.5 * (CELL_LOW + CELL_EMPTY)
+        cut = CELL_LOW - 0.5 * CELL_GAP
         return torch.where(v > cut, torch.exp(log_c).clamp_min(floor), floor * torch.exp((v - cut).clamp_max(0.0)))
 
     def _dequantised_log_hits(self, n: torch.Tensor) -> torch.Tensor:
