@@ -332,19 +332,14 @@ class CaloCFM(GenerativeModel):
         """μ, σ of log c per cell over the showers that fill it (a cell filled fewer than ``CELL_MIN_FILLS`` times:
         over its ring's filled cells; a ring filled fewer than twice: over all filled cells)."""
         log_c = torch.log(c.clamp_min(1e-30))
-        w = filled.to(log_c.dtype)
-        n = w.sum(dim=0)
-        mean = (log_c * w).sum(dim=0) / n.clamp_min(1.0)
-        var = ((log_c - mean) ** 2 * w).sum(dim=0) / n.clamp_min(1.0)
-        n_ring = n.sum(dim=-1, keepdim=True)
-        mean_ring = (log_c * w).sum(dim=(0, 3)).unsqueeze(-1) / n_ring.clamp_min(1.0)
-        var_ring = ((log_c - mean_ring) ** 2 * w).sum(dim=(0, 3)).unsqueeze(-1) / n_ring.clamp_min(1.0)
-        n_all = w.sum().clamp_min(1.0)
-        mean_all = (log_c * w).sum() / n_all
-        var_all = ((log_c - mean_all) ** 2 * w).sum() / n_all
-        few, few_ring = n < CELL_MIN_FILLS, n_ring < 2
-        mean = torch.where(few, torch.where(few_ring, mean_all, mean_ring), mean)
-        std = torch.where(few, torch.where(few_ring, var_all, var_ring), var).sqrt().clamp_min(0.05)
+        mean, std = _standardisation(log_c, filled, 0.05)
+        b, n_layers, n_rings, width = log_c.shape          # the ring's statistics: its cells as more samples
+        ring_mean, ring_std = _standardisation(log_c.permute(0, 3, 1, 2).reshape(b * width, n_layers, n_rings),
+                                               filled.permute(0, 3, 1, 2).reshape(b * width, n_layers, n_rings),
+                                               0.05)
+        few = filled.sum(dim=0) < CELL_MIN_FILLS
+        mean = torch.where(few, ring_mean.unsqueeze(-1), mean)
+        std = torch.where(few, ring_std.unsqueeze(-1), std)
         self.cell_mean.copy_(mean)
         self.cell_std.copy_(std)
 
