@@ -160,8 +160,8 @@ def test_a_run_trained_before_hit_counts_loads_without_them(tmp_path):
 
 def test_cells_standardised_on_the_filled_ones_with_the_empty_ones_below():
     """GFlash-like rings: half of the 16 cells empty, the filled ones sharing the ring's energy evenly (±20 %).
-    With ``cell_band`` the fitted spread is that of the filled cells (≈ 0.2 in log c, not the ≈ 7 of the gap to a
-    dequantised 1e-7), every empty cell's coordinate lies below every filled one's, and decoding gives back the
+    With ``cell_band`` the fitted spread is that of the filled cells (median 0.27 in log c, not the 7.5 of the gap
+    to a dequantised 1e-7), every empty cell's coordinate lies below every filled one's, and decoding gives back the
     filled fractions (a cell filled three times takes its ring's μ, σ; its deposit 10⁴ below the ring's others is
     clipped at 4 σ below the mean: raised, not dropped) and values below ``shape_floor`` (dropped) for the empty
     ones."""
