@@ -19,7 +19,7 @@ from hepgen.training import train
 from hepgen.training.kinds import JetKind
 from hepgen.training.loop import Validate, Validation
 from hepgen.training.run import RunDir, load_checkpoint, load_run_model
-from hepgen.training.schedules import warmup_cosine_factor
+from hepgen.training.schedules import budget_cosine_factor, warmup_cosine_factor
 
 set_quiet(True)
 torch.set_num_threads(1)
@@ -121,6 +121,35 @@ def test_warmup_cosine_schedule_and_adamw_reach_every_model(tmp_path, monkeypatc
     expected = [0.01 * warmup_cosine_factor(k, 2, 8) for k in range(8)]
     np.testing.assert_allclose([s[1] for s in seen], expected, rtol=1e-12)
     assert expected[:3] == [0.005, 0.01, 0.01] and expected[-1] == pytest.approx(0.01 * (1 - np.cos(np.pi / 6)) / 2)
+
+
+def test_budget_cosine_follows_the_larger_of_the_time_and_epoch_fractions(tmp_path, monkeypatch):
+    """lr_schedule budget_cosine: at each batch lr = lr0 · ½ (1 + cos(π p)), p the larger of the fractions of
+    max_epochs' batches and of max_time spent (Lightning's Timer, a total over resumes). The Timer is made to
+    report half of a 100 s budget spent: batches 0-3 of 8 then run at p = 0.5, batches 5-7 at k / 8."""
+    from lightning.pytorch.callbacks import Timer
+
+    cls = get_model_class("jet-maf")
+    seen = []
+    original = cls.training_step
+
+    def record(self, batch, optimizers, step, epoch):
+        seen.append(getattr(optimizers["flow"], "optimizer", optimizers["flow"]).param_groups[0]["lr"])
+        return original(self, batch, optimizers, step, epoch)
+
+    monkeypatch.setattr(cls, "training_step", record)
+    monkeypatch.setattr(Timer, "time_elapsed", lambda self, stage="train": 50.0)
+    cfg = tiny_config("jet-maf", batch_size=8, val_fraction=0.0, lr_schedule="budget_cosine")
+    cfg["params"]["lr"] = 0.01
+    train("jet-maf", toy_jets(32, 12), tmp_path / "run", cfg, max_epochs=2, max_time=100)   # 4 batches x 2 epochs
+    expected = [0.01 * budget_cosine_factor(max(k / 8, 0.5)) for k in range(8)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-12)
+    assert seen[0] == pytest.approx(0.005) and seen[-1] == pytest.approx(0.01 * (1 + np.cos(7 * np.pi / 8)) / 2)
+    seen.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(cls, "training_step", record)
+    train("jet-maf", toy_jets(32, 12), tmp_path / "run2", cfg, max_epochs=2)                 # no wall clock
+    np.testing.assert_allclose(seen, [0.01 * budget_cosine_factor(k / 8) for k in range(8)], rtol=1e-12)
 
 
 class ScaledCopies(GenerativeModel):

@@ -44,7 +44,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "num_threads": None,         # torch CPU threads (None: torch's default)
     "optimizer": None,           # None: each model's own optimisers; "adamw": AdamW for all (hepgen.training.schedules)
     "weight_decay": None,        # AdamW's decoupled weight decay with optimizer: adamw (None: 0.01)
-    "lr_schedule": None,         # None: constant (times the model's lr_decay); "warmup_cosine": per batch
+    "lr_schedule": None,         # None: constant (times the model's lr_decay); "warmup_cosine" or "budget_cosine"
     "warmup_steps": None,        # batches of linear warm-up (None: 10 % of max_epochs' batches)
     "lr_final_factor": 0.0,      # the cosine's end value, a fraction of the base learning rate
 }
@@ -123,6 +123,8 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
 
     >>> resolve_config("bibae")["params"]["latent_dim"]
     24
+    >>> resolve_config("calo-cfm")["training"]["lr_schedule"], resolve_config("wgan")["training"]["lr_schedule"]
+    ('budget_cosine', None)
     >>> resolve_config("wgan", {"params": {"no_such": 1}})
     Traceback (most recent call last):
     ...
@@ -149,7 +151,8 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
     out = {
         "model": name,
         "params": _merge(defaults, config.get("params"), "params"),
-        "training": _merge(TRAINING_DEFAULTS, config.get("training"), "training"),
+        "training": _merge(_merge(TRAINING_DEFAULTS, cls.default_training, f"{name}.default_training"),
+                           config.get("training"), "training"),
         "preprocessing": copy.deepcopy(config.get("preprocessing", preprocessing)),
         "labels": list(config.get("labels", [])),
     }

@@ -93,7 +93,7 @@ class LitWrapper(L.LightningModule):
         self.training_cfg = dict(training or {})
         self.opt_names: list[str] = []
         self.epoch_losses: dict[str, list[float]] = {}
-        self.lr_schedule: Callable[[int], float] | None = None
+        self.lr_schedule: Callable[[int, float | None], float] | None = None
 
     def configure_optimizers(self):
         from hepgen.training.schedules import override_optimizer
@@ -115,7 +115,8 @@ class LitWrapper(L.LightningModule):
         named = dict(zip(self.opt_names, opts))
         x, cond = batch
         if self.lr_schedule is not None:  # per batch: step from (epoch, batch), so a resume continues the curve
-            factor = self.lr_schedule(int(self.current_epoch) * int(self.trainer.num_training_batches) + batch_idx)
+            factor = self.lr_schedule(int(self.current_epoch) * int(self.trainer.num_training_batches) + batch_idx,
+                                      self._time_spent())
             for _, group in self._param_groups():
                 group["lr"] = group["epoch_lr"] * factor
         losses = self.model.training_step({"x": x, "cond": cond}, named, int(self.global_step), int(self.current_epoch))
@@ -127,6 +128,16 @@ class LitWrapper(L.LightningModule):
         for name, p in self.model.named_parameters():
             if not torch.isfinite(p).all():
                 raise TrainingDiverged(f"weight '{name}' became NaN/inf at epoch {self.current_epoch}")
+
+    def _time_spent(self) -> float | None:
+        """Fraction of the wall-clock budget (``max_time``, a total over resumes) spent; None without one."""
+        from lightning.pytorch.callbacks import Timer
+
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, Timer) and callback.time_remaining() is not None:
+                elapsed = callback.time_elapsed()
+                return elapsed / max(elapsed + float(callback.time_remaining() or 0.0), 1e-9)
+        return None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         name, keys, pos, has_gauss, gauss = np.random.get_state()

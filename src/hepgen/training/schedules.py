@@ -10,6 +10,12 @@ every registered model through the ``training`` section of a run config, not thr
   to ``lr_final_factor`` at the last batch of ``max_epochs`` (cosine annealing of Loshchilov & Hutter, "SGDR:
   Stochastic Gradient Descent with Warm Restarts", arXiv:1608.03983, without restarts). It multiplies the
   model's own per-epoch :meth:`~hepgen.models.base.GenerativeModel.lr_decay`.
+* ``lr_schedule: budget_cosine`` — a cosine from the base learning rate to ``lr_final_factor`` over the run's
+  budget, whichever of ``max_time`` (wall clock, a total over resumes) and ``max_epochs`` ends it first: the factor
+  at a batch is :func:`budget_cosine_factor` of the larger of the two fractions spent. A run trained for a fixed
+  wall clock does not know its number of steps in advance; this schedule still ends it at a small learning rate,
+  so the weights that generate are not those of a noisy step at the full rate (annealing to zero at the end of
+  the budget, as in Loshchilov & Hutter's SGDR without restarts, arXiv:1608.03983). No warm-up.
 * ``optimizer: adamw`` — every optimiser the model returns is rebuilt as AdamW (Loshchilov & Hutter,
   "Decoupled Weight Decay Regularization", arXiv:1711.05101) on the same parameter groups, keeping their
   learning rates, betas and eps, with the decoupled ``weight_decay`` of the training section (default 0.01,
@@ -28,9 +34,10 @@ import torch
 
 from hepgen.errors import InputError
 
-__all__ = ["SCHEDULES", "OPTIMIZERS", "warmup_cosine_factor", "lr_factor_schedule", "override_optimizer"]
+__all__ = ["SCHEDULES", "OPTIMIZERS", "warmup_cosine_factor", "budget_cosine_factor", "lr_factor_schedule",
+           "override_optimizer"]
 
-SCHEDULES = ("warmup_cosine",)
+SCHEDULES = ("warmup_cosine", "budget_cosine")
 OPTIMIZERS = ("adamw",)
 
 
@@ -52,18 +59,36 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, final_f
     return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def lr_factor_schedule(training: dict, steps_per_epoch: int, max_epochs: int) -> Callable[[int], float] | None:
+def budget_cosine_factor(fraction_spent: float, final_factor: float = 0.0) -> float:
+    """Multiplier of the base learning rate when ``fraction_spent`` (0 … 1) of the run's budget is used:
+    f + (1 − f) · ½ (1 + cos(π · fraction)) with f = ``final_factor``; f beyond the budget.
+
+    >>> budget_cosine_factor(0.0), budget_cosine_factor(0.5), round(budget_cosine_factor(0.9), 4)
+    (1.0, 0.5, 0.0245)
+    >>> budget_cosine_factor(1.3, final_factor=0.1)
+    0.1
+    """
+    progress = min(max(float(fraction_spent), 0.0), 1.0)
+    return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_factor_schedule(training: dict, steps_per_epoch: int, max_epochs: int
+                       ) -> Callable[[int, float | None], float] | None:
     """The per-batch learning-rate factor of the ``training`` config section (None: no schedule), for a run of
-    ``max_epochs`` epochs of ``steps_per_epoch`` batches.
+    ``max_epochs`` epochs of ``steps_per_epoch`` batches: a function of the batch number (0-based, over all
+    epochs) and the fraction of the wall-clock budget spent (None without ``max_time``).
 
     >>> f = lr_factor_schedule({"lr_schedule": "warmup_cosine", "warmup_steps": None, "lr_final_factor": 0.0},
     ...                        steps_per_epoch=10, max_epochs=10)
-    >>> f(0), f(9), round(f(99), 4)                    # warm-up over the first 10 % (10 batches)
+    >>> f(0, None), f(9, None), round(f(99, None), 4)   # warm-up over the first 10 % (10 batches)
     (0.1, 1.0, 0.0003)
+    >>> g = lr_factor_schedule({"lr_schedule": "budget_cosine"}, steps_per_epoch=10, max_epochs=100)
+    >>> g(0, 0.0), g(10, 0.5), g(500, 0.25)           # the larger fraction: time, then epochs
+    (1.0, 0.5, 0.5)
     >>> lr_factor_schedule({"lr_schedule": "steps"}, 10, 10)
     Traceback (most recent call last):
     ...
-    hepgen.errors.InputError: training: unknown lr_schedule 'steps'; expected one of warmup_cosine (or null)
+    hepgen.errors.InputError: training: unknown lr_schedule 'steps'; expected one of warmup_cosine, budget_cosine ...
     """
     name = training.get("lr_schedule")
     if name is None:
@@ -71,12 +96,14 @@ def lr_factor_schedule(training: dict, steps_per_epoch: int, max_epochs: int) ->
     if name not in SCHEDULES:
         raise InputError(f"training: unknown lr_schedule '{name}'; expected one of {', '.join(SCHEDULES)} (or null)")
     total = max(int(steps_per_epoch) * int(max_epochs), 1)
+    final = float(training.get("lr_final_factor") or 0.0)
+    if name == "budget_cosine":
+        return lambda step, time_spent: budget_cosine_factor(max(step / total, time_spent or 0.0), final)
     warmup = training.get("warmup_steps")
     warmup = max(total // 10, 1) if warmup is None else int(warmup)
     if warmup < 0:
         raise InputError(f"training: warmup_steps must be >= 0, got {warmup}")
-    final = float(training.get("lr_final_factor") or 0.0)
-    return lambda step: warmup_cosine_factor(step, warmup, total, final)
+    return lambda step, time_spent: warmup_cosine_factor(step, warmup, total, final)
 
 
 def override_optimizer(optimizers: dict[str, torch.optim.Optimizer], training: dict
