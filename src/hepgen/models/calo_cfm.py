@@ -10,7 +10,8 @@ transverse ring of a layer (the radial bins of a cylindrical readout, concentric
 then the split of a ring's energy over its cells (the α bins of a cylinder). The radial profile — what the
 energy-weighted observables (centres, widths) see — is then a low-dimensional vector learnt by its own network
 and cannot be diluted by the fluctuations of single halo cells; the ring and cell networks are each shared by all
-their rows (one row per layer, one per layer and ring), so a 45-layer detector trains them 45 (405) times per shower.
+their rows (one row per layer, one per layer and ring), so a 45-layer detector trains them 45 (405) times per shower
+(the cell network on the rows of the rings that hold energy: 24 % of calochallenge-2's at 1-100 GeV).
 
 The networks are MLPs trained with conditional flow matching (Lipman et al., arXiv:2210.02747;
 :func:`hepgen.models.objectives.conditional_flow_matching_loss`) and sampled with the midpoint rule
@@ -518,13 +519,15 @@ class CaloCFM(GenerativeModel):
         if self.n_rings > 1:
             losses["ring_cfm"] = conditional_flow_matching_loss(lambda x, t: self.ring_velocity(x, t, cond, z), w,
                                                                 filled)
-        b, n_layers, n_rings, width = v.shape
-        context, rows = self.cell_context(cond, z, w), n_layers * n_rings
-        cell_loss = conditional_flow_matching_loss(
-            lambda x, t: self.cell_velocity(x.reshape(-1, width), t.repeat_interleave(rows), context).reshape(
-                b, rows, width),
-            v.reshape(b, rows, width), ring_filled.reshape(b, rows))
-        losses["cell_cfm"] = cell_loss
+        # the cell network learns on the rings that hold energy only (a quarter to two fifths of the (layer, ring)
+        # rows of calochallenge-2 showers): each row its own flow time, the same loss in expectation as every row
+        # at its shower's time with the empty ones masked, at a fraction of the cost
+        width = v.shape[-1]
+        rows = ring_filled.reshape(-1).nonzero().squeeze(1)
+        context = self.cell_context(cond, z, w)[rows]
+        losses["cell_cfm"] = conditional_flow_matching_loss(
+            lambda x, t: self.cell_velocity(x[:, 0], t, context).unsqueeze(1), v.reshape(-1, width)[rows].unsqueeze(1),
+            torch.ones(len(rows), 1, dtype=torch.bool, device=v.device)) if len(rows) else v.new_zeros(())
         optimizer_step(sum(losses.values()), optimizers["model"], counter=self.generator_steps)
         return {k: x.detach() for k, x in losses.items()}
 
