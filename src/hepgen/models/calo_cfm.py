@@ -193,9 +193,6 @@ class CaloCFM(GenerativeModel):
                    "cell_steps": 2}
     # runs trained before the hit counts were generated, and before the cells' empty band
     config_of_older_runs = {"hits": False, "cell_band": False}
-    # the learning rate falls to 0 by a cosine over the budget (wall clock or epochs): the weights that generate are
-    # annealed, not those of a noisy step at lr 1e-3 (a run's saved config keeps the schedule it was trained with)
-    default_training = {"lr_schedule": "budget_cosine"}
     default_config = {
         "hidden_energy": 256,     # units of the 3 hidden layers of the layer-energy network
         "hidden_ring": 256,       # ... of the ring-fraction network (one row per layer)
