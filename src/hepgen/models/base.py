@@ -62,9 +62,6 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     # named configurations, ``hepgen train --model NAME --config PRESET``: {preset: {"params": ..., "training": ...}}
     # (sections as in a YAML config; hepgen.training.config.resolve_config merges them over the defaults)
     config_presets: dict[str, dict[str, Any]] = {}
-    # the model's own defaults of the shared loop's ``training`` section (over hepgen.training.config's
-    # TRAINING_DEFAULTS, under a config's), e.g. {"lr_schedule": "budget_cosine"}
-    default_training: dict[str, Any] = {}
     # whether what after_training stores depends on the final weights (e.g. a latent KDE): then generation
     # cannot use the best validated epoch's weights with it and takes the last checkpoint
     extra_uses_weights: bool = True

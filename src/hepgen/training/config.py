@@ -123,8 +123,6 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
 
     >>> resolve_config("bibae")["params"]["latent_dim"]
     24
-    >>> resolve_config("calo-cfm")["training"]["lr_schedule"], resolve_config("wgan")["training"]["lr_schedule"]
-    ('budget_cosine', None)
     >>> resolve_config("wgan", {"params": {"no_such": 1}})
     Traceback (most recent call last):
     ...
@@ -151,8 +149,7 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
     out = {
         "model": name,
         "params": _merge(defaults, config.get("params"), "params"),
-        "training": _merge(_merge(TRAINING_DEFAULTS, cls.default_training, f"{name}.default_training"),
-                           config.get("training"), "training"),
+        "training": _merge(TRAINING_DEFAULTS, config.get("training"), "training"),
         "preprocessing": copy.deepcopy(config.get("preprocessing", preprocessing)),
         "labels": list(config.get("labels", [])),
     }
