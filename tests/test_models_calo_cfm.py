@@ -203,3 +203,28 @@ def test_cells_standardised_on_the_filled_ones_with_the_empty_ones_below():
     kept = model._normalised(decoded, model.cell_real)
     rows = ~clipped.any(dim=-1, keepdim=True) & real
     torch.testing.assert_close(kept[rows], c[rows])
+
+
+
+def test_cell_network_trains_on_the_filled_rings_only():
+    """The cell loss runs the cell network on the (layer, ring) rows that hold energy and on nothing else: ds2
+    showers with energy in the inner three rings of the first ten layers fill 30 of the 405 rows each."""
+    from hepgen.models.calo_cfm import CaloCFM
+
+    geo = get_geometry("calochallenge-2")
+    rng = np.random.default_rng(0)
+    n = 8
+    energy = np.zeros((n, 45, 16, 9), np.float32)            # calochallenge-2 voxel order: layer, alpha, r
+    energy[:, :10, :, :3] = rng.uniform(0.5, 1.5, (n, 10, 16, 3))
+    x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
+    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False},
+                    geometry=geo)
+    model.before_training({"x": x, "cond": cond})
+    seen = []
+    original = model.cell_velocity
+    model.cell_velocity = lambda v, t, context: seen.append((v.shape, t.shape, context.shape[0])) or original(
+        v, t, context)
+    loss = model.training_step({"x": x, "cond": cond}, {"model": torch.optim.SGD(model.parameters(), lr=0.0)},
+                               0, 0)["cell_cfm"]
+    assert seen == [(torch.Size([n * 30, 16]), torch.Size([n * 30]), n * 30)]
+    assert 0.1 < float(loss) < 100.0
