@@ -89,6 +89,20 @@ def test_benchmark_array_run_per_sample_and_consolidated_table(runs, tmp_path):
     assert "| ganplify-gan | sample | onnxruntime | - | not available" in table
 
 
+def test_benchmark_skips_a_large_batch_that_would_not_fit_in_memory(runs, monkeypatch):
+    """The warm-up at 1000 measures what one call needs; with no memory left batch 2000 is skipped and says why
+    (the seed-size WGAN at batch 10000 was killed for memory), and runs when there is."""
+    import hepgen.timing.benchmark as bench
+
+    monkeypatch.setattr(bench, "available_memory_mib", lambda: 0.0)
+    res = benchmark_run(runs["arrays"], [1, 2000], backends=("torch",), repeats=1)
+    row = res["timings"]["torch"]["sample"]
+    assert row["1"]["mean_ms"] > 0 and "GiB available" in row["2000"]["skipped"]
+    monkeypatch.setattr(bench, "available_memory_mib", lambda: 1e9)
+    row = benchmark_run(runs["arrays"], [1, 2000], backends=("torch",), repeats=1)["timings"]["torch"]["sample"]
+    assert row["2000"]["mean_ms"] > 0 and row["2000"]["repeats"] == 1
+
+
 @pytest.mark.parametrize("kind", ["jets", "points", "arrays"])
 def test_hepgen_export_of_jet_point_and_array_runs_agrees_with_torch(runs, tmp_path, kind):
     import onnxruntime as ort

@@ -17,8 +17,10 @@ each point, the throughput-optimal batch size among the measured ones, and the r
 simulator's time on the same machine (GFlash, :mod:`hepgen.simulate`). Batch 10000 is feasible
 with ``repeats`` 1 and a warm-up at batch 1000; a point whose repeats are predicted to take longer
 than ``max_point_s`` runs fewer repeats (the JSON records them), and one whose single call is
-predicted to take longer is skipped and says so. Times are ms per shower, as the CaloChallenge CSV columns
-``time CPU 1/100/10000``.
+predicted to take longer is skipped and says so; so is a point above batch 1000 whose one call is
+predicted (the memory its warm-up at 1000 took, scaled to the batch) to need more than 80 % of the
+memory available (the seed-size WGAN at batch 10000 was killed for memory on a 24 GB machine). Times
+are ms per shower, as the CaloChallenge CSV columns ``time CPU 1/100/10000``.
 
 >>> parse_batch_sizes("1,100,10000")
 [1, 100, 10000]
@@ -241,6 +243,46 @@ def _fit_repeats(est_ms: float | None, b: int, repeats: int, max_point_s: float)
         return repeats
     per_call_s = est_ms * b / 1e3
     return int(min(repeats, max_point_s // per_call_s)) if per_call_s > 0 else repeats
+
+
+MEMORY_SHARE = 0.8
+
+
+def available_memory_mib() -> float | None:
+    """The memory the kernel can still give (``MemAvailable`` of /proc/meminfo, MiB); None where unknown.
+
+    >>> m = available_memory_mib()
+    >>> m is None or m > 0
+    True
+    """
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _skip_for_memory(probe_mib: float, probe_batch: int, b: int, free_mib: float | None) -> str | None:
+    """Why a call at batch ``b`` is not run: the memory a call at ``probe_batch`` took (peak RSS growth, MiB),
+    scaled to ``b``, would need at least ``MEMORY_SHARE`` of the ``free_mib`` available; None if it fits or
+    the available memory is unknown.
+
+    >>> _skip_for_memory(2400.0, 1000, 10000, 20000.0)
+    'predicted 23.4 GiB for one call >= 80% of the 19.5 GiB available'
+    >>> _skip_for_memory(100.0, 1000, 10000, 20000.0) is None, _skip_for_memory(2400.0, 1000, 10000, None) is None
+    (True, True)
+    """
+    need_mib = max(probe_mib, 0.0) * b / probe_batch
+    if free_mib is None or need_mib < MEMORY_SHARE * free_mib:
+        return None
+    return (f"predicted {need_mib / 1024:.1f} GiB for one call >= {MEMORY_SHARE:.0%} of the {free_mib / 1024:.1f} GiB "
+            "available")
+
+
+def _no_warmup() -> None:
+    """The warm-up of a point already ran (as the memory probe)."""
 
 
 def _repeats(b: int, repeats: int | None) -> int:
@@ -487,6 +529,15 @@ def benchmark_run(run_dir: str | Path, batch_sizes: list[int] = (1, 100, 10000),
                     continue
                 fn = _synchronised(work.fn(gen, backend, path, b), device)
                 warm = _synchronised(work.fn(gen, backend, path, 1000), device) if b > 1000 else None
+                if warm is not None:        # the warm-up at 1000 also measures the memory one call needs
+                    with PeakMemory() as mem:
+                        before = mem.peak_mib
+                        warm()
+                    why = _skip_for_memory(mem.peak_mib - before, 1000, b, available_memory_mib())
+                    if why:
+                        table.setdefault(path, {})[str(b)] = {"skipped": why}
+                        continue
+                    warm = _no_warmup
                 status(f"{backend} {path} batch {b} x {n_rep}")
                 r = time_per_item(fn, b, n_rep, warmup=warm)
                 _close_open()
