@@ -18,7 +18,7 @@ simulator's time on the same machine (GFlash, :mod:`hepgen.simulate`). Batch 100
 with ``repeats`` 1 and a warm-up at batch 1000; a point whose repeats are predicted to take longer
 than ``max_point_s`` runs fewer repeats (the JSON records them), and one whose single call is
 predicted to take longer is skipped and says so; so is a point above batch 1000 whose one call is
-predicted (the memory its warm-up at 1000 took, scaled to the batch) to need more than 80 % of the
+predicted (the memory its warm-up at 1000 took, scaled to the batch) to need at least 80 % of the
 memory available (the seed-size WGAN at batch 10000 was killed for memory on a 24 GB machine). Times
 are ms per shower, as the CaloChallenge CSV columns ``time CPU 1/100/10000``.
 
