@@ -203,8 +203,9 @@ def test_trained_model_generates_showers_that_follow_theta(tmp_path):
     """calo-cfm trained on tilted and straight GFlash electrons (a small user calorimeter, 8 layers of W/Si,
     9 x 9 cells of 8 mm) generates showers whose axis follows the requested theta_deg (measured: reference
     slopes -0.002 / 0.799, generated -0.009 / 0.732 for theta 0 / 40 degrees with the cell network trained on the
-    filled rows only; tan 40 = 0.839). 200 epochs of 8 batches: with the cells standardised on the filled ones (``cell_band``) the tilt takes longer to learn on
-    this toy than before (tilted slope after 20 epochs 0.40 against 0.76 without the band; after 400: 0.79)."""
+    filled rows only; tan 40 = 0.839). 200 epochs of 8 batches: with the cells standardised on the filled ones
+    (``cell_band``) the tilt takes longer to learn on this toy than before (tilted slope after 20 epochs 0.40
+    against 0.76 without the band; after 400: 0.79)."""
     import torch
 
     from hepgen.progress import set_quiet

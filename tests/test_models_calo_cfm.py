@@ -205,7 +205,6 @@ def test_cells_standardised_on_the_filled_ones_with_the_empty_ones_below():
     torch.testing.assert_close(kept[rows], c[rows])
 
 
-
 def test_cell_network_trains_on_the_filled_rings_only():
     """The cell loss runs the cell network on the (layer, ring) rows that hold energy and on nothing else: ds2
     showers with energy in the inner three rings of the first ten layers fill 30 of the 405 rows each."""
