@@ -227,3 +227,28 @@ def test_cell_network_trains_on_the_filled_rings_only():
                                0, 0)["cell_cfm"]
     assert seen == [(torch.Size([n * 30, 16]), torch.Size([n * 30]), n * 30)]
     assert 0.1 < float(loss) < 100.0
+
+
+def test_energy_network_sees_several_flow_times_per_shower():
+    """With ``energy_repeats`` k the energy loss runs the energy network on k fresh (flow time, noise,
+    dequantisation) draws of each shower; the ring network still sees one row of energy coordinates per shower."""
+    from hepgen.models.calo_cfm import CaloCFM
+
+    geo = get_geometry("calochallenge-2")
+    rng = np.random.default_rng(0)
+    n, k = 8, 3
+    energy = np.zeros((n, 45, 16, 9), np.float32)
+    energy[:, :10, :, :3] = rng.uniform(0.5, 1.5, (n, 10, 16, 3))
+    x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
+    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_repeats": k},
+                    geometry=geo)
+    model.before_training({"x": x, "cond": cond})
+    seen: dict[str, list] = {"energy": [], "ring": []}
+    energy_velocity, ring_velocity = model.energy_velocity, model.ring_velocity
+    model.energy_velocity = lambda y, t, c: seen["energy"].append((y.shape[0], t, c.shape[0])) or energy_velocity(
+        y, t, c)
+    model.ring_velocity = lambda v, t, c, z: seen["ring"].append(z.shape[0]) or ring_velocity(v, t, c, z)
+    model.training_step({"x": x, "cond": cond}, {"model": torch.optim.SGD(model.parameters(), lr=0.0)}, 0, 0)
+    (rows, t, n_cond), = seen["energy"]
+    assert rows == n_cond == k * n and len(torch.unique(t)) == k * n         # k flow times per shower
+    assert seen["ring"] == [n]

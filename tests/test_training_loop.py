@@ -192,3 +192,45 @@ def test_best_validated_epoch_is_kept_and_used_for_generation(tmp_path):
     assert all(torch.equal(model.state_dict()[k], w) for k, w in weights.items())
     if best["epoch"] != len(records) - 1:
         assert not all(torch.equal(last.state_dict()[k], w) for k, w in weights.items())
+
+
+def test_moving_average_resumes_exactly_and_is_what_generates(tmp_path):
+    from hepgen.training.config import resolve_config
+    from hepgen.training.run import load_run_model
+
+    assert resolve_config("calo-cfm")["training"]["ema_decay"] == 0.999      # the model's training default
+    assert resolve_config("wgan")["training"]["ema_decay"] is None
+    data = toy_showers()
+    cfg = {**TINY_WGAN, "training": {**TINY_WGAN["training"], "ema_decay": 0.9}}
+    straight = train("wgan", data, tmp_path / "a", cfg, max_epochs=2, seed=3)
+    train("wgan", data, tmp_path / "b", cfg, max_epochs=1, seed=3)
+    resumed = train("wgan", data, tmp_path / "b", max_epochs=2, seed=3)
+    wa, wb = weights(straight), weights(resumed)
+    assert wa.keys() == wb.keys() and "ema.n_averaged" in wa
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    assert int(wa["ema.n_averaged"]) == 2 * (180 // 25)      # one update per batch of both epochs (180 train)
+    model, _, _ = load_run_model(straight, which="last")
+    state = model.state_dict()
+    averaged = {k[len("ema.module."):]: v for k, v in wa.items() if k.startswith("ema.module.")}
+    assert averaged.keys() == state.keys()
+    assert all(torch.equal(state[k], v) for k, v in averaged.items())
+    trained = {k[len("model."):]: v for k, v in wa.items() if k.startswith("model.")}
+    assert any(not torch.equal(trained[k], v) for k, v in averaged.items() if v.is_floating_point())
+
+
+def test_moving_average_switched_on_for_a_run_saved_without_one(tmp_path):
+    import yaml
+
+    data = toy_showers(100)
+    run = train("wgan", data, tmp_path / "r", TINY_WGAN, max_epochs=1, seed=1)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["training"]["ema_decay"] = 0.5
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    train("wgan", data, run, max_epochs=2, seed=1)
+    w = weights(run)
+    assert int(w["ema.n_averaged"]) == 90 // 25                        # counted from the resume on
+    config["training"]["ema_decay"] = None                             # and off again
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    train("wgan", data, run, max_epochs=3, seed=1)
+    assert not any(k.startswith("ema.") for k in weights(run))

@@ -62,6 +62,9 @@ class GenerativeModel(nn.Module, metaclass=abc.ABCMeta):
     # named configurations, ``hepgen train --model NAME --config PRESET``: {preset: {"params": ..., "training": ...}}
     # (sections as in a YAML config; hepgen.training.config.resolve_config merges them over the defaults)
     config_presets: dict[str, dict[str, Any]] = {}
+    # options of the shared training loop this model trains best with (over hepgen.training.config.TRAINING_DEFAULTS;
+    # a config's training section overrides them), e.g. {"ema_decay": 0.999}
+    training_defaults: dict[str, Any] = {}
     # whether what after_training stores depends on the final weights (e.g. a latent KDE): then generation
     # cannot use the best validated epoch's weights with it and takes the last checkpoint
     extra_uses_weights: bool = True

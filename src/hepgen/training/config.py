@@ -47,6 +47,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "lr_schedule": None,         # None: constant (times the model's lr_decay); "warmup_cosine" or "budget_cosine"
     "warmup_steps": None,        # batches of linear warm-up (None: 10 % of max_epochs' batches)
     "lr_final_factor": 0.0,      # the cosine's end value, a fraction of the base learning rate
+    "ema_decay": None,           # keep a moving average of the weights to generate with (hepgen.training.averaging)
 }
 SECTIONS = ("model", "params", "training", "preprocessing", "labels")
 
@@ -149,7 +150,7 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
     out = {
         "model": name,
         "params": _merge(defaults, config.get("params"), "params"),
-        "training": _merge(TRAINING_DEFAULTS, config.get("training"), "training"),
+        "training": _merge({**TRAINING_DEFAULTS, **cls.training_defaults}, config.get("training"), "training"),
         "preprocessing": copy.deepcopy(config.get("preprocessing", preprocessing)),
         "labels": list(config.get("labels", [])),
     }

@@ -94,6 +94,17 @@ class LitWrapper(L.LightningModule):
         self.opt_names: list[str] = []
         self.epoch_losses: dict[str, list[float]] = {}
         self.lr_schedule: Callable[[int, float | None], float] | None = None
+        decay = self.training_cfg.get("ema_decay")
+        self.ema = None
+        if decay:
+            from hepgen.training.averaging import weight_average
+
+            self.ema = weight_average(model, float(decay))
+
+    @property
+    def generation_model(self):
+        """The weights that validate and generate: the moving average where the run keeps one, else the model."""
+        return self.model if self.ema is None else self.ema.module
 
     def configure_optimizers(self):
         from hepgen.training.schedules import override_optimizer
@@ -120,6 +131,10 @@ class LitWrapper(L.LightningModule):
             for _, group in self._param_groups():
                 group["lr"] = group["epoch_lr"] * factor
         losses = self.model.training_step({"x": x, "cond": cond}, named, int(self.global_step), int(self.current_epoch))
+        if self.ema is not None:
+            from hepgen.training.averaging import update_average
+
+            update_average(self.ema, self.model)
         for k, v in losses.items():
             value = float(v)
             if not math.isfinite(value):
@@ -147,6 +162,16 @@ class LitWrapper(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._rng_to_restore = checkpoint.get("hepgen_rng")
+        state = checkpoint.get("state_dict", {})
+        has_average = any(k.startswith("ema.") for k in state)
+        if self.ema is not None and not has_average:     # an average switched on for a run saved without one
+            state.update({"ema." + k: v.clone() for k, v in self.ema.state_dict().items()})
+            state.update({"ema.module." + k[len("model."):]: v.clone() for k, v in list(state.items())
+                          if k.startswith("model.")})
+            state["ema.n_averaged"] = torch.zeros_like(state["ema.n_averaged"])      # the next update copies
+        elif self.ema is None and has_average:
+            for k in [k for k in state if k.startswith("ema.")]:
+                del state[k]
 
     def on_train_start(self) -> None:
         from hepgen.training.schedules import lr_factor_schedule
@@ -264,7 +289,7 @@ class Validation(L.Callback):
         record.update({k: float(np.mean(v)) for k, v in pl_module.epoch_losses.items()})
         pl_module.epoch_losses.clear()
         if self.due(trainer, epoch):
-            metrics = self.metrics(pl_module.model)
+            metrics = self.metrics(pl_module.generation_model)
             record.update(metrics)
             self.keep_if_best(pl_module, epoch, record, metrics)
         self.run.log(record)
@@ -472,6 +497,10 @@ def run_training(run: RunDir, net, kind, arrays: dict[str, np.ndarray], referenc
         raise
     if rank != 0:
         return run.path
+    if cfg["training"].get("ema_decay"):     # what after_training derives must come from the weights that generate
+        from hepgen.training.averaging import generation_state
+
+        net.load_state_dict(generation_state(load_checkpoint(run.checkpoint)["state_dict"]))
     net.eval()
     extra = net.after_training({k: torch.as_tensor(v) for k, v in arrays.items()})
     if extra:
@@ -484,14 +513,16 @@ def run_training(run: RunDir, net, kind, arrays: dict[str, np.ndarray], referenc
 
 
 def _load_weights(net, run_dir: str | Path) -> None:
-    """Copy another run's last weights into ``net`` (same model and sizes), for fine-tuning."""
+    """Copy another run's last weights into ``net`` (same model and sizes; its moving average where it kept one),
+    for fine-tuning."""
     from hepgen.errors import InputError
+    from hepgen.training.averaging import generation_state
 
     src = RunDir(run_dir)
     if not src.checkpoint.is_file():
         raise InputError("run to initialise from has no checkpoint", file=str(src.checkpoint))
     ckpt = load_checkpoint(src.checkpoint)
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    state = generation_state(ckpt["state_dict"])
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

@@ -179,6 +179,7 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     import numpy as np
 
     from hepgen.models.registry import get_model_class
+    from hepgen.training.averaging import generation_state
     from hepgen.training.kinds import kind_from_state
     from hepgen.training.config import load_yaml
 
@@ -198,7 +199,7 @@ def load_run_model(run_dir: str | Path, which: str = "best"):
     ckpt = load_checkpoint(ckpt_path)
     if not isinstance(ckpt.get("state_dict"), dict):
         raise InputError("checkpoint holds no 'state_dict'", file=str(ckpt_path))
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    state = generation_state(ckpt["state_dict"])
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
