@@ -234,3 +234,12 @@ def test_moving_average_switched_on_for_a_run_saved_without_one(tmp_path):
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     train("wgan", data, run, max_epochs=3, seed=1)
     assert not any(k.startswith("ema.") for k in weights(run))
+
+
+def test_bad_moving_average_decay_is_refused_before_the_run_exists(tmp_path):
+    from hepgen.errors import InputError
+
+    for decay in (2, 1.0, "fast"):
+        with pytest.raises(InputError, match=f"ema_decay must lie in \\(0, 1\\) or be null, got {decay!r}"):
+            train("wgan", toy_showers(40), tmp_path / "run", {"training": {"ema_decay": decay}}, max_epochs=1)
+        assert not (tmp_path / "run").exists()

@@ -154,4 +154,7 @@ def resolve_config(model: str | None, config: dict[str, Any] | str | Path | None
         "preprocessing": copy.deepcopy(config.get("preprocessing", preprocessing)),
         "labels": list(config.get("labels", [])),
     }
+    decay = out["training"]["ema_decay"]
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < 1):
+        raise InputError(f"training: ema_decay must lie in (0, 1) or be null, got {decay!r}", file=where)
     return out
