@@ -252,3 +252,9 @@ def test_energy_network_sees_several_flow_times_per_shower():
     (rows, t, n_cond), = seen["energy"]
     assert rows == n_cond == k * n and len(torch.unique(t)) == k * n         # k flow times per shower
     assert seen["ring"] == [n]
+
+    from hepgen.errors import InputError
+
+    with pytest.raises(InputError, match="params: energy_repeats must be >= 1, got 0"):
+        CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_repeats": 0},
+                geometry=geo)

@@ -72,6 +72,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hepgen.errors import InputError
 from hepgen.models.layers import mlp, standard_normal, time_embedding, uniform
 from hepgen.models.objectives import conditional_flow_matching_loss, optimizer_step
 from hepgen.models.registry import GenerativeModel, register_model
@@ -232,6 +233,8 @@ class CaloCFM(GenerativeModel):
         self.register_buffer("cell_real", real.reshape(index.shape).float())
         self.register_buffer("ring_real", (self.cell_real.sum(dim=2) > 0).float())
         L, G, C = index.shape
+        if int(c.get("energy_repeats", 1)) < 1:
+            raise InputError(f"params: energy_repeats must be >= 1, got {c['energy_repeats']}")
         self.hits = bool(c.get("hits", False))
         self.cell_band = bool(c.get("cell_band", False))
         for name, shape in (("response", (1,)), ("energy", (L,)), ("hits", (L,)), ("ring", (L, G)),
