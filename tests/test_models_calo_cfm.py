@@ -136,7 +136,8 @@ def test_smallest_recorded_deposit_is_learnt_and_applied(tmp_path):
 
 def test_a_run_trained_before_hit_counts_loads_without_them(tmp_path):
     """A run whose saved config lacks ``hits`` (trained before the option existed) is rebuilt without hit counts
-    (``config_of_older_runs``) and its weights load; a new run gets the default (with counts)."""
+    (``config_of_older_runs``), likewise without the cells' band and the per-energy scales of the energy
+    coordinates, and its weights load; a new run gets the default (with counts)."""
     import yaml
 
     from hepgen.training.run import RunDir, load_run_model
@@ -144,17 +145,19 @@ def test_a_run_trained_before_hit_counts_loads_without_them(tmp_path):
     torch.set_num_threads(1)
     showers, _ = toy_showers(100, seed=3)
     cfg = {"params": {"hidden_energy": 8, "hidden_ring": 8, "hidden_cell": 8, "steps": 1, "cell_steps": 1,
-                      "hits": False, "cell_band": False},
+                      "hits": False, "cell_band": False, "energy_scale_knots": 0},
            "training": {"batch_size": 50, "val_fraction": 0.0, "num_threads": 1}}
     run = train("calo-cfm", showers, tmp_path / "run", cfg, max_epochs=1, seed=0)
     path = RunDir(run).config
     saved = yaml.safe_load(path.read_text())
     del saved["params"]["hits"]
     del saved["params"]["cell_band"]
+    del saved["params"]["energy_scale_knots"]
     path.write_text(yaml.safe_dump(saved))
     model, _, _ = load_run_model(run)
     assert model.hits is False and not hasattr(model, "hits_mean")
     assert model.cell_band is False                        # and the cells in the coordinate they were trained in
+    assert model.scale_knots == 0 and not hasattr(model, "energy_scale_mean")
     assert model.sample(torch.full((2, 1), 1e4), torch.Generator().manual_seed(0)).shape[0] == 2
 
 
@@ -257,4 +260,43 @@ def test_energy_network_sees_several_flow_times_per_shower():
 
     with pytest.raises(InputError, match="params: energy_repeats must be >= 1, got 0"):
         CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_repeats": 0},
+                geometry=geo)
+
+
+def test_energy_coordinates_standardised_per_incident_energy(tmp_path):
+    """A calorimeter's resolution narrows with energy: with ``energy_scale_knots`` the energy network learns the
+    coordinates in units of the spread expected at each E_inc (unit spread at 1 GeV and at 100 GeV alike), the
+    generated resolution follows the true one at both ends, and the option is refused out of range."""
+    from hepgen.errors import InputError
+    from hepgen.models.calo_cfm import CaloCFM
+    from hepgen.training.run import load_run_model
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    showers, _ = toy_showers(2000, seed=4)
+    rng = np.random.default_rng(5)
+    resolution = 0.10 / np.sqrt(showers.incident_energy / 1e3)               # 10 % at 1 GeV, 1 % at 100 GeV
+    response = rng.normal(RESPONSE, resolution)
+    showers.energy *= (response / (showers.energy.sum(axis=1) / showers.incident_energy))[:, None]
+    cfg = {"params": {"hidden_energy": 64, "hidden_ring": 32, "hidden_cell": 32, "steps": 8},
+           "training": {"batch_size": 100, "val_fraction": 0.0, "num_threads": 1}}
+    run = train("calo-cfm", showers, tmp_path / "run", cfg, max_epochs=15, seed=0)   # 300 steps
+    model, kind, _ = load_run_model(run)
+    low, high = showers.incident_energy < 3e3, showers.incident_energy > 3e4
+    encoded = kind.encode(showers)
+    cond = torch.from_numpy(encoded["cond"])
+    z = model.encode_energy(model.split(torch.from_numpy(encoded["x"]))[0])[:, :1]
+    mean, std = model.energy_scale(cond)
+    residual = ((z - mean[:, :1]) / std[:, :1]).squeeze(1).detach().numpy()
+    for band in (low, high):
+        assert 0.8 < residual[band].std() < 1.25, residual[band].std()          # unit spread at both ends
+    assert z[torch.from_numpy(high)].std() < 0.3 * z[torch.from_numpy(low)].std()  # not so standardised globally
+    for e_inc in (1.5e3, 6e4):
+        gen = load_generator(run).sample(np.full(1000, e_inc), batch_size=500, seed=3)
+        spread = np.std(gen.energy.sum(axis=1) / e_inc)
+        truth = 0.10 / np.sqrt(e_inc / 1e3)
+        assert 0.6 * truth < spread < 1.6 * truth, (e_inc, spread, truth)
+    geo = showers.geometry
+    with pytest.raises(InputError, match=r"params: energy_scale_knots must be 0 \(off\) or 2..64, got 1"):
+        CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_scale_knots": 1},
                 geometry=geo)
