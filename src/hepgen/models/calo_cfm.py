@@ -207,8 +207,10 @@ class CaloCFM(GenerativeModel):
         "hidden_cell": 128,       # ... of the cell-fraction network (one row per layer and ring)
         "embedding": 8,           # size of the learnt embeddings of the layer and of the (layer, ring)
         "time_frequencies": 4,
-        "steps": 10,              # midpoint steps of the energy and ring networks at sampling (2 calls each)
-        "cell_steps": 8,          # ... of the cell network (the most expensive one: a row per layer and ring)
+        # midpoint steps (2 network calls each) at sampling: 4 + 4 against 10 + 8, the same 30-minute ds2 run, same
+        # showers: AUC 0.616 / 0.708 against 0.607 / 0.701 (± 0.009), 2.7 against 6.9 ms/shower at batch 100
+        "steps": 4,               # ... of the energy and ring networks
+        "cell_steps": 4,          # ... of the cell network (the most expensive one: a row per layer and ring)
         "hits": True,             # the energy network also generates each layer's number of hits (see the docstring)
         "energy_scale_knots": 8,  # energy coordinates standardised per E_inc: points in log E_inc (0: not at all)
         "shape_floor": 1e-7,      # empty cells dequantised to U(0, 1] x this fraction of their ring's energy
