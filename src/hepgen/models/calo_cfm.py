@@ -197,7 +197,7 @@ class CaloCFM(GenerativeModel):
     data_kind = "showers"
     tiny_config = {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "embedding": 2, "steps": 2,
                    "cell_steps": 2}
-    # runs trained before the hit counts were generated, and before the cells' empty band
+    # runs trained before the hit counts were generated, before the cells' empty band and before the per-energy scales
     config_of_older_runs = {"hits": False, "cell_band": False, "energy_scale_knots": 0}
     # generate with the moving average of the weights (hepgen.training.averaging): batches of 64 at a constant rate
     training_defaults = {"ema_decay": 0.999}
@@ -378,7 +378,7 @@ class CaloCFM(GenerativeModel):
         Why: a calorimeter's relative resolution falls tenfold from 1 GeV to 1 TeV, and so do the spreads of the
         layer fractions and hit counts at fixed E_inc; standardised over all energies, the network had to contract
         its noise to a few hundredths at 1 TeV, and on calochallenge-2 (30-minute benchmark) the generated hit counts
-        of the shower-maximum layers above 100 GeV spread 2.3x as much as the reference's, the layer energies 1.2x
+        of the shower-maximum layers above 100 GeV spread 1.5-2.5x as much as the reference's, the layer energies 1.2x
         (hepgen's high-level classifier, whose inputs are the same residuals in units of the local spread: AUC 0.93
         on the per-layer sparsities alone). In units of the local spread every energy asks for the same precision.
         Knots, not a polynomial in log E_inc: where a deep layer turns from mostly empty to mostly filled its
