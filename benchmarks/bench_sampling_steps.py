@@ -13,15 +13,38 @@ load > 3 does not count.
 
 Writes ``OUT/sampling_steps.json`` (one row per pair: AUCs and errors, E_vis/E_inc separation power, the three
 largest separation powers, ms/shower at batch 100 with its spread, the 1-minute load and the time of day) after each
-pair, atomically; a pair already in it is skipped on a rerun.
+pair, atomically; a pair already in it is skipped on a rerun (a generated file of an unfinished pair is written
+again). Bad input (a missing run or file, a run without ``steps`` / ``cell_steps``, a malformed pair): one line on
+stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fidelity import run_script  # noqa: E402  (sibling benchmark: one line and exit 2 on bad input)
+
+
+def parse_pairs(pairs: list[str]) -> list[tuple[int, int]]:
+    """``["10,8", "4,4"]`` -> [(10, 8), (4, 4)]; anything else is refused.
+
+    >>> parse_pairs(["10,8", "4,4"])
+    [(10, 8), (4, 4)]
+    """
+    from hepgen.errors import InputError
+
+    out = []
+    for pair in pairs:
+        parts = pair.split(",")
+        if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+            raise InputError(f"--pairs: '{pair}' is not STEPS,CELL_STEPS (two integers >= 1, e.g. 4,4)")
+        out.append((int(parts[0]), int(parts[1])))
+    return out
 
 
 def main() -> None:
@@ -39,29 +62,33 @@ def main() -> None:
     import torch
 
     from hepgen.data import read_showers
-    from hepgen.data.hdf5 import write_showers
-    from hepgen.evaluate.evaluation import compare_files
     from hepgen.data.atomic import atomic_path
+    from hepgen.data.hdf5 import write_showers
+    from hepgen.errors import InputError
+    from hepgen.evaluate.evaluation import compare_files
     from hepgen.timing.benchmark import time_per_item
     from hepgen.training import load_generator
 
+    pairs = parse_pairs(args.pairs)
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    reference = read_showers(args.reference)
+    generator = load_generator(args.run)
+    if not {"steps", "cell_steps"} <= set(generator.model.config):
+        raise InputError("the run's model has no 'steps' and 'cell_steps' to set (a flow-matching model such as "
+                         "calo-cfm)", file=args.run)
+    out = Path(args.out)                                 # created once the inputs have been read
     out.mkdir(parents=True, exist_ok=True)
     path = out / "sampling_steps.json"
     rows = json.loads(path.read_text()) if path.is_file() else []
-    reference = read_showers(args.reference)
-    generator = load_generator(args.run)
     energies_100 = np.exp(np.random.default_rng(0).uniform(np.log(1e3), np.log(1e6), 100))   # MeV
-    for pair in args.pairs:
-        steps, cell_steps = (int(v) for v in pair.split(","))
+    for steps, cell_steps in pairs:
         if any(r["steps"] == steps and r["cell_steps"] == cell_steps for r in rows):
             continue
         generator.model.config["steps"], generator.model.config["cell_steps"] = steps, cell_steps
         timed = time_per_item(lambda: generator.sample(energies_100, batch_size=100, seed=1), 100, args.repeats)
         generated = generator.sample(reference.incident_energy, batch_size=1000, seed=args.seed)
         gen_path = out / f"generated_{steps}_{cell_steps}.h5"
-        write_showers(gen_path, generated)
+        write_showers(gen_path, generated, overwrite=True)      # this script's own file of an unfinished pair
         result, _, _ = compare_files(args.reference, gen_path, out / f"cache_{steps}_{cell_steps}", workers=1)
         c = result["classifier"]
         rows.append({"steps": steps, "cell_steps": cell_steps,
@@ -79,4 +106,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

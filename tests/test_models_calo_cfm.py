@@ -300,3 +300,7 @@ def test_energy_coordinates_standardised_per_incident_energy(tmp_path):
     with pytest.raises(InputError, match=r"params: energy_scale_knots must be 0 \(off\) or 2..64, got 1"):
         CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_scale_knots": 1},
                 geometry=geo)
+    for bad in ("abc", 2.5, True):                       # not integers: refused before a run directory exists
+        with pytest.raises(InputError, match=f"energy_scale_knots must be 0 \\(off\\) or 2..64, got {bad!r}"):
+            train("calo-cfm", showers[:50], tmp_path / "bad", {"params": {"energy_scale_knots": bad}}, max_epochs=1)
+        assert not (tmp_path / "bad").exists()

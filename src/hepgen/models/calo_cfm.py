@@ -165,6 +165,19 @@ def _standardisation(log_x: torch.Tensor, weight: torch.Tensor, min_std: float) 
     return torch.where(few, mean_all, mean), torch.where(few, std_all, var.sqrt()).clamp_min(min_std)
 
 
+def _integer_option(config: dict, name: str, default: int, expected: str, valid) -> None:
+    """Refuse a model parameter that is not an integer (YAML ``2.5``, ``"abc"``, ``true``) or fails ``valid``.
+
+    >>> _integer_option({"energy_repeats": 2.5}, "energy_repeats", 1, ">= 1", lambda n: n >= 1)
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: params: energy_repeats must be >= 1, got 2.5 (an integer expected)
+    """
+    value = config.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not valid(value):
+        raise InputError(f"params: {name} must be {expected}, got {value!r} (an integer expected)")
+
+
 def _lift_hits_to_floor(e: np.ndarray, floor: float) -> np.ndarray:
     """Voxel energies of one layer (B, V) -> the same hits, each at least ``floor``, with the same layer energy:
     the count is first cut to ⌊E / floor⌋ (the smallest hits go, their energy to the rest in proportion), then hits
@@ -238,10 +251,8 @@ class CaloCFM(GenerativeModel):
         self.register_buffer("cell_real", real.reshape(index.shape).float())
         self.register_buffer("ring_real", (self.cell_real.sum(dim=2) > 0).float())
         L, G, C = index.shape
-        if int(c.get("energy_repeats", 1)) < 1:
-            raise InputError(f"params: energy_repeats must be >= 1, got {c['energy_repeats']}")
-        if int(c.get("energy_scale_knots", 0)) not in (0, *range(2, 65)):
-            raise InputError(f"params: energy_scale_knots must be 0 (off) or 2..64, got {c['energy_scale_knots']}")
+        _integer_option(c, "energy_repeats", 1, ">= 1", lambda n: n >= 1)
+        _integer_option(c, "energy_scale_knots", 0, "0 (off) or 2..64", lambda n: n == 0 or 2 <= n <= 64)
         self.hits = bool(c.get("hits", False))
         self.cell_band = bool(c.get("cell_band", False))
         for name, shape in (("response", (1,)), ("energy", (L,)), ("hits", (L,)), ("ring", (L, G)),
@@ -249,7 +260,7 @@ class CaloCFM(GenerativeModel):
             if name != "hits" or self.hits:     # runs trained without hit counts have no hits_mean / hits_std
                 self.register_buffer(f"{name}_mean", torch.zeros(shape))
                 self.register_buffer(f"{name}_std", torch.ones(shape))
-        self.scale_knots = int(c.get("energy_scale_knots", 0)) if self.n_cond else 0
+        self.scale_knots = c.get("energy_scale_knots", 0) if self.n_cond else 0
         n_energy = L + 1 + (L if self.hits else 0)                # response + fractions (+ hit counts)
         if self.scale_knots:                 # runs trained before have no energy_scale_* (identity)
             self.register_buffer("energy_scale_mean", torch.zeros(self.scale_knots, n_energy))

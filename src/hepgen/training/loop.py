@@ -451,14 +451,19 @@ def train(model: str | None, data, run_dir: str | Path, config: dict | str | Pat
     if len(train_set) < 2:
         raise InputError(f"need at least 2 training {kind_cls.unit}, got {len(train_set)}", file=data_name)
     cls = get_model_class(cfg["model"])
-    if kind is None:
+    new_run = kind is None
+    if new_run:
         with about_file(data_name):
             kind = kind_cls.fit(train_set, cfg["preprocessing"], cfg["labels"])
+    L.seed_everything(seed, verbose=False)
+    # the model checks its parameters before a new run directory exists: a refused one leaves nothing behind
+    params_file = str(run.config) if not new_run else str(config_file) if config_file is not None else None
+    with about_file(params_file):
+        net = cls(kind.data_shape, kind.n_cond, run_params(cls, cfg["params"]), kind.geometry)
+    if new_run:
         run.create()
         run.write_json(run.preprocessing, kind.state())
         save_yaml(run.config, cfg)
-    L.seed_everything(seed, verbose=False)
-    net = cls(kind.data_shape, kind.n_cond, run_params(cls, cfg["params"]), kind.geometry)
     net.set_data_kind(kind)
     if init_from is not None and not run.checkpoint.is_file():
         _load_weights(net, init_from)
