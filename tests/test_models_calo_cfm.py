@@ -208,6 +208,56 @@ def test_cells_standardised_on_the_filled_ones_with_the_empty_ones_below():
     torch.testing.assert_close(kept[rows], c[rows])
 
 
+def test_single_cell_rings_and_full_rings_share_the_centred_coordinate():
+    """calochallenge-3-like core rings (50 cells): a third hold one cell (c = 1), the others 20-40 cells sharing the
+    energy evenly (±30 %). In log c the lone cells sit 3.5 units (4 σ) above the full rings' cells; centred on the
+    ring's mean (``cell_centred``, preset ``cell-centred``) both lie in the same range, and decoding gives back every
+    ring's fractions."""
+    from hepgen.models.calo_cfm import CaloCFM
+
+    geo = get_geometry("calochallenge-3")
+    rng = np.random.default_rng(1)
+    n = 300
+    energy = np.zeros((n, 45, 50, 18), np.float32)            # calochallenge-3 voxel order: layer, alpha, r
+    single = rng.random(n) < 1 / 3
+    for i in range(n):
+        cells = rng.choice(50, 1 if single[i] else rng.integers(20, 41), replace=False)
+        energy[i, 5, cells, 0] = rng.uniform(0.7, 1.3, len(cells))
+    x = torch.from_numpy(energy.reshape(n, -1))
+    spread = {}
+    for centred in (False, True):
+        model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False,
+                                             "cell_centred": centred}, geometry=geo)
+        model.before_training({"x": x, "cond": torch.zeros(n, 1)})
+        _, _, c = model.split(x)
+        v = model.encode_cells(c)[:, 5, 0]
+        lone = v[torch.from_numpy(single)].amax(dim=1)
+        full = v[torch.from_numpy(~single)][c[torch.from_numpy(~single), 5, 0] > 0]
+        spread[centred] = float(lone.median() - full.median())
+        d = model.decode_cells(model.encode_cells(c))[:, 5, 0] * (c[:, 5, 0] > 0)
+        torch.testing.assert_close(d / d.sum(dim=1, keepdim=True), c[:, 5, 0], atol=1e-5, rtol=1e-4)
+    assert spread[False] > 3.0 and abs(spread[True]) < 1.0, spread
+
+
+def test_centred_cells_decode_relative_to_the_largest_real_cell():
+    """Padding cells of an irregular readout (Belle II 5x5: rings of 1, 8 and 16 crystals padded to 16) never set
+    the scale, whatever value the ODE leaves in them: the lone crystal of the centre decodes to 1, and a run built
+    from the ``cell-centred`` preset has the option on."""
+    from hepgen.models.calo_cfm import CaloCFM
+    from hepgen.training.config import resolve_config
+
+    geo = get_geometry("belle2-ecl-5x5")
+    params = resolve_config("calo-cfm", "cell-centred")["params"]
+    model = CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config}, geometry=geo)
+    assert model.cell_centred is True
+    v = torch.full((2,) + tuple(model.cell_real.shape), -4.8)         # every cell in the empty band ...
+    v[:, 0, 0, 0] = torch.tensor([0.0, -3.0])                            # ... but the centre crystal
+    v[:, 0, 0, 1:] = 10.0                                                # padding: far above
+    decoded = model.decode_cells(v)
+    torch.testing.assert_close(decoded[:, 0, 0, 0], torch.ones(2))
+    assert float((decoded[:, 0, 1] * model.cell_real[0, 1]).max()) <= model.config["shape_floor"]
+
+
 def test_cell_network_trains_on_the_filled_rings_only():
     """The cell loss runs the cell network on the (layer, ring) rows that hold energy and on nothing else: ds2
     showers with energy in the inner three rings of the first ten layers fill 30 of the 405 rows each."""
