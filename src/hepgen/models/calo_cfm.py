@@ -34,9 +34,9 @@ option ``ema_decay``, 0.999 by default for this model; :mod:`hepgen.training.ave
   (which put a third of the core's energy into the halo); cells: c = E_voxel / E_ring given the ring's
   fraction and its layer's, as (log c − μ) / σ per cell (CaloFlow's per-voxel standardisation: the voxel spectrum
   spans orders of magnitude; preset ``cell-centred``: log c centred on the mean over the ring's filled cells, see
-  :meth:`CaloCFM._log_cells`), μ, σ of the showers that fill the cell, empty cells dequantised into a band below the filled ones (as CaloFlow adds noise below the readout
-  threshold; :meth:`CaloCFM.encode_cells`), so every coordinate is continuous and the filled cells' spread, not
-  the gap to the empty ones, sets the scale. μ, σ are fitted on ``fit_showers`` training showers before the first
+  :meth:`CaloCFM._log_cells`), μ, σ of the showers that fill the cell, empty cells dequantised into a band below
+  the filled ones (as CaloFlow adds noise below the readout threshold; :meth:`CaloCFM.encode_cells`), so every
+  coordinate is continuous and the filled cells' spread, not the gap to the empty ones, sets the scale. μ, σ are fitted on ``fit_showers`` training showers before the first
   step. Generated entries below ε = ``shape_floor`` are set to 0 (never the largest of a row) and the rest
   renormalised to 1, so a layer's energy is exactly its generated r f_l E_inc;
   empty layers (f_l below 1e-7) and rings stay empty and do not enter the losses of their children.
@@ -212,8 +212,8 @@ class CaloCFM(GenerativeModel):
                    "cell_steps": 2}
     # runs trained before the hit counts were generated, before the cells' empty band and before the per-energy scales
     config_of_older_runs = {"hits": False, "cell_band": False, "energy_scale_knots": 0}
-    # "cell-centred": the cells' log c centred on their ring's mean (see _log_cells), measured on calochallenge-3 and
-    # not adopted (E_max sep. 0.289 -> 0.251, voxel_energy 0.251 -> 0.130, high-level AUC 0.849 -> 0.885; docs/history.md)
+    # "cell-centred": the cells' log c centred on their ring's mean (see _log_cells), measured on calochallenge-3
+    # and not adopted (E_max sep. 0.289 -> 0.251, voxel_energy 0.251 -> 0.130, high-level AUC 0.849 -> 0.885)
     config_presets = {"cell-centred": {"params": {"cell_centred": True}}}
     # generate with the moving average of the weights (hepgen.training.averaging): batches of 64 at a constant rate
     training_defaults = {"ema_decay": 0.999}
@@ -498,8 +498,9 @@ class CaloCFM(GenerativeModel):
         ring held twice its share of the ring's energy (30 % against 14 %; 22 % with the band, 18 % once the cell
         network trained on the filled rows only, ``hepgen demo``).
         Which cells are hits is still an order: every empty cell decodes below every filled one.
-        With ``cell_centred`` (preset ``cell-centred``) log c is taken relative to the mean log c of the ring's filled cells
-        (:meth:`_log_cells`) and decoded relative to the ring's largest cell (the ring's sum sets the scale).
+        With ``cell_centred`` (preset ``cell-centred``) log c is taken relative to the mean log c of the ring's
+        filled cells (:meth:`_log_cells`) and decoded relative to the ring's largest cell (the ring's sum sets the
+        scale).
         Without the band (runs trained before): v = (log c' − μ) / σ, c' = c or, empty, U(0, 1] x ``shape_floor``.
 
         >>> from hepgen.geometry import get_geometry
