@@ -36,9 +36,10 @@ option ``ema_decay``, 0.999 by default for this model; :mod:`hepgen.training.ave
   spans orders of magnitude; preset ``cell-centred``: log c centred on the mean over the ring's filled cells, see
   :meth:`CaloCFM._log_cells`), μ, σ of the showers that fill the cell, empty cells dequantised into a band below
   the filled ones (as CaloFlow adds noise below the readout threshold; :meth:`CaloCFM.encode_cells`), so every
-  coordinate is continuous and the filled cells' spread, not the gap to the empty ones, sets the scale. μ, σ are fitted on ``fit_showers`` training showers before the first
-  step. Generated entries below ε = ``shape_floor`` are set to 0 (never the largest of a row) and the rest
-  renormalised to 1, so a layer's energy is exactly its generated r f_l E_inc;
+  coordinate is continuous and the filled cells' spread, not the gap to the empty ones, sets the scale. μ, σ are
+  fitted on ``fit_showers`` training showers before the first step. Generated entries below ε = ``shape_floor``
+  are set to 0 (never the largest of a row) and the rest renormalised to 1, so a layer's energy is exactly its
+  generated r f_l E_inc;
   empty layers (f_l below 1e-7) and rings stay empty and do not enter the losses of their children.
 
 Hit counts (``hits``, the default): the energy network also generates, per layer, the number of hits n_l (voxels
