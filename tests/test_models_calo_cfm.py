@@ -256,6 +256,10 @@ def test_centred_cells_decode_relative_to_the_largest_real_cell():
     decoded = model.decode_cells(v)
     torch.testing.assert_close(decoded[:, 0, 0, 0], torch.ones(2))
     assert float((decoded[:, 0, 1] * model.cell_real[0, 1]).max()) <= model.config["shape_floor"]
+    from hepgen.errors import InputError
+
+    with pytest.raises(InputError, match="cell_centred: true needs cell_band: true"):   # not silently ignored
+        CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "cell_band": False}, geometry=geo)
 
 
 def test_cell_network_trains_on_the_filled_rings_only():

@@ -260,7 +260,9 @@ class CaloCFM(GenerativeModel):
         _integer_option(c, "energy_scale_knots", 0, "0 (off) or 2..64", lambda n: n == 0 or 2 <= n <= 64)
         self.hits = bool(c.get("hits", False))
         self.cell_band = bool(c.get("cell_band", False))
-        self.cell_centred = self.cell_band and bool(c.get("cell_centred", False))
+        self.cell_centred = bool(c.get("cell_centred", False))
+        if self.cell_centred and not self.cell_band:
+            raise InputError("params: cell_centred: true needs cell_band: true (it centres the filled cells only)")
         for name, shape in (("response", (1,)), ("energy", (L,)), ("hits", (L,)), ("ring", (L, G)),
                             ("cell", (L, G, C))):
             if name != "hits" or self.hits:     # runs trained without hit counts have no hits_mean / hits_std
