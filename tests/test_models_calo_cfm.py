@@ -358,3 +358,71 @@ def test_energy_coordinates_standardised_per_incident_energy(tmp_path):
         with pytest.raises(InputError, match=f"energy_scale_knots must be 0 \\(off\\) or 2..64, got {bad!r}"):
             train("calo-cfm", showers[:50], tmp_path / "bad", {"params": {"energy_scale_knots": bad}}, max_epochs=1)
         assert not (tmp_path / "bad").exists()
+
+
+def test_ring_hits_give_each_cell_row_its_own_ring_count():
+    """With ``ring_hits`` (preset ``ring-hits``) the ring network generates √q and the hit count of each ring
+    (2 x 9 coordinates per calochallenge-2 layer), the rings' counts add up to the layer's, and the cell network
+    sees on each row its own ring's count (decoded back exactly from the context); refused without ``hits``, off
+    where a layer has one ring (its count is the layer's, already in the context)."""
+    from hepgen.errors import InputError
+    from hepgen.models.calo_cfm import CaloCFM
+    from hepgen.training.config import resolve_config
+
+    geo = get_geometry("calochallenge-2")
+    rng = np.random.default_rng(0)
+    n = 16
+    energy = np.zeros((n, 45, 16, 9), np.float32)            # calochallenge-2 voxel order: layer, alpha, r
+    energy[:, :10, :, :4] = rng.uniform(0.5, 1.5, (n, 10, 16, 4)) * (rng.random((n, 10, 16, 4)) < 0.4)
+    x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
+    params = resolve_config("calo-cfm", "ring-hits")["params"]
+    model = CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config}, geometry=geo)
+    assert model.ring_hits and model.n_ring_coordinates == 18
+    model.before_training({"x": x, "cond": cond})
+    counts = model.ring_hit_counts(x, cond)
+    torch.testing.assert_close(counts.sum(dim=2), model.hit_counts(x, cond))
+    torch.testing.assert_close(counts[:, :10, :4], torch.from_numpy((energy[:, :10, :, :4] > 0).sum(axis=2)).float())
+    seen = {}
+    ring_velocity, cell_velocity = model.ring_velocity, model.cell_velocity
+    model.ring_velocity = lambda v, t, c, z: seen.setdefault("ring", v.shape) and ring_velocity(v, t, c, z)
+    model.cell_velocity = lambda v, t, context: seen.setdefault("context", context) is not None and cell_velocity(
+        v, t, context)
+    model.training_step({"x": x, "cond": cond}, {"model": torch.optim.SGD(model.parameters(), lr=0.0)}, 0, 0)
+    assert seen["ring"] == (n, 45, 18)
+    _, q, _ = model.split(x)
+    rows = (q > 0).reshape(-1).nonzero().squeeze(1)                         # the filled rings, as the loss takes them
+    layer, ring = (rows // 9) % 45, rows % 9
+    log_n = seen["context"][:, 1] * model.ring_hits_std[layer, ring] + model.ring_hits_mean[layer, ring]
+    torch.testing.assert_close(torch.floor(torch.exp(log_n) - 1.0), counts.reshape(-1)[rows])
+    assert model.sample(cond[:3], torch.Generator().manual_seed(0)).shape == (3, geo.n_voxels)
+    with pytest.raises(InputError, match="ring_hits: true needs hits: true"):
+        CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "hits": False}, geometry=geo)
+    one_ring = CaloCFM((10,), 1, {**params, **CaloCFM.tiny_config})                 # no geometry: one ring
+    assert not one_ring.ring_hits and one_ring.n_ring_coordinates == 1
+
+
+def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
+    """With ``cell_sorted`` (preset ``cell-sorted``) the k-th cell coordinate of a ring is its k-th largest cell:
+    the fitted means fall with k; generated showers put each ring's largest value on a uniformly drawn α cell
+    (calochallenge-2: 16), never only on the first; the option is refused without ``ring_hits``."""
+    from hepgen.errors import InputError
+    from hepgen.models.calo_cfm import CaloCFM
+    from hepgen.training.config import resolve_config
+
+    geo = get_geometry("calochallenge-2")
+    rng = np.random.default_rng(0)
+    n = 64
+    energy = np.zeros((n, 45, 16, 9), np.float32)            # calochallenge-2 voxel order: layer, alpha, r
+    energy[:, :10, :, :4] = rng.exponential(1.0, (n, 10, 16, 4)) * (rng.random((n, 10, 16, 4)) < 0.6)
+    x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
+    params = resolve_config("calo-cfm", "cell-sorted")["params"]
+    model = CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config}, geometry=geo)
+    model.before_training({"x": x, "cond": cond})
+    means = model.cell_mean[5, 0, :6]
+    assert bool((means[1:] < means[:-1]).all()), means                     # order statistics, largest first
+    generated = model.sample(torch.ones(200, 1), torch.Generator().manual_seed(1)).reshape(200, 45, 16, 9)
+    core = generated[:, 5, :, 0]
+    largest = core[core.sum(dim=1) > 0].argmax(dim=1)
+    assert len(largest) > 50 and len(torch.unique(largest)) >= 12, largest.tolist()
+    with pytest.raises(InputError, match="cell_sorted: true needs ring_hits: true"):
+        CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "ring_hits": False}, geometry=geo)
