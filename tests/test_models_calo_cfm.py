@@ -426,3 +426,17 @@ def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
     assert len(largest) > 50 and len(torch.unique(largest)) >= 12, largest.tolist()
     with pytest.raises(InputError, match="cell_sorted: true needs ring_hits: true"):
         CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "ring_hits": False}, geometry=geo)
+
+
+def test_sorted_cells_export_to_onnx_with_the_same_showers(tmp_path):
+    """The ``cell-sorted`` preset's random α placement (argsort of the cell noise) is in the exported graph: ONNX
+    Runtime gives PyTorch's showers for the same draws, on a readout with padded rings (Belle II 5x5)."""
+    from conftest import tiny_config, tiny_data
+
+    from hepgen.training.onnx import export_onnx
+
+    cfg = tiny_config("calo-cfm", batch_size=24, val_fraction=0.0, num_threads=1)
+    cfg["params"].update(ring_hits=True, cell_sorted=True)
+    run = train("calo-cfm", tiny_data("showers")[:48], tmp_path / "run", cfg, max_epochs=1, seed=0)
+    report = export_onnx(run, tmp_path / "model.onnx", n_check=4)
+    assert report.passed, report.summary()
