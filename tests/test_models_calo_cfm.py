@@ -182,12 +182,12 @@ def test_cells_standardised_on_the_filled_ones_with_the_empty_ones_below():
     spread = {}
     for band in (True, False):
         model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False,
-                                             "cell_band": band}, geometry=geo)
+                                             "cell_band": band, "cell_sorted": False}, geometry=geo)
         model.before_training({"x": x, "cond": torch.zeros(n, 1)})
         spread[band] = float(model.cell_std[model.cell_real > 0].median())
     assert spread[True] < 0.3 and spread[False] > 4.0, spread
-    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False},
-                    geometry=geo)
+    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False,
+                                         "cell_sorted": False}, geometry=geo)        # the α-ordered coordinate
     model.before_training({"x": x, "cond": torch.zeros(n, 1)})
     u, q, c = model.split(x)
     v = model.encode_cells(c)
@@ -227,7 +227,7 @@ def test_single_cell_rings_and_full_rings_share_the_centred_coordinate():
     spread = {}
     for centred in (False, True):
         model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "hits": False,
-                                             "cell_centred": centred}, geometry=geo)
+                                             "cell_centred": centred, "cell_sorted": False}, geometry=geo)
         model.before_training({"x": x, "cond": torch.zeros(n, 1)})
         _, _, c = model.split(x)
         v = model.encode_cells(c)[:, 5, 0]
@@ -361,11 +361,10 @@ def test_energy_coordinates_standardised_per_incident_energy(tmp_path):
 
 
 def test_ring_hits_give_each_cell_row_its_own_ring_count():
-    """With ``ring_hits`` (preset ``ring-hits``) the ring network generates √q and the hit count of each ring
+    """With ``ring_hits`` (the default) the ring network generates √q and the hit count of each ring
     (2 x 9 coordinates per calochallenge-2 layer), the rings' counts add up to the layer's, and the cell network
-    sees on each row its own ring's count (decoded back exactly from the context); refused without ``hits``, off
-    where a layer has one ring (its count is the layer's, already in the context)."""
-    from hepgen.errors import InputError
+    sees on each row its own ring's count (decoded back exactly from the context); off where a layer has one ring
+    (its count is the layer's, already in the context)."""
     from hepgen.models.calo_cfm import CaloCFM
     from hepgen.training.config import resolve_config
 
@@ -375,9 +374,12 @@ def test_ring_hits_give_each_cell_row_its_own_ring_count():
     energy = np.zeros((n, 45, 16, 9), np.float32)            # calochallenge-2 voxel order: layer, alpha, r
     energy[:, :10, :, :4] = rng.uniform(0.5, 1.5, (n, 10, 16, 4)) * (rng.random((n, 10, 16, 4)) < 0.4)
     x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
-    params = resolve_config("calo-cfm", "ring-hits")["params"]
+    params = resolve_config("calo-cfm")["params"]
     model = CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config}, geometry=geo)
     assert model.ring_hits and model.n_ring_coordinates == 18
+    old = CaloCFM((geo.n_voxels,), 1, {**resolve_config("calo-cfm", "alpha-ordered")["params"], **CaloCFM.tiny_config},
+                  geometry=geo)                                          # the default before: no ring counts
+    assert not old.ring_hits and not old.cell_sorted and old.n_ring_coordinates == 9
     model.before_training({"x": x, "cond": cond})
     counts = model.ring_hit_counts(x, cond)
     torch.testing.assert_close(counts.sum(dim=2), model.hit_counts(x, cond))
@@ -395,19 +397,19 @@ def test_ring_hits_give_each_cell_row_its_own_ring_count():
     log_n = seen["context"][:, 1] * model.ring_hits_std[layer, ring] + model.ring_hits_mean[layer, ring]
     torch.testing.assert_close(torch.floor(torch.exp(log_n) - 1.0), counts.reshape(-1)[rows])
     assert model.sample(cond[:3], torch.Generator().manual_seed(0)).shape == (3, geo.n_voxels)
-    with pytest.raises(InputError, match="ring_hits: true needs hits: true"):
-        CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "hits": False}, geometry=geo)
     one_ring = CaloCFM((10,), 1, {**params, **CaloCFM.tiny_config})                 # no geometry: one ring
     assert not one_ring.ring_hits and one_ring.n_ring_coordinates == 1
 
 
 def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
-    """With ``cell_sorted`` (preset ``cell-sorted``) the k-th cell coordinate of a ring is its k-th largest cell:
-    the fitted means fall with k; generated showers put each ring's largest value on a uniformly drawn α cell
-    (calochallenge-2: 16), never only on the first; the option is refused without ``ring_hits``."""
+    """With ``cell_sorted`` (the default) the k-th cell coordinate of a ring is its k-th largest cell: the fitted
+    means fall with k; generated showers put each ring's largest value on a uniformly drawn α cell (calochallenge-2:
+    16), never only on the first; the option is refused without ``ring_hits``, and runs trained before it load
+    without it. (The α placement is in the exported graph: the model contract test exports the default.)"""
     from hepgen.errors import InputError
     from hepgen.models.calo_cfm import CaloCFM
     from hepgen.training.config import resolve_config
+    from hepgen.training.run import run_params
 
     geo = get_geometry("calochallenge-2")
     rng = np.random.default_rng(0)
@@ -415,7 +417,7 @@ def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
     energy = np.zeros((n, 45, 16, 9), np.float32)            # calochallenge-2 voxel order: layer, alpha, r
     energy[:, :10, :, :4] = rng.exponential(1.0, (n, 10, 16, 4)) * (rng.random((n, 10, 16, 4)) < 0.6)
     x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
-    params = resolve_config("calo-cfm", "cell-sorted")["params"]
+    params = resolve_config("calo-cfm")["params"]
     model = CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config}, geometry=geo)
     model.before_training({"x": x, "cond": cond})
     means = model.cell_mean[5, 0, :6]
@@ -426,17 +428,4 @@ def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
     assert len(largest) > 50 and len(torch.unique(largest)) >= 12, largest.tolist()
     with pytest.raises(InputError, match="cell_sorted: true needs ring_hits: true"):
         CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "ring_hits": False}, geometry=geo)
-
-
-def test_sorted_cells_export_to_onnx_with_the_same_showers(tmp_path):
-    """The ``cell-sorted`` preset's random α placement (argsort of the cell noise) is in the exported graph: ONNX
-    Runtime gives PyTorch's showers for the same draws, on a readout with padded rings (Belle II 5x5)."""
-    from conftest import tiny_config, tiny_data
-
-    from hepgen.training.onnx import export_onnx
-
-    cfg = tiny_config("calo-cfm", batch_size=24, val_fraction=0.0, num_threads=1)
-    cfg["params"].update(ring_hits=True, cell_sorted=True)
-    run = train("calo-cfm", tiny_data("showers")[:48], tmp_path / "run", cfg, max_epochs=1, seed=0)
-    report = export_onnx(run, tmp_path / "model.onnx", n_check=4)
-    assert report.passed, report.summary()
+    assert run_params(CaloCFM, {"lr": 1e-3})["cell_sorted"] is False                # an older run's config.yaml
