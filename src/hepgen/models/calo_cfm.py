@@ -57,8 +57,7 @@ ring network also generates each ring's number of hits (G more coordinates per l
 standardised as the layer counts), the cell network gets it as context, and it generates a ring's cells in
 descending order — the k-th coordinate is the ring's k-th largest cell (:meth:`CaloCFM.sort_cells`), filled below
 the count and empty above, one mode per coordinate — whose values are then placed on uniformly drawn α cells
-(:meth:`CaloCFM.unsort_cells`).
-Order statistics as flow coordinates are what point-cloud and set generators avoid by symmetric networks
+(:meth:`CaloCFM.unsort_cells`). Point-cloud and set generators avoid order statistics by symmetric networks
 (CaloClouds, arXiv:2305.04847); here the row is short and an MLP over sorted values is the cheap way to give the
 hottest cell a coordinate of its own. Measured on calochallenge-3 (50 α cells per ring, 30-minute benchmark): the
 cell network over α-ordered rows spread a ring's filled cells twice as wide as the reference (the ring's largest
@@ -407,8 +406,8 @@ class CaloCFM(GenerativeModel):
                     hits: torch.Tensor | None = None, ring_hits: torch.Tensor | None = None) -> None:
         """Standardisations (before training, or from the first batch): the log response; log layer fractions
         per layer; √ ring fractions (and dequantised log ring hit counts) per (layer, ring) over the showers that
-        fill the layer; log cell fractions c
-        per cell over the showers that fill its ring: with ``cell_band`` over the showers that fill the cell
+        fill the layer; log cell fractions c per cell (per rank with ``cell_sorted``) over the showers that fill its
+        ring: with ``cell_band`` over the showers that fill the cell
         itself, otherwise over all of them, the empty ones dequantised (a cell never filled there has the spread
         of its dequantisation noise, so the first shower that fills it is not blown up)."""
         r, y = self._energy_coordinates(u, empty_edge)
@@ -772,8 +771,8 @@ class CaloCFM(GenerativeModel):
         padding of an irregular readout, zero, stays behind the real cells); otherwise ``c`` as it is.
 
         Why: the cell network of the calochallenge-3 benchmark (50 α cells per ring) generated the filled cells of a
-        ring spread twice as wide as the reference's (standardised spread within a row 2.1 against 1.0, a third of
-        the filled values in the gap above the empty band), so the ring's largest cell held 42 % of its energy
+        ring spread twice as wide as the reference's (standardised spread within a row 2.1 against 1.0, a tenth of
+        the filled values just above the empty band), so the ring's largest cell held 42 % of its energy
         instead of 12 %. Sorted, the k-th coordinate is the ring's k-th largest cell, one mode per coordinate given
         the ring's count (``ring_hits``: coordinates below the count are filled, the rest empty), and the hottest
         cell has a coordinate of its own. The α of each value is then drawn uniformly (:meth:`unsort_cells`): right
