@@ -404,8 +404,9 @@ def test_ring_hits_give_each_cell_row_its_own_ring_count():
 def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
     """With ``cell_sorted`` (the default) the k-th cell coordinate of a ring is its k-th largest cell: the fitted
     means fall with k; generated showers put each ring's largest value on a uniformly drawn α cell (calochallenge-2:
-    16), never only on the first; the option is refused without ``ring_hits``, and runs trained before it load
-    without it. (The α placement is in the exported graph: the model contract test exports the default.)"""
+    16), never only on the first; the option is refused without ``ring_hits`` and is off by default where a ring's
+    cells are not exchangeable (a cell grid, or more conditions than E_inc); runs trained before it load without
+    it."""
     from hepgen.errors import InputError
     from hepgen.models.calo_cfm import CaloCFM
     from hepgen.training.config import resolve_config
@@ -427,5 +428,26 @@ def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
     largest = core[core.sum(dim=1) > 0].argmax(dim=1)
     assert len(largest) > 50 and len(torch.unique(largest)) >= 12, largest.tolist()
     with pytest.raises(InputError, match="cell_sorted: true needs ring_hits: true"):
-        CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "ring_hits": False}, geometry=geo)
+        CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "ring_hits": False, "cell_sorted": True},
+                geometry=geo)
+    assert not CaloCFM((geo.n_voxels,), 1, {**params, **CaloCFM.tiny_config, "ring_hits": False},
+                       geometry=geo).cell_sorted                             # "auto" follows an explicit false
+    assert not CaloCFM((geo.n_voxels,), 2, {**params, **CaloCFM.tiny_config}, geometry=geo).cell_sorted   # + theta
+    grid = get_geometry("belle2-ecl-5x5")
+    assert not CaloCFM((grid.n_voxels,), 1, {**params, **CaloCFM.tiny_config}, geometry=grid).ring_hits
     assert run_params(CaloCFM, {"lr": 1e-3})["cell_sorted"] is False                # an older run's config.yaml
+
+
+def test_sorted_cells_export_to_onnx_with_the_same_showers(tmp_path):
+    """The random α placement of ``cell_sorted`` (argsort of the cell noise) is in the exported graph: ONNX Runtime
+    gives PyTorch's showers for the same draws, on a readout with padded rings (Belle II 5x5, where the option is
+    off by default and set here)."""
+    from conftest import tiny_config, tiny_data
+
+    from hepgen.training.onnx import export_onnx
+
+    cfg = tiny_config("calo-cfm", batch_size=24, val_fraction=0.0, num_threads=1)
+    cfg["params"].update(ring_hits=True, cell_sorted=True)
+    run = train("calo-cfm", tiny_data("showers")[:48], tmp_path / "run", cfg, max_epochs=1, seed=0)
+    report = export_onnx(run, tmp_path / "model.onnx", n_check=4)
+    assert report.passed, report.summary()

@@ -52,18 +52,19 @@ cells) of largest voxels, renormalised to its generated energy (:meth:`CaloCFM.k
 exported graph too). Without the count the cell network's dequantisation decides which voxels are hits, and the
 floor then removes the small ones: generated GFlash showers had 3-5 % too few hits per layer.
 
-Ring counts and sorted cells (``ring_hits``, ``cell_sorted``, the default; preset ``alpha-ordered``: neither): the
-ring network also generates each ring's number of hits (G more coordinates per layer row, dequantised and
-standardised as the layer counts), the cell network gets it as context, and it generates a ring's cells in
-descending order — the k-th coordinate is the ring's k-th largest cell (:meth:`CaloCFM.sort_cells`), filled below
-the count and empty above, one mode per coordinate — whose values are then placed on uniformly drawn α cells
-(:meth:`CaloCFM.unsort_cells`). Point-cloud and set generators avoid order statistics by symmetric networks
-(CaloClouds, arXiv:2305.04847); here the row is short and an MLP over sorted values is the cheap way to give the
-hottest cell a coordinate of its own. Measured on calochallenge-3 (50 α cells per ring, 30-minute benchmark): the
-cell network over α-ordered rows spread a ring's filled cells twice as wide as the reference (the ring's largest
-cell 42 % of its energy, reference 12 %; E_max separation 0.289); sorted, AUC 0.544 / 0.745 against 0.766 / 0.849
-and E_max 0.058. What is lost is the order around a ring (neighbouring α cells sharing a cluster); α correlations
-between rings and layers are not generated either way (each ring's row has its own noise).
+Ring counts and sorted cells (``ring_hits``, ``cell_sorted``; by default where a ring's cells are exchangeable,
+:meth:`CaloCFM.alpha_exchangeable`; preset ``alpha-ordered``: neither): the ring network also generates each ring's
+number of hits (G more coordinates per layer row, dequantised and standardised as the layer counts), the cell
+network gets it as context, and it generates a ring's cells in descending order — the k-th coordinate is the ring's
+k-th largest cell (:meth:`CaloCFM.sort_cells`), filled below the count and empty above, one mode per coordinate —
+whose values are then placed on uniformly drawn α cells (:meth:`CaloCFM.unsort_cells`). Point-cloud and set
+generators avoid order statistics by symmetric networks (CaloClouds, arXiv:2305.04847); here the row is short and an
+MLP over sorted values is the cheap way to give the hottest cell a coordinate of its own. Measured on
+calochallenge-3 (50 α cells per ring, 30-minute benchmark): the cell network over α-ordered rows spread a ring's
+filled cells twice as wide as the reference (the ring's largest cell 42 % of its energy, reference 12 %; E_max
+separation 0.289); sorted, AUC 0.544 / 0.745 against 0.766 / 0.849 and E_max 0.058. What is lost is the order around
+a ring (neighbouring α cells sharing a cluster); α correlations between rings and layers are not generated either
+way (each ring's row has its own noise).
 
 Generated voxels below the geometry's readout threshold, or below the smallest deposit a voxel of their layer
 records in the training showers (learnt in MeV), are emptied and their energy given to the layer's other voxels
@@ -192,6 +193,24 @@ def _integer_option(config: dict, name: str, default: int, expected: str, valid)
         raise InputError(f"params: {name} must be {expected}, got {value!r} (an integer expected)")
 
 
+def _switch(config: dict, name: str, auto: bool) -> bool:
+    """A model parameter that is true, false or ``"auto"`` (then ``auto``); anything else refused.
+
+    >>> _switch({"cell_sorted": "auto"}, "cell_sorted", True), _switch({"cell_sorted": False}, "cell_sorted", True)
+    (True, False)
+    >>> _switch({"cell_sorted": "yes"}, "cell_sorted", True)
+    Traceback (most recent call last):
+    ...
+    hepgen.errors.InputError: params: cell_sorted must be true, false or auto, got 'yes'
+    """
+    value = config.get(name, False)
+    if value == "auto":
+        return auto
+    if not isinstance(value, bool):
+        raise InputError(f"params: {name} must be true, false or auto, got {value!r}")
+    return value
+
+
 def _lift_hits_to_floor(e: np.ndarray, floor: float) -> np.ndarray:
     """Voxel energies of one layer (B, V) -> the same hits, each at least ``floor``, with the same layer energy:
     the count is first cut to ⌊E / floor⌋ (the smallest hits go, their energy to the rest in proportion), then hits
@@ -253,8 +272,10 @@ class CaloCFM(GenerativeModel):
         "shape_floor": 1e-7,      # empty cells dequantised to U(0, 1] x this fraction of their ring's energy
         "cell_band": True,        # cells standardised on the filled ones, empty ones in a band below (see encode_cells)
         "cell_centred": False,    # ... log c of the filled cells centred on their ring's mean (with cell_band only)
-        "ring_hits": True,        # the ring network also generates each ring's hit count, given to the cell network
-        "cell_sorted": True,      # ... and the cell network a ring's cells in descending order (see sort_cells)
+        # the ring network also generates each ring's hit count, given to the cell network, and the cell network a
+        # ring's cells in descending order (see sort_cells); "auto": both where a ring's cells are exchangeable
+        "ring_hits": "auto",
+        "cell_sorted": "auto",
         "fit_showers": 4096,      # training showers the standardisations are fitted on
         "energy_repeats": 8,      # flow times (and dequantisations) per shower in the energy network's loss per step
         "sample_chunk": 256,      # showers per network call when sampling
@@ -285,8 +306,9 @@ class CaloCFM(GenerativeModel):
         self.cell_centred = bool(c.get("cell_centred", False))
         if self.cell_centred and not self.cell_band:
             raise InputError("params: cell_centred: true needs cell_band: true (it centres the filled cells only)")
-        self.ring_hits = bool(c.get("ring_hits", False)) and G > 1    # one ring: its count is the layer's (in z)
-        self.cell_sorted = bool(c.get("cell_sorted", False))
+        exchangeable = self.alpha_exchangeable(geometry, self.n_cond)
+        self.ring_hits = _switch(c, "ring_hits", exchangeable) and G > 1    # one ring: its count is the layer's (in z)
+        self.cell_sorted = _switch(c, "cell_sorted", exchangeable and (self.ring_hits or G == 1))
         if self.cell_sorted and not (self.ring_hits or G == 1):
             raise InputError("params: cell_sorted: true needs ring_hits: true (the count says where the order ends)")
         for name, shape in (("response", (1,)), ("energy", (L,)), ("hits", (L,)), ("ring", (L, G)),
@@ -765,6 +787,21 @@ class CaloCFM(GenerativeModel):
             c = self.unsort_cells(self.decode_cells(v, 20.0) * self.cell_real, z_cell)
             return self.keep_largest(u, q, c / c.sum(dim=-1, keepdim=True).clamp_min(1e-30), n_hits)
         return self.join(u, q, self.unsort_cells(self._normalised(self.decode_cells(v), self.cell_real), z_cell))
+
+    @staticmethod
+    def alpha_exchangeable(geometry, n_cond: int) -> bool:
+        """Whether the cells of a ring are exchangeable, so ``cell_sorted`` and ``ring_hits`` are on by default
+        (``"auto"``): a cylindrical readout (radial and α bins about the particle's axis, CaloChallenge) and the
+        incident energy as the only condition. Not on a cell grid (the corners of a square ring lie farther out
+        than its edges) nor with more conditions (a tilted shower's axis moves across the rings: with random α its
+        generated slope was 0 instead of tan 40°, ``tests/test_conditioning_direction.py``).
+
+        >>> from hepgen.geometry import get_geometry
+        >>> [CaloCFM.alpha_exchangeable(get_geometry(n), k) for n, k in (("calochallenge-2", 1),
+        ...  ("calochallenge-2", 2), ("belle2-ecl-5x5", 1))]
+        [True, False, False]
+        """
+        return geometry is not None and getattr(geometry, "r_edges", None) is not None and n_cond == 1
 
     def sort_cells(self, c: torch.Tensor) -> torch.Tensor:
         """With ``cell_sorted``: cell fractions (B, L, G, C) -> each ring's fractions in descending order (the
