@@ -361,10 +361,10 @@ def test_energy_coordinates_standardised_per_incident_energy(tmp_path):
 
 
 def test_ring_hits_give_each_cell_row_its_own_ring_count():
-    """With ``ring_hits`` (the default) the ring network generates √q and the hit count of each ring
+    """With ``ring_hits`` (the default on a cylindrical readout conditioned on E_inc) the ring network generates √q and the hit count of each ring
     (2 x 9 coordinates per calochallenge-2 layer), the rings' counts add up to the layer's, and the cell network
-    sees on each row its own ring's count (decoded back exactly from the context); off where a layer has one ring
-    (its count is the layer's, already in the context)."""
+    sees on each row its own ring's count (decoded back exactly from the context); off without a geometry (one
+    ring: its count is the layer's, already in the context)."""
     from hepgen.models.calo_cfm import CaloCFM
     from hepgen.training.config import resolve_config
 
@@ -402,7 +402,7 @@ def test_ring_hits_give_each_cell_row_its_own_ring_count():
 
 
 def test_sorted_cells_learn_order_statistics_and_land_on_random_alpha_cells():
-    """With ``cell_sorted`` (the default) the k-th cell coordinate of a ring is its k-th largest cell: the fitted
+    """With ``cell_sorted`` (the default there too) the k-th cell coordinate of a ring is its k-th largest cell: the fitted
     means fall with k; generated showers put each ring's largest value on a uniformly drawn α cell (calochallenge-2:
     16), never only on the first; the option is refused without ``ring_hits`` and is off by default where a ring's
     cells are not exchangeable (a cell grid, or more conditions than E_inc); runs trained before it load without

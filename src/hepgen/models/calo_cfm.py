@@ -218,6 +218,8 @@ def _lift_hits_to_floor(e: np.ndarray, floor: float) -> np.ndarray:
 
     >>> _lift_hits_to_floor(np.array([[10.0, 1.0, 1.0, 0.0], [2.0, 1.5, 1.0, 0.0]]), 3.0).round(6).tolist()
     [[6.0, 3.0, 3.0, 0.0], [4.5, 0.0, 0.0, 0.0]]
+    >>> _lift_hits_to_floor(np.array([[1.0, 1.0, 1.0, 1.0]]), 1.5).tolist()     # ties: exactly 2 stay, no energy made
+    [[2.0, 2.0, 0.0, 0.0]]
     """
     total = e.sum(axis=1, keepdims=True)
     hit = e > 0
