@@ -287,7 +287,7 @@ def test_cell_network_trains_on_the_filled_rings_only():
 
 
 def test_energy_network_sees_several_flow_times_per_shower():
-    """With ``energy_repeats`` k the energy loss runs the energy network on k fresh (flow time, noise,
+    """Older runs (``energy_batch`` 0): with ``energy_repeats`` k the energy loss runs the energy network on k fresh (flow time, noise,
     dequantisation) draws of each shower; the ring network still sees one row of energy coordinates per shower."""
     from hepgen.models.calo_cfm import CaloCFM
 
@@ -297,8 +297,8 @@ def test_energy_network_sees_several_flow_times_per_shower():
     energy = np.zeros((n, 45, 16, 9), np.float32)
     energy[:, :10, :, :3] = rng.uniform(0.5, 1.5, (n, 10, 16, 3))
     x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.ones(n, 1)
-    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_repeats": k},
-                    geometry=geo)
+    model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_repeats": k,
+                                         "energy_batch": 0}, geometry=geo)
     model.before_training({"x": x, "cond": cond})
     seen: dict[str, list] = {"energy": [], "ring": []}
     energy_velocity, ring_velocity = model.energy_velocity, model.ring_velocity
@@ -315,6 +315,55 @@ def test_energy_network_sees_several_flow_times_per_shower():
     with pytest.raises(InputError, match="params: energy_repeats must be >= 1, got 0"):
         CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_repeats": 0},
                 geometry=geo)
+
+
+def test_energy_network_takes_its_own_updates_on_the_whole_training_set():
+    """``energy_batch`` b, ``energy_updates`` k: before training the layer energies, empty-layer edges and counts of
+    every training shower are tabled; each step the energy network (its own optimiser, not the shared one) takes k
+    updates on b rows drawn from that table, while the ring network's context is the step's own showers."""
+    from hepgen.errors import InputError
+    from hepgen.models.calo_cfm import CaloCFM
+
+    geo = get_geometry("calochallenge-2")
+    rng = np.random.default_rng(0)
+    n, batch, k, b = 40, 8, 3, 16
+    energy = np.zeros((n, 45, 16, 9), np.float32)
+    energy[:, :10, :, :3] = rng.uniform(0.5, 1.5, (n, 10, 16, 3))
+    x, cond = torch.from_numpy(energy.reshape(n, -1)), torch.arange(n, dtype=torch.float32)[:, None] / n
+    config = {**CaloCFM.default_config, **CaloCFM.tiny_config, "energy_batch": b, "energy_updates": k}
+    model = CaloCFM((geo.n_voxels,), 1, config, geometry=geo)
+    model.before_training({"x": x, "cond": cond})
+    u, edge, hits, table_cond = model.energy_table
+    assert len(u) == len(hits) == len(edge) == n
+    torch.testing.assert_close(u, model.split(x)[0])
+    torch.testing.assert_close(hits, model.hit_counts(x, cond))
+    optimizers = model.configure_optimizers()
+    assert set(optimizers) == {"model", "energy"}
+    shared = {id(p) for group in optimizers["model"].param_groups for p in group["params"]}
+    assert not shared & {id(p) for p in model.energy_net.parameters()}
+    assert len(shared) + len(list(model.energy_net.parameters())) == len(list(model.parameters()))
+
+    seen: dict[str, list] = {"energy": [], "ring": []}
+    energy_velocity, ring_velocity = model.energy_velocity, model.ring_velocity
+    model.energy_velocity = lambda y, t, c: seen["energy"].append(c.clone()) or energy_velocity(y, t, c)
+    model.ring_velocity = lambda v, t, c, z: seen["ring"].append(z.shape[0]) or ring_velocity(v, t, c, z)
+    before = [p.detach().clone() for p in model.energy_net.parameters()]
+    torch.manual_seed(1)
+    model.training_step({"x": x[:batch], "cond": cond[:batch]}, optimizers, 0, 0)
+    assert [len(c) for c in seen["energy"]] == [b] * k                       # k updates of b rows
+    drawn = torch.cat(seen["energy"]).squeeze(1)
+    assert (drawn >= batch / n).any()                            # rows from beyond the step's own 8 showers
+    assert seen["ring"] == [batch]
+    steps = {int(s["step"]) for s in optimizers["energy"].state.values()}
+    assert steps == {k}
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.energy_net.parameters()))
+
+    older = CaloCFM((geo.n_voxels,), 1, {**config, **CaloCFM.config_of_older_runs}, geometry=geo)
+    assert set(older.configure_optimizers()) == {"model"}
+    with pytest.raises(InputError, match="params: energy_updates must be an integer >= 1 or auto, got 'many'"):
+        CaloCFM((geo.n_voxels,), 1, {**config, "energy_updates": "many"}, geometry=geo)
+    with pytest.raises(InputError, match="params: energy_batch must be >= 0, got -1"):
+        CaloCFM((geo.n_voxels,), 1, {**config, "energy_batch": -1}, geometry=geo)
 
 
 def test_energy_coordinates_standardised_per_incident_energy(tmp_path):
