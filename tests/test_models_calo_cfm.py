@@ -287,8 +287,9 @@ def test_cell_network_trains_on_the_filled_rings_only():
 
 
 def test_energy_network_sees_several_flow_times_per_shower():
-    """Older runs (``energy_batch`` 0): with ``energy_repeats`` k the energy loss runs the energy network on k fresh (flow time, noise,
-    dequantisation) draws of each shower; the ring network still sees one row of energy coordinates per shower."""
+    """Older runs (``energy_batch`` 0): with ``energy_repeats`` k the energy loss runs the energy network on k fresh
+    (flow time, noise, dequantisation) draws of each shower; the ring network still sees one row of energy coordinates
+    per shower."""
     from hepgen.models.calo_cfm import CaloCFM
 
     geo = get_geometry("calochallenge-2")

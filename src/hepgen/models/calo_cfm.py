@@ -831,6 +831,7 @@ class CaloCFM(GenerativeModel):
                               self.ring_real)
              if n_rings > 1 else self.ring_real.expand(b, -1, -1))
         context, v = self.cell_context(cond, z, w), z_cell.reshape(-1, width)
+        rows = None
         if skip_empty_rings:
             rows = ((u.unsqueeze(-1) * q) > 0).reshape(-1).nonzero().squeeze(1)
             v = v.index_put((rows,), self._integrate_cells(v[rows], context[rows]))
@@ -838,9 +839,10 @@ class CaloCFM(GenerativeModel):
             v = self._integrate_cells(v, context)
         v = v.reshape(b, n_layers, n_rings, width)
         if n_hits is not None:       # not clipped at c = 1: cells clipped to the same value would tie for a hit
-            c = self.unsort_cells(self.decode_cells(v, 20.0) * self.cell_real, z_cell)
+            c = self.unsort_cells(self.decode_cells(v, 20.0) * self.cell_real, z_cell, rows)
             return self.keep_largest(u, q, c / c.sum(dim=-1, keepdim=True).clamp_min(1e-30), n_hits)
-        return self.join(u, q, self.unsort_cells(self._normalised(self.decode_cells(v), self.cell_real), z_cell))
+        return self.join(u, q, self.unsort_cells(self._normalised(self.decode_cells(v), self.cell_real), z_cell,
+                                                 rows))
 
     @staticmethod
     def energy_updates_for(value, n_voxels: int) -> int:
@@ -906,10 +908,11 @@ class CaloCFM(GenerativeModel):
         """
         return c.sort(dim=-1, descending=True).values if self.cell_sorted else c
 
-    def unsort_cells(self, c: torch.Tensor, z_cell: torch.Tensor) -> torch.Tensor:
+    def unsort_cells(self, c: torch.Tensor, z_cell: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """With ``cell_sorted``: sorted cell values (B, L, G, C) -> the same values on the ring's real cells in a
         uniformly random order, the rank of the cell's starting noise z_cell (i.i.d.: every order equally likely;
-        argsort exports to ONNX); otherwise ``c`` as it is.
+        argsort exports to ONNX); otherwise ``c`` as it is. ``rows``: indices into the B L G rings of those that
+        hold energy; the others come back as zeros (their cells carry no energy either way; a third of the time).
 
         >>> from hepgen.geometry import get_geometry
         >>> g = get_geometry("belle2-ecl-5x5")             # the rings of 1, 8 and 16 crystals, padded to 16
@@ -923,7 +926,13 @@ class CaloCFM(GenerativeModel):
         if not self.cell_sorted:
             return c
         key = torch.where(self.cell_real > 0, z_cell, torch.full_like(z_cell, -1e30))
-        return torch.zeros_like(c).scatter(-1, key.argsort(dim=-1, descending=True), c)
+        if rows is None:
+            return torch.zeros_like(c).scatter(-1, key.argsort(dim=-1, descending=True), c)
+        width = c.shape[-1]
+        some, key = c.reshape(-1, width)[rows], key.reshape(-1, width)[rows]
+        out = torch.zeros_like(c).reshape(-1, width)
+        out[rows] = torch.zeros_like(some).scatter(-1, key.argsort(dim=-1, descending=True), some)
+        return out.reshape(c.shape)
 
     def keep_largest(self, u: torch.Tensor, q: torch.Tensor, c: torch.Tensor, n_hits: torch.Tensor) -> torch.Tensor:
         """Layer energies u (B, L), ring fractions q (B, L, G), cell fractions c (B, L, G, C) of each ring and hit
