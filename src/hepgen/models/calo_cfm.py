@@ -793,6 +793,8 @@ class CaloCFM(GenerativeModel):
             k = int(self.config.get("energy_repeats", 1))
             energy_loss = self._energy_loss(u.repeat(k, 1), edge.repeat(k, 1) if torch.is_tensor(edge) else edge,
                                             None if hits is None else hits.repeat(k, 1), cond.repeat(k, 1))
+            if "energy" in optimizers:       # the energy network is not in the shared optimiser
+                energy_loss = optimizer_step(energy_loss, optimizers["energy"])
         w = (q.sqrt() - self.ring_mean) / self.ring_std
         if ring_hits is not None:
             w = torch.cat([w, (self._dequantised_log_hits(ring_hits) - self.ring_hits_mean) / self.ring_hits_std], 2)
@@ -912,7 +914,7 @@ class CaloCFM(GenerativeModel):
         """With ``cell_sorted``: sorted cell values (B, L, G, C) -> the same values on the ring's real cells in a
         uniformly random order, the rank of the cell's starting noise z_cell (i.i.d.: every order equally likely;
         argsort exports to ONNX); otherwise ``c`` as it is. ``rows``: indices into the B L G rings of those that
-        hold energy; the others come back as zeros (their cells carry no energy either way; a third of the time).
+        hold energy; the others come back as zeros (their cells carry no energy either way) and are not sorted.
 
         >>> from hepgen.geometry import get_geometry
         >>> g = get_geometry("belle2-ecl-5x5")             # the rings of 1, 8 and 16 crystals, padded to 16
