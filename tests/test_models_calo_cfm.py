@@ -359,6 +359,11 @@ def test_energy_network_takes_its_own_updates_on_the_whole_training_set():
     assert steps == {k}
     assert all(not torch.equal(a, p) for a, p in zip(before, model.energy_net.parameters()))
 
+    bare = CaloCFM((geo.n_voxels,), 1, config, geometry=geo)           # no table: the step's showers, own optimiser
+    bare_optimizers = bare.configure_optimizers()
+    bare.training_step({"x": x[:batch], "cond": cond[:batch]}, bare_optimizers, 0, 0)
+    assert {int(s["step"]) for s in bare_optimizers["energy"].state.values()} == {1}
+
     older = CaloCFM((geo.n_voxels,), 1, {**config, **CaloCFM.config_of_older_runs}, geometry=geo)
     assert set(older.configure_optimizers()) == {"model"}
     with pytest.raises(InputError, match="params: energy_updates must be an integer >= 1 or auto, got 'many'"):
