@@ -4,7 +4,8 @@ Takes one trained run (e.g. the calo-cfm run of ``bench_fidelity.py``: ``WORK/ca
 for each ``STEPS,CELL_STEPS`` pair, sets the model's ``steps`` and ``cell_steps`` (midpoint steps of the energy and
 ring networks, and of the cell network), times generation at batch 100 (``--repeats`` calls of 100 showers at
 log-uniform 1 GeV - 1 TeV, after one warm-up call), generates one shower per reference shower at its incident energy
-(seed ``--seed``, the same noise stream for every pair) and evaluates it against the reference with hepgen's default
+(seed ``--seed``, the same noise stream for every pair; ``--set KEY=VALUE`` changes other model settings
+for every pair, e.g. ``cell_ode_one_hit=true``) and evaluates it against the reference with hepgen's default
 classifier (:func:`hepgen.evaluate.evaluation.compare_files`). Record the load beside the figures: a time taken at
 load > 3 does not count.
 
@@ -47,12 +48,33 @@ def parse_pairs(pairs: list[str]) -> list[tuple[int, int]]:
     return out
 
 
+def parse_settings(settings: list[str]) -> dict:
+    """``["cell_ode_one_hit=true"]`` -> {"cell_ode_one_hit": True} (values read as YAML scalars).
+
+    >>> parse_settings(["cell_ode_one_hit=true", "sample_chunk=128"])
+    {'cell_ode_one_hit': True, 'sample_chunk': 128}
+    """
+    import yaml
+
+    from hepgen.errors import InputError
+
+    out = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set: '{setting}' is not KEY=VALUE (e.g. cell_ode_one_hit=true)")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="a trained run directory of a model with steps / cell_steps")
     parser.add_argument("--reference", required=True, help="reference shower file (HDF5)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--pairs", nargs="+", default=["10,8", "6,5", "4,4"], help="STEPS,CELL_STEPS pairs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="model settings for every pair (e.g. cell_ode_one_hit=true); rows are kept per settings")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10, help="timed calls of 100 showers per pair")
     parser.add_argument("--seed", type=int, default=7)
@@ -70,28 +92,35 @@ def main() -> None:
     from hepgen.training import load_generator
 
     pairs = parse_pairs(args.pairs)
+    settings = parse_settings(args.set)
+    tag = "".join(f"_{k}-{v}" for k, v in settings.items())
     torch.set_num_threads(args.threads)
     reference = read_showers(args.reference)
     generator = load_generator(args.run)
     if not {"steps", "cell_steps"} <= set(generator.model.config):
         raise InputError("the run's model has no 'steps' and 'cell_steps' to set (a flow-matching model such as "
                          "calo-cfm)", file=args.run)
+    unknown = sorted(set(settings) - set(generator.model.default_config))
+    if unknown:
+        raise InputError(f"--set: the run's model has no setting {', '.join(unknown)}", file=args.run)
+    generator.model.config.update(settings)
     out = Path(args.out)                                 # created once the inputs have been read
     out.mkdir(parents=True, exist_ok=True)
     path = out / "sampling_steps.json"
     rows = json.loads(path.read_text()) if path.is_file() else []
     energies_100 = np.exp(np.random.default_rng(0).uniform(np.log(1e3), np.log(1e6), 100))   # MeV
     for steps, cell_steps in pairs:
-        if any(r["steps"] == steps and r["cell_steps"] == cell_steps for r in rows):
+        if any(r["steps"] == steps and r["cell_steps"] == cell_steps and r.get("settings", {}) == settings
+               for r in rows):
             continue
         generator.model.config["steps"], generator.model.config["cell_steps"] = steps, cell_steps
         timed = time_per_item(lambda: generator.sample(energies_100, batch_size=100, seed=1), 100, args.repeats)
         generated = generator.sample(reference.incident_energy, batch_size=1000, seed=args.seed)
-        gen_path = out / f"generated_{steps}_{cell_steps}.h5"
+        gen_path = out / f"generated_{steps}_{cell_steps}{tag}.h5"
         write_showers(gen_path, generated, overwrite=True)      # this script's own file of an unfinished pair
-        result, _, _ = compare_files(args.reference, gen_path, out / f"cache_{steps}_{cell_steps}", workers=1)
+        result, _, _ = compare_files(args.reference, gen_path, out / f"cache_{steps}_{cell_steps}{tag}", workers=1)
         c = result["classifier"]
-        rows.append({"steps": steps, "cell_steps": cell_steps,
+        rows.append({"steps": steps, "cell_steps": cell_steps, "settings": settings,
                      "ms_per_shower_100": timed["mean_ms"], "ms_std": timed["std_ms"],
                      "auc_low": c["low_level"]["auc"], "auc_low_error": c["low_level"]["auc_error"],
                      "auc_high": c["high_level"]["auc"], "auc_high_error": c["high_level"]["auc_error"],

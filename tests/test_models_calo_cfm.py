@@ -506,3 +506,53 @@ def test_sorted_cells_export_to_onnx_with_the_same_showers(tmp_path):
     run = train("calo-cfm", tiny_data("showers")[:48], tmp_path / "run", cfg, max_epochs=1, seed=0)
     report = export_onnx(run, tmp_path / "model.onnx", n_check=4)
     assert report.passed, report.summary()
+
+
+def test_rings_with_one_hit_skip_the_cell_network():
+    """With ring counts and sorted cells, a ring whose generated count is one gets its energy in one cell without
+    the cell ODE: the cell network sees only the other filled rings (sampling) or is overruled on those rows (the
+    dense graph: the same showers); each such ring ends with one hit where its layer's count leaves no room for
+    more; ``cell_ode_one_hit: true`` (and an older run's config) integrates every filled ring as before."""
+    from hepgen.models.calo_cfm import CaloCFM
+    from hepgen.models.solvers import integrate
+    from hepgen.training.run import run_params
+
+    geo = get_geometry("calochallenge-2")
+    torch.manual_seed(0)
+    config = {**CaloCFM.default_config, **CaloCFM.tiny_config}
+    model = CaloCFM((geo.n_voxels,), 1, config, geometry=geo).eval()
+    assert model.ring_hits and model.cell_sorted
+    model.ring_hits_mean.fill_(float(np.log(3.0)))       # generated ring counts from 0 to tens
+    model.hits_mean.fill_(float(np.log(20.0)))
+    cond = torch.linspace(-1.0, 1.0, 8).unsqueeze(1)
+    noise = model._noise(8, "cpu", torch.float32, torch.Generator().manual_seed(1))
+    rows_seen = []
+    integrate_cells = model._integrate_cells
+    model._integrate_cells = lambda v, context: rows_seen.append(len(v)) or integrate_cells(v, context)
+    with torch.no_grad():
+        sparse = model.transform(cond, *noise, skip_empty_rings=True)
+        dense = model.transform(cond, *noise)
+        mean, std, steps = *model.energy_scale(cond), int(model.config["steps"])
+        z = integrate(lambda y, t: model.energy_velocity(y, t, cond), noise[0], steps, "midpoint")[:, 0] * std + mean
+        w = integrate(lambda y, t: model.ring_velocity(y, t, cond, z), noise[1], steps, "midpoint")
+    torch.testing.assert_close(sparse, dense)
+    one_hit = model.one_hit_rings(w).reshape(8, 45, 9)
+    n_ring = torch.floor(torch.exp(w[..., 9:] * model.ring_hits_std + model.ring_hits_mean) - 1.0)
+    assert torch.equal(one_hit, n_ring <= 1) and 0.1 < float(one_hit.float().mean()) < 0.9
+    u = model.decode_energy(z[:, :46], model.decode_hits(z[:, 46:]) > 0.5)      # as transform has them
+    q = model._normalised(model.gate_rings((w[..., :9] * model.ring_std + model.ring_mean).clamp(0.0, 1.0) ** 2, w),
+                          model.ring_real)
+    filled = (u.unsqueeze(-1) * q) > 0
+    assert not bool((filled & (n_ring < 1) & (n_ring >= 1).any(dim=2, keepdim=True)).any())   # count 0: empty
+    assert rows_seen[0] == int((filled & ~one_hit).sum()) and int((filled & one_hit).sum()) > 20
+    ring_energy = model.split(sparse)[1] * model.split(sparse)[0].unsqueeze(-1)
+    cells = model.split(sparse)[2] * ring_energy.unsqueeze(-1)
+    kept = filled & one_hit & (ring_energy > 0)
+    assert int(kept.sum()) > 20                          # the one-hit rings' energy is in one cell (1e-7 elsewhere)
+    assert bool((cells.amax(dim=-1)[kept] >= 0.999 * ring_energy[kept]).all())
+    model.config["cell_ode_one_hit"] = True
+    rows_seen.clear()
+    with torch.no_grad():
+        model.transform(cond, *noise, skip_empty_rings=True)
+    assert model.one_hit_rings(w) is None and rows_seen[0] == int(filled.sum())
+    assert run_params(CaloCFM, {"lr": 1e-3})["cell_ode_one_hit"] is True            # an older run's config.yaml
