@@ -55,9 +55,11 @@ floor then removes the small ones: generated GFlash showers had 3-5 % too few hi
 
 Ring counts and sorted cells (``ring_hits``, ``cell_sorted``; by default where a ring's cells are exchangeable,
 :meth:`CaloCFM.alpha_exchangeable`; preset ``alpha-ordered``: neither): the ring network also generates each ring's
-number of hits (G more coordinates per layer row, dequantised and standardised as the layer counts), the cell
-network gets it as context, and it generates a ring's cells in descending order — the k-th coordinate is the ring's
-k-th largest cell (:meth:`CaloCFM.sort_cells`), filled below the count and empty above, one mode per coordinate —
+number of hits (G more coordinates per layer row, dequantised and standardised as the layer counts; at sampling a
+ring with one hit skips the cell network, :meth:`CaloCFM.one_hit_rings`, and with ``ring_count_gates`` a ring with
+none is empty, :meth:`CaloCFM.gate_rings`), the cell network gets it as context, and it generates a ring's cells in
+descending order — the k-th coordinate is the ring's k-th largest cell (:meth:`CaloCFM.sort_cells`), filled below
+the count and empty above, one mode per coordinate —
 whose values are then placed on uniformly drawn α cells (:meth:`CaloCFM.unsort_cells`). Point-cloud and set
 generators avoid order statistics by symmetric networks (CaloClouds, arXiv:2305.04847); here the row is short and an
 MLP over sorted values is the cheap way to give the hottest cell a coordinate of its own. Measured on
@@ -252,11 +254,9 @@ class CaloCFM(GenerativeModel):
     tiny_config = {"hidden_energy": 16, "hidden_ring": 16, "hidden_cell": 16, "embedding": 2, "steps": 2,
                    "cell_steps": 2}
     # runs trained before the hit counts were generated, before the cells' empty band, before the per-energy scales and
-    # before the rings' counts and the sorted cells, before one-hit rings skipped the cell network and the rings'
-    # counts gated their fractions
+    # before the rings' counts and the sorted cells, before one-hit rings skipped the cell network
     config_of_older_runs = {"hits": False, "cell_band": False, "energy_scale_knots": 0, "ring_hits": False,
-                            "cell_sorted": False, "energy_batch": 0, "cell_ode_one_hit": True,
-                            "ring_count_gates": False}
+                            "cell_sorted": False, "energy_batch": 0, "cell_ode_one_hit": True}
     config_presets = {
         # the default before the sorted cells: each ring's cells in α order, no ring counts (calochallenge-3: E_max
         # sep. 0.289, AUC 0.766 / 0.849; sorted 0.058, 0.544 / 0.745)
@@ -273,6 +273,7 @@ class CaloCFM(GenerativeModel):
     default_config = {
         "hidden_energy": 256,     # units of the 3 hidden layers of the layer-energy network
         "hidden_ring": 256,       # ... of the ring-fraction network (one row per layer)
+        "ring_mixing": 0,         # each layer's row also sees a linear summary of this size of every layer's rings
         "hidden_cell": 128,       # ... of the cell-fraction network (one row per layer and ring)
         "embedding": 8,           # size of the learnt embeddings of the layer and of the (layer, ring)
         "time_frequencies": 4,
@@ -291,8 +292,9 @@ class CaloCFM(GenerativeModel):
         "cell_sorted": "auto",
         # with both: rings whose generated count is one skip the cell network, their energy in one cell (False)
         "cell_ode_one_hit": False,
-        # with ring_hits: a ring whose generated count is 0 is empty, whatever its fraction (see gate_rings)
-        "ring_count_gates": True,
+        # with ring_hits: a ring whose generated count is 0 is empty, whatever its fraction (measured and not
+        # adopted, see gate_rings)
+        "ring_count_gates": False,
         "fit_showers": 4096,      # training showers the standardisations are fitted on
         # the energy network's own updates (see energy_updates_for): rows drawn from the whole training set's layer
         # energies and counts per update, and updates per step ("auto": 1 per 10^4 voxels, at most 4). 0: the older
@@ -367,8 +369,11 @@ class CaloCFM(GenerativeModel):
         self.energy_net = mlp([n_energy + self.n_cond + n_time, he, he, he, n_energy], nn.SiLU)
         self.layer_embedding = nn.Embedding(L, emb)
         self.n_ring_coordinates = G * (2 if self.ring_hits else 1)               # √q (and the rings' hit counts)
-        self.ring_net = mlp([self.n_ring_coordinates + 1 + emb + self.n_cond + n_energy + n_time, hr, hr, hr,
-                             self.n_ring_coordinates], nn.SiLU)
+        _integer_option(c, "ring_mixing", 0, ">= 0", lambda n: n >= 0)
+        mixing = int(c.get("ring_mixing", 0))
+        self.ring_mixer = nn.Linear(L * self.n_ring_coordinates, mixing) if mixing else None
+        self.ring_net = mlp([self.n_ring_coordinates + 1 + emb + self.n_cond + n_energy + n_time + mixing, hr, hr,
+                             hr, self.n_ring_coordinates], nn.SiLU)
         self.ring_embedding = nn.Embedding(L * G, emb)
         n_context = 2 + int(self.hits) + int(self.ring_hits) + emb + self.n_cond  # see cell_context
         self.cell_net = mlp([C + n_context + n_time, hc, hc, hc, C], nn.SiLU)   # v, context, t
@@ -729,10 +734,35 @@ class CaloCFM(GenerativeModel):
         coordinates z (B, 1 + L (+ L)): the whole vector for every layer (a late shower is narrower in a given
         layer than an early one of the same layer energy), and each layer's own fraction."""
         b, n_layers = v.shape[0], self.n_layers
-        tf = time_features(t, int(self.config["time_frequencies"]))
+        tf = time_features(t, int(self.config["time_frequencies"])).unsqueeze(1).expand(-1, n_layers, -1)
+        parts = [v, self.ring_context(cond, z), tf]
+        if self.ring_mixer is not None:
+            parts.append(self.ring_mixer(v.reshape(b, -1)).unsqueeze(1).expand(-1, n_layers, -1))
+        return self.ring_net(torch.cat(parts, dim=2))
+
+    def ring_context(self, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """(B, L, k) what the ring network knows of each (shower, layer) row besides its coordinates and the flow
+        time: the layer's own fraction, the layer's embedding, the conditions and the whole energy vector z."""
+        b, n_layers = z.shape[0], self.n_layers
         layer = self.layer_embedding.weight.unsqueeze(0).expand(b, -1, -1)
-        shower = torch.cat([cond, z, tf], dim=1).unsqueeze(1).expand(-1, n_layers, -1)
-        return self.ring_net(torch.cat([v, z[:, 1:n_layers + 1].unsqueeze(-1), layer, shower], dim=2))
+        shower = torch.cat([cond, z], dim=1).unsqueeze(1).expand(-1, n_layers, -1)
+        return torch.cat([z[:, 1:n_layers + 1].unsqueeze(-1), layer, shower], dim=2)
+
+    def _integrate_rings(self, cond: torch.Tensor, z: torch.Tensor, z_ring: torch.Tensor,
+                         filled: torch.Tensor | None = None) -> torch.Tensor:
+        """The ring ODE from z_ring (B, L, G (+ G)) given the energies z; with ``filled`` (B, L) bool and rows
+        independent (no ``ring_mixing``), only the rows of the layers that hold energy (the others keep z_ring:
+        nothing of them reaches the shower)."""
+        steps = int(self.config["steps"])
+        if filled is None or self.ring_mixer is not None:
+            return integrate(lambda x, t: self.ring_velocity(x, t, cond, z), z_ring, steps, "midpoint")
+        rows = filled.reshape(-1).nonzero().squeeze(1)
+        context = self.ring_context(cond, z).flatten(0, 1)[rows]
+        frequencies = int(self.config["time_frequencies"])
+        w = z_ring.reshape(-1, z_ring.shape[-1])
+        moved = integrate(lambda x, t: self.ring_net(torch.cat([x, context, time_features(t, frequencies)], dim=1)),
+                          w[rows], steps, "midpoint")
+        return w.index_put((rows,), moved).reshape(z_ring.shape)
 
     def cell_context(self, cond: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """(B L G, k) what the cell network knows of each (shower, layer, ring) row besides the flow time: its ring
@@ -830,16 +860,17 @@ class CaloCFM(GenerativeModel):
                   z_cell: torch.Tensor, skip_empty_rings: bool = False) -> torch.Tensor:
         """Examples from noise: integrate the energy ODE from z_energy (B, 1, 1 + L (+ L)), the ring ODE from z_ring
         (B, L, G (+ G)) given those energies, the cell ODE from z_cell (B, L, G, C) given the rings; returns
-        E_voxel / E_inc (B, *data_shape). ``skip_empty_rings``: integrate the cell ODE only for the rings that
-        hold energy (the same showers, a fraction of the work; the exported graph integrates every row)."""
+        E_voxel / E_inc (B, *data_shape). ``skip_empty_rings``: integrate the ring ODE only for the layers and the
+        cell ODE only for the rings that hold energy (the same showers, a fraction of the work; the exported graph
+        integrates every row)."""
         steps = int(self.config["steps"])
         b, n_layers, n_rings, width = z_cell.shape
         mean, std = self.energy_scale(cond)
         z = integrate(lambda x, t: self.energy_velocity(x, t, cond), z_energy, steps, "midpoint")[:, 0] * std + mean
-        w = (integrate(lambda x, t: self.ring_velocity(x, t, cond, z), z_ring, steps, "midpoint")
-             if n_rings > 1 else torch.zeros_like(z_ring))
         n_hits = self.decode_hits(z[:, n_layers + 1:]) if self.hits else None
         u = self.decode_energy(z[:, :n_layers + 1], None if n_hits is None else n_hits > 0.5)
+        w = (self._integrate_rings(cond, z, z_ring, u > 0 if skip_empty_rings else None)
+             if n_rings > 1 else torch.zeros_like(z_ring))
         q = (self._normalised(self.gate_rings((w[..., :n_rings] * self.ring_std + self.ring_mean).clamp(0.0, 1.0)
                                               ** 2, w), self.ring_real)
              if n_rings > 1 else self.ring_real.expand(b, -1, -1))
@@ -877,11 +908,14 @@ class CaloCFM(GenerativeModel):
         count's coordinate separates 0 from 1 hit by a gap (see :meth:`_dequantised_log_hits`). On calochallenge-3
         (30-minute benchmark run, the reference's layer energies given) 58 % of the rings of a filled layer were
         empty in the reference, 31 % had q = 0 as generated and 56 % a count of 0; the rings' radial mean and width
-        per layer (EC_r, width_r from q) against the reference's: AUC 0.880 as generated, 0.712 gated.
+        per layer (EC_r, width_r from q) against the reference's: AUC 0.880 as generated, 0.712 gated. Not adopted:
+        in the showers :meth:`keep_largest` already leaves those rings empty (a layer holds its count of largest
+        cells): high-level AUC 0.737 ± 0.008 gated, 0.732 without (the same run and draws, 10k vs 10k).
 
         >>> from hepgen.geometry import get_geometry
         >>> g = get_geometry("calochallenge-2")
-        >>> m = CaloCFM((g.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config}, geometry=g)
+        >>> m = CaloCFM((g.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "ring_count_gates": True},
+        ...            geometry=g)
         >>> n = torch.zeros(1, 45, 9)
         >>> n[0, 0, :3] = torch.tensor([2.0, 0.0, 1.0])        # layer 0: rings 0 and 2 counted; layer 1: none
         >>> w = torch.cat([torch.zeros(1, 45, 9), m._dequantised_log_hits(n)], dim=2)  # ring_hits_mean 0, std 1
