@@ -557,31 +557,3 @@ def test_rings_with_one_hit_skip_the_cell_network():
     assert model.one_hit_rings(w) is None and rows_seen[0] == int(filled.sum())
     assert run_params(CaloCFM, {"lr": 1e-3})["cell_ode_one_hit"] is True            # an older run's config.yaml
 
-
-def test_ring_mixing_lets_each_layer_see_every_layers_rings():
-    """``ring_mixing: k``: each layer's row of the ring network also sees a k-number linear summary of all layers'
-    ring coordinates, so a layer's velocity moves when another layer's rings change (rows independent without it);
-    the rows of empty layers are then integrated too (sampling with and without skipping gives the same showers);
-    a negative size is refused in one line."""
-    from hepgen.errors import InputError
-    from hepgen.models.calo_cfm import CaloCFM
-
-    geo = get_geometry("calochallenge-2")
-    torch.manual_seed(0)
-    for mixing in (0, 8):
-        model = CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "ring_mixing": mixing},
-                        geometry=geo).eval()
-        cond, z = torch.zeros(2, 1), torch.randn(2, 1 + 2 * 45)
-        v = torch.randn(2, 45, model.n_ring_coordinates)
-        moved = v.clone()
-        moved[:, 5] += 1.0
-        with torch.no_grad():
-            before, after = (model.ring_velocity(x, torch.full((2,), 0.5), cond, z) for x in (v, moved))
-            noise = model._noise(4, "cpu", torch.float32, torch.Generator().manual_seed(1))
-            c4 = torch.linspace(-1.0, 1.0, 4).unsqueeze(1)
-            torch.testing.assert_close(model.transform(c4, *noise, skip_empty_rings=True), model.transform(c4, *noise))
-        changed = (after[:, 0] - before[:, 0]).abs().max().item()
-        assert (changed > 1e-6) == bool(mixing), (mixing, changed)
-        assert (model.ring_mixer is not None) == bool(mixing)
-    with pytest.raises(InputError, match="ring_mixing must be >= 0"):
-        CaloCFM((geo.n_voxels,), 1, {**CaloCFM.default_config, **CaloCFM.tiny_config, "ring_mixing": -1}, geometry=geo)
