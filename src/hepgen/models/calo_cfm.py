@@ -291,7 +291,8 @@ class CaloCFM(GenerativeModel):
         # ring's cells in descending order (see sort_cells); "auto": both where a ring's cells are exchangeable
         "ring_hits": "auto",
         "cell_sorted": "auto",
-        # with both: rings whose generated count is one skip the cell network, their energy in one cell (False)
+        # with both, at sampling: rings whose generated count is one skip the cell network, their energy in one cell
+        # (true: the cell network integrates them too, as in runs trained before 2026-12-08)
         "cell_ode_one_hit": False,
         # with ring_hits: a ring whose generated count is 0 is empty, whatever its fraction (measured and not
         # adopted, see gate_rings)
@@ -946,7 +947,7 @@ class CaloCFM(GenerativeModel):
     @property
     def one_hit_cells(self) -> torch.Tensor:
         """(C,) the cell coordinates of a ring with one hit: the first cell filled (at its mean), the others in the
-        empty band, descending (distinct values: no ties for :meth:`keep_largest`)."""
+        empty band, descending (distinct within the ring; ties between rings are resolved by :meth:`keep_largest`)."""
         k = torch.arange(self.width, device=self.cell_std.device, dtype=self.cell_std.dtype)
         return torch.where(k == 0, torch.zeros_like(k), CELL_LOW - CELL_GAP - CELL_GAP * k / self.width)
 
