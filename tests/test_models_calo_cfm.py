@@ -556,4 +556,8 @@ def test_rings_with_one_hit_skip_the_cell_network():
         model.transform(cond, *noise, skip_empty_rings=True)
     assert model.one_hit_rings(w) is None and rows_seen[0] == int(filled.sum())
     assert run_params(CaloCFM, {"lr": 1e-3})["cell_ode_one_hit"] is True            # an older run's config.yaml
+    from hepgen.errors import InputError
+
+    with pytest.raises(InputError, match="cell_ode_one_hit must be true or false, got 'sometimes'"):
+        CaloCFM((geo.n_voxels,), 1, {**config, "cell_ode_one_hit": "sometimes"}, geometry=geo)
 

@@ -331,6 +331,9 @@ class CaloCFM(GenerativeModel):
         self.energy_updates = self.energy_updates_for(c.get("energy_updates", "auto"), self.n_voxels)
         self.energy_table: tuple[torch.Tensor, ...] | None = None     # see before_training
         _integer_option(c, "energy_scale_knots", 0, "0 (off) or 2..64", lambda n: n == 0 or 2 <= n <= 64)
+        for name in ("cell_ode_one_hit", "ring_count_gates"):       # read when sampling: refused here
+            if not isinstance(c.get(name, False), bool):
+                raise InputError(f"params: {name} must be true or false, got {c[name]!r}")
         self.hits = bool(c.get("hits", False))
         self.cell_band = bool(c.get("cell_band", False))
         self.cell_centred = bool(c.get("cell_centred", False))
