@@ -735,8 +735,14 @@ class CaloCFM(GenerativeModel):
         ``ring_hits``, the rings' standardised log hit counts) — given conditions and the standardised energy
         coordinates z (B, 1 + L (+ L)): the whole vector for every layer (a late shower is narrower in a given
         layer than an early one of the same layer energy), and each layer's own fraction."""
-        tf = time_features(t, int(self.config["time_frequencies"])).unsqueeze(1).expand(-1, self.n_layers, -1)
-        return self.ring_net(torch.cat([v, self.ring_context(cond, z), tf], dim=2))
+        t_rows = t.unsqueeze(1).expand(-1, self.n_layers).reshape(-1)
+        return self.ring_row_velocity(v.flatten(0, 1), t_rows, self.ring_context(cond, z).flatten(0, 1)
+                                      ).reshape(v.shape)
+
+    def ring_row_velocity(self, v: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """d v / d t of N independent (shower, layer) rows v (N, G (+ G)) at times t (N,), given their
+        :meth:`ring_context` rows (N, k)."""
+        return self.ring_net(torch.cat([v, context, time_features(t, int(self.config["time_frequencies"]))], dim=1))
 
     def ring_context(self, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(B, L, k) what the ring network knows of each (shower, layer) row besides its coordinates and the flow
@@ -755,10 +761,8 @@ class CaloCFM(GenerativeModel):
             return integrate(lambda x, t: self.ring_velocity(x, t, cond, z), z_ring, steps, "midpoint")
         rows = filled.reshape(-1).nonzero().squeeze(1)
         context = self.ring_context(cond, z).flatten(0, 1)[rows]
-        frequencies = int(self.config["time_frequencies"])
         w = z_ring.reshape(-1, z_ring.shape[-1])
-        moved = integrate(lambda x, t: self.ring_net(torch.cat([x, context, time_features(t, frequencies)], dim=1)),
-                          w[rows], steps, "midpoint")
+        moved = integrate(lambda x, t: self.ring_row_velocity(x, t, context), w[rows], steps, "midpoint")
         return w.index_put((rows,), moved).reshape(z_ring.shape)
 
     def cell_context(self, cond: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
